@@ -1,0 +1,180 @@
+"""Text <-> graph: Unicode grapheme clusters as the nodes of a chain graph.
+
+A text is segmented into extended grapheme clusters (Unicode UAX #29, the
+``\\X`` pattern of the ``regex`` package), so ``"e" + U+0301`` is one node, a
+skin-toned emoji or a ZWJ family is one node, a flag (two regional indicators)
+is one node and ``"\\r\\n"`` is one node. Node ``i`` is joined to node ``i + 1``
+by the directed edge ``i -> i + 1``: the graph is a chain, hence a DAG.
+
+Node features are vocabulary-free. Every cluster ``g`` gets
+
+.. math::
+
+    x(g) = [\\, h(g) \\;\\|\\; c(g) \\,] \\in \\mathbb{R}^{F},\\qquad F = 64 + 13,
+
+where ``h(g)`` is a fixed pseudo-random unit vector read off the SHAKE-256
+digest of the cluster's UTF-8 bytes (64 signed 16-bit draws, centred and
+L2-normalised) and ``c(g)`` are 13 coarse Unicode properties of the cluster
+(general-category group, case, digit value, whitespace, emoji, size). There is
+no vocabulary file and no out-of-vocabulary case: any string, in any script,
+maps to a deterministic feature that is identical on every machine and every
+version of Python, NumPy or PyTorch (only ``hashlib`` and ``unicodedata``).
+
+Collision rate: two distinct clusters get the same ``h`` only if their
+1024-bit digests coincide (probability about ``2^-1024`` per pair, i.e. never).
+They are *near* each other with small probability: the cosine of ``h`` for two
+distinct clusters is approximately ``N(0, 1/64)`` (standard deviation 0.125);
+``P(cos > 0.5)`` is about ``3e-5`` per pair, which ``bench``-free test
+``tests/test_text.py::test_hash_features_are_nearly_orthogonal`` measures on
+5,000 clusters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+
+import regex
+import torch
+from torch import Tensor
+from torch_geometric.data import Batch, Data
+
+__all__ = [
+    "HASH_DIM",
+    "NUM_NODE_FEATURES",
+    "PROPERTY_DIM",
+    "cluster_features",
+    "graph_to_text",
+    "graphs_from_texts",
+    "segment",
+    "text_to_graph",
+]
+
+HASH_DIM = 64
+PROPERTY_DIM = 13
+NUM_NODE_FEATURES = HASH_DIM + PROPERTY_DIM
+
+_GRAPHEME = regex.compile(r"\X", flags=regex.UNICODE)
+_CATEGORY_GROUPS = ("L", "M", "N", "P", "S", "Z", "C")
+_EMOJI_JOINERS = {"\u200d", "\ufe0f", "\u20e3"}
+
+
+def segment(text: str) -> list[str]:
+    """Split ``text`` into extended grapheme clusters (UAX #29).
+
+    ``"".join(segment(t)) == t`` for every string ``t``.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"segment expects a str, got {type(text).__name__}")
+    return _GRAPHEME.findall(text)
+
+
+def _hash_vector(cluster: str) -> list[float]:
+    """Unit vector ``h(g)`` in R^64 from the SHAKE-256 digest of ``cluster``."""
+    digest = hashlib.shake_256(cluster.encode("utf-8", "surrogatepass")).digest(2 * HASH_DIM)
+    values = [int.from_bytes(digest[2 * k : 2 * k + 2], "little") - 32767.5 for k in range(HASH_DIM)]
+    norm = math.sqrt(sum(v * v for v in values))
+    return [v / norm for v in values]
+
+
+def _is_emoji(cluster: str) -> bool:
+    for ch in cluster:
+        code = ord(ch)
+        if ch in _EMOJI_JOINERS or 0x1F000 <= code <= 0x1FAFF or 0x2600 <= code <= 0x27BF:
+            return True
+    return False
+
+
+def _property_vector(cluster: str) -> list[float]:
+    """Coarse Unicode properties ``c(g)`` (13 values in [0, 1])."""
+    base = cluster[0]
+    category = unicodedata.category(base)
+    groups = [1.0 if category[0] == g else 0.0 for g in _CATEGORY_GROUPS]
+    digit = unicodedata.digit(base, -1)
+    return [
+        *groups,
+        1.0 if cluster.isspace() else 0.0,
+        1.0 if category == "Lu" else 0.0,
+        1.0 if category == "Ll" else 0.0,
+        (digit + 1) / 10.0 if digit >= 0 else 0.0,
+        1.0 if _is_emoji(cluster) else 0.0,
+        min(len(cluster) - 1, 7) / 7.0,
+    ]
+
+
+@lru_cache(maxsize=1 << 16)
+def _cached_features(cluster: str) -> tuple[float, ...]:
+    return (*_hash_vector(cluster), *_property_vector(cluster))
+
+
+def cluster_features(clusters: Sequence[str]) -> Tensor:
+    """Features of a sequence of grapheme clusters.
+
+    Returns:
+        ``FloatTensor[len(clusters), NUM_NODE_FEATURES]``.
+    """
+    if len(clusters) == 0:
+        return torch.zeros(0, NUM_NODE_FEATURES)
+    for k, cluster in enumerate(clusters):
+        if not isinstance(cluster, str) or cluster == "":
+            raise ValueError(f"cluster {k} must be a non-empty str, got {cluster!r}")
+    return torch.tensor([_cached_features(c) for c in clusters], dtype=torch.float32)
+
+
+def text_to_graph(text: str) -> Data:
+    """Turn ``text`` into a chain graph of its grapheme clusters.
+
+    Returns:
+        ``Data`` with ``x: [N, F]`` node features, ``edge_index: [2, N - 1]``
+        (edges ``i -> i + 1``), ``pos: LongTensor[N]`` (reading position),
+        ``text: str`` and ``clusters: list[str]``. The empty string gives a
+        graph with zero nodes and zero edges, which batches like any other.
+    """
+    clusters = segment(text)
+    n = len(clusters)
+    source = torch.arange(max(n - 1, 0), dtype=torch.long)
+    edge_index = torch.stack([source, source + 1], dim=0)
+    return Data(
+        x=cluster_features(clusters),
+        edge_index=edge_index,
+        pos=torch.arange(n, dtype=torch.long),
+        text=text,
+        clusters=clusters,
+        num_nodes=n,
+    )
+
+
+def graphs_from_texts(texts: Sequence[str]) -> Batch:
+    """Batch the chain graphs of many texts (``Batch.from_data_list``)."""
+    if isinstance(texts, str):
+        raise TypeError("graphs_from_texts expects a sequence of str, not a single str")
+    return Batch.from_data_list([text_to_graph(t) for t in texts])
+
+
+def _chain_text(clusters: Sequence[str], pos: Tensor | None) -> str:
+    if pos is None:
+        return "".join(clusters)
+    order = torch.argsort(pos.detach().cpu(), stable=True).tolist()
+    return "".join(clusters[k] for k in order)
+
+
+def graph_to_text(data: Data | Batch) -> str | list[str]:
+    """Read a chain graph back as text, nodes in chain order (by ``pos``).
+
+    For a single ``Data`` returns a ``str``; for a ``Batch`` a ``list[str]``,
+    one per graph. ``graph_to_text(text_to_graph(t)) == t`` for every ``t``.
+    """
+    if isinstance(data, Batch):
+        return [graph_to_text(d) for d in data.to_data_list()]
+    clusters = getattr(data, "clusters", None)
+    if clusters is None:
+        raise ValueError("graph_to_text needs the .clusters attribute set by text_to_graph")
+    pos = getattr(data, "pos", None)
+    if pos is not None and pos.numel() != len(clusters):
+        raise ValueError(
+            f"graph has {len(clusters)} clusters but {pos.numel()} positions; they must match"
+        )
+    return _chain_text(clusters, pos)

@@ -1,0 +1,84 @@
+"""Shared fixtures: float64 gradient checks for every differentiable path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pytest
+import torch
+
+
+def _gradcheck(
+    fn: Callable[..., torch.Tensor],
+    inputs: Sequence[torch.Tensor],
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    nondet_tol: float = 0.0,
+) -> bool:
+    """``torch.autograd.gradcheck`` in float64 with every input requiring grad.
+
+    Inputs are cast to float64 (leaf copies), so callers pass float32 or float64.
+    Raises ``GradcheckError`` with the mismatching Jacobian on failure.
+    """
+    prepared = tuple(
+        t.detach().to(torch.float64).requires_grad_(True) if t.is_floating_point() else t
+        for t in inputs
+    )
+    return torch.autograd.gradcheck(
+        fn, prepared, eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, raise_exception=True
+    )
+
+
+@pytest.fixture
+def gradcheck() -> Callable[..., bool]:
+    """Finite-difference gradient check in float64 (see ``_gradcheck``)."""
+    return _gradcheck
+
+
+class _LossOf(torch.nn.Module):
+    """Wraps ``loss_fn(module)`` as a forward so ``functional_call`` can swap weights."""
+
+    def __init__(self, inner: torch.nn.Module, loss_fn: Callable[[torch.nn.Module], torch.Tensor]):
+        super().__init__()
+        self.inner = inner
+        self.loss_fn = loss_fn
+
+    def forward(self) -> torch.Tensor:
+        return self.loss_fn(self.inner)
+
+
+@pytest.fixture
+def module_gradcheck() -> Callable[..., bool]:
+    """Gradcheck w.r.t. a module's weights: ``check(module, loss_fn, names=None, **tol)``.
+
+    ``loss_fn(module) -> Tensor`` is evaluated with the named parameters
+    replaced by float64 leaves (``torch.func.functional_call``), so the
+    Jacobian w.r.t. weights, not only inputs, is checked.
+    """
+
+    def check(
+        module: torch.nn.Module,
+        loss_fn: Callable[[torch.nn.Module], torch.Tensor],
+        names: Sequence[str] | None = None,
+        **tolerances: float,
+    ) -> bool:
+        wrapper = _LossOf(module.double(), loss_fn)
+        params = {n: p for n, p in wrapper.named_parameters()}
+        names = list(params) if names is None else [f"inner.{n}" for n in names]
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise KeyError(f"module has no parameters named {missing}")
+
+        def call(*values: torch.Tensor) -> torch.Tensor:
+            return torch.func.functional_call(wrapper, dict(zip(names, values)), args=())
+
+        return _gradcheck(call, [params[n].detach() for n in names], **tolerances)
+
+    return check
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)

@@ -75,7 +75,9 @@ def segment(text: str) -> list[str]:
 def _hash_vector(cluster: str) -> list[float]:
     """Unit vector ``h(g)`` in R^64 from the SHAKE-256 digest of ``cluster``."""
     digest = hashlib.shake_256(cluster.encode("utf-8", "surrogatepass")).digest(2 * HASH_DIM)
-    values = [int.from_bytes(digest[2 * k : 2 * k + 2], "little") - 32767.5 for k in range(HASH_DIM)]
+    values = [
+        int.from_bytes(digest[2 * k : 2 * k + 2], "little") - 32767.5 for k in range(HASH_DIM)
+    ]
     norm = math.sqrt(sum(v * v for v in values))
     return [v / norm for v in values]
 

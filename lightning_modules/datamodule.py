@@ -1,0 +1,132 @@
+"""GraphemeDataModule: generated curricula or JSONL files as (input, target) graph pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+
+import lightning.pytorch as pl
+from torch.utils.data import DataLoader
+
+from pyg_grapheme.data import PairDataset, TextPair, collate_pairs, generate, read_jsonl
+from pyg_grapheme.text import segment
+
+__all__ = ["GraphemeDataModule", "output_vocab_of"]
+
+
+def output_vocab_of(pairs: Sequence[TextPair]) -> list[str]:
+    """Graphemes some target needs that its own input does not contain, sorted.
+
+    These must be *generated*; everything else can be copied from the input.
+    """
+    needed: set[str] = set()
+    for pair in pairs:
+        needed.update(set(segment(pair.target)) - set(segment(pair.input)))
+    return sorted(needed)
+
+
+class GraphemeDataModule(pl.LightningDataModule):
+    """Training and validation pairs, from a generator or from JSONL files.
+
+    With ``train_path`` set, pairs are read from that JSONL file (pairs or math
+    format, auto-detected) and validation from ``val_path`` (required then).
+    Otherwise ``task`` is generated: ``n_train`` training pairs from
+    ``alphabet`` with lengths ``min_len..max_len`` and ``n_val`` validation
+    pairs whose inputs never occur in training, from ``val_alphabet`` (default:
+    the training alphabet) with lengths up to ``val_max_len`` (default:
+    ``max_len``), so validation measures generalisation, not recall.
+
+    Args:
+        task: ``copy``, ``drop_last``, ``dedupe``, ``squeeze_spaces`` or ``math``.
+        train_path, val_path: JSONL files (override ``task``).
+        skip_bad_lines: skip malformed JSONL lines (and report how many) instead of failing.
+        n_train, n_val: numbers of generated pairs.
+        alphabet, val_alphabet: alphabet names (``pyg_grapheme.data.ALPHABETS``).
+        min_len, max_len, val_min_len, val_max_len: lengths in grapheme clusters.
+        level: math level (1 or 2).
+        seed: generator seed (validation uses ``seed + 1``).
+        batch_size, num_workers: DataLoader settings.
+    """
+
+    def __init__(
+        self,
+        task: str = "dedupe",
+        train_path: str | None = None,
+        val_path: str | None = None,
+        skip_bad_lines: bool = False,
+        n_train: int = 2000,
+        n_val: int = 200,
+        alphabet: str = "latin",
+        val_alphabet: str | None = None,
+        min_len: int = 1,
+        max_len: int = 8,
+        val_min_len: int | None = None,
+        val_max_len: int | None = None,
+        level: int = 1,
+        seed: int = 0,
+        batch_size: int = 32,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if train_path is not None and val_path is None:
+            raise ValueError("data.val_path is required when data.train_path is given")
+        self.save_hyperparameters()
+
+    # The pairs are built once, on first use, identically on every process.
+    @cached_property
+    def train_pairs(self) -> list[TextPair]:
+        h = self.hparams
+        if h.train_path is not None:
+            return self._read(h.train_path)
+        return generate(
+            h.task,
+            h.n_train,
+            seed=h.seed,
+            alphabet=h.alphabet,
+            min_len=h.min_len,
+            max_len=h.max_len,
+            level=h.level,
+        )
+
+    @cached_property
+    def val_pairs(self) -> list[TextPair]:
+        h = self.hparams
+        if h.val_path is not None:
+            return self._read(h.val_path)
+        return generate(
+            h.task,
+            h.n_val,
+            seed=h.seed + 1,
+            alphabet=h.val_alphabet or h.alphabet,
+            min_len=h.val_min_len or h.min_len,
+            max_len=h.val_max_len or h.max_len,
+            level=h.level,
+            exclude={p.input for p in self.train_pairs},
+        )
+
+    def _read(self, path: str) -> list[TextPair]:
+        result = read_jsonl(path, skip_bad_lines=self.hparams.skip_bad_lines)
+        return list(result)
+
+    @property
+    def output_vocab(self) -> list[str]:
+        """Linked to ``model.output_vocab`` by the CLI."""
+        return output_vocab_of(self.train_pairs)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(
+            PairDataset(self.train_pairs),
+            batch_size=self.hparams.batch_size,
+            shuffle=True,
+            collate_fn=collate_pairs,
+            num_workers=self.hparams.num_workers,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(
+            PairDataset(self.val_pairs),
+            batch_size=self.hparams.batch_size,
+            shuffle=False,
+            collate_fn=collate_pairs,
+            num_workers=self.hparams.num_workers,
+        )

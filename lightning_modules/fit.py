@@ -1,0 +1,85 @@
+"""``python -m lightning_modules.fit``: train a GraphTransformNet with LightningCLI.
+
+With no arguments it trains on the embedded default, ``conf/default.yaml``.
+A task config overrides it (``--config conf/dedupe.yaml``), any key can be
+set on the command line (``--trainer.max_epochs 5``, ``--data.train_path
+pairs.jsonl --data.val_path val.jsonl``) and ``--ckpt_path last`` resumes an
+interrupted run from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jsonargparse import lazy_instance
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import CSVLogger
+
+from lightning_modules.datamodule import GraphemeDataModule
+from lightning_modules.module import GraphTransformModule
+from lightning_modules.report import FitReport
+
+__all__ = ["CONF_DIR", "GraphemeCLI", "main"]
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def _default_loggers() -> list[object]:
+    """CSV always; TensorBoard as well when it is installed."""
+    loggers: list[object] = [lazy_instance(CSVLogger, save_dir="outputs", name="csv")]
+    try:
+        import tensorboard  # noqa: F401
+        from lightning.pytorch.loggers import TensorBoardLogger
+    except ImportError:
+        return loggers
+    loggers.append(lazy_instance(TensorBoardLogger, save_dir="outputs", name="tensorboard"))
+    return loggers
+
+
+class GraphemeCLI(LightningCLI):
+    """LightningCLI with checkpointing, the fit report and the vocabulary link."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val_exact_match",
+                "checkpoint.mode": "max",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "best-{epoch}-{val_exact_match:.4f}",
+            }
+        )
+        parser.add_lightning_class_args(FitReport, "report")
+        parser.add_argument(
+            "--ckpt_path",
+            type=str | None,
+            default=None,
+            help="Checkpoint to resume from; 'last' resumes the last checkpoint of this run dir.",
+        )
+        parser.link_arguments("data.output_vocab", "model.output_vocab", apply_on="instantiate")
+
+
+def main(args: list[str] | None = None) -> GraphemeCLI:
+    """Build the CLI, fix the checkpoint folder, fit, and return the CLI."""
+    cli = GraphemeCLI(
+        GraphTransformModule,
+        GraphemeDataModule,
+        run=False,
+        args=args,
+        seed_everything_default=0,
+        save_config_kwargs={"overwrite": True},
+        trainer_defaults={"logger": _default_loggers(), "default_root_dir": "outputs"},
+        parser_kwargs={"default_config_files": [str(CONF_DIR / "default.yaml")]},
+    )
+    checkpoint = cli.trainer.checkpoint_callback
+    if checkpoint is not None and checkpoint.dirpath is None:
+        # One fixed folder per run dir, so `--ckpt_path last` finds the previous run's
+        # last.ckpt even though every run logs into a new logger version.
+        checkpoint.dirpath = str(Path(cli.trainer.default_root_dir) / "checkpoints")
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
+    return cli
+
+
+if __name__ == "__main__":
+    main()

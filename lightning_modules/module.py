@@ -1,0 +1,133 @@
+"""GraphTransformModule: the LightningModule that trains a GraphTransformNet."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+from torch_geometric.data import Batch
+
+from pyg_grapheme.loss import StructuralLoss
+from pyg_grapheme.metrics import CharErrorRate, ExactMatch
+from pyg_grapheme.models import GraphTransformNet
+from pyg_grapheme.models.objective import TransformObjective, build_supervision
+
+__all__ = ["GraphTransformModule"]
+
+
+class GraphTransformModule(pl.LightningModule):
+    """Holds the model, the objective and the train/validation steps.
+
+    Every constructor argument is a LightningCLI config key (``model.*``);
+    ``output_vocab`` is linked from the DataModule (``data.output_vocab``).
+
+    Args:
+        output_vocab: graphemes the model may generate (from training targets).
+        hidden_channels, num_layers, heads, num_pools, threshold, temperature,
+            pool_mode, periods: see :class:`GraphTransformNet`.
+        structural_weight, merge_weight, type_weight, edit_weight: see
+            :class:`~pyg_grapheme.models.objective.TransformObjective`.
+        lr: Adam learning rate.
+        weight_decay: AdamW weight decay.
+        examples_to_keep: validation examples kept for the end-of-fit report.
+    """
+
+    def __init__(
+        self,
+        output_vocab: Sequence[str] = (),
+        hidden_channels: int = 64,
+        num_layers: int = 4,
+        heads: int = 4,
+        num_pools: int = 1,
+        threshold: float = 0.5,
+        temperature: float = 0.1,
+        pool_mode: str = "components",
+        periods: Sequence[int] = (2, 3, 4),
+        structural_weight: float = 1.0,
+        merge_weight: float = 1.0,
+        type_weight: float = 1.0,
+        edit_weight: float = 0.1,
+        lr: float = 3e-3,
+        weight_decay: float = 0.0,
+        examples_to_keep: int = 8,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = GraphTransformNet(
+            hidden_channels=hidden_channels,
+            num_layers=num_layers,
+            heads=heads,
+            output_vocab=list(output_vocab),
+            num_pools=num_pools,
+            threshold=threshold,
+            temperature=temperature,
+            pool_mode=pool_mode,
+            periods=periods,
+        )
+        self.objective = TransformObjective(
+            StructuralLoss(),
+            structural_weight=structural_weight,
+            merge_weight=merge_weight,
+            type_weight=type_weight,
+            edit_weight=edit_weight,
+        )
+        self.val_exact_match = ExactMatch()
+        self.val_cer = CharErrorRate()
+        self.examples_to_keep = examples_to_keep
+        self.val_examples: list[tuple[str, str, str]] = []
+
+    # ---------------------------------------------------------------- steps
+    def _shared_step(self, batch: tuple[Batch, Batch]) -> tuple[dict[str, Tensor], list[str]]:
+        inputs, targets = batch
+        sup = build_supervision(inputs, targets, self.model.output_vocab).to(self.device)
+        out = self.model(inputs)
+        probs = self.model.type_probs(out, sup.member_class, sup.space)
+        terms = self.objective(out, probs, targets, sup)
+        terms["merge_ratio"] = torch.tensor(
+            out.x.size(0) / max(inputs.num_nodes, 1), device=self.device
+        )
+        for k, pool in enumerate(self.model.pools):
+            terms[f"threshold_{k}"] = pool.threshold.detach()
+        predictions = self.model.decode(probs.detach(), out.batch, inputs.num_graphs, sup.space)
+        return terms, predictions
+
+    def training_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> Tensor:
+        terms, _ = self._shared_step(batch)
+        size = batch[0].num_graphs
+        for name, value in terms.items():
+            self.log(
+                f"train_{name}",
+                value,
+                on_step=True,
+                on_epoch=True,
+                batch_size=size,
+                prog_bar=name == "loss",
+            )
+        return terms["loss"]
+
+    def validation_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> None:
+        inputs, targets = batch
+        terms, predictions = self._shared_step(batch)
+        wanted = list(targets.text)
+        size = inputs.num_graphs
+        for name, value in terms.items():
+            self.log(f"val_{name}", value, on_epoch=True, batch_size=size, sync_dist=True)
+        self.val_exact_match.update(predictions, wanted)
+        self.val_cer.update(predictions, wanted)
+        self.log(
+            "val_exact_match", self.val_exact_match, on_epoch=True, batch_size=size, prog_bar=True
+        )
+        self.log("val_cer", self.val_cer, on_epoch=True, batch_size=size, prog_bar=True)
+        if batch_idx == 0:
+            self.val_examples = list(zip(inputs.text, predictions, wanted))[: self.examples_to_keep]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+
+    def transform_text(self, texts: Sequence[str]) -> list[str]:
+        """Shortcut to :meth:`GraphTransformNet.transform_text`."""
+        return self.model.transform_text(texts)

@@ -1,0 +1,66 @@
+"""``python -m lightning_modules.predict --ckpt PATH (--text "..." | --input FILE.jsonl)``.
+
+Prints one output per input. With ``--input`` (a pairs or math JSONL file) it
+prints ``input<TAB>output`` lines and, as targets are present, ends with one
+line ``exact_match=<0..1> cer=<0..1> n=<count>``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from jsonargparse import auto_cli
+
+from lightning_modules.module import GraphTransformModule
+from pyg_grapheme.data import read_jsonl
+from pyg_grapheme.metrics import CharErrorRate, exact_match
+
+__all__ = ["predict"]
+
+
+def predict(
+    ckpt: str,
+    text: str | None = None,
+    input: str | None = None,
+    batch_size: int = 256,
+    skip_bad_lines: bool = False,
+) -> list[str]:
+    """Load a checkpoint and transform ``--text`` or every record of ``--input``.
+
+    Args:
+        ckpt: Path to a checkpoint written by ``lightning_modules.fit``.
+        text: One string to transform.
+        input: A JSONL file (pairs or math format) to transform and score.
+        batch_size: Strings per forward pass.
+        skip_bad_lines: Skip malformed JSONL lines (reported) instead of failing.
+    """
+    if (text is None) == (input is None):
+        raise SystemExit("predict: give exactly one of --text or --input")
+    module = GraphTransformModule.load_from_checkpoint(ckpt, map_location="cpu")
+    model = module.model.eval()
+    if text is not None:
+        (output,) = model.transform_text([text])
+        print(output)
+        return [output]
+    pairs = list(read_jsonl(input, skip_bad_lines=skip_bad_lines))
+    sources = [p.input for p in pairs]
+    outputs: list[str] = []
+    with torch.no_grad():
+        for start in range(0, len(sources), batch_size):
+            outputs.extend(model.transform_text(sources[start : start + batch_size]))
+    for source, output in zip(sources, outputs):
+        print(f"{source}\t{output}")
+    targets = [p.target for p in pairs]
+    cer = float(CharErrorRate()(outputs, targets)) if pairs else 0.0
+    print(f"exact_match={exact_match(outputs, targets):.4f} cer={cer:.4f} n={len(pairs)}")
+    sys.stdout.flush()
+    return outputs
+
+
+def main(args: list[str] | None = None) -> None:
+    auto_cli(predict, args=args)
+
+
+if __name__ == "__main__":
+    main()

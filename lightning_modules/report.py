@@ -1,0 +1,108 @@
+"""FitReport: end-of-fit validation report, curves and merge diagrams (rank zero)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.utilities import rank_zero_only
+
+from pyg_grapheme.text import graphs_from_texts
+from pyg_grapheme.viz import plot_curves, plot_merge_diagrams
+
+__all__ = ["FitReport"]
+
+
+class FitReport(pl.Callback):
+    """Collects per-step curves; at the end of fit prints and draws a report.
+
+    Printed: the last validation exact match and CER, a few validation
+    examples (input -> prediction | target), and the best and last checkpoint
+    paths. Written to the trainer's log directory: ``loss_curves.png``,
+    ``threshold_curves.png`` and ``merge_diagrams.png``.
+
+    Args:
+        diagrams: number of validation examples drawn as merge diagrams.
+    """
+
+    def __init__(self, diagrams: int = 4) -> None:
+        super().__init__()
+        self.diagrams = diagrams
+        self.steps: list[int] = []
+        self.curves: dict[str, list[float]] = {}
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        metrics = trainer.callback_metrics
+        self.steps.append(trainer.global_step)
+        for name, value in metrics.items():
+            if name.startswith("train_") and name.endswith("_step"):
+                self.curves.setdefault(name[len("train_") : -len("_step")], []).append(float(value))
+
+    @rank_zero_only
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        out_dir = Path(trainer.log_dir or trainer.default_root_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        metrics = trainer.callback_metrics
+        lines = ["", "=== validation report ==="]
+        if "val_exact_match" in metrics:
+            lines.append(
+                f"exact_match={float(metrics['val_exact_match']):.4f} "
+                f"cer={float(metrics['val_cer']):.4f}"
+            )
+        examples = getattr(pl_module, "val_examples", [])
+        for source, predicted, wanted in examples:
+            mark = "ok " if predicted == wanted else "ERR"
+            lines.append(f"  {mark} {source!r} -> {predicted!r}   (target {wanted!r})")
+        figures = self._figures(pl_module, examples, out_dir)
+        lines += [f"figure: {p}" for p in figures]
+        ckpt = trainer.checkpoint_callback
+        if ckpt is not None:
+            lines.append(f"best checkpoint: {ckpt.best_model_path or '(none)'}")
+            lines.append(f"last checkpoint: {ckpt.last_model_path or '(none)'}")
+        print("\n".join(lines), flush=True)
+
+    def _figures(
+        self, pl_module: pl.LightningModule, examples: list[tuple[str, str, str]], out_dir: Path
+    ) -> list[Path]:
+        paths = []
+        losses = {
+            k: v
+            for k, v in self.curves.items()
+            if k in ("loss", "structural", "merge", "type", "edit")
+        }
+        if losses:
+            paths.append(plot_curves(self.steps, losses, out_dir / "loss_curves.png", "loss"))
+        thresholds = {k: v for k, v in self.curves.items() if k.startswith("threshold")}
+        thresholds.update({k: v for k, v in self.curves.items() if k == "merge_ratio"})
+        if thresholds:
+            paths.append(
+                plot_curves(
+                    self.steps,
+                    thresholds,
+                    out_dir / "threshold_curves.png",
+                    "pool thresholds and merge ratio",
+                )
+            )
+        sources = [source for source, _, _ in examples[: self.diagrams]]
+        if sources:
+            model = pl_module.model
+            was_training = model.training
+            model.eval()
+            data = graphs_from_texts(sources).to(pl_module.device)
+            out, emitted = model.emit(data)
+            model.train(was_training)
+            drawn = []
+            for g in range(len(sources)):
+                cluster = out.cluster[data.batch == g]
+                first = int(cluster.min()) if cluster.numel() else 0
+                drawn.append((data.clusters[g], (cluster - first).tolist(), emitted[g]))
+            paths.append(plot_merge_diagrams(drawn, out_dir / "merge_diagrams.png"))
+        return paths

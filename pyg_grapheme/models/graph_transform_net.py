@@ -1,0 +1,269 @@
+r"""GraphTransformNet: embed graphemes, pass messages, attend, merge, emit.
+
+.. code-block:: text
+
+    x [N, 77] (vocabulary-free grapheme features, pyg_grapheme.text)
+      ++ periodic position + chain-end flags            [N, 77 + P]
+      -> Linear embedding                               [N, H]
+      -> GraphemeConv x L (flows alternate: left context, right context)
+      -> GraphAttention (within each graph)             [N, H]
+      -> ThresholdMergePool x num_pools                 [K, H], cluster [N] -> [K]
+      -> heads: copy logit per input node, generation logits per pooled node
+                (pointer-generator, see output_classes), activation per pooled
+                node, edit operation (keep/delete/modify/insert) per input node
+
+Position enters only through periodic features :math:`\cos(2\pi p / T)`,
+:math:`\sin(2\pi p / T)` for small periods ``T`` (default 2, 3, 4) and the
+flags "first node" / "last node" (in- and out-degree 0). They let adjacent
+equal graphemes look different where a task needs it (``"aa"`` must not merge
+when squeezing spaces) while staying meaningful at any length, so a model
+trained on short strings runs unchanged on longer ones.
+
+:meth:`GraphTransformNet.decode` reads the pooled graph back in chain order:
+pooled nodes are numbered by their smallest member (the pool's contract), and
+each emits its most likely grapheme.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn import Linear, ModuleList, Sequential
+from torch_geometric.data import Batch
+from torch_geometric.utils import degree
+
+from pyg_grapheme.models.output_classes import ClassSpace, pointer_generator_probs
+from pyg_grapheme.nn.attention import GraphAttention
+from pyg_grapheme.nn.conv import GraphemeConv
+from pyg_grapheme.nn.pool import MergeHistory, MergeInfo, ThresholdMergePool
+from pyg_grapheme.text import NUM_NODE_FEATURES, graphs_from_texts
+
+__all__ = ["GraphTransformNet", "TransformOutput"]
+
+NUM_EDIT_OPS = 4
+
+
+@dataclass
+class TransformOutput:
+    """Everything one forward pass computes (shapes for a batch of ``B`` graphs).
+
+    Attributes:
+        cluster: ``LongTensor[N]`` input node -> pooled node (composed over pools).
+        x: ``[K, H]`` pooled node features.
+        edge_index: ``LongTensor[2, E']`` pooled edges (direction kept).
+        edge_weight: ``[E']`` soft pooled edge weights from the last pool.
+        batch: ``LongTensor[K]`` graph of each pooled node.
+        member_logit: ``[N]`` copy logit of each input node.
+        vocab_logit: ``[K, |V|]`` generation logits.
+        act: ``[K]`` activation in (0, 1).
+        edit_logit: ``[N, 4]`` edit-operation logits of each input node.
+        infos: one :class:`MergeInfo` per pool layer.
+        num_graphs: ``B``.
+    """
+
+    cluster: Tensor
+    x: Tensor
+    edge_index: Tensor
+    edge_weight: Tensor
+    batch: Tensor
+    member_logit: Tensor
+    vocab_logit: Tensor
+    act: Tensor
+    edit_logit: Tensor
+    infos: list[MergeInfo]
+    num_graphs: int
+
+
+class GraphTransformNet(torch.nn.Module):
+    r"""A network that morphs grapheme graphs by learnt threshold merges.
+
+    Args:
+        hidden_channels (int, optional): Width ``H``. (default: :obj:`64`)
+        num_layers (int, optional): Number of :class:`GraphemeConv` layers ``L``.
+            (default: :obj:`4`)
+        heads (int, optional): Attention heads. (default: :obj:`4`)
+        output_vocab (Sequence[str], optional): Graphemes the model can generate
+            without seeing them in its input (see ``output_classes``).
+            (default: :obj:`()`)
+        num_pools (int, optional): Number of stacked :class:`ThresholdMergePool`
+            layers. (default: :obj:`1`)
+        threshold (float, optional): Starting effective merge threshold.
+            (default: :obj:`0.5`)
+        temperature (float, optional): Soft-gate temperature of the pools.
+            (default: :obj:`0.1`)
+        pool_mode (str, optional): ``"components"`` or ``"matching"``.
+            (default: :obj:`"components"`)
+        periods (Sequence[int], optional): Periods of the position features.
+            (default: :obj:`(2, 3, 4)`)
+    """
+
+    def __init__(
+        self,
+        hidden_channels: int = 64,
+        num_layers: int = 4,
+        heads: int = 4,
+        output_vocab: Sequence[str] = (),
+        num_pools: int = 1,
+        threshold: float = 0.5,
+        temperature: float = 0.1,
+        pool_mode: str = "components",
+        periods: Sequence[int] = (2, 3, 4),
+    ) -> None:
+        super().__init__()
+        if num_pools < 1:
+            raise ValueError(f"num_pools must be >= 1, got {num_pools}")
+        if len(set(output_vocab)) != len(output_vocab):
+            raise ValueError("output_vocab has duplicate graphemes")
+        self.hidden_channels = hidden_channels
+        self.output_vocab = list(output_vocab)
+        self.periods = tuple(int(p) for p in periods)
+        in_features = NUM_NODE_FEATURES + 2 * len(self.periods) + 2
+        self.embed = Linear(in_features, hidden_channels)
+        self.convs = ModuleList(
+            GraphemeConv(
+                hidden_channels,
+                hidden_channels,
+                flow="source_to_target" if layer % 2 == 0 else "target_to_source",
+            )
+            for layer in range(num_layers)
+        )
+        self.attention = GraphAttention(hidden_channels, heads=heads)
+        self.pools = ModuleList(
+            ThresholdMergePool(
+                hidden_channels, threshold=threshold, mode=pool_mode, temperature=temperature
+            )
+            for _ in range(num_pools)
+        )
+        self.copy_head = Linear(hidden_channels, 1)
+        self.vocab_head = Sequential(
+            Linear(hidden_channels, hidden_channels),
+            torch.nn.LeakyReLU(0.01),
+            Linear(hidden_channels, len(self.output_vocab)),
+        )
+        self.act_head = Linear(hidden_channels, 1)
+        self.edit_head = Linear(hidden_channels, NUM_EDIT_OPS)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every layer."""
+        self.embed.reset_parameters()
+        for conv in self.convs:
+            conv.reset_parameters()
+        self.attention.reset_parameters()
+        for pool in self.pools:
+            pool.reset_parameters()
+        for head in (self.copy_head, self.act_head, self.edit_head):
+            head.reset_parameters()
+        for layer in self.vocab_head:
+            if isinstance(layer, Linear):
+                layer.reset_parameters()
+
+    # ------------------------------------------------------------------ forward
+    def node_inputs(self, x: Tensor, edge_index: Tensor, pos: Tensor) -> Tensor:
+        """Grapheme features ++ periodic position ++ first/last flags: ``[N, 77 + P]``."""
+        num_nodes = x.size(0)
+        angle = 2 * math.pi * pos.to(x.dtype).unsqueeze(1)
+        periods = torch.tensor(self.periods, dtype=x.dtype, device=x.device)
+        phase = angle / periods
+        in_deg = degree(edge_index[1], num_nodes, dtype=x.dtype)
+        out_deg = degree(edge_index[0], num_nodes, dtype=x.dtype)
+        flags = torch.stack([(in_deg == 0).to(x.dtype), (out_deg == 0).to(x.dtype)], dim=1)
+        return torch.cat([x, torch.cos(phase), torch.sin(phase), flags], dim=1)
+
+    def forward(self, data: Batch) -> TransformOutput:
+        """Run the network on a batch of grapheme chains (``text_to_graph`` output)."""
+        x, edge_index = data.x, data.edge_index
+        batch = getattr(data, "batch", None)
+        if batch is None:
+            batch = x.new_zeros(x.size(0), dtype=torch.long)
+        num_graphs = int(getattr(data, "num_graphs", 1) or 1)
+        h = self.embed(self.node_inputs(x, edge_index, data.pos))
+        for conv in self.convs:
+            h = conv(h, edge_index)
+        h = self.attention(h, batch)
+
+        history = MergeHistory()
+        infos: list[MergeInfo] = []
+        pooled, pooled_edge_index, pooled_batch = h, edge_index, batch
+        for pool in self.pools:
+            pooled, pooled_edge_index, pooled_batch, info = pool(
+                pooled, pooled_edge_index, pooled_batch
+            )
+            history.append(info)
+            infos.append(info)
+        edge_weight = infos[-1].edge_weight
+        return TransformOutput(
+            cluster=history.cluster,
+            x=pooled,
+            edge_index=pooled_edge_index,
+            edge_weight=edge_weight,
+            batch=pooled_batch,
+            member_logit=self.copy_head(h).squeeze(1),
+            vocab_logit=self.vocab_head(pooled),
+            act=torch.sigmoid(self.act_head(pooled).squeeze(1)),
+            edit_logit=self.edit_head(h),
+            infos=infos,
+            num_graphs=num_graphs,
+        )
+
+    # ------------------------------------------------------------------ classes
+    def class_space(self, *cluster_lists: Sequence[Sequence[str]]) -> ClassSpace:
+        """Batch-local class space: the output vocabulary, then the given graphemes."""
+        return ClassSpace.build(self.output_vocab, *cluster_lists)
+
+    def type_probs(self, out: TransformOutput, member_class: Tensor, space: ClassSpace) -> Tensor:
+        """``[K, C]`` class distribution of each pooled node (pointer-generator)."""
+        vocab_class = torch.arange(len(self.output_vocab), device=member_class.device)
+        return pointer_generator_probs(
+            out.member_logit,
+            member_class,
+            out.cluster,
+            out.vocab_logit,
+            vocab_class,
+            len(space),
+        )
+
+    # ------------------------------------------------------------------ decode
+    @staticmethod
+    def decode(probs: Tensor, batch: Tensor, num_graphs: int, space: ClassSpace) -> list[str]:
+        """Pooled graph -> text: nodes in chain order, each its most likely grapheme."""
+        best = probs.argmax(dim=1).tolist()
+        texts: list[list[str]] = [[] for _ in range(num_graphs)]
+        for node, graph in enumerate(batch.tolist()):
+            texts[graph].append(space.graphemes[best[node]])
+        return ["".join(t) for t in texts]
+
+    @torch.no_grad()
+    def emit(self, data: Batch) -> tuple[TransformOutput, list[list[str]]]:
+        """Forward ``data`` and return each graph's emitted graphemes, one per pooled node."""
+        out = self(data)
+        space = self.class_space(data.clusters)
+        device = data.x.device
+        member_class = space.encode((g for c in data.clusters for g in c), device=device)
+        best = self.type_probs(out, member_class, space).argmax(dim=1).tolist()
+        emitted: list[list[str]] = [[] for _ in range(out.num_graphs)]
+        for node, graph in enumerate(out.batch.tolist()):
+            emitted[graph].append(space.graphemes[best[node]])
+        return out, emitted
+
+    @torch.no_grad()
+    def transform_text(self, texts: Sequence[str]) -> list[str]:
+        """Transform strings end to end: ``["abc", "xyz"] -> ["ab", "xy"]`` once trained."""
+        if isinstance(texts, str):
+            raise TypeError("transform_text expects a list of str, not a single str")
+        if len(texts) == 0:
+            return []
+        was_training = self.training
+        self.eval()
+        try:
+            device = next(self.parameters()).device
+            data = graphs_from_texts(list(texts)).to(device)
+            data.num_graphs = len(texts)
+            _, emitted = self.emit(data)
+            return ["".join(nodes) for nodes in emitted]
+        finally:
+            self.train(was_training)

@@ -1,0 +1,128 @@
+"""Exact-value tests of the model's building blocks (conv, attention, output classes)."""
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+from pyg_grapheme.models.output_classes import ClassSpace, pointer_generator_probs
+from pyg_grapheme.nn.attention import GraphAttention
+from pyg_grapheme.nn.conv import GraphemeConv
+
+
+def test_grapheme_conv_is_mean_of_in_neighbours_and_self():
+    conv = GraphemeConv(2, 2, normalize=False, residual=False)
+    with torch.no_grad():
+        conv.lin.weight.copy_(torch.eye(2))
+        conv.lin.bias.zero_()
+    x = torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 4.0]])
+    edge_index = torch.tensor([[0, 1], [1, 2]])  # chain 0 -> 1 -> 2
+    out = conv(x, edge_index)
+    # node 0: itself; node 1: mean(x1, x0); node 2: mean(x2, x1)
+    assert torch.allclose(out, torch.tensor([[1.0, 0.0], [2.0, 1.0], [4.0, 3.0]]))
+    back = GraphemeConv(2, 2, flow="target_to_source", normalize=False, residual=False)
+    back.load_state_dict(conv.state_dict())
+    assert torch.allclose(back(x, edge_index), torch.tensor([[2.0, 1.0], [4.0, 3.0], [5.0, 4.0]]))
+
+
+def test_grapheme_conv_leaky_relu_slope_and_residual():
+    conv = GraphemeConv(1, 1, normalize=False, residual=True)
+    with torch.no_grad():
+        conv.lin.weight.fill_(1.0)
+        conv.lin.bias.zero_()
+    x = torch.tensor([[-2.0]])
+    out = conv(x, torch.zeros(2, 0, dtype=torch.long))
+    assert torch.allclose(out, torch.tensor([[-2.0 - 0.02]]))
+
+
+def test_grapheme_conv_rejects_wrong_width():
+    with pytest.raises(ValueError, match=r"\[N, 3\]"):
+        GraphemeConv(3, 4)(torch.zeros(2, 5), torch.zeros(2, 0, dtype=torch.long))
+
+
+def test_grapheme_conv_gradcheck(module_gradcheck):
+    conv = GraphemeConv(3, 3)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    edge_index = torch.tensor([[0, 1, 2], [1, 2, 3]])
+    assert module_gradcheck(conv, lambda m: m(x, edge_index).pow(2).sum())
+
+
+def test_attention_stays_inside_each_graph():
+    torch.manual_seed(0)
+    attn = GraphAttention(8, heads=2).eval()
+    a = torch.randn(3, 8)
+    b = torch.randn(2, 8)
+    together = attn(torch.cat([a, b]), torch.tensor([0, 0, 0, 1, 1]))
+    assert torch.allclose(together[:3], attn(a), atol=1e-6)
+    assert torch.allclose(together[3:], attn(b), atol=1e-6)
+
+
+def test_attention_survives_a_graph_with_no_nodes():
+    attn = GraphAttention(8, heads=2)
+    data = Batch.from_data_list(
+        [
+            Data(x=torch.randn(2, 8), num_nodes=2),
+            Data(x=torch.zeros(0, 8), num_nodes=0),
+            Data(x=torch.randn(1, 8), num_nodes=1),
+        ]
+    )
+    out = attn(data.x, data.batch)
+    out.sum().backward()
+    assert out.shape == (3, 8) and torch.isfinite(out).all()
+    assert all(torch.isfinite(p.grad).all() for p in attn.parameters() if p.grad is not None)
+
+
+def test_attention_gradcheck(module_gradcheck):
+    attn = GraphAttention(4, heads=2)
+    x = torch.randn(5, 4, dtype=torch.float64)
+    batch = torch.tensor([0, 0, 1, 1, 1])
+    assert module_gradcheck(attn, lambda m: (m(x, batch) * torch.arange(4.0).double()).sum())
+
+
+def test_class_space_puts_vocabulary_first():
+    space = ClassSpace.build(["0", "1"], [["a", "b", "a"]], [["b", "c"]])
+    assert space.graphemes == ["0", "1", "a", "b", "c"]
+    assert space.encode(["c", "a", "1"]).tolist() == [4, 2, 1]
+    with pytest.raises(KeyError, match="'z'"):
+        space.encode(["z"])
+
+
+def test_pointer_generator_exact_probabilities():
+    # cluster 0 = nodes {0, 1} (graphemes a, a), cluster 1 = node {2} (grapheme b)
+    member_logit = torch.tensor([0.0, 0.0, 1.0])
+    member_class = torch.tensor([1, 1, 2])
+    cluster = torch.tensor([0, 0, 1])
+    vocab_logit = torch.tensor([[0.0], [1.0]])  # one generated grapheme, class 0
+    probs = pointer_generator_probs(
+        member_logit, member_class, cluster, vocab_logit, torch.tensor([0]), 3
+    )
+    expected = torch.tensor([[1 / 3, 2 / 3, 0.0], [0.5, 0.0, 0.5]])
+    assert torch.allclose(probs, expected)
+
+
+def test_pointer_generator_without_vocabulary_and_with_large_logits():
+    probs = pointer_generator_probs(
+        torch.tensor([1000.0, 990.0]),
+        torch.tensor([0, 1]),
+        torch.tensor([0, 0]),
+        torch.zeros(1, 0),
+        torch.zeros(0, dtype=torch.long),
+        2,
+    )
+    assert torch.isfinite(probs).all()
+    assert torch.allclose(probs.sum(1), torch.ones(1))
+    assert probs[0, 0] > 0.9999
+
+
+def test_pointer_generator_gradcheck(gradcheck):
+    member_class = torch.tensor([0, 2, 2, 1])
+    cluster = torch.tensor([0, 0, 1, 1])
+    vocab_class = torch.tensor([0, 3])
+    weights = torch.randn(2, 4, dtype=torch.float64)
+
+    def fn(member_logit, vocab_logit):
+        p = pointer_generator_probs(
+            member_logit, member_class, cluster, vocab_logit, vocab_class, 4
+        )
+        return (p * weights).sum()
+
+    assert gradcheck(fn, [torch.randn(4), torch.randn(2, 2)])

@@ -3,7 +3,7 @@
 from pyg_grapheme.models.edit_supervision import EDIT_OPS, edit_targets
 from pyg_grapheme.text import segment
 
-K, D, M, I = (EDIT_OPS.index(o) for o in ("keep", "delete", "modify", "insert"))
+K, D, M, INS = (EDIT_OPS.index(o) for o in ("keep", "delete", "modify", "insert"))
 
 
 def targets(source: str, target: str):
@@ -49,7 +49,7 @@ def test_replacement_and_leading_deletion():
 
 def test_insertion_is_put_on_the_node_before_it():
     t = targets("ac", "abc")
-    assert t.op.tolist() == [I, K]
+    assert t.op.tolist() == [INS, K]
     assert t.cluster.tolist() == [0, 2]
 
 

@@ -1,0 +1,215 @@
+"""Seeded curriculum generators: (input, target) text pairs that need no download.
+
+``generate(task, n, seed=...)`` draws ``n`` examples of one task:
+
+=================  ==================  ==============  =========================================
+task               input               target          lengths (grapheme clusters)
+=================  ==================  ==============  =========================================
+``copy``           ``"abc"``           ``"abc"``       of the input, ``min_len..max_len``
+``drop_last``      ``"abc"``           ``"ab"``        of the input, ``max(min_len, 2)..max_len``
+``dedupe``         ``"aabccc"``        ``"abc"``       of the target, ``min_len..max_len``
+``squeeze_spaces`` ``"ab   c d"``      ``"ab c d"``    of the target, ``max(min_len, 3)..max_len``
+``math``           ``"(* (+ 3 4) 5)"`` ``"35"``        ignored (``level`` 1 or 2 decides)
+=================  ==================  ==============  =========================================
+
+Sampling. Each draw picks a length uniformly among the lengths that still have
+inputs left (so short strings are as common as long ones until they run out),
+for ``squeeze_spaces`` then a word count uniformly among those possible, then
+an input of that class uniformly. With ``unique=True`` no input
+repeats; with ``unique=False`` draws are independent. Inputs in ``exclude``
+never appear (build a held-out split first, then exclude its inputs from the
+training split). The sets of inputs are indexed exactly
+(:mod:`.string_tasks`, :class:`.math_expressions.MathSpace`), so an impossible
+request (more distinct inputs than exist) fails at once with the numbers, and
+a request that uses up a whole length class costs ``O(count)`` rather than an
+unbounded rejection loop.
+
+Reproducibility. Only :class:`random.Random` seeded with the integer ``seed``
+is used, whose integer sampling is fixed across Python versions and machines:
+the same arguments give the same list everywhere.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection, Sequence
+from typing import Protocol
+
+from pyg_grapheme.data.alphabets import resolve_alphabet
+from pyg_grapheme.data.math_expressions import MathSpace, evaluate_polish
+from pyg_grapheme.data.string_tasks import CopySpace, DedupeSpace, DropLastSpace, SqueezeSpacesSpace
+from pyg_grapheme.data.text_pair import TextPair
+
+__all__ = ["TASKS", "generate"]
+
+TASKS = ("copy", "drop_last", "dedupe", "squeeze_spaces", "math")
+
+_STRING_SPACES = {
+    "copy": CopySpace,
+    "drop_last": DropLastSpace,
+    "dedupe": DedupeSpace,
+    "squeeze_spaces": SqueezeSpacesSpace,
+}
+
+
+Key = tuple[int, int]
+
+
+class _Space(Protocol):
+    name: str
+
+    def classes(self) -> tuple[Key, ...]: ...
+    def count(self, key: Key) -> int: ...
+    def unrank(self, key: Key, index: int) -> tuple[str, str]: ...
+    def classify(self, text: str) -> Key | None: ...
+
+
+class _InputClass:
+    """Sampling state of the inputs of one class ``(length, variant)``.
+
+    ``taken`` holds the inputs that may not be drawn again (excluded ones, and
+    drawn ones when sampling without replacement). While at most half the
+    class is taken, rejection sampling needs fewer than 2 tries on average;
+    past that the class has at most ``2 * len(taken)`` members, so listing the
+    indices still free once and drawing from that list is cheap.
+    """
+
+    def __init__(self, space: _Space, key: Key, excluded: set[str]) -> None:
+        self.space = space
+        self.key = key
+        self.count = space.count(key)
+        self.taken = excluded
+        self.free_indices: list[int] | None = None
+
+    @property
+    def available(self) -> int:
+        return self.count - len(self.taken)
+
+    def draw(self, rng: random.Random, unique: bool) -> tuple[str, str]:
+        if self.free_indices is None and 2 * len(self.taken) > self.count:
+            self.free_indices = [
+                i for i in range(self.count) if self.space.unrank(self.key, i)[0] not in self.taken
+            ]
+        if self.free_indices is None:
+            while True:
+                text, target = self.space.unrank(self.key, rng.randrange(self.count))
+                if text not in self.taken:
+                    break
+        else:
+            slot = rng.randrange(len(self.free_indices))
+            text, target = self.space.unrank(self.key, self.free_indices[slot])
+            if unique:  # swap-remove keeps the draw O(1)
+                self.free_indices[slot] = self.free_indices[-1]
+                self.free_indices.pop()
+        if unique:
+            self.taken.add(text)
+        return text, target
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _make_space(
+    task: str, alphabet: str | Sequence[str], min_len: int, max_len: int, level: int
+) -> _Space:
+    if task == "math":
+        return MathSpace(level)
+    if task not in _STRING_SPACES:
+        raise ValueError(f"unknown task {task!r}; tasks are {TASKS}")
+    return _STRING_SPACES[task](resolve_alphabet(alphabet), min_len, max_len)
+
+
+def generate(
+    task: str,
+    n: int,
+    *,
+    seed: int,
+    alphabet: str | Sequence[str] = "latin",
+    min_len: int = 1,
+    max_len: int = 8,
+    level: int = 1,
+    exclude: Collection[str] = (),
+    unique: bool = True,
+) -> list[TextPair]:
+    """Draw ``n`` examples of a curriculum task (see the module docstring).
+
+    Args:
+        task: one of :data:`TASKS`.
+        n: number of pairs, ``>= 0``.
+        seed: seed of the generator; same arguments, same output.
+        alphabet: a name in :data:`~pyg_grapheme.data.ALPHABETS` or a sequence of
+            grapheme clusters (string tasks only; ignored by ``math``).
+        min_len: shortest length in grapheme clusters (default 1; raised to 2
+            for ``drop_last`` and 3 for ``squeeze_spaces``; ignored by ``math``).
+        max_len: longest length in grapheme clusters (default 8; ignored by ``math``).
+        level: ``math`` only: 1 for ``(op a b)``, 2 for one level of nesting
+            (ignored by the string tasks).
+        exclude: input strings that must not be drawn.
+        unique: draw without replacement (default) or independently.
+
+    Returns:
+        ``n`` :class:`TextPair` in draw order. ``meta`` holds ``"source"``
+        (``"generate:<task>:seed=<seed>:<k>"``), ``"task"`` and ``"length"``
+        (the length class, ``None`` for ``math``); ``math`` adds ``"level"``
+        and ``"expected_result"`` (a float), like the JSONL math format.
+
+    Raises:
+        ValueError: unknown task or alphabet, bad lengths or level, or fewer
+            distinct inputs than ``n`` (with ``unique``) or none at all.
+    """
+    _check_int("n", n, 0)
+    _check_int("seed", seed, 0)
+    if task != "math":
+        _check_int("min_len", min_len, 1)
+        _check_int("max_len", max_len, 1)
+        if max_len < min_len:
+            raise ValueError(f"max_len ({max_len}) must be >= min_len ({min_len})")
+    if isinstance(exclude, str):
+        raise TypeError("exclude must be a collection of input strings, not a single str")
+    for item in exclude:
+        if not isinstance(item, str):
+            raise TypeError(
+                f"exclude must hold input strings, got {type(item).__name__}; "
+                "for pairs pass {p.input for p in pairs}"
+            )
+    space = _make_space(task, alphabet, min_len, max_len, level)
+    excluded: dict[Key, set[str]] = {key: set() for key in space.classes()}
+    for text in set(exclude):
+        key = space.classify(text)
+        if key is not None:
+            excluded[key].add(text)
+    classes = [_InputClass(space, key, excluded[key]) for key in space.classes()]
+    available = sum(c.available for c in classes)
+    if unique and available < n:
+        raise ValueError(
+            f"task {task!r} has only {available} distinct inputs with these settings "
+            f"({sum(c.count for c in classes)} in all, {sum(len(c.taken) for c in classes)} "
+            f"excluded) but n={n} were requested with unique=True; widen the alphabet or "
+            "the lengths, raise the math level, or pass unique=False"
+        )
+    if n > 0 and available == 0:
+        raise ValueError(f"task {task!r} has no inputs left with these settings (all excluded)")
+
+    rng = random.Random(seed)
+    pairs = []
+    for k in range(n):
+        live_lengths = sorted({c.key[0] for c in classes if c.available > 0})
+        length = live_lengths[rng.randrange(len(live_lengths))]
+        live = [c for c in classes if c.key[0] == length and c.available > 0]
+        chosen = live[rng.randrange(len(live))]
+        text, target = chosen.draw(rng, unique)
+        meta: dict[str, object] = {
+            "source": f"generate:{task}:seed={seed}:{k}",
+            "task": task,
+            "length": None if task == "math" else length,
+        }
+        if task == "math":
+            meta["level"] = level
+            meta["expected_result"] = evaluate_polish(text)
+        pairs.append(TextPair(text, target, meta))
+    return pairs

@@ -1,0 +1,229 @@
+"""Arithmetic in Polish (prefix) notation: parse, evaluate, format, and the math curriculum.
+
+The earlier system's curriculum writes ``"(+ 16 9)"`` for ``16 + 9`` and
+``"(* (+ 3 4) 5)"`` for ``(3 + 4) * 5``: every application is parenthesised,
+the operator comes first, tokens are separated by single spaces. An
+expression is an ``int`` or a tuple ``(op, left, right)``.
+
+The curriculum (:class:`MathSpace`) has two levels over the operators
+``+ - *`` and the integers ``1..20``:
+
+* level 1: ``(op a b)``, ``3 * 20 * 20 = 1200`` expressions;
+* level 2: ``(op x y)`` nested exactly one level: ``x`` and ``y`` are integers
+  or level-1 expressions and at least one is a level-1 expression,
+  ``3 * (1220**2 - 20**2) = 4_464_000`` expressions.
+
+The target text is :func:`format_result` of the value, the same rule the JSONL
+reader applies to ``expected_result``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = [
+    "LEVELS",
+    "MAX_OPERAND",
+    "OPERATORS",
+    "MathSpace",
+    "evaluate",
+    "evaluate_polish",
+    "expression_depth",
+    "format_result",
+    "parse_polish",
+    "to_polish",
+]
+
+Expression = int | tuple[str, "Expression", "Expression"]
+
+OPERATORS = ("+", "-", "*")
+MAX_OPERAND = 20
+LEVELS = (1, 2)
+
+_TOKEN = re.compile(r"\s*(?:(\()|(\))|([-+*/])(?=\s)|(-?\d+))")
+_TRAILING_SPACE = re.compile(r"\s*\Z")
+
+
+def format_result(value: float) -> str:
+    """Print a result: as an integer when it is integral, else as the shortest float repr.
+
+    ``25.0 -> "25"``, ``-3.0 -> "-3"``, ``-0.0 -> "0"``, ``2.5 -> "2.5"``,
+    ``1/3 -> "0.3333333333333333"``.
+
+    Raises:
+        TypeError: ``value`` is not an ``int`` or ``float`` (``bool`` included).
+        ValueError: ``value`` is NaN or infinite.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"format_result expects an int or float, got {type(value).__name__}")
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        raise ValueError(f"format_result expects a finite number, got {value!r}")
+    if value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+def parse_polish(text: str) -> Expression:
+    """Parse ``"(op a b)"`` prefix notation (operators ``+ - * /``, integer literals).
+
+    Whitespace between tokens is free; :func:`to_polish` gives the canonical
+    spacing. Raises ``ValueError`` naming the character offset of the problem.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse_polish expects a str, got {type(text).__name__}")
+    tokens: list[tuple[int, str]] = []
+    offset = 0
+    while offset < len(text):
+        if _TRAILING_SPACE.match(text, offset):
+            break
+        match = _TOKEN.match(text, offset)
+        if match is None:
+            raise ValueError(f"cannot read a token at offset {offset} of {text!r}")
+        tokens.append((match.start(match.lastindex or 0), match.group(match.lastindex or 0)))
+        offset = match.end()
+    position = 0
+
+    def expression() -> Expression:
+        nonlocal position
+        if position >= len(tokens):
+            raise ValueError(f"expression ends too early: {text!r}")
+        at, token = tokens[position]
+        position += 1
+        if token != "(":
+            if token in ("+", "-", "*", "/", ")"):
+                raise ValueError(f"unexpected {token!r} at offset {at} of {text!r}")
+            return int(token)
+        if position >= len(tokens) or tokens[position][1] not in ("+", "-", "*", "/"):
+            where = tokens[position][0] if position < len(tokens) else len(text)
+            raise ValueError(f"expected an operator at offset {where} of {text!r}")
+        op = tokens[position][1]
+        position += 1
+        left = expression()
+        right = expression()
+        if position >= len(tokens) or tokens[position][1] != ")":
+            where = tokens[position][0] if position < len(tokens) else len(text)
+            raise ValueError(f"expected ')' at offset {where} of {text!r}")
+        position += 1
+        return (op, left, right)
+
+    result = expression()
+    if position != len(tokens):
+        raise ValueError(f"unexpected text at offset {tokens[position][0]} of {text!r}")
+    return result
+
+
+def to_polish(expression: Expression) -> str:
+    """Canonical text of an expression: ``("*", ("+", 3, 4), 5) -> "(* (+ 3 4) 5)"``."""
+    if isinstance(expression, int):
+        return str(expression)
+    op, left, right = expression
+    return f"({op} {to_polish(left)} {to_polish(right)})"
+
+
+def evaluate(expression: Expression) -> float:
+    """Value of an expression as a float (``/`` is true division).
+
+    Raises ``ZeroDivisionError`` naming the sub-expression divided by zero.
+    """
+    if isinstance(expression, int):
+        return float(expression)
+    op, left, right = expression
+    a, b = evaluate(left), evaluate(right)
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if b == 0.0:
+        raise ZeroDivisionError(f"division by zero in {to_polish(expression)!r}")
+    return a / b
+
+
+def evaluate_polish(text: str) -> float:
+    """``evaluate(parse_polish(text))``."""
+    return evaluate(parse_polish(text))
+
+
+def expression_depth(expression: Expression) -> int:
+    """Nesting depth: 0 for a number, 1 for ``(op a b)`` with number operands, and so on."""
+    if isinstance(expression, int):
+        return 0
+    _, left, right = expression
+    return 1 + max(expression_depth(left), expression_depth(right))
+
+
+class MathSpace:
+    """The math curriculum of one level as an indexed set of expressions.
+
+    A single class, key ``(0, level)``; index ``i`` in ``range(count(key))``
+    maps to one expression (:meth:`unrank`), and :meth:`classify` recognises
+    the canonical text of any expression of the space. Used by :func:`~pyg_grapheme.data.generate`.
+
+    Args:
+        level: ``1`` or ``2`` (see the module docstring).
+    """
+
+    name = "math"
+
+    def __init__(self, level: int) -> None:
+        if isinstance(level, bool) or level not in LEVELS:
+            raise ValueError(f"math level must be one of {LEVELS}, got {level!r}")
+        self.level = level
+        self._simple = len(OPERATORS) * MAX_OPERAND * MAX_OPERAND
+
+    def classes(self) -> tuple[tuple[int, int], ...]:
+        return ((0, self.level),)
+
+    def count(self, key: tuple[int, int]) -> int:
+        if self.level == 1:
+            return self._simple
+        per_operator = self._simple**2 + 2 * self._simple * MAX_OPERAND
+        return len(OPERATORS) * per_operator
+
+    def _simple_expression(self, index: int) -> Expression:
+        op, rest = divmod(index, MAX_OPERAND * MAX_OPERAND)
+        a, b = divmod(rest, MAX_OPERAND)
+        return (OPERATORS[op], a + 1, b + 1)
+
+    def _expression(self, index: int) -> Expression:
+        if self.level == 1:
+            return self._simple_expression(index)
+        per_operator = self._simple**2 + 2 * self._simple * MAX_OPERAND
+        op, rest = divmod(index, per_operator)
+        left: Expression
+        right: Expression
+        if rest < self._simple**2:  # (expression, expression)
+            i, j = divmod(rest, self._simple)
+            left, right = self._simple_expression(i), self._simple_expression(j)
+        elif rest < self._simple**2 + self._simple * MAX_OPERAND:  # (expression, number)
+            i, j = divmod(rest - self._simple**2, MAX_OPERAND)
+            left, right = self._simple_expression(i), j + 1
+        else:  # (number, expression)
+            i, j = divmod(rest - self._simple**2 - self._simple * MAX_OPERAND, self._simple)
+            left, right = i + 1, self._simple_expression(j)
+        return (OPERATORS[op], left, right)
+
+    def unrank(self, key: tuple[int, int], index: int) -> tuple[str, str]:
+        """``(input, target)`` of expression ``index``."""
+        expression = self._expression(index)
+        return to_polish(expression), format_result(evaluate(expression))
+
+    def classify(self, text: str) -> tuple[int, int] | None:
+        """``(0, level)`` if ``text`` is the canonical text of an expression of this space, else ``None``."""
+        try:
+            expression = parse_polish(text)
+        except ValueError:
+            return None
+        if to_polish(expression) != text or expression_depth(expression) != self.level:
+            return None
+
+        def allowed(e: Expression) -> bool:
+            if isinstance(e, int):
+                return 1 <= e <= MAX_OPERAND
+            return e[0] in OPERATORS and allowed(e[1]) and allowed(e[2])
+
+        return (0, self.level) if allowed(expression) else None

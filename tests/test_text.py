@@ -143,7 +143,7 @@ def test_graph_to_text_without_pos_reads_node_order() -> None:
 
 
 def test_graph_to_text_errors() -> None:
-    with pytest.raises(ValueError, match="needs the .clusters attribute"):
+    with pytest.raises(ValueError, match=r"needs the \.clusters attribute"):
         graph_to_text(Data(x=torch.zeros(2, 3)))
     with pytest.raises(ValueError, match="graph has 2 clusters but 3 positions"):
         graph_to_text(Data(clusters=["a", "b"], pos=torch.arange(3)))

@@ -84,8 +84,6 @@ def _check_clusters(alphabet: tuple[str, ...]) -> None:
         raise ValueError("an alphabet needs at least one grapheme cluster, got none")
     seen: dict[str, int] = {}
     for k, cluster in enumerate(alphabet):
-        if not isinstance(cluster, str):
-            raise TypeError(f"alphabet entry {k} must be a str, got {type(cluster).__name__}")
         parts = segment(cluster)
         if len(parts) != 1:
             raise ValueError(
@@ -130,5 +128,8 @@ def resolve_alphabet(alphabet: str | Sequence[str]) -> tuple[str, ...]:
         clusters = tuple(ALPHABETS[alphabet])
     else:
         clusters = tuple(alphabet)
+    for k, cluster in enumerate(clusters):  # before the cache, which needs hashable entries
+        if not isinstance(cluster, str):
+            raise TypeError(f"alphabet entry {k} must be a str, got {type(cluster).__name__}")
     _check_clusters(clusters)
     return clusters

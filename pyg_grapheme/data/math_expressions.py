@@ -41,8 +41,8 @@ OPERATORS = ("+", "-", "*")
 MAX_OPERAND = 20
 LEVELS = (1, 2)
 
-_TOKEN = re.compile(r"\s*(?:(\()|(\))|([-+*/])(?=\s)|(-?\d+))")
-_TRAILING_SPACE = re.compile(r"\s*\Z")
+_TOKEN = re.compile(r"\(|\)|[-+*/](?=\s)|-?\d+")
+_WHITESPACE = re.compile(r"\s*")
 
 
 def format_result(value: float) -> str:
@@ -76,13 +76,14 @@ def parse_polish(text: str) -> Expression:
         raise TypeError(f"parse_polish expects a str, got {type(text).__name__}")
     tokens: list[tuple[int, str]] = []
     offset = 0
-    while offset < len(text):
-        if _TRAILING_SPACE.match(text, offset):
+    while True:
+        offset = _WHITESPACE.match(text, offset).end()  # type: ignore[union-attr]
+        if offset == len(text):
             break
         match = _TOKEN.match(text, offset)
         if match is None:
             raise ValueError(f"cannot read a token at offset {offset} of {text!r}")
-        tokens.append((match.start(match.lastindex or 0), match.group(match.lastindex or 0)))
+        tokens.append((offset, match.group()))
         offset = match.end()
     position = 0
 

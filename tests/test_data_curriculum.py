@@ -359,9 +359,24 @@ def test_not_unique_repeats_and_respects_exclude() -> None:
     )
     assert Counter(p.input for p in pairs) == {"b": 11, "c": 29}
     with pytest.raises(
-        ValueError, match=r"task 'copy' has no inputs left with these settings \(all excluded\)"
+        ValueError, match=r"task 'copy' has no inputs with these settings \(1 in all, 1 excluded\)"
     ):
         generate("copy", 1, seed=0, alphabet=["x"], max_len=1, exclude={"x"}, unique=False)
+
+
+def test_empty_space_without_exclusion() -> None:
+    # One cluster: no dedupe target of length 2 or 3 (neighbours would be equal).
+    with pytest.raises(
+        ValueError, match=r"has no inputs with these settings \(0 in all, 0 excluded\)"
+    ):
+        generate("dedupe", 1, seed=0, alphabet=["a"], min_len=2, max_len=3, unique=False)
+
+
+def test_exclude_may_be_any_iterable_of_strings() -> None:
+    pairs = generate(
+        "copy", 2, seed=0, alphabet=SMALL, max_len=1, exclude=iter(["a"]), unique=False
+    )
+    assert [p.input for p in pairs] == ["b", "b"]
 
 
 def test_zero_examples() -> None:

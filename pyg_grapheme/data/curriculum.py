@@ -32,7 +32,7 @@ the same arguments give the same list everywhere.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from pyg_grapheme.data.alphabets import resolve_alphabet
@@ -133,7 +133,7 @@ def generate(
     min_len: int = 1,
     max_len: int = 8,
     level: int = 1,
-    exclude: Collection[str] = (),
+    exclude: Iterable[str] = (),
     unique: bool = True,
 ) -> list[TextPair]:
     """Draw ``n`` examples of a curriculum task (see the module docstring).
@@ -149,7 +149,8 @@ def generate(
         max_len: longest length in grapheme clusters (default 8; ignored by ``math``).
         level: ``math`` only: 1 for ``(op a b)``, 2 for one level of nesting
             (ignored by the string tasks).
-        exclude: input strings that must not be drawn.
+        exclude: input strings that must not be drawn (any iterable; strings
+            that are not inputs of the task are ignored).
         unique: draw without replacement (default) or independently.
 
     Returns:
@@ -161,6 +162,8 @@ def generate(
     Raises:
         ValueError: unknown task or alphabet, bad lengths or level, or fewer
             distinct inputs than ``n`` (with ``unique``) or none at all.
+        TypeError: a non-integer ``n``, ``seed`` or length, or ``exclude``
+            that is a ``str`` or holds anything but strings.
     """
     _check_int("n", n, 0)
     _check_int("seed", seed, 0)
@@ -171,6 +174,7 @@ def generate(
             raise ValueError(f"max_len ({max_len}) must be >= min_len ({min_len})")
     if isinstance(exclude, str):
         raise TypeError("exclude must be a collection of input strings, not a single str")
+    exclude = list(exclude)  # iterated twice below; a one-shot iterable must not run dry
     for item in exclude:
         if not isinstance(item, str):
             raise TypeError(
@@ -185,15 +189,15 @@ def generate(
             excluded[key].add(text)
     classes = [_InputClass(space, key, excluded[key]) for key in space.classes()]
     available = sum(c.available for c in classes)
+    sizes = f"{sum(c.count for c in classes)} in all, {sum(len(c.taken) for c in classes)} excluded"
     if unique and available < n:
         raise ValueError(
-            f"task {task!r} has only {available} distinct inputs with these settings "
-            f"({sum(c.count for c in classes)} in all, {sum(len(c.taken) for c in classes)} "
-            f"excluded) but n={n} were requested with unique=True; widen the alphabet or "
-            "the lengths, raise the math level, or pass unique=False"
+            f"task {task!r} has only {available} distinct inputs with these settings ({sizes}) "
+            f"but n={n} were requested with unique=True; widen the alphabet or the lengths, "
+            "raise the math level, or pass unique=False"
         )
     if n > 0 and available == 0:
-        raise ValueError(f"task {task!r} has no inputs left with these settings (all excluded)")
+        raise ValueError(f"task {task!r} has no inputs with these settings ({sizes})")
 
     rng = random.Random(seed)
     pairs = []

@@ -15,7 +15,7 @@ two PyG ``Batch`` objects over the same graphs-in-batch order::
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Iterable, Sequence
 
 from torch.utils.data import Dataset
 from torch_geometric.data import Batch, Data
@@ -79,7 +79,7 @@ class PairDataset(Dataset[tuple[Data, Data]]):
         min_len: int = 1,
         max_len: int = 8,
         level: int = 1,
-        exclude: Collection[str] = (),
+        exclude: Iterable[str] = (),
         unique: bool = True,
     ) -> PairDataset:
         """Dataset of ``n`` generated examples (arguments of :func:`generate`)."""

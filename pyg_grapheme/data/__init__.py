@@ -3,7 +3,8 @@
 * :class:`TextPair` (``text_pair.py``): one (input, target) example with provenance.
 * :func:`read_jsonl` (``jsonl.py``): the pairs and math-curriculum JSONL formats.
 * :func:`generate`, :data:`TASKS` (``curriculum.py``): copy, drop_last, dedupe,
-  squeeze_spaces and math examples, seeded, no download.
+  squeeze_spaces and math examples, seeded, no download; the tasks' input sets
+  are indexed exactly in ``string_tasks.py`` and ``math_expressions.py``.
 * :data:`ALPHABETS` (``alphabets.py``): grapheme-cluster alphabets, Latin to emoji.
 * :func:`format_result` and Polish notation (``math_expressions.py``).
 * :class:`PairDataset`, :func:`collate_pairs` (``pair_dataset.py``): graphs for training.

@@ -1,0 +1,7 @@
+"""Pooling layers: select which nodes merge, reduce their features, connect the clusters, lift back."""
+
+from pyg_grapheme.nn.pool.merge_history import MergeHistory
+from pyg_grapheme.nn.pool.merge_info import MergeInfo
+from pyg_grapheme.nn.pool.threshold_merge import ThresholdMergePool
+
+__all__ = ["MergeHistory", "MergeInfo", "ThresholdMergePool"]

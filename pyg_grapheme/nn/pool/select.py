@@ -1,0 +1,249 @@
+r"""Select step of :class:`~pyg_grapheme.nn.ThresholdMergePool`: which nodes go together.
+
+Four tensor functions, each vectorised over all pairs and nodes of a batch
+(no Python loop over nodes or edges, no SciPy) and TorchScript-compatible:
+
+* :func:`edge_candidates`: the adjacent unordered pairs :math:`\{i, j\}`,
+  :math:`i < j`, each once, plus the pair of every input edge.
+* :func:`all_pair_candidates`: every unordered pair inside the same graph.
+* :func:`connected_components`: the connected components of a set of pairs,
+  by min-label hooking with full pointer jumping.
+* :func:`greedy_matching`: the greedy matching by descending score (the rule
+  of PyG's :class:`~torch_geometric.nn.pool.EdgePooling`), by rounds of
+  locally dominant pairs.
+
+Every node of a component ends up pointing to the smallest node index of the
+component (its *root*); the result does not depend on the order of the pairs,
+so CPU and CUDA give the same clusters. The loops below run over propagation
+rounds, not over elements, and read one boolean from the device per round.
+"""
+
+import torch
+from torch import Tensor
+
+
+def _pointer_jumps(num_nodes: int) -> int:
+    """Jumps ``f = f[f]`` that bring every node of a depth ``< num_nodes`` forest to its root."""
+    jumps = 1
+    while (1 << jumps) < num_nodes:
+        jumps += 1
+    return jumps
+
+
+def edge_candidates(edge_index: Tensor, batch: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
+    r"""Adjacent node pairs as candidates for a merge.
+
+    Each unordered adjacent pair :math:`\{i, j\}` with :math:`i \ne j` and
+    :math:`\mathrm{batch}_i = \mathrm{batch}_j` appears once, as :math:`(i, j)`
+    with :math:`i < j`, sorted lexicographically. Self-loops and edges between
+    different graphs of the batch are not candidates, so merges never cross graphs.
+
+    Args:
+        edge_index (torch.Tensor): Edge indices :math:`[2, E]`.
+        batch (torch.Tensor): Graph of each node :math:`[N]`.
+        num_nodes (int): :math:`N`.
+
+    Returns:
+        * **candidate_index** (*torch.Tensor*): :math:`[2, P]`, ``long``.
+        * **pair_of_edge** (*torch.Tensor*): :math:`[E]`, the candidate pair of
+          each input edge, and :math:`P` for edges that are not candidates.
+    """
+    row, col = edge_index[0], edge_index[1]
+    lo = torch.minimum(row, col)
+    hi = torch.maximum(row, col)
+    valid = (lo != hi) & (batch[lo] == batch[hi])
+    sentinel = num_nodes * num_nodes
+    key = torch.where(valid, lo * num_nodes + hi, sentinel)
+    sorted_key, perm = torch.sort(key)
+    is_first = torch.ones_like(valid)
+    is_first[1:] = sorted_key[1:] != sorted_key[:-1]
+    is_first &= sorted_key != sentinel
+    pair_key = sorted_key[is_first]
+    num_pairs = pair_key.numel()
+    pair_of_sorted = torch.where(sorted_key != sentinel, is_first.cumsum(0) - 1, num_pairs)
+    pair_of_edge = torch.empty_like(pair_of_sorted)
+    pair_of_edge[perm] = pair_of_sorted
+    candidate_index = torch.stack([pair_key // num_nodes, pair_key % num_nodes])
+    return candidate_index, pair_of_edge
+
+
+def count_all_pairs(batch: Tensor) -> tuple[int, int, bool]:
+    r"""Pairs :math:`\sum_g n_g (n_g - 1) / 2` inside graphs, the largest :math:`n_g`, and
+    whether ``batch`` is sorted (one host read)."""
+    if batch.numel() == 0:
+        return 0, 0, True
+    counts = torch.bincount(batch)
+    unsorted = (batch[1:] < batch[:-1]).any().long()
+    stats: list[int] = torch.stack(
+        [(counts * (counts - 1)).sum() // 2, counts.max(), unsorted]
+    ).tolist()
+    return int(stats[0]), int(stats[1]), stats[2] == 0
+
+
+def all_pair_candidates(batch: Tensor, batch_is_sorted: bool) -> Tensor:
+    r"""Every unordered pair :math:`(i, j)`, :math:`i < j`, inside the same graph.
+
+    Memory is :math:`O(\sum_g n_g^2)`; callers bound it with
+    :func:`count_all_pairs` first.
+
+    Args:
+        batch (torch.Tensor): Graph of each node :math:`[N]`.
+        batch_is_sorted (bool): Whether ``batch`` is non-decreasing (as in a
+            PyG :class:`~torch_geometric.data.Batch`); otherwise nodes are
+            grouped by a stable sort first.
+
+    Returns:
+        **candidate_index** (*torch.Tensor*): :math:`[2, P]`, ``long``, sorted
+        lexicographically.
+    """
+    num_nodes = batch.numel()
+    if batch_is_sorted:
+        perm = torch.arange(num_nodes, device=batch.device)
+        grouped = batch
+    else:
+        grouped, perm = torch.sort(batch, stable=True)
+    counts = torch.bincount(grouped)
+    end = counts.cumsum(0)[grouped]  # one past the last position of the node's graph
+    pos = torch.arange(num_nodes, device=batch.device)
+    partners = end - pos - 1  # positions after `pos` in the same graph
+    offsets = partners.cumsum(0) - partners
+    num_pairs = int(partners.sum())
+    first = torch.repeat_interleave(pos, partners, output_size=num_pairs)
+    step = torch.arange(num_pairs, device=batch.device) - offsets[first]
+    second = first + 1 + step
+    if batch_is_sorted:
+        return torch.stack([first, second])
+    a, b = perm[first], perm[second]
+    lo, hi = torch.minimum(a, b), torch.maximum(a, b)
+    key = torch.sort(lo * num_nodes + hi).values
+    return torch.stack([key // num_nodes, key % num_nodes])
+
+
+def pair_of_edges(edge_index: Tensor, candidate_index: Tensor, num_nodes: int) -> Tensor:
+    r"""Position of each edge's unordered pair in a lexicographically sorted ``candidate_index``.
+
+    Returns :math:`[E]` with :math:`P` for edges whose pair is not a candidate
+    (self-loops, edges between graphs).
+    """
+    num_pairs = candidate_index.size(1)
+    if num_pairs == 0:
+        return torch.zeros_like(edge_index[0])
+    lo = torch.minimum(edge_index[0], edge_index[1])
+    hi = torch.maximum(edge_index[0], edge_index[1])
+    key = lo * num_nodes + hi
+    pair_key = candidate_index[0] * num_nodes + candidate_index[1]
+    pos = torch.searchsorted(pair_key, key).clamp_(max=num_pairs - 1)
+    return torch.where(pair_key[pos] == key, pos, num_pairs)
+
+
+def connected_components(candidate_index: Tensor, active: Tensor, num_nodes: int) -> Tensor:
+    r"""Connected components of the active pairs, as the smallest node index of each component.
+
+    Min-label hooking with pointer jumping: every round, each component root
+    :math:`r_u` hooks onto the smallest root adjacent to it,
+    :math:`f(r_u) \leftarrow \min(f(r_u), \min_{\{u,v\}} r_v)`, then
+    :math:`\lceil \log_2 N \rceil` jumps :math:`f \leftarrow f \circ f` flatten
+    every tree to a star. Pointers only decrease, so no cycle forms, and the
+    root of a component is its smallest index. Rounds repeat until both ends of
+    every active pair share a root (one round for a chain in reading order).
+
+    Args:
+        candidate_index (torch.Tensor): Pairs :math:`[2, P]`.
+        active (torch.Tensor): ``bool`` :math:`[P]`, the pairs that connect.
+        num_nodes (int): :math:`N`.
+
+    Returns:
+        **root** (*torch.Tensor*): :math:`[N]`, ``long``.
+    """
+    root = torch.arange(num_nodes, device=candidate_index.device)
+    if candidate_index.size(1) == 0:
+        return root
+    first = candidate_index[0]
+    second = torch.where(active, candidate_index[1], first)  # inactive pairs become self-pairs
+    ends = torch.cat([first, second])
+    jumps = _pointer_jumps(num_nodes)
+    converged = False
+    while not converged:
+        root_first, root_second = root[first], root[second]
+        root = root.scatter_reduce(
+            0, ends, torch.cat([root_second, root_first]), reduce="amin", include_self=True
+        )
+        for _ in range(jumps):
+            root = root[root]
+        converged = bool((root[first] == root[second]).all())
+    return root
+
+
+def greedy_matching(
+    candidate_index: Tensor, score: Tensor, active: Tensor, num_nodes: int
+) -> Tensor:
+    r"""Greedy matching of the active pairs by descending score; each node is matched at most once.
+
+    Sequentially this is PyG's :class:`~torch_geometric.nn.pool.EdgePooling`
+    rule: walk the pairs by descending score and take a pair when neither end is
+    taken yet. Here the pairs are ranked once (descending score, ties by
+    position in ``candidate_index``, i.e. by node index), and each round takes
+    every *locally dominant* pair, the best-ranked remaining pair at both of its
+    ends, then drops the pairs touching a taken node. With a strict total order
+    the result equals the sequential greedy matching.
+
+    Args:
+        candidate_index (torch.Tensor): Pairs :math:`[2, P]`, sorted lexicographically.
+        score (torch.Tensor): :math:`[P]`, higher merges first.
+        active (torch.Tensor): ``bool`` :math:`[P]`, the pairs allowed to merge.
+        num_nodes (int): :math:`N`.
+
+    Returns:
+        **matched** (*torch.Tensor*): ``bool`` :math:`[P]`.
+    """
+    num_pairs = candidate_index.size(1)
+    matched = torch.zeros_like(active)
+    if num_pairs == 0:
+        return matched
+    first, second = candidate_index[0], candidate_index[1]
+    ends = torch.cat([first, second])
+    order = torch.sort(torch.where(active, -score.detach(), float("inf")), stable=True)[1]
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(num_pairs, device=order.device)
+    done = num_pairs  # rank of a pair that is no longer available
+    rank = torch.where(active, rank, done)
+    while bool((rank < done).any()):
+        best = torch.full((num_nodes,), done, dtype=rank.dtype, device=rank.device)
+        best = best.scatter_reduce(0, ends, torch.cat([rank, rank]), reduce="amin")
+        take = (rank < done) & (best[first] == rank) & (best[second] == rank)
+        matched |= take
+        taken = torch.zeros(num_nodes, dtype=torch.int8, device=rank.device)
+        taken = taken.scatter_reduce(0, ends, torch.cat([take, take]).to(torch.int8), "amax")
+        rank = torch.where((taken[first] + taken[second]) > 0, done, rank)
+    return matched
+
+
+def number_clusters(root: Tensor, batch: Tensor) -> tuple[Tensor, int]:
+    r"""Numbers the clusters given each node's root (smallest member index).
+
+    Clusters are ordered by graph, then by smallest member index, so the pooled
+    batch vector is sorted and a chain keeps its reading order. For a sorted
+    ``batch`` this is a cumulative count of roots (no sort).
+
+    Args:
+        root (torch.Tensor): :math:`[N]`, smallest node index of each node's cluster.
+        batch (torch.Tensor): :math:`[N]`, graph of each node.
+
+    Returns:
+        * **cluster** (*torch.Tensor*): :math:`[N]`, input node -> output node.
+        * **num_clusters** (*int*): :math:`C`.
+    """
+    num_nodes = root.numel()
+    position = torch.arange(num_nodes, device=root.device)
+    is_root = root == position
+    unsorted = (batch[1:] < batch[:-1]).any()
+    stats: list[int] = torch.stack([is_root.sum(), unsorted.long()]).tolist()
+    num_clusters, batch_unsorted = int(stats[0]), bool(stats[1])
+    if not batch_unsorted:
+        rank = is_root.cumsum(0) - 1
+    else:
+        roots = position[is_root]
+        order = torch.sort(batch[roots], stable=True)[1]
+        rank = torch.empty_like(position)
+        rank[roots[order]] = torch.arange(num_clusters, device=root.device)
+    return rank[root], num_clusters

@@ -1,0 +1,433 @@
+r"""Threshold merge pooling: merge nodes more similar than a learnable threshold."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch_geometric
+from torch import Tensor
+from torch.nn import Parameter
+from torch_geometric.nn.dense.linear import Linear
+from torch_geometric.utils import coalesce, scatter
+
+from pyg_grapheme.nn.pool.merge_info import MergeInfo
+from pyg_grapheme.nn.pool.select import (
+    all_pair_candidates,
+    connected_components,
+    count_all_pairs,
+    edge_candidates,
+    greedy_matching,
+    number_clusters,
+    pair_of_edges,
+)
+
+MODES = ("components", "matching")
+CANDIDATES = ("edges", "all")
+REDUCES = ("mean", "sum")
+
+
+class ThresholdMergePool(torch.nn.Module):
+    r"""Merges nodes whose features are more similar than a learnable threshold,
+    and returns the cluster map as merge history.
+
+    A drop-in for :class:`~torch_geometric.nn.pool.EdgePooling` and
+    :class:`~torch_geometric.nn.pool.ClusterPooling`: same call, same return
+    order, plus :meth:`unpool` for both merge rules. The four pooling steps:
+
+    **Select.** Candidate pairs :math:`(i, j)`, :math:`i < j`, are the adjacent
+    nodes (:obj:`candidates="edges"`) or every pair inside the same graph
+    (:obj:`"all"`). Each is scored by cosine similarity and gated against the
+    threshold :math:`\tau = \sigma(\theta)` with learnable logit :math:`\theta`:
+
+    .. math::
+        s_{ij} = \frac{\langle \mathbf{W}\mathbf{x}_i, \mathbf{W}\mathbf{x}_j \rangle}
+                      {\lVert \mathbf{W}\mathbf{x}_i \rVert \,
+                       \lVert \mathbf{W}\mathbf{x}_j \rVert}, \qquad
+        g_{ij} = \sigma\!\left(\frac{s_{ij} - \tau}{T}\right),
+
+    with :math:`\mathbf{W} = \mathbf{I}` unless :obj:`in_channels` is given.
+    The pairs with :math:`s_{ij} > \tau` merge: with :obj:`mode="components"`
+    clusters are the connected components of those pairs; with
+    :obj:`mode="matching"` a greedy matching by descending :math:`s_{ij}` picks
+    them (each node merges at most once, EdgePooling's rule). Both are
+    vectorised, deterministic, and break ties by node index.
+
+    **Reduce.** Each cluster :math:`c` becomes the weighted mean of its members
+
+    .. math::
+        \mathbf{x}'_c = \sum_{i \in c} w_i \mathbf{x}_i, \qquad
+        w_i = \frac{d_i}{\sum_{k \in c} d_k}, \qquad
+        d_i = \sum_{(i, j)\ \mathrm{merged}} g_{ij},
+
+    the stationary distribution of a random walk on the cluster's gate-weighted
+    merge graph (:math:`w_i = 1` for a node that merges with nothing, which
+    passes through unchanged). :obj:`reduce="sum"` multiplies by the cluster size.
+
+    **Connect.** Every input edge :math:`(u, v)` becomes :math:`(c(u), c(v))`;
+    self-loops are removed and duplicates coalesced (edge attributes averaged),
+    direction kept, so a chain stays a chain. Each output edge carries the soft
+    weight :math:`\mathrm{mean}(1 - g_{uv})` over the input edges mapping to it
+    (:math:`1` for edges that are no candidate), so a loss on soft degrees can
+    push pairs to merge or not.
+
+    **Lift.** :meth:`unpool` gives every input node its cluster's features
+    :math:`\mathbf{x}'_{c(i)}` and restores the input graph;
+    :class:`~pyg_grapheme.nn.MergeHistory` composes several layers.
+
+    **Gradients.** Within one merge pattern the outputs are exact differentiable
+    functions of :math:`\mathbf{x}`, :math:`\mathbf{W}` and :math:`\theta`
+    (through :math:`g_{ij}` in :math:`w_i`, ``info.gate`` and ``info.edge_weight``).
+    The hard pattern itself is piecewise constant in :math:`\tau`. To learn
+    :math:`\tau` across patterns, use the *pairwise straight-through* estimator:
+    expand the loss to first order in the merge indicators
+    :math:`m_{ij} \in \{0, 1\}`, :math:`L(m) \approx L_0 + \sum m_{ij}\Delta_{ij}`
+    (:math:`\Delta_{ij}` the change of the loss when :math:`(i, j)` merges), and
+    replace :math:`m_{ij}` by :math:`g_{ij}` in the backward pass only,
+
+    .. math::
+        L_{\mathrm{st}} = L + \sum g_{ij}\Delta_{ij}
+                        - \mathrm{sg}\Big(\sum g_{ij}\Delta_{ij}\Big), \qquad
+        \frac{\partial L_{\mathrm{st}}}{\partial \tau}
+            = -\frac{1}{T}\sum g_{ij}(1 - g_{ij})\,\Delta_{ij}.
+
+    A pair pulls :math:`\tau` below its similarity when merging it helps
+    (:math:`\Delta_{ij} < 0`) and above it otherwise, weighted by its closeness
+    to the boundary. Why this one: the forward pass stays the exact hard merge
+    (a soft relaxation would change the pooled graph), it costs nothing beyond
+    the gates already computed, and it is the exact gradient of the expected
+    loss under independent Bernoulli(:math:`g_{ij}`) merges when the loss is
+    additive over pairs, as counts are: on a forest of candidates (a chain) the
+    number of output nodes is :math:`N - \sum m_{ij}`, with surrogate
+    :math:`N - \sum g_{ij}`. Binary cross-entropy of ``info.gate`` against
+    desired merges is the same estimator with :math:`\Delta` given by targets.
+    Score-function (REINFORCE) estimates need no additivity but have high
+    variance; Gumbel relaxations change the forward graph.
+
+    Args:
+        in_channels (int, optional): Size of each input sample. If given, the
+            similarity is measured after a learnable linear map
+            :math:`\mathbf{W} \in \mathbb{R}^{F \times F}`, initialised to the
+            identity. (default: :obj:`None`)
+        threshold (float, optional): Starting effective threshold
+            :math:`\tau \in (0, 1)`. (default: :obj:`0.8`)
+        mode (str, optional): :obj:`"components"` or :obj:`"matching"`.
+            (default: :obj:`"components"`)
+        candidates (str, optional): :obj:`"edges"` (adjacent pairs) or
+            :obj:`"all"` (every pair inside a graph, :math:`\sum_g n_g(n_g-1)/2`
+            pairs). (default: :obj:`"edges"`)
+        reduce (str, optional): :obj:`"mean"` (weighted mean) or :obj:`"sum"`
+            (weighted mean times cluster size). (default: :obj:`"mean"`)
+        temperature (float, optional): Gate temperature :math:`T > 0`.
+            (default: :obj:`0.1`)
+        max_pairs (int, optional): Refuse :obj:`candidates="all"` with more
+            scored pairs than this; memory is about :math:`P(2F + 8)` floats.
+            (default: :obj:`2**20`)
+    """
+
+    # TorchScript compiles `threshold` per concrete module type and then refuses a
+    # second definition; forward reads the logit directly instead.
+    __jit_unused_properties__ = ["threshold"]  # noqa: RUF012
+
+    def __init__(
+        self,
+        in_channels: int | None = None,
+        threshold: float = 0.8,
+        mode: str = "components",
+        candidates: str = "edges",
+        reduce: str = "mean",
+        temperature: float = 0.1,
+        max_pairs: int = 2**20,
+    ) -> None:
+        super().__init__()
+        if in_channels is not None and in_channels <= 0:
+            raise ValueError(f"ThresholdMergePool: in_channels must be positive, got {in_channels}")
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(
+                f"ThresholdMergePool: threshold is the effective value sigmoid(logit) and must "
+                f"lie strictly between 0 and 1, got {threshold}"
+            )
+        if mode not in MODES:
+            raise ValueError(f"ThresholdMergePool: mode must be one of {MODES}, got {mode!r}")
+        if candidates not in CANDIDATES:
+            raise ValueError(
+                f"ThresholdMergePool: candidates must be one of {CANDIDATES}, got {candidates!r}"
+            )
+        if reduce not in REDUCES:
+            raise ValueError(f"ThresholdMergePool: reduce must be one of {REDUCES}, got {reduce!r}")
+        if not temperature > 0.0:
+            raise ValueError(f"ThresholdMergePool: temperature must be positive, got {temperature}")
+        if max_pairs < 0:
+            raise ValueError(f"ThresholdMergePool: max_pairs must be >= 0, got {max_pairs}")
+
+        self.in_channels = in_channels
+        self.initial_threshold = float(threshold)
+        self.mode = mode
+        self.candidates = candidates
+        self.reduce = reduce
+        self.temperature = float(temperature)
+        self.max_pairs = int(max_pairs)
+
+        self.lin = (
+            None
+            if in_channels is None
+            else Linear(in_channels, in_channels, bias=False, weight_initializer="glorot")
+        )
+        self.threshold_logit = Parameter(torch.empty(()))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        r"""Resets the projection to the identity and :math:`\tau` to its starting value."""
+        if self.lin is not None:
+            with torch.no_grad():
+                torch.nn.init.eye_(self.lin.weight)
+        tau = self.initial_threshold
+        with torch.no_grad():
+            self.threshold_logit.fill_(math.log(tau / (1.0 - tau)))
+
+    @property
+    def threshold(self) -> Tensor:
+        r"""Effective threshold :math:`\tau = \sigma(\theta)` (scalar, differentiable)."""
+        return torch.sigmoid(self.threshold_logit)
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Tensor | None = None,
+        edge_attr: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor, MergeInfo]:
+        r"""Pools the graph.
+
+        Args:
+            x (torch.Tensor): Node features :math:`[N, F]`.
+            edge_index (torch.Tensor): Edge indices :math:`[2, E]`.
+            batch (torch.Tensor, optional): Batch vector :math:`[N]`, assigning each
+                node to a graph; :obj:`None` means a single graph. (default: :obj:`None`)
+            edge_attr (torch.Tensor, optional): Floating edge features
+                :math:`[E, \ldots]`. (default: :obj:`None`)
+
+        Returns:
+            * **x** (*torch.Tensor*): Pooled features :math:`[C, F]`.
+            * **edge_index** (*torch.Tensor*): Pooled edges :math:`[2, E']`.
+            * **batch** (*torch.Tensor*): Pooled batch vector :math:`[C]`, sorted
+              when the input one is.
+            * **info** (:class:`~pyg_grapheme.nn.MergeInfo`): The merge record,
+              consumed by :meth:`unpool` and :class:`~pyg_grapheme.nn.MergeHistory`.
+        """
+        if not torch.jit.is_scripting():
+            self._check_input(x, edge_index, batch, edge_attr)
+        num_nodes = x.size(0)
+        if batch is None:
+            batch = torch.zeros(num_nodes, dtype=torch.long, device=x.device)
+
+        # Select: score candidate pairs, decide hard merges, number the clusters.
+        candidate_index, pair_of_edge = self._candidates(edge_index, batch, num_nodes)
+        similarity = self._similarity(x, candidate_index)
+        threshold = torch.sigmoid(self.threshold_logit)
+        gate = torch.sigmoid((similarity - threshold) * (1.0 / self.temperature))
+        above = similarity.detach() > threshold.detach()
+        if self.mode == "components":
+            merged = above
+            root = connected_components(candidate_index, merged, num_nodes)
+        else:
+            merged = greedy_matching(candidate_index, similarity, above, num_nodes)
+            # The smaller end of a matched pair is the root of both.
+            partner = torch.where(merged, candidate_index[0], candidate_index[1])
+            root = torch.arange(num_nodes, device=x.device)
+            root = root.scatter_reduce(0, candidate_index[1], partner, reduce="amin")
+        cluster, num_clusters = number_clusters(root, batch)
+
+        # Reduce: weighted mean of the members.
+        member_weight, cluster_size = self._member_weight(
+            gate, merged, candidate_index, cluster, num_clusters
+        )
+        x_out = scatter(x * member_weight.unsqueeze(-1), cluster, 0, num_clusters, reduce="sum")
+        if self.reduce == "sum":
+            x_out = x_out * cluster_size.unsqueeze(-1).to(x_out.dtype)
+        batch_out = batch.new_empty(num_clusters).scatter_(0, cluster, batch)
+
+        # Connect: edges between clusters.
+        edge_index_out, edge_weight, edge_attr_out = self._connect(
+            edge_index, edge_attr, cluster, num_clusters, gate, pair_of_edge
+        )
+
+        info = MergeInfo(
+            cluster=cluster,
+            edge_index=edge_index,
+            batch=batch,
+            member_weight=member_weight,
+            candidate_index=candidate_index,
+            similarity=similarity,
+            gate=gate,
+            merged=merged,
+            edge_weight=edge_weight,
+            edge_attr=edge_attr_out,
+            num_clusters=num_clusters,
+        )
+        return x_out, edge_index_out, batch_out, info
+
+    @torch.jit.export
+    def unpool(self, x: Tensor, info: MergeInfo) -> tuple[Tensor, Tensor, Tensor]:
+        r"""Lifts pooled node values back to the input graph.
+
+        Args:
+            x (torch.Tensor): Values on the pooled nodes :math:`[C, \ldots]`.
+            info (MergeInfo): The record returned by :meth:`forward`.
+
+        Returns:
+            * **x** (*torch.Tensor*): :math:`[N, \ldots]`, each input node gets its
+              cluster's value (its cluster mean for :obj:`reduce="sum"`).
+            * **edge_index** (*torch.Tensor*): The input edges :math:`[2, E]`.
+            * **batch** (*torch.Tensor*): The input batch vector :math:`[N]`.
+        """
+        if x.dim() == 0 or x.size(0) != info.num_clusters:
+            raise ValueError(
+                f"ThresholdMergePool.unpool: expected x with {info.num_clusters} rows (one per "
+                f"pooled node), got shape {list(x.shape)}"
+            )
+        if self.reduce == "sum":
+            size = torch.bincount(info.cluster, minlength=info.num_clusters).to(x.dtype)
+            x = x / size.view([-1] + [1] * (x.dim() - 1))
+        return x[info.cluster], info.edge_index, info.batch
+
+    def _similarity(self, x: Tensor, candidate_index: Tensor) -> Tensor:
+        r"""Cosine similarity :math:`[P]` of the (projected) features of each candidate pair.
+
+        Dot products of the raw rows scaled by per-node inverse norms, rather
+        than normalising :math:`[N, F]` first: two fewer passes over the features.
+        A zero row has similarity 0 with everything.
+        """
+        h = x if self.lin is None else self.lin(x)
+        inv_norm = (h * h).sum(dim=-1).clamp_min(1e-24).rsqrt()
+        first, second = candidate_index[0], candidate_index[1]
+        dot = (h[first] * h[second]).sum(dim=-1)
+        return dot * inv_norm[first] * inv_norm[second]
+
+    def _candidates(
+        self, edge_index: Tensor, batch: Tensor, num_nodes: int
+    ) -> tuple[Tensor, Tensor]:
+        """Candidate pairs ``[2, P]`` and the pair of each input edge ``[E]`` (``P`` if none)."""
+        if self.candidates == "edges":
+            return edge_candidates(edge_index, batch, num_nodes)
+        num_pairs, largest, batch_is_sorted = count_all_pairs(batch)
+        if num_pairs > self.max_pairs:
+            raise ValueError(
+                f"ThresholdMergePool: candidates='all' would score {num_pairs} pairs "
+                f"(sum of n*(n-1)/2 over the graphs; largest graph has {largest} nodes), more "
+                f"than max_pairs={self.max_pairs}. Use candidates='edges', smaller graphs, or a "
+                f"larger max_pairs (memory grows by about 2*channels+8 floats per pair)."
+            )
+        candidate_index = all_pair_candidates(batch, batch_is_sorted)
+        return candidate_index, pair_of_edges(edge_index, candidate_index, num_nodes)
+
+    @staticmethod
+    def _member_weight(
+        gate: Tensor,
+        merged: Tensor,
+        candidate_index: Tensor,
+        cluster: Tensor,
+        num_clusters: int,
+    ) -> tuple[Tensor, Tensor]:
+        r"""Member weights :math:`w_i = d_i / \sum_{k \in c} d_k` :math:`[N]`, and cluster sizes :math:`[C]`."""
+        num_nodes = cluster.numel()
+        merged_gate = torch.where(merged, gate, 0.0)
+        soft_degree = scatter(
+            torch.cat([merged_gate, merged_gate]),
+            candidate_index.view(-1),
+            0,
+            num_nodes,
+            reduce="sum",
+        )
+        cluster_size = torch.bincount(cluster, minlength=num_clusters)
+        weight = torch.where(cluster_size[cluster] > 1, soft_degree, 1.0)
+        total = scatter(weight, cluster, 0, num_clusters, reduce="sum")
+        return weight / total[cluster], cluster_size
+
+    @staticmethod
+    def _connect(
+        edge_index: Tensor,
+        edge_attr: Tensor | None,
+        cluster: Tensor,
+        num_clusters: int,
+        gate: Tensor,
+        pair_of_edge: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Pooled edges, their soft weights ``mean(1 - gate)`` and mean attributes."""
+        edge_cluster = cluster[edge_index]
+        keep = (edge_cluster[0] != edge_cluster[1]).nonzero().view(-1)
+        pair_gate = torch.cat([gate, gate.new_zeros(1)])[pair_of_edge.index_select(0, keep)]
+        attrs = [1.0 - pair_gate]
+        if edge_attr is not None:
+            attrs.append(edge_attr.index_select(0, keep))
+        edge_index_out, attrs = coalesce(
+            edge_cluster.index_select(1, keep), attrs, num_nodes=num_clusters, reduce="mean"
+        )
+        return edge_index_out, attrs[0], attrs[1] if edge_attr is not None else None
+
+    @torch.jit.unused
+    def _check_input(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Tensor | None,
+        edge_attr: Tensor | None,
+    ) -> None:
+        name = self.__class__.__name__
+        if not isinstance(x, Tensor) or x.dim() != 2 or not x.is_floating_point():
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            dtype = x.dtype if isinstance(x, Tensor) else None
+            raise ValueError(
+                f"{name}: x must be a floating tensor [num_nodes, channels], "
+                f"got {shape} of dtype {dtype}"
+            )
+        if self.in_channels is not None and x.size(1) != self.in_channels:
+            raise ValueError(
+                f"{name}: x has {x.size(1)} channels but the layer was built with "
+                f"in_channels={self.in_channels}"
+            )
+        if (
+            not isinstance(edge_index, Tensor)
+            or edge_index.dim() != 2
+            or edge_index.size(0) != 2
+            or edge_index.dtype != torch.long
+        ):
+            shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else None
+            dtype = edge_index.dtype if isinstance(edge_index, Tensor) else None
+            raise ValueError(
+                f"{name}: edge_index must be a long tensor [2, num_edges], "
+                f"got {shape or type(edge_index).__name__} of dtype {dtype}"
+            )
+        if batch is not None and (
+            batch.dim() != 1 or batch.numel() != x.size(0) or batch.dtype != torch.long
+        ):
+            raise ValueError(
+                f"{name}: batch must be a long tensor [num_nodes={x.size(0)}], "
+                f"got {tuple(batch.shape)} of dtype {batch.dtype}"
+            )
+        if edge_attr is not None and (
+            edge_attr.dim() == 0
+            or edge_attr.size(0) != edge_index.size(1)
+            or not edge_attr.is_floating_point()
+        ):
+            raise ValueError(
+                f"{name}: edge_attr must be a floating tensor [num_edges={edge_index.size(1)}, ...], "
+                f"got {tuple(edge_attr.shape)} of dtype {edge_attr.dtype}"
+            )
+        devices = {t.device for t in (x, edge_index, batch, edge_attr) if t is not None}
+        if len(devices) > 1:
+            raise ValueError(f"{name}: inputs are on different devices {sorted(map(str, devices))}")
+        if torch_geometric.is_debug_enabled() and edge_index.numel() > 0:
+            low, high = int(edge_index.min()), int(edge_index.max())
+            if low < 0 or high >= x.size(0):
+                raise ValueError(
+                    f"{name}: edge_index refers to node {low if low < 0 else high}, "
+                    f"but x has {x.size(0)} nodes"
+                )
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}({self.in_channels}, "
+            f"threshold={float(self.threshold.detach()):.2f}, mode={self.mode!r}, "
+            f"candidates={self.candidates!r})"
+        )

@@ -44,7 +44,7 @@ class GraphTransformModule(pl.LightningModule):
         threshold: float = 0.5,
         temperature: float = 0.1,
         pool_mode: str = "components",
-        periods: Sequence[int] = (2, 3, 4),
+        periods: Sequence[int] = (2,),
         structural_weight: float = 1.0,
         merge_weight: float = 1.0,
         type_weight: float = 1.0,

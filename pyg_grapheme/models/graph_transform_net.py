@@ -7,10 +7,26 @@ r"""GraphTransformNet: embed graphemes, pass messages, attend, merge, emit.
       -> Linear embedding                               [N, H]
       -> GraphemeConv x L (flows alternate: left context, right context)
       -> GraphAttention (within each graph)             [N, H]
-      -> ThresholdMergePool x num_pools                 [K, H], cluster [N] -> [K]
+      -> merge features z = [softplus(g(h)) * sig ++ c(h)]   [N, 64 + H/2]
+      -> ThresholdMergePool(z) x num_pools              cluster [N] -> [K]
+      -> pooled h = weighted mean of members' h (the pool's member weights)  [K, H]
       -> heads: copy logit per input node, generation logits per pooled node
                 (pointer-generator, see output_classes), activation per pooled
                 node, edit operation (keep/delete/modify/insert) per input node
+
+Merge features. The pool compares nodes by the cosine of
+:math:`z_i = [\,\mathrm{softplus}(g(h_i))\,\mathbf{s}_i \,\|\, c(h_i)\,]`, where
+:math:`\mathbf{s}_i` is the *fixed* hashed signature of the node's grapheme
+(the first 64 text features, a unit vector), :math:`g` a learnt scalar gain and
+:math:`c` a learnt context vector. Two equal graphemes have
+:math:`\mathbf{s}_i \cdot \mathbf{s}_j = 1`; two different ones about
+:math:`\mathcal{N}(0, 1/64)`, in any script, seen in training or not. The model
+learns *when* identity matters (a large gain: "merge equal neighbours") and
+when context does (a small gain and dissimilar contexts: "keep these apart"),
+but it cannot learn to confuse two graphemes it never saw. A learnt
+projection of the signature (the pool's optional ``in_channels`` projection)
+measured 53 % exact match on Greek and 26 % on emoji dedupe after Latin
+training, against this design's figures in the README.
 
 Position enters only through periodic features :math:`\cos(2\pi p / T)`,
 :math:`\sin(2\pi p / T)` for small periods ``T`` (default 2, 3, 4) and the
@@ -34,13 +50,13 @@ import torch
 from torch import Tensor
 from torch.nn import Linear, ModuleList, Sequential
 from torch_geometric.data import Batch
-from torch_geometric.utils import degree
+from torch_geometric.utils import degree, scatter
 
 from pyg_grapheme.models.output_classes import ClassSpace, pointer_generator_probs
 from pyg_grapheme.nn.attention import GraphAttention
 from pyg_grapheme.nn.conv import GraphemeConv
 from pyg_grapheme.nn.pool import MergeHistory, MergeInfo, ThresholdMergePool
-from pyg_grapheme.text import NUM_NODE_FEATURES, graphs_from_texts
+from pyg_grapheme.text import HASH_DIM, NUM_NODE_FEATURES, graphs_from_texts
 
 __all__ = ["GraphTransformNet", "TransformOutput"]
 
@@ -111,7 +127,7 @@ class GraphTransformNet(torch.nn.Module):
         threshold: float = 0.5,
         temperature: float = 0.1,
         pool_mode: str = "components",
-        periods: Sequence[int] = (2, 3, 4),
+        periods: Sequence[int] = (2,),
     ) -> None:
         super().__init__()
         if num_pools < 1:
@@ -132,10 +148,11 @@ class GraphTransformNet(torch.nn.Module):
             for layer in range(num_layers)
         )
         self.attention = GraphAttention(hidden_channels, heads=heads)
+        context_channels = max(hidden_channels // 2, 1)
+        self.signature_gain = Linear(hidden_channels, 1)
+        self.context = Linear(hidden_channels, context_channels)
         self.pools = ModuleList(
-            ThresholdMergePool(
-                hidden_channels, threshold=threshold, mode=pool_mode, temperature=temperature
-            )
+            ThresholdMergePool(None, threshold=threshold, mode=pool_mode, temperature=temperature)
             for _ in range(num_pools)
         )
         self.copy_head = Linear(hidden_channels, 1)
@@ -156,7 +173,13 @@ class GraphTransformNet(torch.nn.Module):
         self.attention.reset_parameters()
         for pool in self.pools:
             pool.reset_parameters()
-        for head in (self.copy_head, self.act_head, self.edit_head):
+        for head in (
+            self.copy_head,
+            self.act_head,
+            self.edit_head,
+            self.signature_gain,
+            self.context,
+        ):
             head.reset_parameters()
         for layer in self.vocab_head:
             if isinstance(layer, Linear):
@@ -186,12 +209,23 @@ class GraphTransformNet(torch.nn.Module):
             h = conv(h, edge_index)
         h = self.attention(h, batch)
 
+        signature = x[:, :HASH_DIM]
+        merge_features = torch.cat(
+            [torch.nn.functional.softplus(self.signature_gain(h)) * signature, self.context(h)],
+            dim=1,
+        )
         history = MergeHistory()
         infos: list[MergeInfo] = []
-        pooled, pooled_edge_index, pooled_batch = h, edge_index, batch
+        z, pooled, pooled_edge_index, pooled_batch = merge_features, h, edge_index, batch
         for pool in self.pools:
-            pooled, pooled_edge_index, pooled_batch, info = pool(
-                pooled, pooled_edge_index, pooled_batch
+            z, pooled_edge_index, pooled_batch, info = pool(z, pooled_edge_index, pooled_batch)
+            # The node features follow the same merge: weighted mean with the pool's weights.
+            pooled = scatter(
+                pooled * info.member_weight.unsqueeze(1),
+                info.cluster,
+                dim=0,
+                dim_size=z.size(0),
+                reduce="sum",
             )
             history.append(info)
             infos.append(info)

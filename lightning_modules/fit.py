@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jsonargparse import lazy_instance
+from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
@@ -25,16 +25,20 @@ __all__ = ["CONF_DIR", "GraphemeCLI", "main"]
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
-def _default_loggers() -> list[object]:
-    """CSV always; TensorBoard as well when it is installed."""
-    loggers: list[object] = [lazy_instance(CSVLogger, save_dir="outputs", name="csv")]
+def _add_tensorboard(trainer: Trainer) -> None:
+    """Log to TensorBoard as well when it is installed and a CSV logger is on."""
     try:
         import tensorboard  # noqa: F401
         from lightning.pytorch.loggers import TensorBoardLogger
     except ImportError:
-        return loggers
-    loggers.append(lazy_instance(TensorBoardLogger, save_dir="outputs", name="tensorboard"))
-    return loggers
+        return
+    loggers = trainer.loggers
+    csv = [lg for lg in loggers if isinstance(lg, CSVLogger)]
+    if csv and not any(isinstance(lg, TensorBoardLogger) for lg in loggers):
+        trainer.loggers = [
+            *loggers,
+            TensorBoardLogger(save_dir=csv[0].save_dir, name="tensorboard"),
+        ]
 
 
 class GraphemeCLI(LightningCLI):
@@ -69,9 +73,9 @@ def main(args: list[str] | None = None) -> GraphemeCLI:
         args=args,
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={"logger": _default_loggers(), "default_root_dir": "outputs"},
         parser_kwargs={"default_config_files": [str(CONF_DIR / "default.yaml")]},
     )
+    _add_tensorboard(cli.trainer)
     checkpoint = cli.trainer.checkpoint_callback
     if checkpoint is not None and checkpoint.dirpath is None:
         # One fixed folder per run dir, so `--ckpt_path last` finds the previous run's

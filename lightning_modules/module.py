@@ -12,6 +12,7 @@ from torch_geometric.data import Batch
 from pyg_grapheme.loss import StructuralLoss
 from pyg_grapheme.metrics import CharErrorRate, ExactMatch
 from pyg_grapheme.models import GraphTransformNet
+from pyg_grapheme.models.feature_augmentation import randomize_graphemes
 from pyg_grapheme.models.objective import TransformObjective, build_supervision
 
 __all__ = ["GraphTransformModule"]
@@ -29,7 +30,10 @@ class GraphTransformModule(pl.LightningModule):
             pool_mode, periods: see :class:`GraphTransformNet`.
         structural_weight, merge_weight, type_weight, edit_weight: see
             :class:`~pyg_grapheme.models.objective.TransformObjective`.
-        lr: Adam learning rate.
+        augment: probability that a grapheme class of a training batch gets
+            redrawn features (:func:`~pyg_grapheme.models.feature_augmentation.randomize_graphemes`);
+            0 for tasks whose rules depend on grapheme properties (arithmetic).
+        lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
         examples_to_keep: validation examples kept for the end-of-fit report.
     """
@@ -49,6 +53,7 @@ class GraphTransformModule(pl.LightningModule):
         merge_weight: float = 1.0,
         type_weight: float = 1.0,
         edit_weight: float = 0.1,
+        augment: float = 0.0,
         lr: float = 3e-3,
         weight_decay: float = 0.0,
         examples_to_keep: int = 8,
@@ -79,9 +84,14 @@ class GraphTransformModule(pl.LightningModule):
         self.val_examples: list[tuple[str, str, str]] = []
 
     # ---------------------------------------------------------------- steps
-    def _shared_step(self, batch: tuple[Batch, Batch]) -> tuple[dict[str, Tensor], list[str]]:
+    def _shared_step(
+        self, batch: tuple[Batch, Batch], augment: float = 0.0
+    ) -> tuple[dict[str, Tensor], list[str]]:
         inputs, targets = batch
         sup = build_supervision(inputs, targets, self.model.output_vocab).to(self.device)
+        if augment > 0.0:
+            inputs = inputs.clone()
+            inputs.x = randomize_graphemes(inputs.x, sup.member_class, augment)
         out = self.model(inputs)
         probs = self.model.type_probs(out, sup.member_class, sup.space)
         terms = self.objective(out, probs, targets, sup)
@@ -94,7 +104,7 @@ class GraphTransformModule(pl.LightningModule):
         return terms, predictions
 
     def training_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> Tensor:
-        terms, _ = self._shared_step(batch)
+        terms, _ = self._shared_step(batch, augment=self.hparams.augment)
         size = batch[0].num_graphs
         for name, value in terms.items():
             self.log(

@@ -1,0 +1,113 @@
+r"""Batched entropic fused Gromov-Wasserstein plans with :math:`\varepsilon`-annealing.
+
+The plan that aligns the nodes of two graphs minimises the node cost plus the
+edge disagreement (:mod:`.edge_disagreement`) over the transport polytope:
+
+.. math::
+
+    F(\mathbf{T}) = \alpha \langle \mathbf{C}, \mathbf{T} \rangle + \beta E(\mathbf{T}),
+    \qquad \mathbf{T} \in U(\mathbf{a}, \mathbf{b}).
+
+:math:`E` is a non-convex quadratic, so the solver is entropic mirror descent
+(Peyré, Cuturi and Solomon, ICML 2016) on its linearisation with a decreasing
+temperature: starting from the node-only plan
+:math:`\mathbf{T}_0 = \mathrm{Sinkhorn}(\alpha\mathbf{C}, \varepsilon_0)`,
+
+.. math::
+
+    \mathbf{M}_k &= \alpha \mathbf{C} + \beta \nabla E(\mathbf{T}_{k-1}), \qquad
+    \varepsilon_k = \max(\varepsilon,\; \varepsilon_0 \delta^k), \\
+    \mathbf{T}_k &= \mathrm{Sinkhorn}(\mathbf{M}_k, \varepsilon_k), \qquad k = 1 \dots K,
+
+each Sinkhorn warm-started from the previous potentials and run for a few
+iterations only. A fixed point is a stationary point of
+:math:`F + \varepsilon\,\mathrm{KL}(\cdot \,\|\, \mathbf{a}\mathbf{b}^\top)`. Starting
+blurry (:math:`\varepsilon_0` about the cost range) lets the edge term pick
+among node-equivalent assignments before the plan sharpens, which avoids most
+of the poor local minima that a fixed small :math:`\varepsilon` gets stuck in;
+the early-stopped plan is then rounded onto :math:`U(\mathbf{a}, \mathbf{b})`
+(:mod:`.rounding`), so its value is the cost of a true transport plan.
+
+Gradients: with ``grad="autodiff"`` autograd records every iteration (exact
+derivative of the returned plan, memory linear in the iteration count); with
+``grad="envelope"`` the plan is a constant and the caller evaluates
+:math:`F(\mathbf{T})` with it, whose gradient w.r.t. :math:`\mathbf{C}` and the
+adjacencies is the envelope-theorem gradient of the minimum (exact at a
+stationary point), with memory independent of the iteration count.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .edge_disagreement import edge_cost
+from .rounding import round_to_marginals
+from .sinkhorn import GradMode, _solve
+
+__all__ = ["fused_gromov_plan"]
+
+
+def fused_gromov_plan(
+    cost: Tensor,
+    adj_p: Tensor,
+    adj_t: Tensor,
+    a: Tensor,
+    b: Tensor,
+    *,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    epsilon: float = 0.02,
+    epsilon_start: float = 2.0,
+    epsilon_decay: float = 0.7,
+    outer_iter: int = 15,
+    inner_iter: int = 5,
+    grad: GradMode = "envelope",
+    rounding: bool = True,
+) -> Tensor:
+    r"""Fused-GW plans :math:`[B, n', m']` (module docstring for the iteration).
+
+    Args:
+        cost (Tensor): Node costs :math:`\mathbf{C}` :math:`[B, n', m']` (with dummy row/column).
+        adj_p (Tensor): Predicted adjacency :math:`[B, n, n]`, :math:`n \le n'`.
+        adj_t (Tensor): Target adjacency :math:`[B, m, m]`, :math:`m \le m'`.
+        a (Tensor): Row masses :math:`[B, n']`; 0 = padding.
+        b (Tensor): Column masses :math:`[B, m']`; same totals.
+        alpha (float): Weight :math:`\alpha` of the node cost. (default: :obj:`1.0`)
+        beta (float): Weight :math:`\beta` of the edge disagreement; 0 gives a
+            plain :math:`\varepsilon`-scaled Sinkhorn on :math:`\alpha\mathbf{C}`.
+            (default: :obj:`1.0`)
+        epsilon (float): Final :math:`\varepsilon`. (default: :obj:`0.02`)
+        epsilon_start (float): :math:`\varepsilon_0`. (default: :obj:`2.0`)
+        epsilon_decay (float): :math:`\delta`. (default: :obj:`0.7`)
+        outer_iter (int): :math:`K`, re-linearisations of :math:`E`. (default: :obj:`15`)
+        inner_iter (int): Sinkhorn iterations per step, :math:`(K + 1)` steps in all.
+            (default: :obj:`5`)
+        grad (str): ``"autodiff"`` or ``"envelope"``. (default: :obj:`"envelope"`)
+        rounding (bool): Round the final plan onto :math:`U(\mathbf{a}, \mathbf{b})`.
+            (default: :obj:`True`)
+    """
+    if grad not in ("autodiff", "envelope"):
+        raise ValueError(f"grad must be 'autodiff' or 'envelope', got {grad!r}")
+    if epsilon <= 0 or epsilon_start <= 0:
+        raise ValueError(f"epsilon and epsilon_start must be > 0, got {epsilon}, {epsilon_start}")
+    if not 0.0 < epsilon_decay <= 1.0:
+        raise ValueError(f"epsilon_decay must be in (0, 1], got {epsilon_decay}")
+    if outer_iter < 0 or inner_iter < 1:
+        raise ValueError(
+            f"need outer_iter >= 0 and inner_iter >= 1, got {outer_iter}, {inner_iter}"
+        )
+    with torch.set_grad_enabled(grad == "autodiff" and torch.is_grad_enabled()):
+        node = alpha * cost
+        eps = max(epsilon, epsilon_start)
+        plan, state = _solve(node, a, b, eps, inner_iter, None, 1, None, 0.5, None)
+        use_edges = beta != 0.0 and adj_p.shape[1] > 0 and adj_t.shape[1] > 0
+        for k in range(1, outer_iter + 1):
+            eps = max(epsilon, epsilon_start * epsilon_decay**k)
+            linear = node + beta * edge_cost(adj_p, adj_t, plan) if use_edges else node
+            plan, state = _solve(
+                linear, a, b, eps, inner_iter, None, 1, None, 0.5, (state.f, state.g)
+            )
+        if rounding:
+            plan = round_to_marginals(plan, a, b)
+    return plan

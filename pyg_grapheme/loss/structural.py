@@ -1,0 +1,313 @@
+r"""StructuralLoss: how far a predicted graph is from its target graph.
+
+For each pair (pred, target) of a batch,
+
+.. math::
+
+    L = \alpha\, \mathrm{node} + \beta\, \mathrm{edge} + \gamma\, \mathrm{clique},
+
+- **node** :math:`= \langle \tilde{\mathbf{C}}, \mathbf{T} \rangle`: the cost of
+  the node alignment :math:`\mathbf{T}`, with substitution costs from types,
+  activations and degrees and a dummy node for insertions and deletions
+  (:mod:`.node_cost`; every node has unit mass, so the term counts nodes),
+- **edge** :math:`= E(\mathbf{T}) = \sum_{ijkl} (A_{ij} - B_{kl})^2 T_{ik} T_{jl}`:
+  the directed edges that disagree under the alignment, computed the
+  Gromov-Wasserstein way without a 4-D tensor (:mod:`.edge_disagreement`),
+- **clique**: out-degree mean/variance mismatch (:mod:`.clique`).
+
+The alignment is the entropic fused Gromov-Wasserstein plan of
+:math:`\alpha\,\mathrm{node} + \beta\,\mathrm{edge}` (:mod:`.fused_gromov`),
+solved for all pairs at once on padded ``[B, n+1, m+1]`` tensors.
+
+With the defaults every edit costs 1 (a relabel through the type term, an
+insertion/deletion through the dummy cost, an edge insertion/deletion through
+:math:`\beta = 1`), so for one-hot types and a sharp plan node + edge is
+graph edit distance (GED) under the alignment the solver finds. Measured
+against networkx's exact GED on random labelled DAGs of at most 8 nodes the
+Spearman correlation is 0.98 (see ``bench/ged_fidelity.py``).
+
+**Entropic bias.** The plan is entropic (temperature :math:`\varepsilon`), so
+identical graphs score slightly above 0 when nodes are interchangeable or
+:math:`\varepsilon` is large: mass spreads over near-ties. The bias vanishes as
+:math:`\varepsilon \to 0` and is removed exactly by ``debias=True``, which
+reports the Sinkhorn-divergence-style
+:math:`X(p, t) - \tfrac12 X(p, p) - \tfrac12 X(t, t)` for the node and edge
+terms (three solves in one batch; identical graphs then score 0 up to
+round-off). The clique term compares statistics directly and has no bias.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+from .clique import clique_distance
+from .dense_graph import DenseGraphs, num_classes_of, num_graphs_of, to_dense_graphs
+from .edge_disagreement import edge_disagreement
+from .fused_gromov import fused_gromov_plan
+from .node_cost import augment_with_dummy, node_cost
+from .sinkhorn import GradMode
+
+__all__ = ["Alignment", "StructuralLoss"]
+
+Reduction = Literal["mean", "sum", "none"]
+
+
+class Alignment(NamedTuple):
+    """Node alignment of a batch of graph pairs (see :meth:`StructuralLoss.align`).
+
+    Attributes:
+        plan (Tensor): :math:`[B, n+1, m+1]`; row/column :math:`n`/:math:`m` is the dummy.
+        cost (Tensor): Node costs :math:`[B, n+1, m+1]` with the dummy row/column.
+        a (Tensor): Row masses :math:`[B, n+1]`. b (Tensor): column masses :math:`[B, m+1]`.
+        pred (DenseGraphs): Padded predicted graphs. target (DenseGraphs): padded targets.
+    """
+
+    plan: Tensor
+    cost: Tensor
+    a: Tensor
+    b: Tensor
+    pred: DenseGraphs
+    target: DenseGraphs
+
+
+def _pad_nodes(graphs: DenseGraphs, size: int) -> DenseGraphs:
+    extra = size - graphs.mask.shape[1]
+    if extra == 0:
+        return graphs
+    pad = torch.nn.functional.pad
+    return DenseGraphs(
+        pad(graphs.type, (0, 0, 0, extra)),
+        None if graphs.index is None else pad(graphs.index, (0, extra)),
+        None if graphs.act is None else pad(graphs.act, (0, extra)),
+        pad(graphs.adj, (0, extra, 0, extra)),
+        pad(graphs.mask, (0, extra)),
+        graphs.num_nodes,
+    )
+
+
+def _concat(parts: list[DenseGraphs]) -> DenseGraphs:
+    size = max(p.mask.shape[1] for p in parts)
+    parts = [_pad_nodes(p, size) for p in parts]
+    index = None
+    if all(p.index is not None for p in parts):
+        index = torch.cat([p.index for p in parts])  # type: ignore[misc]
+    act = None
+    if all(p.act is not None for p in parts):
+        act = torch.cat([p.act for p in parts])  # type: ignore[misc]
+    return DenseGraphs(
+        torch.cat([p.type for p in parts]),
+        index,
+        act,
+        torch.cat([p.adj for p in parts]),
+        torch.cat([p.mask for p in parts]),
+        torch.cat([p.num_nodes for p in parts]),
+    )
+
+
+class StructuralLoss(torch.nn.Module):
+    r"""Differentiable, batched graph-edit-style distance between predicted and target graphs.
+
+    :math:`L = \alpha\,\mathrm{node} + \beta\,\mathrm{edge} + \gamma\,\mathrm{clique}`
+    per graph pair (module docstring), reduced over the pairs of a batch.
+
+    Inputs are PyG :class:`~torch_geometric.data.Data` or
+    :class:`~torch_geometric.data.Batch` objects with
+
+    - ``type``: FloatTensor :math:`[N, C]` probabilities (rows sum to 1) or
+      LongTensor :math:`[N]` class indices (one-hot), same :math:`C` on both sides,
+    - ``act`` (optional, both sides or neither): FloatTensor :math:`[N]`,
+    - ``edge_index``: LongTensor :math:`[2, E]`, directed,
+    - ``edge_weight`` (optional): FloatTensor :math:`[E]` in :math:`[0, 1]` (default 1),
+    - ``batch`` (optional): LongTensor :math:`[N]`, sorted; the number of graphs
+      is ``num_graphs`` if set, else ``batch.max() + 1``. Graphs with no nodes
+      are allowed; pred and target must hold the same number of graphs.
+
+    Args:
+        alpha (float): Weight :math:`\alpha` of the node term. (default: :obj:`1.0`)
+        beta (float): Weight :math:`\beta` of the edge term; 1 makes an edge
+            edit cost as much as a node edit, as in GED. (default: :obj:`1.0`)
+        gamma (float): Weight :math:`\gamma` of the clique term. (default: :obj:`2.0`)
+        type_weight (float): :math:`w_t` in the node cost,
+            :math:`w_t(1 - \langle \mathbf{p}_i, \mathbf{q}_j\rangle)`. (default: :obj:`1.0`)
+        act_weight (float): :math:`w_a`, times :math:`\mathrm{sabs}(a_i - a'_j)`. (default: :obj:`0.7`)
+        degree_weight (float): :math:`w_d`, times
+            :math:`\mathrm{sabs}(d_i - d'_j) / \max(d_i, d'_j, 1)`. (default: :obj:`0.1`)
+        dummy_cost (float): Cost of inserting or deleting a node (the dummy
+            row/column of :math:`\tilde{\mathbf{C}}`). (default: :obj:`1.0`)
+        clique_weights (tuple): :math:`(w_\mu, w_\sigma)` of the clique term. (default: :obj:`(0.3, 0.7)`)
+        epsilon (float): Final entropic temperature :math:`\varepsilon`, in cost
+            units; the bias of identical graphs shrinks with it. (default: :obj:`0.02`)
+        epsilon_start (float): :math:`\varepsilon_0` of the annealing
+            :math:`\varepsilon_k = \max(\varepsilon, \varepsilon_0\delta^k)`. (default: :obj:`2.0`)
+        epsilon_decay (float): :math:`\delta`. (default: :obj:`0.7`)
+        outer_iter (int): Fused-GW re-linearisations :math:`K`. (default: :obj:`15`)
+        inner_iter (int): Sinkhorn iterations per re-linearisation. (default: :obj:`5`)
+        grad (str): ``"envelope"`` (the plan is a constant to autograd: gradient of
+            the loss at the optimal alignment, memory independent of the
+            iterations) or ``"autodiff"`` (back-propagate through all
+            iterations; exact derivative of the computed value).
+            (default: :obj:`"envelope"`)
+        debias (bool): Subtract half the self-comparisons (module docstring).
+            (default: :obj:`False`)
+        smoothing (float): :math:`\delta` of the smooth absolute value. (default: :obj:`1e-3`)
+        reduction (str): ``"mean"``, ``"sum"`` or ``"none"`` (per pair, :math:`[B]`)
+            over the graph pairs. (default: :obj:`"mean"`)
+        validate (bool): Check inputs (a few host syncs). (default: :obj:`True`)
+
+    Example:
+        >>> loss_fn = StructuralLoss()
+        >>> loss = loss_fn(pred_batch, target_batch)   # scalar
+        >>> loss_fn.terms(pred_batch, target_batch)["edge"]  # [B]
+    """
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        gamma: float = 2.0,
+        *,
+        type_weight: float = 1.0,
+        act_weight: float = 0.7,
+        degree_weight: float = 0.1,
+        dummy_cost: float = 1.0,
+        clique_weights: tuple[float, float] = (0.3, 0.7),
+        epsilon: float = 0.02,
+        epsilon_start: float = 2.0,
+        epsilon_decay: float = 0.7,
+        outer_iter: int = 15,
+        inner_iter: int = 5,
+        grad: GradMode = "envelope",
+        debias: bool = False,
+        smoothing: float = 1e-3,
+        reduction: Reduction = "mean",
+        validate: bool = True,
+    ) -> None:
+        super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        if grad not in ("autodiff", "envelope"):
+            raise ValueError(f"grad must be 'autodiff' or 'envelope', got {grad!r}")
+        if epsilon <= 0 or epsilon_start <= 0:
+            raise ValueError("epsilon and epsilon_start must be > 0")
+        if dummy_cost < 0:
+            raise ValueError(f"dummy_cost must be >= 0, got {dummy_cost}")
+        if len(clique_weights) != 2:
+            raise ValueError(f"clique_weights must be (mean, variance), got {clique_weights}")
+        self.alpha = alpha
+        self.beta = beta
+        self.gamma = gamma
+        self.type_weight = type_weight
+        self.act_weight = act_weight
+        self.degree_weight = degree_weight
+        self.dummy_cost = dummy_cost
+        self.clique_weights = (float(clique_weights[0]), float(clique_weights[1]))
+        self.epsilon = epsilon
+        self.epsilon_start = epsilon_start
+        self.epsilon_decay = epsilon_decay
+        self.outer_iter = outer_iter
+        self.inner_iter = inner_iter
+        self.grad: GradMode = grad
+        self.debias = debias
+        self.smoothing = smoothing
+        self.reduction: Reduction = reduction
+        self.validate = validate
+
+    def _dense(self, pred: object, target: object) -> tuple[DenseGraphs, DenseGraphs]:
+        num_graphs = num_graphs_of(pred)
+        if num_graphs_of(target) != num_graphs:
+            raise ValueError(
+                f"pred has {num_graphs} graphs but target has {num_graphs_of(target)}; "
+                "the loss compares them pairwise"
+            )
+        num_classes = num_classes_of(pred, target)
+        floats = [
+            t
+            for g in (pred, target)
+            for t in (
+                getattr(g, "type", None),
+                getattr(g, "act", None),
+                getattr(g, "edge_weight", None),
+            )
+            if isinstance(t, Tensor) and t.is_floating_point()
+        ]
+        dtype = torch.float64 if any(t.dtype == torch.float64 for t in floats) else torch.float32
+        return (
+            to_dense_graphs(pred, num_graphs, num_classes, dtype, "pred", self.validate),
+            to_dense_graphs(target, num_graphs, num_classes, dtype, "target", self.validate),
+        )
+
+    def _align_dense(self, pred: DenseGraphs, target: DenseGraphs) -> Alignment:
+        substitution = node_cost(
+            pred, target, self.type_weight, self.act_weight, self.degree_weight, self.smoothing
+        )
+        cost, a, b = augment_with_dummy(substitution, pred.mask, target.mask, self.dummy_cost)
+        plan = fused_gromov_plan(
+            cost,
+            pred.adj,
+            target.adj,
+            a,
+            b,
+            alpha=self.alpha,
+            beta=self.beta,
+            epsilon=self.epsilon,
+            epsilon_start=self.epsilon_start,
+            epsilon_decay=self.epsilon_decay,
+            outer_iter=self.outer_iter,
+            inner_iter=self.inner_iter,
+            grad=self.grad,
+        )
+        return Alignment(plan, cost, a, b, pred, target)
+
+    def align(self, pred: object, target: object) -> Alignment:
+        """The node alignment (plan, costs, masses) behind the loss, for inspection."""
+        with torch.autocast(_device_type(pred), enabled=False):
+            return self._align_dense(*self._dense(pred, target))
+
+    def _transport_terms(self, pred: DenseGraphs, target: DenseGraphs) -> tuple[Tensor, Tensor]:
+        alignment = self._align_dense(pred, target)
+        node = (alignment.cost * alignment.plan).sum((1, 2))
+        edge = edge_disagreement(pred.adj, target.adj, alignment.plan)
+        return node, edge
+
+    def terms(self, pred: object, target: object) -> dict[str, Tensor]:
+        r"""Per-pair terms, each :math:`[B]`: ``"node"``, ``"edge"``, ``"clique"`` (unweighted)
+        and ``"total"`` :math:`= \alpha\,\mathrm{node} + \beta\,\mathrm{edge} + \gamma\,\mathrm{clique}`."""
+        with torch.autocast(_device_type(pred), enabled=False):
+            dense_p, dense_t = self._dense(pred, target)
+            num_graphs = dense_p.mask.shape[0]
+            if self.debias:
+                left = _concat([dense_p, dense_p, dense_t])
+                right = _concat([dense_t, dense_p, dense_t])
+                node3, edge3 = self._transport_terms(left, right)
+                node_pt, node_pp, node_tt = node3.split(num_graphs)
+                edge_pt, edge_pp, edge_tt = edge3.split(num_graphs)
+                node = node_pt - 0.5 * (node_pp + node_tt)
+                edge = edge_pt - 0.5 * (edge_pp + edge_tt)
+            else:
+                node, edge = self._transport_terms(dense_p, dense_t)
+            clique = clique_distance(dense_p, dense_t, *self.clique_weights, self.smoothing)
+            total = self.alpha * node + self.beta * edge + self.gamma * clique
+        return {"node": node, "edge": edge, "clique": clique, "total": total}
+
+    def forward(self, pred: object, target: object) -> Tensor:
+        """Loss reduced over the graph pairs (``reduction``); :math:`[B]` for ``"none"``."""
+        total = self.terms(pred, target)["total"]
+        if self.reduction == "none":
+            return total
+        if self.reduction == "sum":
+            return total.sum()
+        return total.sum() / max(total.numel(), 1)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, "
+            f"epsilon={self.epsilon}, grad={self.grad!r}, reduction={self.reduction!r})"
+        )
+
+
+def _device_type(graph: object) -> str:
+    node_type = getattr(graph, "type", None)
+    return node_type.device.type if isinstance(node_type, Tensor) else "cpu"

@@ -114,7 +114,7 @@ class MergeHistory:
         return values[self.cluster]
 
     def __repr__(self) -> str:
-        sizes = " -> ".join(
-            [str(self.infos[0].cluster.numel())] + [str(i.num_clusters) for i in self.infos]
-        )
-        return f"{self.__class__.__name__}({sizes})" if self.infos else "MergeHistory()"
+        if not self.infos:
+            return f"{self.__class__.__name__}()"
+        sizes = [self.infos[0].cluster.numel()] + [info.num_clusters for info in self.infos]
+        return f"{self.__class__.__name__}({' -> '.join(map(str, sizes))})"

@@ -339,7 +339,7 @@ class ThresholdMergePool(torch.nn.Module):
             num_nodes,
             reduce="sum",
         )
-        cluster_size = torch.bincount(cluster, minlength=num_clusters)
+        cluster_size = scatter(torch.ones_like(cluster), cluster, 0, num_clusters, reduce="sum")
         weight = torch.where(cluster_size[cluster] > 1, soft_degree, 1.0)
         total = scatter(weight, cluster, 0, num_clusters, reduce="sum")
         return weight / total[cluster], cluster_size

@@ -455,6 +455,7 @@ def test_cpu_cuda_parity(mode, candidates):
     assert torch.allclose(cpu[3].edge_weight, cuda[3].edge_weight.cpu(), atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_torch_compile_of_the_differentiable_path_equals_eager():
     """Inductor-compiled Select scoring + Reduce (given the hard pattern) matches eager in
     values and in gradients w.r.t. x, the projection and the threshold logit."""

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.utilities import rank_zero_only
 
 from pyg_grapheme.text import graphs_from_texts
 from pyg_grapheme.viz import plot_curves, plot_merge_diagrams
@@ -46,9 +45,13 @@ class FitReport(pl.Callback):
             if name.startswith("train_") and name.endswith("_step"):
                 self.curves.setdefault(name[len("train_") : -len("_step")], []).append(float(value))
 
-    @rank_zero_only
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # trainer.log_dir is a collective (broadcast) under DDP: every rank asks.
         out_dir = Path(trainer.log_dir or trainer.default_root_dir)
+        if trainer.is_global_zero:
+            self._report(trainer, pl_module, out_dir)
+
+    def _report(self, trainer: pl.Trainer, pl_module: pl.LightningModule, out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         metrics = trainer.callback_metrics
         lines = ["", "=== validation report ==="]

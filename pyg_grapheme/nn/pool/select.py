@@ -15,7 +15,9 @@ Four tensor functions, each vectorised over all pairs and nodes of a batch
 Every node of a component ends up pointing to the smallest node index of the
 component (its *root*); the result does not depend on the order of the pairs,
 so CPU and CUDA give the same clusters. The loops below run over propagation
-rounds, not over elements, and read one boolean from the device per round.
+rounds, not over elements; each round reads one boolean from the device.
+1-D gathers use ``index_select`` (three to four times faster than advanced
+indexing on CPU, and its backward is ``index_add``).
 """
 
 import torch
@@ -51,7 +53,7 @@ def edge_candidates(edge_index: Tensor, batch: Tensor, num_nodes: int) -> tuple[
     row, col = edge_index[0], edge_index[1]
     lo = torch.minimum(row, col)
     hi = torch.maximum(row, col)
-    valid = (lo != hi) & (batch[lo] == batch[hi])
+    valid = (lo != hi) & (batch.index_select(0, lo) == batch.index_select(0, hi))
     sentinel = num_nodes * num_nodes
     key = torch.where(valid, lo * num_nodes + hi, sentinel)
     sorted_key, perm = torch.sort(key)
@@ -61,8 +63,7 @@ def edge_candidates(edge_index: Tensor, batch: Tensor, num_nodes: int) -> tuple[
     pair_key = sorted_key[is_first]
     num_pairs = pair_key.numel()
     pair_of_sorted = torch.where(sorted_key != sentinel, is_first.cumsum(0) - 1, num_pairs)
-    pair_of_edge = torch.empty_like(pair_of_sorted)
-    pair_of_edge[perm] = pair_of_sorted
+    pair_of_edge = torch.empty_like(pair_of_sorted).scatter_(0, perm, pair_of_sorted)
     candidate_index = torch.stack([pair_key // num_nodes, pair_key % num_nodes])
     return candidate_index, pair_of_edge
 
@@ -103,17 +104,17 @@ def all_pair_candidates(batch: Tensor, batch_is_sorted: bool) -> Tensor:
     else:
         grouped, perm = torch.sort(batch, stable=True)
     counts = torch.bincount(grouped)
-    end = counts.cumsum(0)[grouped]  # one past the last position of the node's graph
+    end = counts.cumsum(0).index_select(0, grouped)  # one past the node's graph
     pos = torch.arange(num_nodes, device=batch.device)
     partners = end - pos - 1  # positions after `pos` in the same graph
     offsets = partners.cumsum(0) - partners
     num_pairs = int(partners.sum())
     first = torch.repeat_interleave(pos, partners, output_size=num_pairs)
-    step = torch.arange(num_pairs, device=batch.device) - offsets[first]
+    step = torch.arange(num_pairs, device=batch.device) - offsets.index_select(0, first)
     second = first + 1 + step
     if batch_is_sorted:
         return torch.stack([first, second])
-    a, b = perm[first], perm[second]
+    a, b = perm.index_select(0, first), perm.index_select(0, second)
     lo, hi = torch.minimum(a, b), torch.maximum(a, b)
     key = torch.sort(lo * num_nodes + hi).values
     return torch.stack([key // num_nodes, key % num_nodes])
@@ -133,7 +134,26 @@ def pair_of_edges(edge_index: Tensor, candidate_index: Tensor, num_nodes: int) -
     key = lo * num_nodes + hi
     pair_key = candidate_index[0] * num_nodes + candidate_index[1]
     pos = torch.searchsorted(pair_key, key).clamp_(max=num_pairs - 1)
-    return torch.where(pair_key[pos] == key, pos, num_pairs)
+    return torch.where(pair_key.index_select(0, pos) == key, pos, num_pairs)
+
+
+def _jump_to_roots(parent: Tensor) -> Tensor:
+    r"""Pointer jumping :math:`f \leftarrow f \circ f` until every node points to its root.
+
+    On CPU it stops as soon as nothing changes (a host read is free there); on
+    other devices it runs the :math:`\lceil \log_2 N \rceil` jumps that any
+    forest needs, without reading back. Extra jumps change nothing, so both
+    give the same result.
+    """
+    if parent.device.type == "cpu":
+        while True:
+            grand = parent.index_select(0, parent)
+            if torch.equal(grand, parent):
+                return parent
+            parent = grand
+    for _ in range(_pointer_jumps(parent.numel())):
+        parent = parent.index_select(0, parent)
+    return parent
 
 
 def connected_components(candidate_index: Tensor, active: Tensor, num_nodes: int) -> Tensor:
@@ -141,11 +161,11 @@ def connected_components(candidate_index: Tensor, active: Tensor, num_nodes: int
 
     Min-label hooking with pointer jumping: every round, each component root
     :math:`r_u` hooks onto the smallest root adjacent to it,
-    :math:`f(r_u) \leftarrow \min(f(r_u), \min_{\{u,v\}} r_v)`, then
-    :math:`\lceil \log_2 N \rceil` jumps :math:`f \leftarrow f \circ f` flatten
-    every tree to a star. Pointers only decrease, so no cycle forms, and the
-    root of a component is its smallest index. Rounds repeat until both ends of
-    every active pair share a root (one round for a chain in reading order).
+    :math:`f(r_u) \leftarrow \min(f(r_u), \min_{\{u,v\}} r_v)`, then pointer
+    jumping :math:`f \leftarrow f \circ f` flattens every tree to a star.
+    Pointers only decrease, so no cycle forms, and the root of a component is
+    its smallest index. Rounds repeat until both ends of every active pair
+    share a root (one round for a chain in reading order).
 
     Args:
         candidate_index (torch.Tensor): Pairs :math:`[2, P]`.
@@ -156,21 +176,16 @@ def connected_components(candidate_index: Tensor, active: Tensor, num_nodes: int
         **root** (*torch.Tensor*): :math:`[N]`, ``long``.
     """
     root = torch.arange(num_nodes, device=candidate_index.device)
-    if candidate_index.size(1) == 0:
+    pairs = candidate_index[:, active]
+    if pairs.size(1) == 0:
         return root
-    first = candidate_index[0]
-    second = torch.where(active, candidate_index[1], first)  # inactive pairs become self-pairs
+    first, second = pairs[0], pairs[1]
     ends = torch.cat([first, second])
-    jumps = _pointer_jumps(num_nodes)
     converged = False
     while not converged:
-        root_first, root_second = root[first], root[second]
-        root = root.scatter_reduce(
-            0, ends, torch.cat([root_second, root_first]), reduce="amin", include_self=True
-        )
-        for _ in range(jumps):
-            root = root[root]
-        converged = bool((root[first] == root[second]).all())
+        hooks = torch.cat([root.index_select(0, second), root.index_select(0, first)])
+        root = _jump_to_roots(root.scatter_reduce(0, ends, hooks, reduce="amin"))
+        converged = bool(torch.equal(root.index_select(0, first), root.index_select(0, second)))
     return root
 
 
@@ -196,26 +211,35 @@ def greedy_matching(
     Returns:
         **matched** (*torch.Tensor*): ``bool`` :math:`[P]`.
     """
-    num_pairs = candidate_index.size(1)
     matched = torch.zeros_like(active)
-    if num_pairs == 0:
+    eligible = active.nonzero().view(-1)
+    num_eligible = eligible.numel()
+    if num_eligible == 0:
         return matched
-    first, second = candidate_index[0], candidate_index[1]
+    first = candidate_index[0].index_select(0, eligible)
+    second = candidate_index[1].index_select(0, eligible)
     ends = torch.cat([first, second])
-    order = torch.sort(torch.where(active, -score.detach(), float("inf")), stable=True)[1]
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(num_pairs, device=order.device)
-    done = num_pairs  # rank of a pair that is no longer available
-    rank = torch.where(active, rank, done)
+    # Rank by descending score; the stable sort keeps candidate order (node index) for ties.
+    order = torch.sort(score.detach().index_select(0, eligible), descending=True, stable=True)[1]
+    rank = torch.empty_like(order).scatter_(
+        0, order, torch.arange(num_eligible, device=order.device)
+    )
+    done = num_eligible  # rank of a pair that is no longer available
+    taken_pair = torch.zeros(num_eligible, dtype=torch.bool, device=rank.device)
     while bool((rank < done).any()):
         best = torch.full((num_nodes,), done, dtype=rank.dtype, device=rank.device)
         best = best.scatter_reduce(0, ends, torch.cat([rank, rank]), reduce="amin")
-        take = (rank < done) & (best[first] == rank) & (best[second] == rank)
-        matched |= take
+        take = (
+            (rank < done)
+            & (best.index_select(0, first) == rank)
+            & (best.index_select(0, second) == rank)
+        )
+        taken_pair |= take
         taken = torch.zeros(num_nodes, dtype=torch.int8, device=rank.device)
         taken = taken.scatter_reduce(0, ends, torch.cat([take, take]).to(torch.int8), "amax")
-        rank = torch.where((taken[first] + taken[second]) > 0, done, rank)
-    return matched
+        blocked = (taken.index_select(0, first) + taken.index_select(0, second)) > 0
+        rank = torch.where(blocked, done, rank)
+    return matched.scatter_(0, eligible, taken_pair)
 
 
 def number_clusters(root: Tensor, batch: Tensor) -> tuple[Tensor, int]:
@@ -243,7 +267,7 @@ def number_clusters(root: Tensor, batch: Tensor) -> tuple[Tensor, int]:
         rank = is_root.cumsum(0) - 1
     else:
         roots = position[is_root]
-        order = torch.sort(batch[roots], stable=True)[1]
+        order = torch.sort(batch.index_select(0, roots), stable=True)[1]
         rank = torch.empty_like(position)
-        rank[roots[order]] = torch.arange(num_clusters, device=root.device)
-    return rank[root], num_clusters
+        rank[roots.index_select(0, order)] = torch.arange(num_clusters, device=root.device)
+    return rank.index_select(0, root), num_clusters

@@ -12,6 +12,7 @@ from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.utils import coalesce, scatter
 
 from pyg_grapheme.nn.pool.merge_info import MergeInfo
+from pyg_grapheme.nn.pool.pair_cosine import pair_cosine, pair_cosine_reference
 from pyg_grapheme.nn.pool.select import (
     all_pair_candidates,
     connected_components,
@@ -289,20 +290,24 @@ class ThresholdMergePool(torch.nn.Module):
         if self.reduce == "sum":
             size = torch.bincount(info.cluster, minlength=info.num_clusters).to(x.dtype)
             x = x / size.view([-1] + [1] * (x.dim() - 1))
-        return x[info.cluster], info.edge_index, info.batch
+        return x.index_select(0, info.cluster), info.edge_index, info.batch
 
     def _similarity(self, x: Tensor, candidate_index: Tensor) -> Tensor:
         r"""Cosine similarity :math:`[P]` of the (projected) features of each candidate pair.
 
-        Dot products of the raw rows scaled by per-node inverse norms, rather
-        than normalising :math:`[N, F]` first: two fewer passes over the features.
-        A zero row has similarity 0 with everything.
+        Sparse kernels (SDDMM forward, SpMM backward, see
+        :func:`~pyg_grapheme.nn.pool.pair_cosine.pair_cosine`); a zero row has
+        similarity 0 with everything. TorchScript runs the same math with gathers.
         """
         h = x if self.lin is None else self.lin(x)
-        inv_norm = (h * h).sum(dim=-1).clamp_min(1e-24).rsqrt()
-        first, second = candidate_index[0], candidate_index[1]
-        dot = (h[first] * h[second]).sum(dim=-1)
-        return dot * inv_norm[first] * inv_norm[second]
+        if torch.jit.is_scripting():
+            return pair_cosine_reference(h, candidate_index)
+        return self._pair_cosine(h, candidate_index)
+
+    @torch.jit.unused
+    def _pair_cosine(self, h: Tensor, candidate_index: Tensor) -> Tensor:
+        """Sparse-kernel cosine (an autograd Function, which TorchScript cannot compile)."""
+        return pair_cosine(h, candidate_index)
 
     def _candidates(
         self, edge_index: Tensor, batch: Tensor, num_nodes: int
@@ -340,9 +345,10 @@ class ThresholdMergePool(torch.nn.Module):
             reduce="sum",
         )
         cluster_size = scatter(torch.ones_like(cluster), cluster, 0, num_clusters, reduce="sum")
-        weight = torch.where(cluster_size[cluster] > 1, soft_degree, 1.0)
+        in_merge = cluster_size.index_select(0, cluster) > 1
+        weight = torch.where(in_merge, soft_degree, 1.0)
         total = scatter(weight, cluster, 0, num_clusters, reduce="sum")
-        return weight / total[cluster], cluster_size
+        return weight / total.index_select(0, cluster), cluster_size
 
     @staticmethod
     def _connect(
@@ -354,9 +360,11 @@ class ThresholdMergePool(torch.nn.Module):
         pair_of_edge: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         """Pooled edges, their soft weights ``mean(1 - gate)`` and mean attributes."""
-        edge_cluster = cluster[edge_index]
+        edge_cluster = cluster.index_select(0, edge_index.reshape(-1)).view(2, -1)
         keep = (edge_cluster[0] != edge_cluster[1]).nonzero().view(-1)
-        pair_gate = torch.cat([gate, gate.new_zeros(1)])[pair_of_edge.index_select(0, keep)]
+        pair_gate = torch.cat([gate, gate.new_zeros(1)]).index_select(
+            0, pair_of_edge.index_select(0, keep)
+        )
         attrs = [1.0 - pair_gate]
         if edge_attr is not None:
             attrs.append(edge_attr.index_select(0, keep))

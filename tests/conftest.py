@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -77,6 +78,13 @@ def module_gradcheck() -> Callable[..., bool]:
         return _gradcheck(call, [params[n].detach() for n in names], **tolerances)
 
     return check
+
+
+# Graph batches here are small: one intra-op thread is faster than two, and far
+# faster when the cores are shared (OpenMP spinning under oversubscription cost
+# 20-30x per op when measured). Subprocesses started by tests inherit it.
+torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)

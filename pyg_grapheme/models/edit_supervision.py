@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 from rapidfuzz.distance import Levenshtein
@@ -55,7 +56,16 @@ class EditTargets:
 
 
 def edit_targets(source: Sequence[str], target: Sequence[str]) -> EditTargets:
-    """Align two grapheme sequences and derive the per-node supervision."""
+    """Align two grapheme sequences and derive the per-node supervision.
+
+    Results are cached per (source, target) pair: a training pair is aligned
+    once, not once per epoch (the tensors are never modified in place).
+    """
+    return _edit_targets(tuple(source), tuple(target))
+
+
+@lru_cache(maxsize=1 << 17)
+def _edit_targets(source: tuple[str, ...], target: tuple[str, ...]) -> EditTargets:
     n = len(source)
     op = [KEEP] * n
     anchor: list[int | None] = [None] * n

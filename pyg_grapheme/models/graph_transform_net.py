@@ -156,10 +156,15 @@ class GraphTransformNet(torch.nn.Module):
             for _ in range(num_pools)
         )
         self.copy_head = Linear(hidden_channels, 1)
-        self.vocab_head = Sequential(
-            Linear(hidden_channels, hidden_channels),
-            torch.nn.LeakyReLU(0.01),
-            Linear(hidden_channels, len(self.output_vocab)),
+        # With nothing to generate there is no generation head (a [K, 0] logit block).
+        self.vocab_head = (
+            Sequential(
+                Linear(hidden_channels, hidden_channels),
+                torch.nn.LeakyReLU(0.01),
+                Linear(hidden_channels, len(self.output_vocab)),
+            )
+            if self.output_vocab
+            else None
         )
         self.act_head = Linear(hidden_channels, 1)
         self.edit_head = Linear(hidden_channels, NUM_EDIT_OPS)
@@ -181,7 +186,7 @@ class GraphTransformNet(torch.nn.Module):
             self.context,
         ):
             head.reset_parameters()
-        for layer in self.vocab_head:
+        for layer in self.vocab_head or ():
             if isinstance(layer, Linear):
                 layer.reset_parameters()
 
@@ -237,7 +242,11 @@ class GraphTransformNet(torch.nn.Module):
             edge_weight=edge_weight,
             batch=pooled_batch,
             member_logit=self.copy_head(h).squeeze(1),
-            vocab_logit=self.vocab_head(pooled),
+            vocab_logit=(
+                self.vocab_head(pooled)
+                if self.vocab_head is not None
+                else pooled.new_zeros(pooled.size(0), 0)
+            ),
             act=torch.sigmoid(self.act_head(pooled).squeeze(1)),
             edit_logit=self.edit_head(h),
             infos=infos,

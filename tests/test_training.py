@@ -1,0 +1,380 @@
+"""Training pipeline: the model learns, generalises, resumes, and runs under DDP.
+
+Figures these tests measure are printed (``pytest -s`` shows them) and
+recorded in the README.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from lightning_modules.datamodule import GraphemeDataModule
+from lightning_modules.fit import CONF_DIR, main
+from lightning_modules.module import GraphTransformModule
+from lightning_modules.predict import predict
+from pyg_grapheme.data import generate
+from pyg_grapheme.loss import StructuralLoss
+from pyg_grapheme.metrics import exact_match
+from pyg_grapheme.models import GraphTransformNet
+from pyg_grapheme.models.objective import TransformObjective, build_supervision
+from pyg_grapheme.text import graphs_from_texts
+
+REPO = Path(__file__).resolve().parent.parent
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
+    monkeypatch.chdir(tmp_path)
+    return main([*args, *QUIET])
+
+
+def metrics_rows(tmp_path: Path) -> list[dict[str, str]]:
+    (path,) = sorted((tmp_path / "outputs" / "csv").glob("version_*/metrics.csv"))[-1:]
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+# --------------------------------------------------------------------------- gradients
+def test_whole_model_loss_gradcheck(module_gradcheck):
+    """Embeddings, conv, attention and pool threshold, float64, away from merge boundaries."""
+    torch.manual_seed(3)
+    model = GraphTransformNet(hidden_channels=8, num_layers=2, heads=2, output_vocab=["0", "1"])
+    objective = TransformObjective(
+        StructuralLoss(grad="autodiff", outer_iter=2, inner_iter=3, epsilon=0.5, epsilon_start=1.0),
+        edit_weight=0.1,
+    )
+    inputs = graphs_from_texts(["aab", "xyz", "q"])
+    targets = graphs_from_texts(["ab", "x0", "q"])
+    sup = build_supervision(inputs, targets, model.output_vocab)
+    inputs.x = inputs.x.double()
+    targets.x = targets.x.double()
+
+    def loss_fn(m: GraphTransformNet) -> torch.Tensor:
+        out = m(inputs)
+        probs = m.type_probs(out, sup.member_class, sup.space)
+        return objective(out, probs, targets, sup)["loss"]
+
+    model = model.double()
+    with torch.no_grad():
+        info = model(inputs).infos[0]
+        margin = (info.similarity - model.pools[0].threshold).abs().min()
+    assert margin > 1e-3, "finite differences would cross a merge boundary"
+    names = [
+        "embed.weight",
+        "convs.0.lin.weight",
+        "attention.attn.in_proj_weight",
+        "signature_gain.weight",
+        "pools.0.threshold_logit",
+    ]
+    assert module_gradcheck(model, loss_fn, names=names, atol=1e-6, rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- descent
+class _EpochLoss(pl.Callback):
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.losses.append(float(trainer.callback_metrics["train_loss_epoch"]))
+
+
+def test_earlier_systems_case_descends_and_decodes_exactly(tmp_path):
+    """ "abc"->"ab", "xyz"->"xy", "123"->"12": the earlier system's loss rose here."""
+    pl.seed_everything(0, verbose=False)
+    data = GraphemeDataModule(
+        train_path=str(CONF_DIR / "descent.jsonl"),
+        val_path=str(CONF_DIR / "descent.jsonl"),
+        batch_size=3,
+    )
+    module = GraphTransformModule(output_vocab=data.output_vocab, augment=0.0)
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    record = _EpochLoss()
+    trainer = pl.Trainer(
+        max_epochs=100,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[record],
+        deterministic=True,
+        gradient_clip_val=1.0,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, datamodule=data)
+    losses = record.losses
+    falls = sum(b < a for a, b in zip(losses, losses[1:])) / (len(losses) - 1)
+    print(
+        f"\ndescent: loss {losses[0]:.4f} -> {losses[-1]:.6f} "
+        f"({losses[-1] / losses[0]:.2%} of start), falls in {falls:.0%} of epochs"
+    )
+    assert len(losses) == 100
+    assert falls >= 0.9
+    assert losses[-1] < 0.05 * losses[0]
+    changed = [k for k, v in module.state_dict().items() if not torch.equal(v, before[k])]
+    assert "model.pools.0.threshold_logit" in changed and "model.embed.weight" in changed
+    assert module.transform_text(["abc", "xyz", "123"]) == ["ab", "xy", "12"]
+
+
+# --------------------------------------------------------------------------- generalisation
+HELD_OUT_SCRIPTS = ("greek", "cyrillic", "emoji")
+
+
+@pytest.mark.parametrize("task", ["copy", "drop_last", "dedupe", "squeeze_spaces"])
+def test_held_out_generalisation(task, tmp_path, monkeypatch):
+    """Each task's config; new Latin strings up to 2x the length, and unseen scripts."""
+    cli = fit(tmp_path, monkeypatch, "--config", str(CONF_DIR / f"{task}.yaml"))
+    best = cli.trainer.checkpoint_callback.best_model_path
+    model = GraphTransformModule.load_from_checkpoint(best, map_location="cpu").model
+    seen = {p.input for p in cli.datamodule.train_pairs}
+    max_len = cli.datamodule.hparams.max_len
+    suites = {
+        "latin_2x": generate(
+            task,
+            300,
+            seed=101,
+            alphabet="latin",
+            min_len=max_len + 1,
+            max_len=2 * max_len,
+            exclude=seen,
+        )
+    }
+    for script in HELD_OUT_SCRIPTS:
+        suites[script] = generate(task, 200, seed=102, alphabet=script, max_len=max_len)
+    scores = {}
+    for name, pairs in suites.items():
+        outputs = model.transform_text([p.input for p in pairs])
+        scores[name] = exact_match(outputs, [p.target for p in pairs])
+    print(f"\n{task}: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    assert scores["latin_2x"] >= 0.99
+    for script in HELD_OUT_SCRIPTS:
+        assert scores[script] >= 0.95, script
+
+
+# --------------------------------------------------------------------------- CLI
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One short default (dedupe) fit shared by the CLI tests."""
+    tmp_path = tmp_path_factory.mktemp("fit")
+    mp = pytest.MonkeyPatch()
+    try:
+        cli = fit(
+            tmp_path, mp, "--trainer.max_epochs", "3", "--data.n_train", "600", "--data.n_val", "60"
+        )
+    finally:
+        mp.undo()
+    return tmp_path, cli
+
+
+def test_fit_logs_every_step_and_writes_report(trained_run, capsys):
+    tmp_path, cli = trained_run
+    rows = metrics_rows(tmp_path)
+    columns = set(rows[0])
+    for name in (
+        "train_loss_step",
+        "train_structural_step",
+        "train_merge_step",
+        "train_type_step",
+        "train_edit_step",
+        "train_threshold_0_step",
+        "train_merge_ratio_step",
+        "val_exact_match",
+        "val_cer",
+    ):
+        assert name in columns, name
+    steps = [r for r in rows if r.get("train_loss_step")]
+    assert len(steps) >= 3 * 600 // 32 // 10  # logged every 10 steps of 19 per epoch
+    log_dir = Path(cli.trainer.log_dir)
+    for png in ("loss_curves.png", "threshold_curves.png", "merge_diagrams.png"):
+        assert (tmp_path / log_dir / png).stat().st_size > 1000
+    checkpoints = tmp_path / "outputs" / "checkpoints"
+    assert (checkpoints / "last.ckpt").exists()
+    assert any(p.name.startswith("best-") for p in checkpoints.iterdir())
+
+
+def test_predict_text_and_jsonl(trained_run, capsys, tmp_path):
+    run_dir, _ = trained_run
+    ckpt = str(run_dir / "outputs" / "checkpoints" / "last.ckpt")
+    assert predict(ckpt, text="aabbbc") == ["abc"]
+    assert capsys.readouterr().out.strip() == "abc"
+    path = tmp_path / "pairs.jsonl"
+    rows = [
+        {"input": "xxyz", "target": "xyz"},
+        {"input": "qqq", "target": "q"},
+        {"input": "mn", "target": "mn"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    outputs = predict(ckpt, input=str(path))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[:3] == [f"{r['input']}\t{o}" for r, o in zip(rows, outputs)]
+    wanted = exact_match(outputs, [r["target"] for r in rows])
+    assert re.fullmatch(rf"exact_match={wanted:.4f} cer=\d\.\d{{4}} n=3", lines[-1])
+
+
+def test_predict_module_entry_point(trained_run):
+    run_dir, _ = trained_run
+    ckpt = run_dir / "outputs" / "checkpoints" / "last.ckpt"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lightning_modules.predict",
+            "--ckpt",
+            str(ckpt),
+            "--text",
+            "ddeeff",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "def"
+
+
+def test_same_input_same_merges_across_runs_and_reload(tmp_path, monkeypatch):
+    texts = ["aabbbc", "xyyz", "qqqq", "hello  world"]
+    results = []
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        cli = fit(
+            tmp_path / run,
+            monkeypatch,
+            "--trainer.max_epochs",
+            "1",
+            "--data.n_train",
+            "128",
+            "--data.n_val",
+            "32",
+        )
+        model = cli.model.model.eval()
+        with torch.no_grad():
+            out = model(graphs_from_texts(texts))
+        results.append((cli.model.state_dict(), out.cluster, model.transform_text(texts)))
+        last = tmp_path / run / "outputs" / "checkpoints" / "last.ckpt"
+        reloaded = GraphTransformModule.load_from_checkpoint(str(last), map_location="cpu")
+        with torch.no_grad():
+            out2 = reloaded.model.eval()(graphs_from_texts(texts))
+        assert torch.equal(out2.cluster, out.cluster)
+        assert reloaded.transform_text(texts) == results[-1][2]
+    (state_a, cluster_a, text_a), (state_b, cluster_b, text_b) = results
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    assert torch.equal(cluster_a, cluster_b) and text_a == text_b
+
+
+def test_resume_after_kill_continues_where_it_left_off(tmp_path):
+    args = [
+        sys.executable,
+        "-m",
+        "lightning_modules.fit",
+        "--trainer.max_epochs",
+        "200",
+        "--data.n_train",
+        "96",
+        "--data.n_val",
+        "16",
+        *QUIET,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    last = tmp_path / "outputs" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            if last.exists():
+                try:
+                    if torch.load(last, map_location="cpu", weights_only=False)["epoch"] >= 1:
+                        break
+                except Exception:  # noqa: BLE001 - the file may be mid-rename
+                    pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("fit wrote no checkpoint in time")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    epoch, step = state["epoch"], state["global_step"]
+    done = subprocess.run(
+        [*args[:3], "--trainer.max_epochs", str(epoch + 2), *args[5:], "--ckpt_path", "last"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    resumed = torch.load(last, map_location="cpu", weights_only=False)
+    assert resumed["epoch"] == epoch + 1
+    assert resumed["global_step"] == step + 96 // 32
+    assert "Restoring states from the checkpoint" in done.stderr + done.stdout
+
+
+def test_checkpoint_write_is_atomic(trained_run, tmp_path, monkeypatch):
+    """A crash while writing leaves the previous checkpoint whole (Lightning's _atomic_save)."""
+    from fsspec.implementations.local import LocalFileOpener
+
+    _, cli = trained_run
+    path = tmp_path / "model.ckpt"
+    cli.trainer.save_checkpoint(path)
+    before = path.read_bytes()
+
+    def crash(self, data):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(LocalFileOpener, "write", crash)
+    with pytest.raises(OSError, match="disk full"):
+        cli.trainer.save_checkpoint(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.ckpt"]
+
+
+def test_ddp_on_two_cpu_processes(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lightning_modules.fit",
+            "--trainer.strategy",
+            "ddp",
+            "--trainer.devices",
+            "2",
+            "--trainer.max_epochs",
+            "1",
+            "--data.n_train",
+            "128",
+            "--data.n_val",
+            "64",
+            *QUIET,
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("=== validation report ===") == 1  # rank zero only
+    assert (tmp_path / "outputs" / "checkpoints" / "last.ckpt").exists()
+    match = re.search(r"exact_match=([\d.]+) cer=([\d.]+)", done.stdout)
+    assert match and 0.0 <= float(match.group(1)) <= 1.0

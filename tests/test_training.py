@@ -7,6 +7,7 @@ recorded in the README.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import re
@@ -115,7 +116,7 @@ def test_earlier_systems_case_descends_and_decodes_exactly(tmp_path):
     )
     trainer.fit(module, datamodule=data)
     losses = record.losses
-    falls = sum(b < a for a, b in zip(losses, losses[1:])) / (len(losses) - 1)
+    falls = sum(b < a for a, b in itertools.pairwise(losses)) / (len(losses) - 1)
     print(
         f"\ndescent: loss {losses[0]:.4f} -> {losses[-1]:.6f} "
         f"({losses[-1] / losses[0]:.2%} of start), falls in {falls:.0%} of epochs"
@@ -305,7 +306,7 @@ def test_resume_after_kill_continues_where_it_left_off(tmp_path):
                 try:
                     if torch.load(last, map_location="cpu", weights_only=False)["epoch"] >= 1:
                         break
-                except Exception:  # noqa: BLE001 - the file may be mid-rename
+                except Exception:  # the file may be mid-rename
                     pass
             time.sleep(0.5)
         else:

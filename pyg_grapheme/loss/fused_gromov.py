@@ -28,6 +28,19 @@ of the poor local minima that a fixed small :math:`\varepsilon` gets stuck in;
 the early-stopped plan is then rounded onto :math:`U(\mathbf{a}, \mathbf{b})`
 (:mod:`.rounding`), so its value is the cost of a true transport plan.
 
+**Tie-breaking.** Every step is permutation-equivariant, so when the graphs
+have exact symmetries (two same-label leaves of one node, say) the iteration
+stays on the symmetric saddle: the plan splits mass 50/50 between the mirror
+assignments, and :math:`E` of such a blend exceeds that of either assignment.
+For the first :math:`\lceil K/2 \rceil` of the :math:`K + 1` steps a fixed pattern
+:math:`\tau (h_{ij} - \tfrac12)`, :math:`h_{ij} = \mathrm{frac}(43758.5453
+\sin(12.9898\, i + 78.233\, j)) \in [0, 1)`, is added to the real-node block of
+:math:`\mathbf{M}_k`, which tips the iteration into one mirror image; the last
+steps use the exact costs. The values of mirror images are equal, so symmetric
+pairs still score the same under any node order; only where distinct local
+minima are within :math:`\tau` of each other can the node order pick a
+different one. ``tie_break=0`` restores exact equivariance.
+
 Gradients: with ``grad="autodiff"`` autograd records every iteration (exact
 derivative of the returned plan, memory linear in the iteration count); with
 ``grad="envelope"`` the plan is a constant and the caller evaluates
@@ -48,6 +61,20 @@ from .sinkhorn import GradMode, _solve
 __all__ = ["fused_gromov_plan"]
 
 
+def _tie_pattern(n: int, m: int, like: Tensor) -> Tensor:
+    r""":math:`h_{ij} - \tfrac12` on the real block :math:`[n, m]`, 0 on the dummy/padding.
+
+    A closed-form hash of the indices: the same on every device and for every
+    amount of padding, so a pair gets the same plan in any batch.
+    """
+    i = torch.arange(n, dtype=torch.float64, device=like.device)[:, None]
+    j = torch.arange(m, dtype=torch.float64, device=like.device)[None, :]
+    x = torch.sin(12.9898 * i + 78.233 * j) * 43758.5453
+    pattern = torch.zeros(like.shape[1], like.shape[2], dtype=torch.float64, device=like.device)
+    pattern[:n, :m] = x - x.floor() - 0.5
+    return pattern.to(like.dtype)
+
+
 def fused_gromov_plan(
     cost: Tensor,
     adj_p: Tensor,
@@ -64,6 +91,7 @@ def fused_gromov_plan(
     inner_iter: int = 5,
     grad: GradMode = "envelope",
     rounding: bool = True,
+    tie_break: float = 1e-4,
 ) -> Tensor:
     r"""Fused-GW plans :math:`[B, n', m']` (module docstring for the iteration).
 
@@ -86,6 +114,8 @@ def fused_gromov_plan(
         grad (str): ``"autodiff"`` or ``"envelope"``. (default: :obj:`"envelope"`)
         rounding (bool): Round the final plan onto :math:`U(\mathbf{a}, \mathbf{b})`.
             (default: :obj:`True`)
+        tie_break (float): :math:`\tau`, in cost units (module docstring).
+            (default: :obj:`1e-4`)
     """
     if grad not in ("autodiff", "envelope"):
         raise ValueError(f"grad must be 'autodiff' or 'envelope', got {grad!r}")
@@ -99,12 +129,18 @@ def fused_gromov_plan(
         )
     with torch.set_grad_enabled(grad == "autodiff" and torch.is_grad_enabled()):
         node = alpha * cost
+        tilted = node
+        tilted_steps = (outer_iter + 1) // 2  # steps 0 .. tilted_steps - 1
+        if tie_break != 0.0 and tilted_steps > 0:
+            pattern = _tie_pattern(adj_p.shape[1], adj_t.shape[1], cost)
+            tilted = node + tie_break * pattern
         eps = max(epsilon, epsilon_start)
-        plan, state = _solve(node, a, b, eps, inner_iter, None, 1, None, 0.5, None)
+        plan, state = _solve(tilted, a, b, eps, inner_iter, None, 1, None, 0.5, None)
         use_edges = beta != 0.0 and adj_p.shape[1] > 0 and adj_t.shape[1] > 0
         for k in range(1, outer_iter + 1):
             eps = max(epsilon, epsilon_start * epsilon_decay**k)
-            linear = node + beta * edge_cost(adj_p, adj_t, plan) if use_edges else node
+            base = tilted if k < tilted_steps else node
+            linear = base + beta * edge_cost(adj_p, adj_t, plan) if use_edges else base
             plan, state = _solve(
                 linear, a, b, eps, inner_iter, None, 1, None, 0.5, (state.f, state.g)
             )

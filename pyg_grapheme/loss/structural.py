@@ -145,6 +145,10 @@ class StructuralLoss(torch.nn.Module):
         epsilon_decay (float): :math:`\delta`. (default: :obj:`0.7`)
         outer_iter (int): Fused-GW re-linearisations :math:`K`. (default: :obj:`15`)
         inner_iter (int): Sinkhorn iterations per re-linearisation. (default: :obj:`5`)
+        tie_break (float): Size :math:`\tau` of the fixed index pattern that tips
+            exactly symmetric matchings into one assignment during the first
+            half of the iterations (:mod:`.fused_gromov`); 0 makes the loss
+            exactly invariant to node order. (default: :obj:`1e-4`)
         grad (str): ``"envelope"`` (the plan is a constant to autograd: gradient of
             the loss at the optimal alignment, memory independent of the
             iterations) or ``"autodiff"`` (back-propagate through all
@@ -179,6 +183,7 @@ class StructuralLoss(torch.nn.Module):
         epsilon_decay: float = 0.7,
         outer_iter: int = 15,
         inner_iter: int = 5,
+        tie_break: float = 1e-4,
         grad: GradMode = "envelope",
         debias: bool = False,
         smoothing: float = 1e-3,
@@ -209,6 +214,7 @@ class StructuralLoss(torch.nn.Module):
         self.epsilon_decay = epsilon_decay
         self.outer_iter = outer_iter
         self.inner_iter = inner_iter
+        self.tie_break = tie_break
         self.grad: GradMode = grad
         self.debias = debias
         self.smoothing = smoothing
@@ -258,6 +264,7 @@ class StructuralLoss(torch.nn.Module):
             outer_iter=self.outer_iter,
             inner_iter=self.inner_iter,
             grad=self.grad,
+            tie_break=self.tie_break,
         )
         return Alignment(plan, cost, a, b, pred, target)
 

@@ -496,3 +496,33 @@ def test_torch_compile_of_the_differentiable_path_equals_eager():
     x_layer, _, _, info_layer = pool(x, edge_index, batch)
     assert torch.allclose(results[0][0], x_layer, atol=1e-6)
     assert torch.allclose(results[0][1], info_layer.gate, atol=1e-6)
+
+
+def test_edge_layouts_give_the_same_candidates_and_pooled_graph():
+    """Sorted directed chains and coalesced undirected graphs skip a sort; the result
+    must equal the general path (edges shuffled), pair for pair and edge for edge."""
+    from torch_geometric.utils import to_undirected
+
+    from pyg_grapheme.nn.pool.select import edge_candidates
+
+    x, edge_index, batch = random_batch(10, 12, 0.3, 6, seed=9)
+    directed_chain = torch.stack([torch.arange(x.size(0) - 1), torch.arange(1, x.size(0))])
+    directed_chain = directed_chain[:, batch[directed_chain[0]] == batch[directed_chain[1]]]
+    asymmetric = to_undirected(edge_index)[:, 1:]  # coalesced, one direction of a pair missing
+    gen = torch.Generator().manual_seed(0)
+    for layout in (directed_chain, to_undirected(edge_index), asymmetric):
+        shuffled = layout[:, torch.randperm(layout.size(1), generator=gen)]
+        fast, fast_pair = edge_candidates(layout, batch, x.size(0))
+        slow, slow_pair = edge_candidates(shuffled, batch, x.size(0))
+        assert torch.equal(fast, slow)
+        # Each edge points at its own unordered pair in both.
+        for ei, pair in ((layout, fast_pair), (shuffled, slow_pair)):
+            lo, hi = ei.min(dim=0).values, ei.max(dim=0).values
+            assert torch.equal(fast[0][pair], lo) and torch.equal(fast[1][pair], hi)
+        pool = ThresholdMergePool(6, threshold=0.2)
+        out_fast = pool(x, layout, batch)
+        out_slow = pool(x, shuffled, batch)
+        assert torch.equal(out_fast[1], out_slow[1])
+        assert torch.equal(out_fast[3].cluster, out_slow[3].cluster)
+        assert torch.allclose(out_fast[0], out_slow[0], atol=1e-6)
+        assert torch.allclose(out_fast[3].edge_weight, out_slow[3].edge_weight, atol=1e-6)

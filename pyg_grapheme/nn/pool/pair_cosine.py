@@ -29,7 +29,8 @@ class _PairCosine(torch.autograd.Function):
     .. math::
         \nabla h = U_a h + U_a^\top h - (b \odot [\lVert h \rVert > \epsilon]\, r^2) \odot h,
 
-    a CSR SpMM, an ``index_add`` and one scaled copy of :math:`h`.
+    two CSR SpMMs (the second on :math:`U^\top`, ordered by one sort of the
+    pair ends) and one fused multiply-add; no :math:`[P, F]` temporaries.
     """
 
     @staticmethod
@@ -53,13 +54,20 @@ class _PairCosine(torch.autograd.Function):
         grad = grad.contiguous()
         grad_dot = grad * inv_norm.index_select(0, first) * inv_norm.index_select(0, second)
         grad_h = _csr(crow, second, grad_dot, num_nodes) @ h
-        grad_h.index_add_(0, second, h.index_select(0, first) * grad_dot.unsqueeze(-1))
+        # U^T as CSR: pairs ordered by their second end (a sort of P indices is cheaper
+        # than gathering, scaling and scattering [P, F] rows).
+        order = torch.sort(second, stable=True)[1]
+        crow_t = torch.ops.aten._convert_indices_from_coo_to_csr(
+            second.index_select(0, order), num_nodes
+        )
+        transposed = _csr(crow_t, first.index_select(0, order), grad_dot[order], num_nodes)
+        grad_h.add_(transposed @ h)
         # Through the norms: d r_i / d h_i = -r_i^3 h_i where the norm is not clamped.
         weighted = grad * similarity
         through_norm = torch.zeros_like(inv_norm).index_add_(0, first, weighted)
         through_norm.index_add_(0, second, weighted)
         scale = through_norm * inv_norm * inv_norm * unclamped.to(h.dtype)
-        grad_h.sub_(h * scale.unsqueeze(-1))
+        grad_h.addcmul_(h, scale.unsqueeze(-1), value=-1.0)
         return grad_h, None, None
 
 

@@ -362,14 +362,19 @@ class ThresholdMergePool(torch.nn.Module):
         """Pooled edges, their soft weights ``mean(1 - gate)`` and mean attributes."""
         edge_cluster = cluster.index_select(0, edge_index.reshape(-1)).view(2, -1)
         keep = (edge_cluster[0] != edge_cluster[1]).nonzero().view(-1)
+        edge_cluster = edge_cluster.index_select(1, keep)
         pair_gate = torch.cat([gate, gate.new_zeros(1)]).index_select(
             0, pair_of_edge.index_select(0, keep)
         )
         attrs = [1.0 - pair_gate]
         if edge_attr is not None:
             attrs.append(edge_attr.index_select(0, keep))
+        # Sorted input edges often stay sorted under the cluster map (a chain merged
+        # into runs): then coalescing needs no sort.
+        key = edge_cluster[0] * num_clusters + edge_cluster[1]
+        is_sorted = key.numel() < 2 or bool((key[1:] >= key[:-1]).all())
         edge_index_out, attrs = coalesce(
-            edge_cluster.index_select(1, keep), attrs, num_nodes=num_clusters, reduce="mean"
+            edge_cluster, attrs, num_nodes=num_clusters, reduce="mean", is_sorted=is_sorted
         )
         return edge_index_out, attrs[0], attrs[1] if edge_attr is not None else None
 

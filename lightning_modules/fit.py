@@ -45,13 +45,21 @@ class GraphemeCLI(LightningCLI):
     """LightningCLI with checkpointing, the fit report and the vocabulary link."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # Best by validation exact match, and last after every epoch. (save_last=True
+        # on the monitored callback only refreshes last.ckpt when the best improves,
+        # so a plateaued run would resume from a stale epoch.)
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val_exact_match",
                 "checkpoint.mode": "max",
-                "checkpoint.save_last": True,
+                "checkpoint.save_last": False,
                 "checkpoint.filename": "best-{epoch}-{val_exact_match:.4f}",
+                "last_checkpoint.monitor": None,
+                "last_checkpoint.save_top_k": 1,
+                "last_checkpoint.filename": "last",
+                "last_checkpoint.enable_version_counter": False,
             }
         )
         parser.add_lightning_class_args(FitReport, "report")
@@ -76,11 +84,11 @@ def main(args: list[str] | None = None) -> GraphemeCLI:
         parser_kwargs={"default_config_files": [str(CONF_DIR / "default.yaml")]},
     )
     _add_tensorboard(cli.trainer)
-    checkpoint = cli.trainer.checkpoint_callback
-    if checkpoint is not None and checkpoint.dirpath is None:
-        # One fixed folder per run dir, so `--ckpt_path last` finds the previous run's
-        # last.ckpt even though every run logs into a new logger version.
-        checkpoint.dirpath = str(Path(cli.trainer.default_root_dir) / "checkpoints")
+    for checkpoint in cli.trainer.checkpoint_callbacks:
+        if checkpoint.dirpath is None:
+            # One fixed folder per run dir, so `--ckpt_path last` finds the previous
+            # run's last.ckpt even though every run logs into a new logger version.
+            checkpoint.dirpath = str(Path(cli.trainer.default_root_dir) / "checkpoints")
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
     return cli
 

@@ -20,7 +20,7 @@ __all__ = ["predict"]
 
 
 def predict(
-    ckpt: str,
+    ckpt: str | None = None,
     text: str | None = None,
     input: str | None = None,
     batch_size: int = 256,
@@ -35,6 +35,8 @@ def predict(
         batch_size: Strings per forward pass.
         skip_bad_lines: Skip malformed JSONL lines (reported) instead of failing.
     """
+    if ckpt is None:
+        raise SystemExit("predict: --ckpt PATH is required")
     if (text is None) == (input is None):
         raise SystemExit("predict: give exactly one of --text or --input")
     module = GraphTransformModule.load_from_checkpoint(ckpt, map_location="cpu")

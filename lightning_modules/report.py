@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 from pyg_grapheme.text import graphs_from_texts
 from pyg_grapheme.viz import plot_curves, plot_merge_diagrams
 
-__all__ = ["FitReport"]
+__all__ = ["FitReport", "checkpoint_paths"]
 
 
 class FitReport(pl.Callback):
@@ -66,10 +66,9 @@ class FitReport(pl.Callback):
             lines.append(f"  {mark} {source!r} -> {predicted!r}   (target {wanted!r})")
         figures = self._figures(pl_module, examples, out_dir)
         lines += [f"figure: {p}" for p in figures]
-        ckpt = trainer.checkpoint_callback
-        if ckpt is not None:
-            lines.append(f"best checkpoint: {ckpt.best_model_path or '(none)'}")
-            lines.append(f"last checkpoint: {ckpt.last_model_path or '(none)'}")
+        best, last = checkpoint_paths(trainer)
+        lines.append(f"best checkpoint: {best or '(none)'}")
+        lines.append(f"last checkpoint: {last or '(none)'}")
         print("\n".join(lines), flush=True)
 
     def _figures(
@@ -109,3 +108,15 @@ class FitReport(pl.Callback):
                 drawn.append((data.clusters[g], (cluster - first).tolist(), emitted[g]))
             paths.append(plot_merge_diagrams(drawn, out_dir / "merge_diagrams.png"))
         return paths
+
+
+def checkpoint_paths(trainer: pl.Trainer) -> tuple[str, str]:
+    """(best, last): the monitored callback's best file, the unmonitored one's latest."""
+    best = last = ""
+    for callback in trainer.checkpoint_callbacks:
+        if callback.monitor is not None:
+            best = best or callback.best_model_path
+        else:
+            last = last or callback.best_model_path
+        last = last or callback.last_model_path
+    return best, last

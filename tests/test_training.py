@@ -25,6 +25,7 @@ from lightning_modules.datamodule import GraphemeDataModule
 from lightning_modules.fit import CONF_DIR, main
 from lightning_modules.module import GraphTransformModule
 from lightning_modules.predict import predict
+from lightning_modules.report import checkpoint_paths
 from pyg_grapheme.data import generate
 from pyg_grapheme.loss import StructuralLoss
 from pyg_grapheme.metrics import exact_match
@@ -137,7 +138,7 @@ HELD_OUT_SCRIPTS = ("greek", "cyrillic", "emoji")
 def test_held_out_generalisation(task, tmp_path, monkeypatch):
     """Each task's config; new Latin strings up to 2x the length, and unseen scripts."""
     cli = fit(tmp_path, monkeypatch, "--config", str(CONF_DIR / f"{task}.yaml"))
-    best = cli.trainer.checkpoint_callback.best_model_path
+    best, _ = checkpoint_paths(cli.trainer)
     model = GraphTransformModule.load_from_checkpoint(best, map_location="cpu").model
     seen = {p.input for p in cli.datamodule.train_pairs}
     max_len = cli.datamodule.hparams.max_len

@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
 from pyg_grapheme.data import PairDataset, TextPair, collate_pairs, generate, read_jsonl
+from pyg_grapheme.data.commutative_swap import CommutativeSwapDataset
 from pyg_grapheme.text import segment
 
 __all__ = ["GraphemeDataModule", "output_vocab_of"]
@@ -46,6 +47,11 @@ class GraphemeDataModule(pl.LightningDataModule):
         level: math level (1 or 2).
         seed: generator seed (validation uses ``seed + 1``).
         batch_size, num_workers: DataLoader settings.
+        swap_commutative: probability of swapping the operands of each ``+``
+            and ``*`` of a training problem each time it is drawn
+            (:class:`~pyg_grapheme.data.commutative_swap.CommutativeSwapDataset`);
+            a swap that would give a validation input is not made. 0 (default)
+            for string tasks.
     """
 
     def __init__(
@@ -66,6 +72,7 @@ class GraphemeDataModule(pl.LightningDataModule):
         seed: int = 0,
         batch_size: int = 32,
         num_workers: int = 0,
+        swap_commutative: float = 0.0,
     ) -> None:
         super().__init__()
         if train_path is not None and val_path is None:
@@ -114,8 +121,16 @@ class GraphemeDataModule(pl.LightningDataModule):
         return output_vocab_of(self.train_pairs)
 
     def train_dataloader(self) -> DataLoader:
+        if self.hparams.swap_commutative > 0.0:
+            dataset = CommutativeSwapDataset(
+                self.train_pairs,
+                self.hparams.swap_commutative,
+                exclude={p.input for p in self.val_pairs},
+            )
+        else:
+            dataset = PairDataset(self.train_pairs)
         return DataLoader(
-            PairDataset(self.train_pairs),
+            dataset,
             batch_size=self.hparams.batch_size,
             shuffle=True,
             collate_fn=collate_pairs,

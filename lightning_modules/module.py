@@ -27,14 +27,22 @@ class GraphTransformModule(pl.LightningModule):
     Args:
         output_vocab: graphemes the model may generate (from training targets).
         hidden_channels, num_layers, heads, num_pools, threshold, temperature,
-            pool_mode, periods: see :class:`GraphTransformNet`.
+            pool_mode, periods, attention_layers, feedforward, post_pool_layers,
+            run_features: see :class:`GraphTransformNet`.
+        alignment: input-to-target alignment of the supervision, ``"levenshtein"``
+            or ``"right"`` (:func:`~pyg_grapheme.models.edit_supervision.edit_targets`).
         structural_weight, merge_weight, type_weight, edit_weight: see
             :class:`~pyg_grapheme.models.objective.TransformObjective`.
         augment: probability that a grapheme class of a training batch gets
             redrawn features (:func:`~pyg_grapheme.models.feature_augmentation.randomize_graphemes`);
             0 for tasks whose rules depend on grapheme properties (arithmetic).
-        lr: AdamW learning rate.
+        lr: AdamW learning rate (the peak one with ``lr_schedule="onecycle"``).
         weight_decay: AdamW weight decay.
+        lr_schedule: ``"constant"`` or ``"onecycle"`` (``OneCycleLR``: warm-up over
+            the first ``warmup`` fraction of the steps, then cosine decay to
+            ``lr / 1e4``; the step count comes from the trainer). Deeper models
+            with several attention layers train reliably only with the warm-up.
+        warmup: warm-up fraction for ``"onecycle"``.
         examples_to_keep: validation examples kept for the end-of-fit report.
     """
 
@@ -49,6 +57,11 @@ class GraphTransformModule(pl.LightningModule):
         temperature: float = 0.1,
         pool_mode: str = "components",
         periods: Sequence[int] = (2,),
+        attention_layers: int = 1,
+        feedforward: bool = False,
+        post_pool_layers: int = 0,
+        run_features: bool = False,
+        alignment: str = "levenshtein",
         structural_weight: float = 1.0,
         merge_weight: float = 1.0,
         type_weight: float = 1.0,
@@ -56,6 +69,8 @@ class GraphTransformModule(pl.LightningModule):
         augment: float = 0.0,
         lr: float = 3e-3,
         weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
+        warmup: float = 0.15,
         examples_to_keep: int = 8,
     ) -> None:
         super().__init__()
@@ -70,7 +85,13 @@ class GraphTransformModule(pl.LightningModule):
             temperature=temperature,
             pool_mode=pool_mode,
             periods=periods,
+            attention_layers=attention_layers,
+            feedforward=feedforward,
+            post_pool_layers=post_pool_layers,
+            run_features=run_features,
         )
+        if lr_schedule not in ("constant", "onecycle"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'onecycle', got {lr_schedule!r}")
         self.objective = TransformObjective(
             StructuralLoss(),
             structural_weight=structural_weight,
@@ -88,7 +109,9 @@ class GraphTransformModule(pl.LightningModule):
         self, batch: tuple[Batch, Batch], augment: float = 0.0
     ) -> tuple[dict[str, Tensor], list[str]]:
         inputs, targets = batch
-        sup = build_supervision(inputs, targets, self.model.output_vocab).to(self.device)
+        sup = build_supervision(
+            inputs, targets, self.model.output_vocab, self.hparams.alignment
+        ).to(self.device)
         if augment > 0.0:
             inputs = inputs.clone()
             inputs.x = randomize_graphemes(inputs.x, sup.member_class, augment)
@@ -133,10 +156,22 @@ class GraphTransformModule(pl.LightningModule):
         if batch_idx == 0:
             self.val_examples = list(zip(inputs.text, predictions, wanted))[: self.examples_to_keep]
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
         )
+        if self.hparams.lr_schedule == "constant":
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=self.hparams.lr,
+            total_steps=max(int(self.trainer.estimated_stepping_batches), 1),
+            pct_start=self.hparams.warmup,
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     def transform_text(self, texts: Sequence[str]) -> list[str]:
         """Shortcut to :meth:`GraphTransformNet.transform_text`."""

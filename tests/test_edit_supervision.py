@@ -64,3 +64,24 @@ def test_empty_sides():
     assert t.op.numel() == 0 and t.merge.numel() == 0
     t = targets("ab", "")
     assert t.op.tolist() == [D, D] and t.cluster.tolist() == [0, 0]
+
+
+def test_right_alignment_anchors_result_digits_to_the_last_nodes():
+    t = edit_targets(segment("(+ 16 9)"), segment("25"), alignment="right")
+    assert t.cluster.tolist() == [0, 0, 0, 0, 0, 0, 0, 1]
+    assert t.merge.tolist() == [1.0] * 6 + [0.0]
+    assert t.op.tolist() == [D] * 6 + [M, M]
+    t = edit_targets(segment("(* 20 20)"), segment("400"), alignment="right")
+    assert t.cluster.tolist() == [0] * 7 + [1, 2]
+    assert t.op.tolist()[-2] == K  # the "0" node emits "0"
+    one = edit_targets(segment("(+ 1 2)"), segment("3"), alignment="right")
+    assert one.cluster.tolist() == [0] * 7
+    longer = edit_targets(segment("ab"), segment("xyz"), alignment="right")
+    assert longer.cluster.tolist() == [1, 2]
+
+
+def test_unknown_alignment_is_named():
+    import pytest
+
+    with pytest.raises(ValueError, match="alignment"):
+        edit_targets(segment("ab"), segment("a"), alignment="left")

@@ -19,6 +19,19 @@ grapheme clusters (not code points). From the alignment:
 - **merge label** of each chain edge ``(i, i + 1)``: 1 when both ends share a
   target cluster. These are the labels for the pool's soft gates.
 
+``alignment="right"`` replaces the Levenshtein alignment by a fixed,
+content-free one: the target's last grapheme is anchored to the input's last
+node, the one before to the node before, and so on; every node left of the
+first anchor joins the first target cluster. This is the canonical alignment
+for outputs that summarise the whole input and are written right-aligned
+(arithmetic results: the units digit always sits on the last node, tens on
+the one before, and the merge pattern only depends on the result's length).
+Rapidfuzz's alignment of ``"(+ 16 9)" -> "25"`` instead pairs digits by
+accidental equality, a different place for every problem, which the model
+cannot predict. Anchors whose grapheme differs from the target's are
+``modify``, the rest of the nodes ``delete``; a target longer than the input
+anchors its last ``n`` graphemes (the leading ones get no node).
+
 If the target is empty every input node is labelled ``delete`` and all of
 them share cluster 0 (a pool cannot produce zero nodes from a non-empty
 graph; that case is documented, not hidden).
@@ -34,7 +47,9 @@ import torch
 from rapidfuzz.distance import Levenshtein
 from torch import Tensor
 
-__all__ = ["EDIT_OPS", "EditTargets", "edit_targets"]
+__all__ = ["ALIGNMENTS", "EDIT_OPS", "EditTargets", "edit_targets"]
+
+ALIGNMENTS = ("levenshtein", "right")
 
 EDIT_OPS = ("keep", "delete", "modify", "insert")
 KEEP, DELETE, MODIFY, INSERT = range(4)
@@ -55,13 +70,26 @@ class EditTargets:
     merge: Tensor
 
 
-def edit_targets(source: Sequence[str], target: Sequence[str]) -> EditTargets:
+def edit_targets(
+    source: Sequence[str], target: Sequence[str], alignment: str = "levenshtein"
+) -> EditTargets:
     """Align two grapheme sequences and derive the per-node supervision.
 
-    Results are cached per (source, target) pair: a training pair is aligned
-    once, not once per epoch (the tensors are never modified in place).
+    ``alignment``: ``"levenshtein"`` (rapidfuzz opcodes, default) or ``"right"``
+    (right-aligned, see the module docstring). Results are cached per
+    (source, target, alignment): a training pair is aligned once, not once per
+    epoch (the tensors are never modified in place).
     """
+    if alignment not in ALIGNMENTS:
+        raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}")
+    if alignment == "right":
+        return _cached_right_aligned(tuple(source), tuple(target))
     return _edit_targets(tuple(source), tuple(target))
+
+
+@lru_cache(maxsize=1 << 17)
+def _cached_right_aligned(source: tuple[str, ...], target: tuple[str, ...]) -> EditTargets:
+    return _right_aligned(source, target)
 
 
 @lru_cache(maxsize=1 << 17)
@@ -132,3 +160,20 @@ def _clusters_from_anchors(
             cluster[k] = left if k - i < cut else right
         i = end
     return cluster
+
+
+def _right_aligned(source: Sequence[str], target: Sequence[str]) -> EditTargets:
+    """Target position ``m - n + i`` for node ``i``, clipped at 0 (module docstring)."""
+    n, m = len(source), len(target)
+    shift = m - n
+    cluster = [max(i + shift, 0) for i in range(n)]
+    op = [DELETE] * n
+    for i in range(n):
+        j = i + shift
+        if j >= 0 and m > 0:
+            op[i] = KEEP if source[i] == target[j] else MODIFY
+    if m == 0:
+        cluster = [0] * n
+    cluster_t = torch.tensor(cluster, dtype=torch.long)
+    merge = (cluster_t[1:] == cluster_t[:-1]).float() if n > 1 else torch.zeros(0)
+    return EditTargets(op=torch.tensor(op, dtype=torch.long), cluster=cluster_t, merge=merge)

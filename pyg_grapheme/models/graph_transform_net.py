@@ -61,6 +61,72 @@ from pyg_grapheme.text import HASH_DIM, NUM_NODE_FEATURES, graphs_from_texts
 __all__ = ["GraphTransformNet", "TransformOutput"]
 
 NUM_EDIT_OPS = 4
+NUM_PLACES = 4  # distance to the run's right end: 0, 1, 2, 3+
+NUM_ORDINALS = 3  # ordinal of the run among same-group runs of its text: 0, 1, 2+
+_GROUP_FEATURES = slice(HASH_DIM, HASH_DIM + 7)  # category groups L M N P S Z C (text.py)
+
+
+def run_position_features(x: Tensor, pos: Tensor) -> Tensor:
+    """``[N, NUM_PLACES + NUM_ORDINALS]`` run features (see ``run_features``).
+
+    Nodes of one text must be contiguous and in reading order with ``pos``
+    starting at 0 (what ``graphs_from_texts`` builds). Vectorised: runs come
+    from a cumulative sum of "group changes here", ordinals from a stable sort
+    of the runs by (text, group).
+    """
+    num_nodes = x.size(0)
+    if num_nodes == 0:
+        return x.new_zeros(0, NUM_PLACES + NUM_ORDINALS)
+    group = x[:, _GROUP_FEATURES].argmax(dim=1)
+    text_start = pos == 0
+    previous = torch.cat([group.new_full((1,), -1), group[:-1]])
+    start = text_start | (group != previous)
+    run = torch.cumsum(start.long(), dim=0) - 1  # [N] run id
+    num_runs = int(run[-1]) + 1
+    index = torch.arange(num_nodes, device=x.device)
+    run_end = torch.full((num_runs,), -1, dtype=torch.long, device=x.device)
+    run_end = run_end.scatter_reduce(0, run, index, reduce="amax")
+    place = (run_end[run] - index).clamp(max=NUM_PLACES - 1)
+    # Ordinal of each run among the runs of the same group in the same text.
+    text = torch.cumsum(text_start.long(), dim=0) - 1
+    run_first = index[start]
+    key = text[run_first] * 8 + group[run_first]
+    order = torch.sort(key, stable=True).indices
+    sorted_key = key[order]
+    _, inverse = torch.unique_consecutive(sorted_key, return_inverse=True)
+    rank = torch.arange(num_runs, device=x.device)
+    first = torch.full((int(inverse.max()) + 1,), num_runs, dtype=torch.long, device=x.device)
+    first = first.scatter_reduce(0, inverse, rank, reduce="amin")
+    ordinal = torch.empty_like(rank)
+    ordinal[order] = rank - first[inverse]
+    ordinal = ordinal.clamp(max=NUM_ORDINALS - 1)[run]
+    return torch.cat(
+        [
+            torch.nn.functional.one_hot(place, NUM_PLACES).to(x.dtype),
+            torch.nn.functional.one_hot(ordinal, NUM_ORDINALS).to(x.dtype),
+        ],
+        dim=1,
+    )
+
+
+class _FeedForward(torch.nn.Module):
+    """``LN(x + W2 LeakyReLU(W1 x))``, width ``2H``: a Transformer layer's per-node block."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.net = Sequential(
+            Linear(channels, 2 * channels), torch.nn.LeakyReLU(0.01), Linear(2 * channels, channels)
+        )
+        self.norm = torch.nn.LayerNorm(channels)
+
+    def reset_parameters(self) -> None:
+        for layer in self.net:
+            if isinstance(layer, Linear):
+                layer.reset_parameters()
+        self.norm.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.norm(x + self.net(x))
 
 
 @dataclass
@@ -114,7 +180,37 @@ class GraphTransformNet(torch.nn.Module):
         pool_mode (str, optional): ``"components"`` or ``"matching"``.
             (default: :obj:`"components"`)
         periods (Sequence[int], optional): Periods of the position features.
-            (default: :obj:`(2, 3, 4)`)
+            (default: :obj:`(2,)`)
+        attention_layers (int, optional): Number of within-graph attention
+            layers ``A``, interleaved with the convolutions: attention ``k``
+            follows conv ``floor((k + 1) L / A) - 1``. Tasks whose output needs
+            global information (every digit of an arithmetic result depends on
+            both operands and the operator) need more than one round of
+            global mixing. (default: :obj:`1`, after the last conv)
+        feedforward (bool, optional): Follow each attention layer by a
+            residual two-layer feed-forward block (width ``2H``, LayerNorm), as
+            in a Transformer layer: attention only mixes linearly, the block
+            gives the per-node non-linearity that combines what was gathered.
+            (default: :obj:`False`)
+        post_pool_layers (int, optional): Number of layers run on the *pooled*
+            graph before the heads, each a pair of :class:`GraphemeConv`
+            (left and right context) and a within-graph attention (plus
+            feed-forward block when ``feedforward``). A pooled node then knows
+            its place among the output nodes (first, last, how many), which a
+            weighted mean of its members cannot tell it: with right-aligned
+            supervision the same input node may end up in the leading cluster
+            or alone, depending on the output length. (default: :obj:`0`)
+        run_features (bool, optional): Add the node's place in its *run*, a
+            maximal stretch of consecutive graphemes of the same Unicode
+            category group (letters, digits, punctuation, ...): its distance
+            to the run's right end (one-hot 0, 1, 2, 3+) and the run's ordinal
+            among the runs of that group in the text (one-hot 0, 1, 2+). For
+            numbers these are the place value of a digit (units, tens, ...)
+            and which number of the text it belongs to; for words, the
+            letter's distance to the word end and the word's ordinal. They
+            are read off the category features and the chain order only, so
+            they mean the same in any script and at any length.
+            (default: :obj:`False`)
     """
 
     def __init__(
@@ -128,6 +224,10 @@ class GraphTransformNet(torch.nn.Module):
         temperature: float = 0.1,
         pool_mode: str = "components",
         periods: Sequence[int] = (2,),
+        attention_layers: int = 1,
+        feedforward: bool = False,
+        post_pool_layers: int = 0,
+        run_features: bool = False,
     ) -> None:
         super().__init__()
         if num_pools < 1:
@@ -137,7 +237,10 @@ class GraphTransformNet(torch.nn.Module):
         self.hidden_channels = hidden_channels
         self.output_vocab = list(output_vocab)
         self.periods = tuple(int(p) for p in periods)
+        self.run_features = bool(run_features)
         in_features = NUM_NODE_FEATURES + 2 * len(self.periods) + 2
+        if self.run_features:
+            in_features += NUM_PLACES + NUM_ORDINALS
         self.embed = Linear(in_features, hidden_channels)
         self.convs = ModuleList(
             GraphemeConv(
@@ -147,7 +250,33 @@ class GraphTransformNet(torch.nn.Module):
             )
             for layer in range(num_layers)
         )
+        if attention_layers < 1:
+            raise ValueError(f"attention_layers must be >= 1, got {attention_layers}")
         self.attention = GraphAttention(hidden_channels, heads=heads)
+        # Attention layers after the first (same layout as ``self.attention``).
+        self.extra_attention = ModuleList(
+            GraphAttention(hidden_channels, heads=heads) for _ in range(attention_layers - 1)
+        )
+        self.attention_after = [
+            (k + 1) * num_layers // attention_layers - 1 for k in range(attention_layers)
+        ]
+        self.feedforward = ModuleList(
+            _FeedForward(hidden_channels) for _ in range(attention_layers if feedforward else 0)
+        )
+        self.post_convs = ModuleList(
+            GraphemeConv(
+                hidden_channels,
+                hidden_channels,
+                flow="source_to_target" if layer % 2 == 0 else "target_to_source",
+            )
+            for layer in range(2 * post_pool_layers)
+        )
+        self.post_attention = ModuleList(
+            GraphAttention(hidden_channels, heads=heads) for _ in range(post_pool_layers)
+        )
+        self.post_feedforward = ModuleList(
+            _FeedForward(hidden_channels) for _ in range(post_pool_layers if feedforward else 0)
+        )
         context_channels = max(hidden_channels // 2, 1)
         self.signature_gain = Linear(hidden_channels, 1)
         self.context = Linear(hidden_channels, context_channels)
@@ -176,6 +305,14 @@ class GraphTransformNet(torch.nn.Module):
         for conv in self.convs:
             conv.reset_parameters()
         self.attention.reset_parameters()
+        for module in (
+            *self.extra_attention,
+            *self.feedforward,
+            *self.post_convs,
+            *self.post_attention,
+            *self.post_feedforward,
+        ):
+            module.reset_parameters()
         for pool in self.pools:
             pool.reset_parameters()
         for head in (
@@ -200,7 +337,10 @@ class GraphTransformNet(torch.nn.Module):
         in_deg = degree(edge_index[1], num_nodes, dtype=x.dtype)
         out_deg = degree(edge_index[0], num_nodes, dtype=x.dtype)
         flags = torch.stack([(in_deg == 0).to(x.dtype), (out_deg == 0).to(x.dtype)], dim=1)
-        return torch.cat([x, torch.cos(phase), torch.sin(phase), flags], dim=1)
+        parts = [x, torch.cos(phase), torch.sin(phase), flags]
+        if self.run_features:
+            parts.append(run_position_features(x, pos))
+        return torch.cat(parts, dim=1)
 
     def forward(self, data: Batch) -> TransformOutput:
         """Run the network on a batch of grapheme chains (``text_to_graph`` output)."""
@@ -210,9 +350,16 @@ class GraphTransformNet(torch.nn.Module):
             batch = x.new_zeros(x.size(0), dtype=torch.long)
         num_graphs = int(getattr(data, "num_graphs", 1) or 1)
         h = self.embed(self.node_inputs(x, edge_index, data.pos))
-        for conv in self.convs:
+        attentions = [self.attention, *self.extra_attention]
+        done = 0
+        if len(self.convs) == 0:
+            h = self._attend(h, batch, 0)
+            done = 1
+        for layer, conv in enumerate(self.convs):
             h = conv(h, edge_index)
-        h = self.attention(h, batch)
+            while done < len(attentions) and self.attention_after[done] <= layer:
+                h = self._attend(h, batch, done)
+                done += 1
 
         signature = x[:, :HASH_DIM]
         merge_features = torch.cat(
@@ -235,6 +382,12 @@ class GraphTransformNet(torch.nn.Module):
             history.append(info)
             infos.append(info)
         edge_weight = infos[-1].edge_weight
+        for k, attention in enumerate(self.post_attention):
+            pooled = self.post_convs[2 * k](pooled, pooled_edge_index)
+            pooled = self.post_convs[2 * k + 1](pooled, pooled_edge_index)
+            pooled = attention(pooled, pooled_batch)
+            if len(self.post_feedforward) > 0:
+                pooled = self.post_feedforward[k](pooled)
         return TransformOutput(
             cluster=history.cluster,
             x=pooled,
@@ -252,6 +405,14 @@ class GraphTransformNet(torch.nn.Module):
             infos=infos,
             num_graphs=num_graphs,
         )
+
+    def _attend(self, h: Tensor, batch: Tensor, k: int) -> Tensor:
+        """Attention layer ``k`` (and its feed-forward block when enabled)."""
+        attention = self.attention if k == 0 else self.extra_attention[k - 1]
+        h = attention(h, batch)
+        if len(self.feedforward) > 0:
+            h = self.feedforward[k](h)
+        return h
 
     # ------------------------------------------------------------------ classes
     def class_space(self, *cluster_lists: Sequence[Sequence[str]]) -> ClassSpace:

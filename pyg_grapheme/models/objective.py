@@ -70,8 +70,14 @@ class Supervision:
         )
 
 
-def build_supervision(inputs: Batch, targets: Batch, vocab: Sequence[str]) -> Supervision:
-    """Class ids and edit-operation targets for a batch (host-side, strings)."""
+def build_supervision(
+    inputs: Batch, targets: Batch, vocab: Sequence[str], alignment: str = "levenshtein"
+) -> Supervision:
+    """Class ids and edit-operation targets for a batch (host-side, strings).
+
+    ``alignment`` picks how input nodes are aligned to target graphemes
+    (:func:`~pyg_grapheme.models.edit_supervision.edit_targets`).
+    """
     sources, dests = list(inputs.clusters), list(targets.clusters)
     if len(sources) != len(dests):
         raise ValueError(f"{len(sources)} input graphs but {len(dests)} target graphs")
@@ -79,7 +85,7 @@ def build_supervision(inputs: Batch, targets: Batch, vocab: Sequence[str]) -> Su
     ops, nodes = [], []
     offset = 0
     for source, dest in zip(sources, dests):
-        edits = edit_targets(source, dest)
+        edits = edit_targets(source, dest, alignment)
         ops.append(edits.op)
         nodes.append(edits.cluster + offset if dest else torch.full_like(edits.cluster, -1))
         offset += len(dest)

@@ -1,0 +1,56 @@
+"""Run-position features, interleaved attention and the commutative-swap augmentation."""
+
+import torch
+
+from pyg_grapheme.data import TextPair, collate_pairs
+from pyg_grapheme.data.commutative_swap import CommutativeSwapDataset
+from pyg_grapheme.models import GraphTransformNet
+from pyg_grapheme.models.graph_transform_net import run_position_features
+from pyg_grapheme.text import graphs_from_texts
+
+
+def _place_and_ordinal(texts):
+    batch = graphs_from_texts(texts)
+    features = run_position_features(batch.x, batch.pos)
+    place = features[:, :4].argmax(dim=1).tolist()
+    ordinal = features[:, 4:].argmax(dim=1).tolist()
+    return place, ordinal
+
+
+def test_run_features_give_digit_place_and_number_ordinal():
+    place, ordinal = _place_and_ordinal(["(+ 16 9)", "ab cd"])
+    # "(+ 16 9)": "1" is tens (place 1) of number 0, "6" units of number 0, "9" units of number 1.
+    assert place[3:5] == [1, 0] and ordinal[3:5] == [0, 0]
+    assert place[6] == 0 and ordinal[6] == 1
+    # "ab cd" (second text, starts at node 8): ordinals restart per text.
+    assert place[8:13] == [1, 0, 0, 1, 0]
+    assert ordinal[8:13] == [0, 0, 0, 1, 1]
+
+
+def test_model_with_math_options_runs_and_keeps_defaults_unchanged():
+    torch.manual_seed(0)
+    default = GraphTransformNet(hidden_channels=16)
+    assert len(default.extra_attention) == 0 and len(default.post_attention) == 0
+    model = GraphTransformNet(
+        hidden_channels=16,
+        output_vocab=list("0123456789"),
+        attention_layers=2,
+        feedforward=True,
+        post_pool_layers=1,
+        run_features=True,
+    )
+    assert model.attention_after == [1, 3]
+    out = model(graphs_from_texts(["(+ 16 9)", "(* 2 3)"]))
+    assert out.vocab_logit.shape == (out.x.size(0), 10)
+    out.vocab_logit.sum().backward()
+    assert model.extra_attention[0].attn.in_proj_weight.grad is not None
+    assert len(model.transform_text(["(- 3 4)"])) == 1
+
+
+def test_commutative_swap_never_produces_an_excluded_input():
+    torch.manual_seed(0)
+    pairs = [TextPair("(+ 1 2)", "3"), TextPair("(* 3 4)", "12"), TextPair("(- 5 1)", "4")]
+    data = CommutativeSwapDataset(pairs, p=1.0, exclude={"(* 4 3)"})
+    inputs, targets = collate_pairs([data[i] for i in range(3)])
+    assert list(inputs.text) == ["(+ 2 1)", "(* 3 4)", "(- 5 1)"]
+    assert list(targets.text) == ["3", "12", "4"]

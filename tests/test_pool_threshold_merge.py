@@ -526,3 +526,25 @@ def test_edge_layouts_give_the_same_candidates_and_pooled_graph():
         assert torch.equal(out_fast[3].cluster, out_slow[3].cluster)
         assert torch.allclose(out_fast[0], out_slow[0], atol=1e-6)
         assert torch.allclose(out_fast[3].edge_weight, out_slow[3].edge_weight, atol=1e-6)
+
+
+def test_components_rounds_and_both_jump_strategies():
+    """Root hooking converges on adversarial label orders; jumping until stable (CPU) and
+    the fixed log2(N) jumps (no host reads, used on GPUs) agree."""
+    from pyg_grapheme.nn.pool import select
+
+    # A path whose node labels alternate (0, 5, 1, 6, 2, 7, ...) and a star.
+    order = [0, 5, 1, 6, 2, 7, 3, 8, 4, 9]
+    path = torch.tensor([order[:-1], order[1:]])
+    star = torch.tensor([[10, 10, 10, 10], [11, 12, 13, 14]])
+    pairs = torch.cat([path, star], dim=1)
+    lo, hi = pairs.min(0).values, pairs.max(0).values
+    perm = torch.sort(lo * 15 + hi).indices
+    pairs = torch.stack([lo[perm], hi[perm]])
+    active = torch.ones(pairs.size(1), dtype=torch.bool)
+    root = select.connected_components(pairs, active, 15)
+    assert root.tolist() == [0] * 10 + [10] * 5
+    forest = torch.tensor([0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 10, 11, 12, 13])  # depth 9
+    early = select._jump_to_roots(forest, stop_early=True)
+    fixed = select._jump_to_roots(forest, stop_early=False)
+    assert torch.equal(early, fixed) and early.tolist() == [0] * 10 + [10] * 5

@@ -1,23 +1,26 @@
 r"""Select step of :class:`~pyg_grapheme.nn.ThresholdMergePool`: which nodes go together.
 
-Four tensor functions, each vectorised over all pairs and nodes of a batch
-(no Python loop over nodes or edges, no SciPy) and TorchScript-compatible:
+Tensor functions, vectorised over all pairs and nodes of a batch (no Python
+loop over nodes or edges, no SciPy) and TorchScript-compatible:
 
-* :func:`edge_candidates`: the adjacent unordered pairs :math:`\{i, j\}`,
-  :math:`i < j`, each once, plus the pair of every input edge.
-* :func:`all_pair_candidates`: every unordered pair inside the same graph.
-* :func:`connected_components`: the connected components of a set of pairs,
-  by min-label hooking with full pointer jumping.
+* :func:`edge_candidates`: the adjacent unordered pairs :math:`(i, j)`,
+  :math:`i < j`, each once, and the pair of every input edge.
+* :func:`count_all_pairs`, :func:`all_pair_candidates`, :func:`pair_of_edges`:
+  every unordered pair inside the same graph.
+* :func:`connected_components`: connected components of a set of pairs, by
+  min-label hooking with pointer jumping.
 * :func:`greedy_matching`: the greedy matching by descending score (the rule
   of PyG's :class:`~torch_geometric.nn.pool.EdgePooling`), by rounds of
   locally dominant pairs.
+* :func:`number_clusters`: output node ids, by graph then smallest member.
 
 Every node of a component ends up pointing to the smallest node index of the
 component (its *root*); the result does not depend on the order of the pairs,
-so CPU and CUDA give the same clusters. The loops below run over propagation
-rounds, not over elements; each round reads one boolean from the device.
-1-D gathers use ``index_select`` (three to four times faster than advanced
-indexing on CPU, and its backward is ``index_add``).
+so CPU and CUDA give the same clusters. Loops run over propagation rounds,
+never over elements. Host reads are limited to output sizes, layout checks
+and one convergence flag per round (plus, on CPU only, one per pointer jump,
+where a read is free). 1-D gathers use ``index_select`` (three to four times
+faster than advanced indexing on CPU; its backward is ``index_add``).
 """
 
 import torch
@@ -165,15 +168,15 @@ def pair_of_edges(edge_index: Tensor, candidate_index: Tensor, num_nodes: int) -
     return torch.where(pair_key.index_select(0, pos) == key, pos, num_pairs)
 
 
-def _jump_to_roots(parent: Tensor) -> Tensor:
+def _jump_to_roots(parent: Tensor, stop_early: bool) -> Tensor:
     r"""Pointer jumping :math:`f \leftarrow f \circ f` until every node points to its root.
 
-    On CPU it stops as soon as nothing changes (a host read is free there); on
-    other devices it runs the :math:`\lceil \log_2 N \rceil` jumps that any
-    forest needs, without reading back. Extra jumps change nothing, so both
-    give the same result.
+    With ``stop_early`` (on CPU, where a host read is free) it stops as soon as
+    nothing changes; otherwise it runs the :math:`\lceil \log_2 N \rceil`
+    jumps that any forest needs, without reading back. Extra jumps change
+    nothing, so both give the same result.
     """
-    if parent.device.type == "cpu":
+    if stop_early:
         while True:
             grand = parent.index_select(0, parent)
             if torch.equal(grand, parent):
@@ -187,13 +190,14 @@ def _jump_to_roots(parent: Tensor) -> Tensor:
 def connected_components(candidate_index: Tensor, active: Tensor, num_nodes: int) -> Tensor:
     r"""Connected components of the active pairs, as the smallest node index of each component.
 
-    Min-label hooking with pointer jumping: every round, each component root
-    :math:`r_u` hooks onto the smallest root adjacent to it,
-    :math:`f(r_u) \leftarrow \min(f(r_u), \min_{\{u,v\}} r_v)`, then pointer
-    jumping :math:`f \leftarrow f \circ f` flattens every tree to a star.
-    Pointers only decrease, so no cycle forms, and the root of a component is
-    its smallest index. Rounds repeat until both ends of every active pair
-    share a root (one round for a chain in reading order).
+    Min-label hooking with pointer jumping (Shiloach-Vishkin style): every
+    round, each root :math:`r_u` hooks onto the smallest root adjacent to its
+    tree, :math:`f(r_u) \leftarrow \min(f(r_u), \min_{\{u,v\}} r_v)` (one
+    ``scatter_reduce``), then pointer jumping :math:`f \leftarrow f \circ f`
+    flattens every tree to a star. Pointers only decrease
+    (:math:`f(u) \le u`), so no cycle forms, and the root of a component is its
+    smallest index. Rounds repeat until both ends of every active pair share a
+    root: one round for a chain in reading order, a few for random graphs.
 
     Args:
         candidate_index (torch.Tensor): Pairs :math:`[2, P]`.
@@ -208,11 +212,18 @@ def connected_components(candidate_index: Tensor, active: Tensor, num_nodes: int
     if pairs.size(1) == 0:
         return root
     first, second = pairs[0], pairs[1]
-    ends = torch.cat([first, second])
+    on_cpu = root.device.type == "cpu"
     converged = False
     while not converged:
-        hooks = torch.cat([root.index_select(0, second), root.index_select(0, first)])
-        root = _jump_to_roots(root.scatter_reduce(0, ends, hooks, reduce="amin"))
+        # Every tree is a star here, so root[u] is u's root: hook roots, not nodes.
+        root_first, root_second = root.index_select(0, first), root.index_select(0, second)
+        hooked = root.scatter_reduce(
+            0,
+            torch.cat([root_first, root_second]),
+            torch.cat([root_second, root_first]),
+            reduce="amin",
+        )
+        root = _jump_to_roots(hooked, stop_early=on_cpu)
         converged = bool(torch.equal(root.index_select(0, first), root.index_select(0, second)))
     return root
 

@@ -105,6 +105,13 @@ class ThresholdMergePool(torch.nn.Module):
     Score-function (REINFORCE) estimates need no additivity but have high
     variance; Gumbel relaxations change the forward graph.
 
+    **Cost.** Time and memory are linear in the number of edges (pairs for
+    :obj:`"all"`): the similarity is a sparse SDDMM (no :math:`[P, F]`
+    gathers), components and matchings propagate in rounds over the pairs.
+    The host reads a few scalars per call (output sizes, layout checks, one
+    convergence flag per round), never per element; coalesced undirected or
+    sorted chain inputs skip the sort of the edge list.
+
     Args:
         in_channels (int, optional): Size of each input sample. If given, the
             similarity is measured after a learnable linear map
@@ -122,8 +129,8 @@ class ThresholdMergePool(torch.nn.Module):
         temperature (float, optional): Gate temperature :math:`T > 0`.
             (default: :obj:`0.1`)
         max_pairs (int, optional): Refuse :obj:`candidates="all"` with more
-            scored pairs than this; memory is about :math:`P(2F + 8)` floats.
-            (default: :obj:`2**20`)
+            scored pairs :math:`P` than this; forward + backward hold about 90
+            bytes per pair (no :math:`[P, F]` tensors). (default: :obj:`2**22`)
     """
 
     # TorchScript compiles `threshold` per concrete module type and then refuses a
@@ -138,7 +145,7 @@ class ThresholdMergePool(torch.nn.Module):
         candidates: str = "edges",
         reduce: str = "mean",
         temperature: float = 0.1,
-        max_pairs: int = 2**20,
+        max_pairs: int = 2**22,
     ) -> None:
         super().__init__()
         if in_channels is not None and in_channels <= 0:
@@ -321,7 +328,7 @@ class ThresholdMergePool(torch.nn.Module):
                 f"ThresholdMergePool: candidates='all' would score {num_pairs} pairs "
                 f"(sum of n*(n-1)/2 over the graphs; largest graph has {largest} nodes), more "
                 f"than max_pairs={self.max_pairs}. Use candidates='edges', smaller graphs, or a "
-                f"larger max_pairs (memory grows by about 2*channels+8 floats per pair)."
+                f"larger max_pairs (forward + backward hold about 90 bytes per pair)."
             )
         candidate_index = all_pair_candidates(batch, batch_is_sorted)
         return candidate_index, pair_of_edges(edge_index, candidate_index, num_nodes)

@@ -258,23 +258,29 @@ def test_chain_stays_chain_and_direction_is_kept():
 
 
 def test_isolated_nodes_and_single_node_graphs_pass_through():
-    # Graph 0: one node. Graph 1: a merging pair and an isolated node. Graph 2: one node.
+    # Graph 0: one node. Graph 1: nodes 1-2 adjacent, node 3 isolated (equal to node 1).
+    # Graph 2: one node.
     x = torch.tensor([[0.3, 0.7], [1.0, 0.0], [1.0, 0.01], [1.0, 0.0], [-2.0, 5.0]])
     edge_index = torch.tensor([[1, 2], [2, 1]])
     batch = torch.tensor([0, 1, 1, 1, 2])
-    for mode in ("components", "matching"):
-        for candidates in ("edges", "all"):
-            pool = ThresholdMergePool(mode=mode, candidates=candidates, threshold=0.999)
-            x_out, edge_index_out, batch_out, info = pool(x, edge_index, batch)
-            merged_with_3 = candidates == "all"  # node 3 equals node 1 but is not adjacent
-            if merged_with_3:
-                assert info.cluster.tolist()[:4] == [0, 1, 1, 1] or mode == "matching"
-            assert torch.equal(x_out[0], x[0]) and torch.equal(x_out[-1], x[-1])
-            assert batch_out.tolist()[0] == 0 and batch_out.tolist()[-1] == 2
-            if not merged_with_3:
-                assert info.cluster.tolist() == [0, 1, 1, 2, 3]
-                assert torch.equal(x_out[2], x[3])
-                assert edge_index_out.numel() == 0
+    expected_cluster = {
+        ("components", "edges"): [0, 1, 1, 2, 3],  # node 3 has no edge: stays alone
+        ("matching", "edges"): [0, 1, 1, 2, 3],
+        ("components", "all"): [0, 1, 1, 1, 2],  # s(1,3) = 1 > s(1,2) = s(2,3) > 0.999
+        ("matching", "all"): [0, 1, 2, 1, 3],  # (1,3) first; 2 is left alone
+    }
+    for (mode, candidates), cluster in expected_cluster.items():
+        pool = ThresholdMergePool(mode=mode, candidates=candidates, threshold=0.999)
+        x_out, edge_index_out, batch_out, info = pool(x, edge_index, batch)
+        assert info.cluster.tolist() == cluster, (mode, candidates)
+        assert torch.equal(x_out[0], x[0]) and torch.equal(x_out[-1], x[-1])  # bitwise
+        assert batch_out.tolist()[0] == 0 and batch_out.tolist()[-1] == 2
+        assert info.member_weight[0].item() == 1.0 and info.member_weight[-1].item() == 1.0
+        # Only the matching over all pairs leaves the edge 1-2 between two clusters.
+        expected_edges = [[1, 2], [2, 1]] if cluster == [0, 1, 2, 1, 3] else [[], []]
+        assert edge_index_out.tolist() == expected_edges
+    x_out, _, _, info = ThresholdMergePool(threshold=0.999)(x, edge_index, batch)
+    assert torch.equal(x_out[2], x[3])  # the isolated node too
 
 
 def test_merges_never_cross_graphs():

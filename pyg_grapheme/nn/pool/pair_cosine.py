@@ -85,8 +85,8 @@ def pair_cosine(h: Tensor, candidate_index: Tensor) -> Tensor:
         **similarity** (*torch.Tensor*): :math:`[P]`, differentiable w.r.t. ``h``.
     """
     first, second = candidate_index[0].contiguous(), candidate_index[1].contiguous()
-    if first.numel() == 0:
-        return pair_cosine_reference(h, candidate_index)
+    if first.numel() == 0 or h.dtype not in (torch.float32, torch.float64):
+        return pair_cosine_reference(h, candidate_index)  # sparse kernels: float32/64 only
     return _PairCosine.apply(h.contiguous(), first, second)
 
 

@@ -152,16 +152,23 @@ def test_identical_graphs_score_near_zero_and_debias_removes_the_bias():
 
 
 def test_entropic_bias_vanishes_as_epsilon_goes_to_zero():
-    # Symmetric graph: two interchangeable leaves under one root. With a large
-    # final epsilon the plan spreads over the swap and the edge term is > 0.
-    graph = Data(type=torch.tensor([0, 1, 1]), edge_index=torch.tensor([[0, 0], [1, 2]]))
-    graph.num_nodes = 3
+    # A graph against itself (one-hot float64 types): the entropic plan spreads
+    # mass over near-ties, so the score is > 0 and falls to 0 as epsilon -> 0.
+    graph = Data(
+        type=torch.nn.functional.one_hot(torch.tensor([0, 1, 1, 2]), 3).double(),
+        edge_index=torch.tensor([[0, 0, 1], [1, 2, 3]]),
+        num_nodes=4,
+    )
+    epsilons = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02)
     bias = [
         StructuralLoss(epsilon=eps, epsilon_start=max(eps, 2.0))(graph, graph).item()
-        for eps in (1.0, 0.3, 0.1, 0.03, 0.01)
+        for eps in epsilons
     ]
     assert all(x > y for x, y in itertools.pairwise(bias))
-    assert bias[0] > 0.1 and bias[-1] < 1e-6
+    assert bias[0] > 1.0 and bias[4] < 1e-3 and bias[-1] < 1e-12  # default epsilon 0.02
+    # debias removes it at any epsilon
+    debiased = StructuralLoss(epsilon=1.0, epsilon_start=2.0, debias=True)(graph, graph)
+    assert abs(debiased.item()) < 1e-12
 
 
 def test_more_extra_nodes_score_higher():

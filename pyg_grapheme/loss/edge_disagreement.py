@@ -32,10 +32,12 @@ Its gradient, used to linearise :math:`E` inside the fused solver, is
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
-__all__ = ["edge_cost", "edge_disagreement"]
+__all__ = ["edge_cost", "edge_disagreement", "edge_gradient_operator"]
 
 
 def _split(adj_p: Tensor, adj_t: Tensor, plan: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -63,6 +65,26 @@ def edge_disagreement(adj_p: Tensor, adj_t: Tensor, plan: Tensor) -> Tensor:
     return own_p + own_t - 2.0 * (cross * real).sum((1, 2))
 
 
+def edge_gradient_operator(adj_p: Tensor, adj_t: Tensor) -> Callable[[Tensor], Tensor]:
+    r"""Returns :math:`\mathbf{T} \mapsto \mathbf{A}\mathbf{T}\mathbf{B}^\top + \mathbf{A}^\top\mathbf{T}\mathbf{B}`
+    for real blocks :math:`\mathbf{T}` :math:`[B, n, m]`, in two batched products.
+
+    :math:`[\mathbf{A}; \mathbf{A}^\top]` :math:`[B, 2n, n]` and
+    :math:`[\mathbf{B}^\top; \mathbf{B}]` :math:`[B, 2m, m]` are stacked once, so
+    each call is :math:`[\mathbf{A}\mathbf{T} \;\; \mathbf{A}^\top\mathbf{T}]
+    [\mathbf{B}^\top; \mathbf{B}]` (used once per fused-GW step).
+    """
+    n = adj_p.shape[1]
+    stacked_p = torch.cat([adj_p, adj_p.transpose(1, 2)], 1)
+    stacked_t = torch.cat([adj_t.transpose(1, 2), adj_t], 1)
+
+    def apply(real: Tensor) -> Tensor:
+        both = torch.bmm(stacked_p, real)  # [B, 2n, m]: A T over A^T T
+        return torch.bmm(torch.cat([both[:, :n], both[:, n:]], 2), stacked_t)
+
+    return apply
+
+
 def edge_cost(adj_p: Tensor, adj_t: Tensor, plan: Tensor) -> Tensor:
     r"""The part of :math:`\nabla E(\mathbf{T})` that depends on both indices, :math:`[B, n', m']`.
 
@@ -73,7 +95,6 @@ def edge_cost(adj_p: Tensor, adj_t: Tensor, plan: Tensor) -> Tensor:
     """
     real, _, _ = _split(adj_p, adj_t, plan)
     n, m = real.shape[1], real.shape[2]
-    out = torch.bmm(torch.bmm(adj_p, real), adj_t.transpose(1, 2))
-    out = out + torch.bmm(torch.bmm(adj_p.transpose(1, 2), real), adj_t)
+    out = edge_gradient_operator(adj_p, adj_t)(real)
     pad = (0, plan.shape[2] - m, 0, plan.shape[1] - n)
     return torch.nn.functional.pad(-2.0 * out, pad)

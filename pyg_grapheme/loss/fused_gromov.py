@@ -54,9 +54,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .edge_disagreement import edge_cost
+from .edge_disagreement import edge_gradient_operator
 from .rounding import round_to_marginals
-from .sinkhorn import GradMode, _solve
+from .sinkhorn import GradMode, _Masses, _masses, _plan, _update_cols, _update_rows
 
 __all__ = ["fused_gromov_plan"]
 
@@ -134,16 +134,58 @@ def fused_gromov_plan(
         if tie_break != 0.0 and tilted_steps > 0:
             pattern = _tie_pattern(adj_p.shape[1], adj_t.shape[1], cost)
             tilted = node + tie_break * pattern
-        eps = max(epsilon, epsilon_start)
-        plan, state = _solve(tilted, a, b, eps, inner_iter, None, 1, None, 0.5, None)
-        use_edges = beta != 0.0 and adj_p.shape[1] > 0 and adj_t.shape[1] > 0
-        for k in range(1, outer_iter + 1):
+        n, m = adj_p.shape[1], adj_t.shape[1]
+        use_edges = beta != 0.0 and n > 0 and m > 0
+        cross = edge_gradient_operator(adj_p, adj_t) if use_edges else None
+        masses = _masses(a, b)
+        f_s = cost.new_zeros(a.shape)
+        g_s = cost.new_zeros(b.shape)
+        plan = None
+        eps_prev = None
+        for k in range(outer_iter + 1):
             eps = max(epsilon, epsilon_start * epsilon_decay**k)
-            base = tilted if k < tilted_steps else node
-            linear = base + beta * edge_cost(adj_p, adj_t, plan) if use_edges else base
-            plan, state = _solve(
-                linear, a, b, eps, inner_iter, None, 1, None, 0.5, (state.f, state.g)
-            )
+            if eps_prev is not None and eps != eps_prev:
+                f_s, g_s = f_s * (eps_prev / eps), g_s * (eps_prev / eps)
+            eps_prev = eps
+            linear = tilted if k < tilted_steps else node
+            if cross is not None and plan is not None:
+                linear = linear.clone()
+                linear[:, :n, :m].add_(cross(plan[:, :n, :m]), alpha=-2.0 * beta)
+            plan, f_s, g_s = _step(linear / eps, f_s, g_s, a, b, masses, inner_iter)
         if rounding:
             plan = round_to_marginals(plan, a, b)
     return plan
+
+
+def _step(
+    scaled: Tensor, f_s: Tensor, g_s: Tensor, a: Tensor, b: Tensor, masses: _Masses, iters: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""``iters`` Sinkhorn iterations on :math:`\hat{\mathbf{M}} = \mathbf{M}/\varepsilon`.
+
+    The first is a log-domain iteration from the warm-start potentials, which
+    absorbs the change of cost and temperature since the previous step; its
+    plan :math:`\mathbf{K}` (floored at :math:`e^{-79}` on real entries, so
+    no real row or column sums to 0) is then rescaled by the classical
+    updates :math:`\mathbf{u} = \mathbf{a} / \mathbf{K}\mathbf{v}`,
+    :math:`\mathbf{v} = \mathbf{b} / \mathbf{K}^\top\mathbf{u}` (two batched
+    matrix-vector products instead of two log-sum-exps over :math:`[B, n, m]`,
+    about 5x cheaper), and :math:`\log\mathbf{u}, \log\mathbf{v}` are folded
+    back into the potentials. This is Schmitzer's (2019) absorption scheme with
+    one absorption per step.
+    """
+    f_s = _update_rows(scaled, g_s, masses)
+    g_s = _update_cols(scaled, f_s, masses)
+    kernel = _plan(scaled, f_s, g_s, masses)
+    if iters == 1:
+        return kernel, f_s, g_s
+    # Padded rows/columns of the kernel are 0: adding 1 to their sums gives
+    # u = 0/1 = 0 there (and log(u + 1) = 0) without any inf or NaN.
+    row_pad = (~masses.row_mask).to(a.dtype)
+    col_pad = (~masses.col_mask).to(b.dtype)
+    v = torch.ones_like(g_s)
+    kernel_t = kernel.transpose(1, 2)
+    for _ in range(iters - 1):
+        u = a / (torch.bmm(v[:, None, :], kernel_t)[:, 0, :] + row_pad)  # a / K v
+        v = b / (torch.bmm(u[:, None, :], kernel)[:, 0, :] + col_pad)  # b / K^T u
+    plan = u[:, :, None] * kernel * v[:, None, :]
+    return plan, f_s + (u + row_pad).log(), g_s + (v + col_pad).log()

@@ -112,6 +112,45 @@ def _validate(cost: Tensor, a: Tensor, b: Tensor) -> None:
         )
 
 
+class _Masses(NamedTuple):
+    """Masks and log-masses of a batch of problems (log 0 := ``_LOG_ZERO``)."""
+
+    row_mask: Tensor  # [B, n] a > 0
+    col_mask: Tensor  # [B, m] b > 0
+    pair_mask: Tensor  # [B, n, m] both
+    log_a: Tensor  # [B, n]
+    log_b: Tensor  # [B, m]
+
+
+def _masses(a: Tensor, b: Tensor) -> _Masses:
+    row_mask, col_mask = a > 0, b > 0
+    # The inner where keeps log() off zeros so no NaN gradient leaks into a or b.
+    log_a = torch.where(row_mask, torch.where(row_mask, a, 1.0).log(), _LOG_ZERO)
+    log_b = torch.where(col_mask, torch.where(col_mask, b, 1.0).log(), _LOG_ZERO)
+    pair_mask = row_mask[:, :, None] & col_mask[:, None, :]
+    return _Masses(row_mask, col_mask, pair_mask, log_a, log_b)
+
+
+def _update_rows(scaled: Tensor, g_s: Tensor, masses: _Masses) -> Tensor:
+    r""":math:`\hat f_i = -\mathrm{LSE}_j(\log b_j + \hat g_j - \hat C_{ij})`, 0 on padding."""
+    f_s = -_logsumexp((g_s + masses.log_b)[:, None, :] - scaled, dim=2)
+    return torch.where(masses.row_mask, f_s, 0.0)
+
+
+def _update_cols(scaled: Tensor, f_s: Tensor, masses: _Masses) -> Tensor:
+    r""":math:`\hat g_j = -\mathrm{LSE}_i(\log a_i + \hat f_i - \hat C_{ij})`, 0 on padding."""
+    g_s = -_logsumexp((f_s + masses.log_a)[:, :, None] - scaled, dim=1)
+    return torch.where(masses.col_mask, g_s, 0.0)
+
+
+def _plan(scaled: Tensor, f_s: Tensor, g_s: Tensor, masses: _Masses) -> Tensor:
+    r""":math:`a_i b_j \exp(\hat f_i + \hat g_j - \hat C_{ij})`, exactly 0 on padding."""
+    # Same rounding as the last column update, so float32 columns sum to b.
+    log_plan = ((f_s + masses.log_a)[:, :, None] - scaled).add_((g_s + masses.log_b)[:, None, :])
+    plan = log_plan.clamp_(min=_exp_floor(scaled.dtype)).exp_()
+    return torch.where(masses.pair_mask, plan, 0.0)
+
+
 def _solve(
     cost: Tensor,
     a: Tensor,
@@ -126,16 +165,12 @@ def _solve(
 ) -> tuple[Tensor, SinkhornLog]:
     r"""Log-domain Sinkhorn loop; autograd records it unless the caller disabled grad.
 
-    Works on scaled potentials :math:`f/\varepsilon, g/\varepsilon` and
-    :math:`\mathbf{C}/\varepsilon` (recomputed only when :math:`\varepsilon`
-    changes), so one half-iteration is a broadcast subtraction and a
-    log-sum-exp over :math:`[B, n, m]`.
+    Works on scaled potentials :math:`\hat f = f/\varepsilon, \hat g = g/\varepsilon`
+    and :math:`\hat{\mathbf{C}} = \mathbf{C}/\varepsilon` (recomputed only when
+    :math:`\varepsilon` changes), so one half-iteration is a broadcast
+    subtraction and a log-sum-exp over :math:`[B, n, m]`.
     """
-    row_mask, col_mask = a > 0, b > 0
-    # log of the masses with log 0 := _LOG_ZERO; the inner where keeps log() off
-    # zeros so that no NaN gradient can leak back into a or b.
-    log_a = torch.where(row_mask, torch.where(row_mask, a, 1.0).log(), _LOG_ZERO)
-    log_b = torch.where(col_mask, torch.where(col_mask, b, 1.0).log(), _LOG_ZERO)
+    masses = _masses(a, b)
     if init is None:
         f = cost.new_zeros(a.shape)
         g = cost.new_zeros(b.shape)
@@ -151,36 +186,17 @@ def _solve(
             if eps_it != eps:
                 f_s, g_s = f_s * (eps / eps_it), g_s * (eps / eps_it)
                 eps, scaled = eps_it, cost / eps_it
-        f_s = -_logsumexp((g_s + log_b)[:, None, :] - scaled, dim=2)
-        f_s = torch.where(row_mask, f_s, 0.0)
-        g_s = -_logsumexp((f_s + log_a)[:, :, None] - scaled, dim=1)
-        g_s = torch.where(col_mask, g_s, 0.0)
+        f_s = _update_rows(scaled, g_s, masses)
+        g_s = _update_cols(scaled, f_s, masses)
         n_iter = it + 1
         if tol is not None and n_iter % check_every == 0 and eps == epsilon:
             with torch.no_grad():
-                plan = _plan(scaled, log_a, log_b, f_s, g_s, row_mask, col_mask)
-                error = (plan.sum(2) - a).abs().sum(1)
+                error = (_plan(scaled, f_s, g_s, masses).sum(2) - a).abs().sum(1)
             if float(error.max()) < tol:
                 break
-    plan = _plan(scaled, log_a, log_b, f_s, g_s, row_mask, col_mask)
+    plan = _plan(scaled, f_s, g_s, masses)
     error = (plan.detach().sum(2) - a.detach()).abs().sum(1)
     return plan, SinkhornLog(f_s * eps, g_s * eps, n_iter, error)
-
-
-def _plan(
-    scaled: Tensor,
-    log_a: Tensor,
-    log_b: Tensor,
-    f_s: Tensor,
-    g_s: Tensor,
-    row_mask: Tensor,
-    col_mask: Tensor,
-) -> Tensor:
-    r""":math:`a_i b_j \exp(\hat f_i + \hat g_j - \hat C_{ij})`, exactly 0 on padding."""
-    log_plan = (f_s + log_a)[:, :, None] + (g_s + log_b)[:, None, :] - scaled
-    plan = log_plan.clamp_(min=_exp_floor(scaled.dtype)).exp_()
-    mask = row_mask[:, :, None] & col_mask[:, None, :]
-    return torch.where(mask, plan, 0.0)
 
 
 def sinkhorn(

@@ -67,20 +67,19 @@ def edge_disagreement(adj_p: Tensor, adj_t: Tensor, plan: Tensor) -> Tensor:
 
 def edge_gradient_operator(adj_p: Tensor, adj_t: Tensor) -> Callable[[Tensor], Tensor]:
     r"""Returns :math:`\mathbf{T} \mapsto \mathbf{A}\mathbf{T}\mathbf{B}^\top + \mathbf{A}^\top\mathbf{T}\mathbf{B}`
-    for real blocks :math:`\mathbf{T}` :math:`[B, n, m]`, in two batched products.
+    for real blocks :math:`\mathbf{T}` :math:`[B, n, m]`, in three batched products.
 
-    :math:`[\mathbf{A}; \mathbf{A}^\top]` :math:`[B, 2n, n]` and
-    :math:`[\mathbf{B}^\top; \mathbf{B}]` :math:`[B, 2m, m]` are stacked once, so
-    each call is :math:`[\mathbf{A}\mathbf{T} \;\; \mathbf{A}^\top\mathbf{T}]
-    [\mathbf{B}^\top; \mathbf{B}]` (used once per fused-GW step).
+    :math:`[\mathbf{A}; \mathbf{A}^\top]` :math:`[B, 2n, n]` is stacked once, so
+    :math:`\mathbf{A}\mathbf{T}` and :math:`\mathbf{A}^\top\mathbf{T}` come from one
+    product (used once per fused-GW step).
     """
     n = adj_p.shape[1]
     stacked_p = torch.cat([adj_p, adj_p.transpose(1, 2)], 1)
-    stacked_t = torch.cat([adj_t.transpose(1, 2), adj_t], 1)
+    adj_t_transposed = adj_t.transpose(1, 2)
 
     def apply(real: Tensor) -> Tensor:
         both = torch.bmm(stacked_p, real)  # [B, 2n, m]: A T over A^T T
-        return torch.bmm(torch.cat([both[:, :n], both[:, n:]], 2), stacked_t)
+        return torch.baddbmm(torch.bmm(both[:, :n], adj_t_transposed), both[:, n:], adj_t)
 
     return apply
 

@@ -30,6 +30,14 @@ including all-zero (empty) problems.
 
 Every iteration ends with a :math:`\mathbf{g}` update, so column marginals are
 exact and :math:`P_{ij} \le b_j` (no overflow even after one iteration).
+
+Why not POT's batched solver: at small :math:`\varepsilon` most terms of each
+log-sum-exp lie hundreds of nats below the maximum, and ``exp`` of such
+arguments produces subnormal numbers, which CPUs compute about 100x slower.
+Here the terms are floored at :math:`\log(\text{tiny}) + 8` (-79 in float32,
+-700 in float64) below the row maximum, which changes a log-sum-exp by less
+than :math:`n e^{-79}` relative; per iteration this is 2.5x faster than
+``ot.solve_batch`` on the loss's own problems (``bench/loss.py``).
 """
 
 from __future__ import annotations

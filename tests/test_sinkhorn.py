@@ -104,6 +104,16 @@ def test_empty_single_and_tiny_epsilon_are_finite():
     assert torch.allclose(plan[2].sum(0), b[2], atol=1e-5)  # columns exact
 
 
+def test_half_precision_is_solved_in_float32():
+    cost, a, b, _, _ = _padded_problem(seed=8, dtype=torch.float32)
+    reference = sinkhorn(cost, a, b, 0.05, max_iter=300)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        plan = sinkhorn(cost.bfloat16(), a, b, 0.05, max_iter=300)
+    assert plan.dtype == torch.bfloat16 and torch.isfinite(plan.float()).all()
+    # bfloat16 rounds the cost (8 bits) and the returned plan; the solve is float32
+    assert (plan.float() - reference).abs().max() < 0.02
+
+
 def test_gradcheck_through_iterations(gradcheck):
     cost, a, b, _, _ = _padded_problem(B=3, n=4, m=3, seed=5)
 

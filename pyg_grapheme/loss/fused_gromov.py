@@ -72,12 +72,13 @@ def _tie_pattern(n: int, m: int, like: Tensor) -> Tensor:
     A closed-form hash of the indices: the same on every device and for every
     amount of padding, so a pair gets the same plan in any batch.
     """
-    i = torch.arange(n, dtype=torch.float64, device=like.device)[:, None]
-    j = torch.arange(m, dtype=torch.float64, device=like.device)[None, :]
+    # float64 on the CPU (not every accelerator has float64), then moved once.
+    i = torch.arange(n, dtype=torch.float64)[:, None]
+    j = torch.arange(m, dtype=torch.float64)[None, :]
     x = torch.sin(12.9898 * i + 78.233 * j) * 43758.5453
-    pattern = torch.zeros(like.shape[1], like.shape[2], dtype=torch.float64, device=like.device)
+    pattern = torch.zeros(like.shape[1], like.shape[2], dtype=torch.float64)
     pattern[:n, :m] = x - x.floor() - 0.5
-    return pattern.to(like.dtype)
+    return pattern.to(device=like.device, dtype=like.dtype)
 
 
 def fused_gromov_plan(

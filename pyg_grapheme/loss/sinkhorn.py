@@ -270,8 +270,9 @@ def sinkhorn(
         log (bool): Also return a :class:`SinkhornLog`. (default: :obj:`False`)
 
     Returns:
-        Tensor: Plans :math:`[B, n, m]`; exactly 0 on padded rows/columns;
-        or ``(plan, SinkhornLog)`` with ``log=True``.
+        Tensor: Plans :math:`[B, n, m]` in the dtype of ``cost`` (float16 and
+        bfloat16 inputs are solved in float32, with autocast off); exactly 0 on
+        padded rows/columns; or ``(plan, SinkhornLog)`` with ``log=True``.
 
     Example:
         >>> cost = torch.rand(2, 3, 4)
@@ -290,16 +291,17 @@ def sinkhorn(
     if grad not in ("autodiff", "envelope"):
         raise ValueError(f"grad must be 'autodiff' or 'envelope', got {grad!r}")
     _validate(cost, a, b)
-    a, b = a.to(cost.dtype), b.to(cost.dtype)
-    if grad == "envelope":
-        with torch.no_grad():
-            plan, state = _solve(
-                cost, a, b, epsilon, max_iter, tol, check_every, epsilon_start, epsilon_decay, init
-            )
-    else:
-        plan, state = _solve(
-            cost, a, b, epsilon, max_iter, tol, check_every, epsilon_start, epsilon_decay, init
-        )
+    # Half precisions cannot hold log 0 := -1e30 or the scaled costs: solve in float32.
+    work = torch.float32 if cost.dtype in (torch.float16, torch.bfloat16) else cost.dtype
+    args = (cost.to(work), a.to(work), b.to(work), epsilon, max_iter, tol, check_every)
+    if init is not None:
+        init = (init[0].to(work), init[1].to(work))
+    with (
+        torch.autocast(cost.device.type, enabled=False),
+        torch.set_grad_enabled(grad == "autodiff" and torch.is_grad_enabled()),
+    ):
+        plan, state = _solve(*args, epsilon_start, epsilon_decay, init)
+    plan = plan.to(cost.dtype)
     return (plan, state) if log else plan
 
 

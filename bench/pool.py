@@ -118,45 +118,45 @@ def saved_for_backward(fn: Callable[[], torch.Tensor], inputs: list[torch.Tensor
     return sum(storages.values()) / 2**20
 
 
+@dataclass
+class Method:
+    module: torch.nn.Module
+    loss: Callable[[], torch.Tensor]  # forward pass to a scalar
+    kept: float | None = None  # pools: output nodes / input nodes of the last call
+
+
 def make_methods(
     x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor
-) -> dict[str, tuple[torch.nn.Module, Callable[[], torch.Tensor]]]:
-    """Each method: its module and a forward returning a scalar loss."""
+) -> dict[str, Method]:
     gcn = GCNConv(CHANNELS, CHANNELS)
-    ours = ThresholdMergePool(CHANNELS)
-    edge = EdgePooling(CHANNELS)
-    cluster = ClusterPooling(CHANNELS)
+    methods = {"GCNConv": Method(gcn, lambda: gcn(x, edge_index).sum())}
+    pools = {
+        "ThresholdMergePool": ThresholdMergePool(CHANNELS),
+        "EdgePooling": EdgePooling(CHANNELS),
+        "ClusterPooling": ClusterPooling(CHANNELS),
+    }
+    for name, pool in pools.items():
+        method = Method(pool, lambda: torch.zeros(()))
 
-    def pooled(pool: torch.nn.Module) -> Callable[[], torch.Tensor]:
-        def run() -> torch.Tensor:
+        def loss(pool: torch.nn.Module = pool, method: Method = method) -> torch.Tensor:
             out = pool(x, edge_index, batch)
-            pooled.kept[pool] = out[0].size(0) / x.size(0)
+            method.kept = out[0].size(0) / x.size(0)
             return out[0].sum()
 
-        return run
-
-    pooled.kept = {}  # type: ignore[attr-defined]
-    methods = {
-        "GCNConv": (gcn, lambda: gcn(x, edge_index).sum()),
-        "ThresholdMergePool": (ours, pooled(ours)),
-        "EdgePooling": (edge, pooled(edge)),
-        "ClusterPooling": (cluster, pooled(cluster)),
-    }
-    make_methods.kept = pooled.kept  # type: ignore[attr-defined]
+        method.loss = loss
+        methods[name] = method
     return methods
 
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def time_once(
-    module: torch.nn.Module, forward: Callable[[], torch.Tensor], x: torch.Tensor, clock: str
-) -> float:
-    module.zero_grad(set_to_none=True)
+def time_once(method: Method, x: torch.Tensor, clock: str) -> float:
+    method.module.zero_grad(set_to_none=True)
     x.grad = None
     now = CLOCKS[clock]
     start = now()
-    forward().backward()
+    method.loss().backward()
     return (now() - start) * 1e3
 
 
@@ -180,20 +180,20 @@ def bench_size(
     times: dict[str, list[float]] = {name: [] for name in active}
     for name in active:  # one untimed warm-up call at this size (allocator, caches)
         if name != "ClusterPooling":
-            time_once(methods[name][0], methods[name][1], x, args.clock)
+            time_once(methods[name], x, args.clock)
     for r in range(repeats):
         order = active[r % len(active) :] + active[: r % len(active)]  # rotate: fair under load
         for name in order:
             if name == "ClusterPooling" and r > 0:
                 continue  # seconds per call: one timed call
-            times[name].append(time_once(methods[name][0], methods[name][1], x, args.clock))
+            times[name].append(time_once(methods[name], x, args.clock))
     for name in active:
-        module, forward = methods[name]
+        method = methods[name]
         results[name].ms = min(times[name])
         if args.memory:
-            results[name].saved_mb = saved_for_backward(forward, [x, edge_index, batch])
-            results[name].peak_mb = peak_rss_growth(lambda f=forward: f().backward())
-        results[name].kept = make_methods.kept.get(module)  # type: ignore[attr-defined]
+            results[name].saved_mb = saved_for_backward(method.loss, [x, edge_index, batch])
+            results[name].peak_mb = peak_rss_growth(lambda m=method: m.loss().backward())
+        results[name].kept = method.kept
     return edge_index.size(1), results
 
 

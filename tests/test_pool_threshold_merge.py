@@ -462,6 +462,27 @@ def test_cpu_cuda_parity(mode, candidates):
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def test_torch_compile_of_the_whole_layer_equals_eager():
+    """A model that compiles its pool layer gets the eager clusters, features and gradients
+    (Dynamo splits the graph at the host reads; the tensor work between them is compiled)."""
+    x, edge_index, batch = random_batch(4, 10, 0.4, 4, seed=10)
+    pool = ThresholdMergePool(4, threshold=0.3)
+    compiled = torch.compile(pool)
+    results = []
+    for fn in (pool, compiled):
+        x_in = x.clone().requires_grad_(True)
+        pool.zero_grad()
+        x_out, edge_index_out, batch_out, info = fn(x_in, edge_index, batch)
+        (x_out.square().sum() + info.gate.sum()).backward()
+        results.append((x_out, edge_index_out, batch_out, info, x_in.grad, pool.lin.weight.grad))
+    (x_e, ei_e, b_e, info_e, gx_e, gw_e), (x_c, ei_c, b_c, info_c, gx_c, gw_c) = results
+    assert torch.equal(info_e.cluster, info_c.cluster) and torch.equal(ei_e, ei_c)
+    assert torch.equal(b_e, b_c) and info_e.num_clusters < x.size(0)
+    assert torch.allclose(x_e, x_c, atol=1e-5) and torch.allclose(gx_e, gx_c, atol=1e-5)
+    assert torch.allclose(gw_e, gw_c, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_torch_compile_of_the_differentiable_path_equals_eager():
     """Inductor-compiled Select scoring + Reduce (given the hard pattern) matches eager in
     values and in gradients w.r.t. x, the projection and the threshold logit."""

@@ -155,7 +155,8 @@ class StructuralLoss(torch.nn.Module):
             :math:`\varepsilon_k = \max(\varepsilon, \varepsilon_0\delta^k)`. (default: :obj:`2.0`)
         epsilon_decay (float): :math:`\delta`. (default: :obj:`0.7`)
         outer_iter (int): Fused-GW re-linearisations :math:`K`. (default: :obj:`15`)
-        inner_iter (int): Sinkhorn iterations per re-linearisation. (default: :obj:`5`)
+        inner_iter (int): Sinkhorn iterations per re-linearisation (one log-domain,
+            the rest scaling steps). (default: :obj:`5`)
         tie_break (float): Size :math:`\tau` of the fixed index pattern that tips
             exactly symmetric matchings into one assignment during the first
             half of the iterations (:mod:`.fused_gromov`); 0 makes the loss

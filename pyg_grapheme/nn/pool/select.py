@@ -79,12 +79,18 @@ def edge_candidates(edge_index: Tensor, batch: Tensor, num_nodes: int) -> tuple[
         if layout[0] and layout[1]:
             return torch.stack([lo, hi]), torch.arange(num_edges, device=key.device)
         if layout[0] and layout[2]:
-            upper = (row < col).nonzero().view(-1)
-            pair_key = directed_key.index_select(0, upper)  # sorted: a subsequence
-            if pair_key.numel() > 0:
-                pos = torch.searchsorted(pair_key, key).clamp_(max=pair_key.numel() - 1)
-                if bool(torch.equal(pair_key.index_select(0, pos), key)):  # symmetric
-                    return edge_index.index_select(1, upper), pos
+            upper_mask = row < col
+            upper = upper_mask.nonzero().view(-1)
+            lower = (~upper_mask).nonzero().view(-1)
+            if upper.numel() == lower.numel():
+                pair_key = directed_key.index_select(0, upper)  # sorted: a subsequence
+                # Sorting the reversed lower edges (half the list) pairs them with the upper ones.
+                lower_key, order = torch.sort(key.index_select(0, lower))
+                if bool(torch.equal(lower_key, pair_key)):  # symmetric
+                    pair = torch.arange(upper.numel(), device=key.device)
+                    pair_of_edge = torch.empty_like(key).index_copy_(0, upper, pair)
+                    pair_of_edge.index_copy_(0, lower.index_select(0, order), pair)
+                    return edge_index.index_select(1, upper), pair_of_edge
     sentinel = num_nodes * num_nodes
     key = torch.where(valid, key, sentinel)
     sorted_key, perm = torch.sort(key)

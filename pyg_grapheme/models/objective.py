@@ -200,8 +200,7 @@ class TransformObjective(torch.nn.Module):
                 label = (left == right).to(info.gate.dtype)
                 gate = info.gate.clamp(1e-6, 1 - 1e-6)
                 losses.append(F.binary_cross_entropy(gate[valid], label[valid], reduction="sum"))
-            num_clusters = int(info.cluster.max()) + 1 if info.cluster.numel() else 0
-            node_target = node_target[first_member(info.cluster, num_clusters)]
+            node_target = node_target[first_member(info.cluster, info.num_clusters)]
         if not losses:
             return out.x.sum() * 0.0
         count = max(sum(int(info.candidate_index.size(1)) for info in out.infos), 1)

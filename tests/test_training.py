@@ -272,6 +272,8 @@ def test_same_input_same_merges_across_runs_and_reload(tmp_path, monkeypatch):
             out2 = reloaded.model.eval()(graphs_from_texts(texts))
         assert torch.equal(out2.cluster, out.cluster)
         assert reloaded.transform_text(texts) == results[-1][2]
+        # ... and independent of what else is in the batch.
+        assert [model.transform_text([t])[0] for t in texts] == results[-1][2]
     (state_a, cluster_a, text_a), (state_b, cluster_b, text_b) = results
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     assert torch.equal(cluster_a, cluster_b) and text_a == text_b

@@ -20,7 +20,14 @@ r"""The training objective of :class:`GraphTransformNet`.
   should emit (the target position anchored by its first member) and the
   edit operation of each input node.
 
-All weights are constructor arguments (LightningCLI exposes them).
+All weights are constructor arguments (LightningCLI exposes them). Why the
+alignment terms default to weight 1 rather than off: measured with each
+string task's config, the structural loss alone solves ``dedupe`` (1.00 on
+every held-out suite) but reaches 0.63 / 0.69 / 0.87 on twice-as-long
+``copy`` / ``drop_last`` / ``squeeze_spaces`` strings, and 0.62-0.87 with the
+alignment terms at 0.1; at 1 all four reach 1.00 (README, "What each loss
+term contributes"). Being invariant to node order, the structural loss cannot
+pin down which neighbours belong together; the alignment can.
 """
 
 from __future__ import annotations

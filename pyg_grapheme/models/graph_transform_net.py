@@ -29,11 +29,14 @@ measured 53 % exact match on Greek and 26 % on emoji dedupe after Latin
 training, against this design's figures in the README.
 
 Position enters only through periodic features :math:`\cos(2\pi p / T)`,
-:math:`\sin(2\pi p / T)` for small periods ``T`` (default 2, 3, 4) and the
-flags "first node" / "last node" (in- and out-degree 0). They let adjacent
-equal graphemes look different where a task needs it (``"aa"`` must not merge
-when squeezing spaces) while staying meaningful at any length, so a model
-trained on short strings runs unchanged on longer ones.
+:math:`\sin(2\pi p / T)` for small periods ``T`` (default: parity, ``T = 2``)
+and the flags "first node" / "last node" (in- and out-degree 0). They let
+adjacent equal graphemes look different where a task needs it (``"aa"`` must
+not merge when squeezing spaces) while staying meaningful at any length, so a
+model trained on short strings runs unchanged on longer ones. Every joint
+phase must occur in training: with periods (2, 3, 4) the phases repeat every
+12 positions, strings of at most 8 never show positions 8-11, and copy at
+twice the training length fell to 55 % exact match (parity alone: 100 %).
 
 :meth:`GraphTransformNet.decode` reads the pooled graph back in chain order:
 pooled nodes are numbered by their smallest member (the pool's contract), and

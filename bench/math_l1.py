@@ -2,7 +2,7 @@
 
 Prints exact match on the validation problems (never seen in training, not
 even with operands swapped) overall and per operator, and on the training
-problems. Training takes about 10 minutes on 2 CPU cores, which is why this
+problems. Training (160 epochs) takes several minutes on 2 CPU cores, which is why this
 figure is reproduced here and not in the test suite.
 
     python bench/math_l1.py                  # train, then evaluate the best checkpoint

@@ -28,7 +28,7 @@ class GraphTransformModule(pl.LightningModule):
         output_vocab: graphemes the model may generate (from training targets).
         hidden_channels, num_layers, heads, num_pools, threshold, temperature,
             pool_mode, periods, attention_layers, feedforward, post_pool_layers,
-            run_features: see :class:`GraphTransformNet`.
+            run_features, dropout: see :class:`GraphTransformNet`.
         alignment: input-to-target alignment of the supervision, ``"levenshtein"``
             or ``"right"`` (:func:`~pyg_grapheme.models.edit_supervision.edit_targets`).
         structural_weight, merge_weight, type_weight, edit_weight: see
@@ -61,6 +61,7 @@ class GraphTransformModule(pl.LightningModule):
         feedforward: bool = False,
         post_pool_layers: int = 0,
         run_features: bool = False,
+        dropout: float = 0.0,
         alignment: str = "levenshtein",
         structural_weight: float = 1.0,
         merge_weight: float = 1.0,
@@ -89,6 +90,7 @@ class GraphTransformModule(pl.LightningModule):
             feedforward=feedforward,
             post_pool_layers=post_pool_layers,
             run_features=run_features,
+            dropout=dropout,
         )
         if lr_schedule not in ("constant", "onecycle"):
             raise ValueError(f"lr_schedule must be 'constant' or 'onecycle', got {lr_schedule!r}")

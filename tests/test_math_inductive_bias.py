@@ -47,6 +47,30 @@ def test_model_with_math_options_runs_and_keeps_defaults_unchanged():
     assert len(model.transform_text(["(- 3 4)"])) == 1
 
 
+def test_dropout_is_off_by_default_acts_in_training_only_and_keeps_checkpoint_keys():
+    kwargs = dict(
+        hidden_channels=16,
+        output_vocab=list("0123456789"),
+        attention_layers=2,
+        feedforward=True,
+        post_pool_layers=1,
+        run_features=True,
+    )
+    torch.manual_seed(0)
+    plain = GraphTransformNet(**kwargs)
+    torch.manual_seed(0)
+    dropped = GraphTransformNet(dropout=0.5, **kwargs)
+    # Same parameters under the same names: checkpoints load either way.
+    assert plain.state_dict().keys() == dropped.state_dict().keys()
+    dropped.load_state_dict(plain.state_dict())
+    batch = graphs_from_texts(["(+ 16 9)", "(* 2 3)"])
+    plain.eval(), dropped.eval()
+    assert torch.equal(plain(batch).vocab_logit, dropped(batch).vocab_logit)
+    plain.train(), dropped.train()
+    assert torch.equal(plain(batch).vocab_logit, plain(batch).vocab_logit)
+    assert not torch.equal(dropped(batch).vocab_logit, plain(batch).vocab_logit)
+
+
 def test_commutative_swap_never_produces_an_excluded_input():
     torch.manual_seed(0)
     pairs = [TextPair("(+ 1 2)", "3"), TextPair("(* 3 4)", "12"), TextPair("(- 5 1)", "4")]

@@ -113,13 +113,19 @@ def run_position_features(x: Tensor, pos: Tensor) -> Tensor:
 
 
 class _FeedForward(torch.nn.Module):
-    """``LN(x + W2 LeakyReLU(W1 x))``, width ``2H``: a Transformer layer's per-node block."""
+    """``LN(x + W2 LeakyReLU(W1 x))``, width ``2H``: a Transformer layer's per-node block.
 
-    def __init__(self, channels: int) -> None:
+    With ``dropout > 0`` the hidden activation and the residual branch are
+    dropped out in training, as in a Transformer layer.
+    """
+
+    def __init__(self, channels: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.net = Sequential(
             Linear(channels, 2 * channels), torch.nn.LeakyReLU(0.01), Linear(2 * channels, channels)
         )
+        # Not inside ``net``: its layer indices (checkpoint keys) stay as without dropout.
+        self.dropout = torch.nn.Dropout(dropout)
         self.norm = torch.nn.LayerNorm(channels)
 
     def reset_parameters(self) -> None:
@@ -129,7 +135,8 @@ class _FeedForward(torch.nn.Module):
         self.norm.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.norm(x + self.net(x))
+        hidden = self.dropout(self.net[1](self.net[0](x)))
+        return self.norm(x + self.dropout(self.net[2](hidden)))
 
 
 @dataclass
@@ -214,6 +221,11 @@ class GraphTransformNet(torch.nn.Module):
             are read off the category features and the chain order only, so
             they mean the same in any script and at any length.
             (default: :obj:`False`)
+        dropout (float, optional): Dropout probability, in training only, on
+            the embedded node features, inside the feed-forward blocks (hidden
+            activation and residual branch) and on the hidden layer of the
+            generation head. A regulariser for small training sets that the
+            network would otherwise memorise. (default: :obj:`0.0`, none)
     """
 
     def __init__(
@@ -231,8 +243,11 @@ class GraphTransformNet(torch.nn.Module):
         feedforward: bool = False,
         post_pool_layers: int = 0,
         run_features: bool = False,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if num_pools < 1:
             raise ValueError(f"num_pools must be >= 1, got {num_pools}")
         if len(set(output_vocab)) != len(output_vocab):
@@ -245,6 +260,7 @@ class GraphTransformNet(torch.nn.Module):
         if self.run_features:
             in_features += NUM_PLACES + NUM_ORDINALS
         self.embed = Linear(in_features, hidden_channels)
+        self.dropout = torch.nn.Dropout(dropout)
         self.convs = ModuleList(
             GraphemeConv(
                 hidden_channels,
@@ -264,7 +280,8 @@ class GraphTransformNet(torch.nn.Module):
             (k + 1) * num_layers // attention_layers - 1 for k in range(attention_layers)
         ]
         self.feedforward = ModuleList(
-            _FeedForward(hidden_channels) for _ in range(attention_layers if feedforward else 0)
+            _FeedForward(hidden_channels, dropout)
+            for _ in range(attention_layers if feedforward else 0)
         )
         self.post_convs = ModuleList(
             GraphemeConv(
@@ -278,7 +295,8 @@ class GraphTransformNet(torch.nn.Module):
             GraphAttention(hidden_channels, heads=heads) for _ in range(post_pool_layers)
         )
         self.post_feedforward = ModuleList(
-            _FeedForward(hidden_channels) for _ in range(post_pool_layers if feedforward else 0)
+            _FeedForward(hidden_channels, dropout)
+            for _ in range(post_pool_layers if feedforward else 0)
         )
         context_channels = max(hidden_channels // 2, 1)
         self.signature_gain = Linear(hidden_channels, 1)
@@ -352,7 +370,7 @@ class GraphTransformNet(torch.nn.Module):
         if batch is None:
             batch = x.new_zeros(x.size(0), dtype=torch.long)
         num_graphs = int(getattr(data, "num_graphs", 1) or 1)
-        h = self.embed(self.node_inputs(x, edge_index, data.pos))
+        h = self.dropout(self.embed(self.node_inputs(x, edge_index, data.pos)))
         attentions = [self.attention, *self.extra_attention]
         done = 0
         if len(self.convs) == 0:
@@ -399,7 +417,7 @@ class GraphTransformNet(torch.nn.Module):
             batch=pooled_batch,
             member_logit=self.copy_head(h).squeeze(1),
             vocab_logit=(
-                self.vocab_head(pooled)
+                self.vocab_head[2](self.dropout(self.vocab_head[1](self.vocab_head[0](pooled))))
                 if self.vocab_head is not None
                 else pooled.new_zeros(pooled.size(0), 0)
             ),

@@ -11,9 +11,10 @@ from torch_geometric.data import Batch
 
 from pyg_grapheme.loss import StructuralLoss
 from pyg_grapheme.metrics import CharErrorRate, ExactMatch
-from pyg_grapheme.models import GraphTransformNet
+from pyg_grapheme.models import GraphTransformNet, TransformOutput
 from pyg_grapheme.models.feature_augmentation import randomize_graphemes
 from pyg_grapheme.models.objective import TransformObjective, build_supervision
+from pyg_grapheme.models.output_classes import ClassSpace
 
 __all__ = ["GraphTransformModule"]
 
@@ -109,7 +110,8 @@ class GraphTransformModule(pl.LightningModule):
     # ---------------------------------------------------------------- steps
     def _shared_step(
         self, batch: tuple[Batch, Batch], augment: float = 0.0
-    ) -> tuple[dict[str, Tensor], list[str]]:
+    ) -> tuple[dict[str, Tensor], Tensor, TransformOutput, ClassSpace]:
+        """Loss terms, plus the class distribution, output and class space to decode."""
         inputs, targets = batch
         sup = build_supervision(
             inputs, targets, self.model.output_vocab, self.hparams.alignment
@@ -125,11 +127,10 @@ class GraphTransformModule(pl.LightningModule):
         )
         for k, pool in enumerate(self.model.pools):
             terms[f"threshold_{k}"] = pool.threshold.detach()
-        predictions = self.model.decode(probs.detach(), out.batch, inputs.num_graphs, sup.space)
-        return terms, predictions
+        return terms, probs, out, sup.space
 
     def training_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> Tensor:
-        terms, _ = self._shared_step(batch, augment=self.hparams.augment)
+        terms, *_ = self._shared_step(batch, augment=self.hparams.augment)
         size = batch[0].num_graphs
         for name, value in terms.items():
             self.log(
@@ -144,7 +145,8 @@ class GraphTransformModule(pl.LightningModule):
 
     def validation_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> None:
         inputs, targets = batch
-        terms, predictions = self._shared_step(batch)
+        terms, probs, out, space = self._shared_step(batch)
+        predictions = self.model.decode(probs, out.batch, inputs.num_graphs, space)
         wanted = list(targets.text)
         size = inputs.num_graphs
         for name, value in terms.items():

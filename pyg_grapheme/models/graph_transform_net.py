@@ -454,13 +454,21 @@ class GraphTransformNet(torch.nn.Module):
 
     # ------------------------------------------------------------------ decode
     @staticmethod
+    def emitted_graphemes(
+        probs: Tensor, batch: Tensor, num_graphs: int, space: ClassSpace
+    ) -> list[list[str]]:
+        """Each graph's pooled nodes in chain order, each as its most likely grapheme."""
+        best = probs.argmax(dim=1).tolist()
+        emitted: list[list[str]] = [[] for _ in range(num_graphs)]
+        for node, graph in enumerate(batch.tolist()):
+            emitted[graph].append(space.graphemes[best[node]])
+        return emitted
+
+    @staticmethod
     def decode(probs: Tensor, batch: Tensor, num_graphs: int, space: ClassSpace) -> list[str]:
         """Pooled graph -> text: nodes in chain order, each its most likely grapheme."""
-        best = probs.argmax(dim=1).tolist()
-        texts: list[list[str]] = [[] for _ in range(num_graphs)]
-        for node, graph in enumerate(batch.tolist()):
-            texts[graph].append(space.graphemes[best[node]])
-        return ["".join(t) for t in texts]
+        emitted = GraphTransformNet.emitted_graphemes(probs, batch, num_graphs, space)
+        return ["".join(nodes) for nodes in emitted]
 
     @torch.no_grad()
     def emit(self, data: Batch) -> tuple[TransformOutput, list[list[str]]]:
@@ -469,11 +477,8 @@ class GraphTransformNet(torch.nn.Module):
         space = self.class_space(data.clusters)
         device = data.x.device
         member_class = space.encode((g for c in data.clusters for g in c), device=device)
-        best = self.type_probs(out, member_class, space).argmax(dim=1).tolist()
-        emitted: list[list[str]] = [[] for _ in range(out.num_graphs)]
-        for node, graph in enumerate(out.batch.tolist()):
-            emitted[graph].append(space.graphemes[best[node]])
-        return out, emitted
+        probs = self.type_probs(out, member_class, space)
+        return out, self.emitted_graphemes(probs, out.batch, out.num_graphs, space)
 
     @torch.no_grad()
     def transform_text(self, texts: Sequence[str]) -> list[str]:

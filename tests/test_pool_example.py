@@ -77,15 +77,6 @@ def train_and_test(pool: str, epochs: int = 30, seed: int = 0) -> tuple[float, f
     return float((pred == data.y).float().mean()), kept
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small batches: one intra-op thread skips OpenMP hand-offs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("pool", ["threshold", "edge"])
 def test_same_model_trains_with_either_pool(pool):
     accuracy, kept = train_and_test(pool)

@@ -13,16 +13,6 @@ from pyg_grapheme.nn.pool.pair_cosine import pair_cosine, pair_cosine_reference
 THRESHOLD = 0.8
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These graphs are tiny: one intra-op thread skips OpenMP hand-offs, which dominate
-    (and stall when other jobs share the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def clustered_batch(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Three chain graphs (5, 4 and 6 nodes, one chord each) whose nodes come in runs of
     near-identical features, so similarities are either high (~0.98) or clearly lower."""

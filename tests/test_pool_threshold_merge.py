@@ -37,16 +37,6 @@ BATCH = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
 SIMILARITY = [1.0, 1 / math.sqrt(10), 0.0, 3 / math.sqrt(10), 1.0, 1.0]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These graphs are tiny: one intra-op thread skips OpenMP hand-offs, which dominate
-    (and stall when other jobs share the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def one_minus_gate(s: float, tau: float = 0.8, temperature: float = 0.1) -> float:
     return 1.0 - 1.0 / (1.0 + math.exp(-(s - tau) / temperature))
 

@@ -26,8 +26,36 @@ from lightning_modules.module import GraphTransformModule
 from lightning_modules.report import checkpoint_paths
 from pyg_grapheme.data import generate
 from pyg_grapheme.metrics import exact_match
+from pyg_grapheme.models import GraphTransformNet
 
 TASKS = ("copy", "drop_last", "dedupe", "squeeze_spaces")
+
+
+HELD_OUT_SCRIPTS = ("greek", "cyrillic", "emoji")
+
+
+def held_out_scores(
+    model: GraphTransformNet, task: str, seen: set[str], max_len: int
+) -> dict[str, float]:
+    """Exact match on 300 new Latin strings of ``max_len + 1 .. 2 max_len`` clusters
+    (none in ``seen``) and on 200 strings of each script absent from training."""
+    suites = {
+        "latin_2x": generate(
+            task,
+            300,
+            seed=101,
+            alphabet="latin",
+            min_len=max_len + 1,
+            max_len=2 * max_len,
+            exclude=seen,
+        )
+    }
+    for script in HELD_OUT_SCRIPTS:
+        suites[script] = generate(task, 200, seed=102, alphabet=script, max_len=max_len)
+    return {
+        name: exact_match(model.transform_text([p.input for p in pairs]), [p.target for p in pairs])
+        for name, pairs in suites.items()
+    }
 
 
 def run(task: str, overrides: list[str]) -> dict[str, float]:
@@ -49,24 +77,7 @@ def run(task: str, overrides: list[str]) -> dict[str, float]:
     best, _ = checkpoint_paths(cli.trainer)
     model = GraphTransformModule.load_from_checkpoint(best, map_location="cpu").model
     seen = {p.input for p in cli.datamodule.train_pairs}
-    max_len = cli.datamodule.hparams.max_len
-    suites = {
-        "latin_2x": generate(
-            task,
-            300,
-            seed=101,
-            alphabet="latin",
-            min_len=max_len + 1,
-            max_len=2 * max_len,
-            exclude=seen,
-        )
-    }
-    for script in ("greek", "cyrillic", "emoji"):
-        suites[script] = generate(task, 200, seed=102, alphabet=script, max_len=max_len)
-    scores = {
-        name: exact_match(model.transform_text([p.input for p in pairs]), [p.target for p in pairs])
-        for name, pairs in suites.items()
-    }
+    scores = held_out_scores(model, task, seen, cli.datamodule.hparams.max_len)
     print("RESULT", task, " ".join(f"{k}={v:.4f}" for k, v in scores.items()), flush=True)
     return scores
 

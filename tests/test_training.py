@@ -21,12 +21,12 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
+from bench.ablation import HELD_OUT_SCRIPTS, held_out_scores
 from lightning_modules.datamodule import GraphemeDataModule
 from lightning_modules.fit import CONF_DIR, main
 from lightning_modules.module import GraphTransformModule
 from lightning_modules.predict import predict
 from lightning_modules.report import checkpoint_paths
-from pyg_grapheme.data import generate
 from pyg_grapheme.loss import StructuralLoss
 from pyg_grapheme.metrics import exact_match
 from pyg_grapheme.models import GraphTransformNet
@@ -131,9 +131,6 @@ def test_earlier_systems_case_descends_and_decodes_exactly(tmp_path):
 
 
 # --------------------------------------------------------------------------- generalisation
-HELD_OUT_SCRIPTS = ("greek", "cyrillic", "emoji")
-
-
 @pytest.mark.parametrize("task", ["copy", "drop_last", "dedupe", "squeeze_spaces"])
 def test_held_out_generalisation(task, tmp_path, monkeypatch):
     """Each task's config; new Latin strings up to 2x the length, and unseen scripts."""
@@ -141,24 +138,7 @@ def test_held_out_generalisation(task, tmp_path, monkeypatch):
     best, _ = checkpoint_paths(cli.trainer)
     model = GraphTransformModule.load_from_checkpoint(best, map_location="cpu").model
     seen = {p.input for p in cli.datamodule.train_pairs}
-    max_len = cli.datamodule.hparams.max_len
-    suites = {
-        "latin_2x": generate(
-            task,
-            300,
-            seed=101,
-            alphabet="latin",
-            min_len=max_len + 1,
-            max_len=2 * max_len,
-            exclude=seen,
-        )
-    }
-    for script in HELD_OUT_SCRIPTS:
-        suites[script] = generate(task, 200, seed=102, alphabet=script, max_len=max_len)
-    scores = {}
-    for name, pairs in suites.items():
-        outputs = model.transform_text([p.input for p in pairs])
-        scores[name] = exact_match(outputs, [p.target for p in pairs])
+    scores = held_out_scores(model, task, seen, cli.datamodule.hparams.max_len)
     print(f"\n{task}: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
     assert scores["latin_2x"] >= 0.99
     for script in HELD_OUT_SCRIPTS:

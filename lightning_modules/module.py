@@ -28,8 +28,8 @@ class GraphTransformModule(pl.LightningModule):
     Args:
         output_vocab: graphemes the model may generate (from training targets).
         hidden_channels, num_layers, heads, num_pools, threshold, temperature,
-            pool_mode, periods, attention_layers, feedforward, post_pool_layers,
-            run_features, dropout: see :class:`GraphTransformNet`.
+            pool_mode, periods, attention_layers, feedforward, gated_feedforward,
+            post_pool_layers, run_features, dropout: see :class:`GraphTransformNet`.
         alignment: input-to-target alignment of the supervision, ``"levenshtein"``
             or ``"right"`` (:func:`~pyg_grapheme.models.edit_supervision.edit_targets`).
         structural_weight, merge_weight, type_weight, edit_weight: see
@@ -60,6 +60,7 @@ class GraphTransformModule(pl.LightningModule):
         periods: Sequence[int] = (2,),
         attention_layers: int = 1,
         feedforward: bool = False,
+        gated_feedforward: bool = False,
         post_pool_layers: int = 0,
         run_features: bool = False,
         dropout: float = 0.0,
@@ -89,6 +90,7 @@ class GraphTransformModule(pl.LightningModule):
             periods=periods,
             attention_layers=attention_layers,
             feedforward=feedforward,
+            gated_feedforward=gated_feedforward,
             post_pool_layers=post_pool_layers,
             run_features=run_features,
             dropout=dropout,

@@ -78,3 +78,27 @@ def test_commutative_swap_never_produces_an_excluded_input():
     inputs, targets = collate_pairs([data[i] for i in range(3)])
     assert list(inputs.text) == ["(+ 2 1)", "(* 3 4)", "(- 5 1)"]
     assert list(targets.text) == ["3", "12", "4"]
+
+
+def test_gated_feedforward_is_a_glu_that_can_multiply(module_gradcheck):
+    from pyg_grapheme.models.graph_transform_net import _FeedForward
+
+    block = _FeedForward(4, gated=True).double()
+    with torch.no_grad():
+        for layer in (block.net[0], block.gate, block.net[2]):
+            layer.weight.zero_(), layer.bias.zero_()
+        # hidden_0 = LeakyReLU(x_0) * x_1; channel 2 of the residual branch gets it.
+        block.net[0].weight[0, 0] = 1.0
+        block.gate.weight[0, 1] = 1.0
+        block.net[2].weight[2, 0] = 1.0
+    x = torch.tensor([[3.0, 7.0, 0.0, 0.0], [5.0, -2.0, 0.0, 0.0]], dtype=torch.float64)
+    branch = block.net[2](block.net[1](block.net[0](x)) * block.gate(x))
+    assert branch[:, 2].tolist() == [21.0, -10.0]
+    assert torch.allclose(block(x), block.norm(x + branch))
+    # The plain block has no gate, and the same checkpoint keys as before.
+    assert _FeedForward(4).gate is None
+    assert "gate.weight" not in _FeedForward(4).state_dict()
+    torch.manual_seed(0)
+    block = _FeedForward(3, gated=True)
+    x = torch.randn(5, 3, dtype=torch.float64)
+    assert module_gradcheck(block, lambda m: m(x).pow(2).sum())

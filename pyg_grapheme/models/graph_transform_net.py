@@ -113,29 +113,40 @@ def run_position_features(x: Tensor, pos: Tensor) -> Tensor:
 
 
 class _FeedForward(torch.nn.Module):
-    """``LN(x + W2 LeakyReLU(W1 x))``, width ``2H``: a Transformer layer's per-node block.
+    r"""``LN(x + W2 LeakyReLU(W1 x))``, width ``2H``: a Transformer layer's per-node block.
+
+    With ``gated`` the hidden activation is multiplied by a second linear map
+    of the input (a GLU, Shazeer 2020):
+    ``LN(x + W2 (LeakyReLU(W1 x) \odot W3 x))``. The product makes the block
+    quadratic in its input, so it can form ``a * b`` of two quantities the
+    attention gathered into one node; the plain block can only approximate it
+    piecewise linearly.
 
     With ``dropout > 0`` the hidden activation and the residual branch are
     dropped out in training, as in a Transformer layer.
     """
 
-    def __init__(self, channels: int, dropout: float = 0.0) -> None:
+    def __init__(self, channels: int, dropout: float = 0.0, gated: bool = False) -> None:
         super().__init__()
         self.net = Sequential(
             Linear(channels, 2 * channels), torch.nn.LeakyReLU(0.01), Linear(2 * channels, channels)
         )
+        self.gate = Linear(channels, 2 * channels) if gated else None
         # Not inside ``net``: its layer indices (checkpoint keys) stay as without dropout.
         self.dropout = torch.nn.Dropout(dropout)
         self.norm = torch.nn.LayerNorm(channels)
 
     def reset_parameters(self) -> None:
-        for layer in self.net:
+        for layer in (*self.net, self.gate):
             if isinstance(layer, Linear):
                 layer.reset_parameters()
         self.norm.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
-        hidden = self.dropout(self.net[1](self.net[0](x)))
+        hidden = self.net[1](self.net[0](x))
+        if self.gate is not None:
+            hidden = hidden * self.gate(x)
+        hidden = self.dropout(hidden)
         return self.norm(x + self.dropout(self.net[2](hidden)))
 
 
@@ -202,6 +213,10 @@ class GraphTransformNet(torch.nn.Module):
             in a Transformer layer: attention only mixes linearly, the block
             gives the per-node non-linearity that combines what was gathered.
             (default: :obj:`False`)
+        gated_feedforward (bool, optional): Make the feed-forward blocks
+            gated (GLU): the hidden activation is multiplied by a second
+            linear map of the input, which lets a node multiply two
+            quantities it gathered (arithmetic). (default: :obj:`False`)
         post_pool_layers (int, optional): Number of layers run on the *pooled*
             graph before the heads, each a pair of :class:`GraphemeConv`
             (left and right context) and a within-graph attention (plus
@@ -241,6 +256,7 @@ class GraphTransformNet(torch.nn.Module):
         periods: Sequence[int] = (2,),
         attention_layers: int = 1,
         feedforward: bool = False,
+        gated_feedforward: bool = False,
         post_pool_layers: int = 0,
         run_features: bool = False,
         dropout: float = 0.0,
@@ -280,7 +296,7 @@ class GraphTransformNet(torch.nn.Module):
             (k + 1) * num_layers // attention_layers - 1 for k in range(attention_layers)
         ]
         self.feedforward = ModuleList(
-            _FeedForward(hidden_channels, dropout)
+            _FeedForward(hidden_channels, dropout, gated_feedforward)
             for _ in range(attention_layers if feedforward else 0)
         )
         self.post_convs = ModuleList(
@@ -295,7 +311,7 @@ class GraphTransformNet(torch.nn.Module):
             GraphAttention(hidden_channels, heads=heads) for _ in range(post_pool_layers)
         )
         self.post_feedforward = ModuleList(
-            _FeedForward(hidden_channels, dropout)
+            _FeedForward(hidden_channels, dropout, gated_feedforward)
             for _ in range(post_pool_layers if feedforward else 0)
         )
         context_channels = max(hidden_channels // 2, 1)

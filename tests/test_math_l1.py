@@ -6,8 +6,8 @@ the suite's budget allows next to everything else, so the test is marked
 
     pytest -m long -s
 
-``bench/math_l1.py`` trains the same configuration and prints the same
-figures with per-operator detail.
+It trains and evaluates through ``bench/math_l1.py``, which prints the
+same figures from the command line.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.math_l1 import evaluate
-from lightning_modules.fit import CONF_DIR, main
-from lightning_modules.report import checkpoint_paths
+from bench.math_l1 import evaluate, train
 
 pytestmark = pytest.mark.long
 
@@ -25,17 +23,7 @@ pytestmark = pytest.mark.long
 def test_math_level1_held_out_exact_match_is_at_least_90_percent(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     torch.set_num_threads(1)
-    cli = main(
-        [
-            "--config",
-            str(CONF_DIR / "math_l1.yaml"),
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.enable_model_summary",
-            "false",
-        ]
-    )
-    _, last = checkpoint_paths(cli.trainer)
+    _, last = train()
     # The last checkpoint: chosen by nothing, so an unbiased held-out figure.
     scores = evaluate(last)
     assert scores["train"] == 1.0

@@ -2,8 +2,8 @@
 
 Reproduces the README's loss-term ablation, e.g. the structural loss alone:
 
-    python bench/ablation.py copy --model.merge_weight 0 --model.type_weight 0 \\
-        --model.edit_weight 0
+    python bench/ablation.py copy --model.objective.merge_weight 0 \\
+        --model.objective.type_weight 0 --model.objective.edit_weight 0
 
 Suites (as in tests/test_training.py): 300 new Latin strings of 9-16 clusters
 (never in training) and 200 strings each in Greek, Cyrillic and emoji.
@@ -75,7 +75,7 @@ def run(task: str, overrides: list[str]) -> dict[str, float]:
         ]
     )
     best, _ = checkpoint_paths(cli.trainer)
-    model = GraphTransformModule.load_from_checkpoint(best, map_location="cpu").model
+    model = GraphTransformModule.load_from_checkpoint(best, map_location="cpu").net
     seen = {p.input for p in cli.datamodule.train_pairs}
     scores = held_out_scores(model, task, seen, cli.datamodule.hparams.max_len)
     print("RESULT", task, " ".join(f"{k}={v:.4f}" for k, v in scores.items()), flush=True)

@@ -1,15 +1,24 @@
 """``python -m lightning_modules.fit``: train a GraphTransformNet with LightningCLI.
 
-With no arguments it trains on the embedded default, ``conf/default.yaml``.
-A task config overrides it (``--config conf/dedupe.yaml``), any key can be
-set on the command line (``--trainer.max_epochs 5``, ``--data.train_path
-pairs.jsonl --data.val_path val.jsonl``) and ``--ckpt_path last`` resumes an
-interrupted run from its last checkpoint.
+With no arguments it trains on the embedded default, ``conf/default.yaml``,
+which ships inside the package (``lightning_modules/conf``). A task config
+overrides it (``--config conf/dedupe.yaml``), any key can be set on the
+command line (``--trainer.max_epochs 5``, ``--model.net.hidden_channels 128``,
+``--data.train_path pairs.jsonl --data.val_path val.jsonl``) and
+``--ckpt_path last`` resumes an interrupted run from its last checkpoint.
+
+Everything a run writes goes under ``--trainer.default_root_dir`` (default
+``outputs``): CSV logs in ``csv/``, TensorBoard logs in ``tensorboard/`` when
+TensorBoard is installed, checkpoints in ``checkpoints/``. Bad input (a
+malformed JSONL line, a missing file, an unknown task, a bad option) ends the
+run with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from lightning.pytorch import Trainer
@@ -17,29 +26,27 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
+from lightning_modules.command_line import one_line_errors, quiet_dependency_warnings
 from lightning_modules.datamodule import GraphemeDataModule
 from lightning_modules.module import GraphTransformModule
 from lightning_modules.report import FitReport
 
-__all__ = ["CONF_DIR", "GraphemeCLI", "main"]
+__all__ = ["CONF_DIR", "DEFAULT_CONFIG", "GraphemeCLI", "main"]
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+DEFAULT_CONFIG = CONF_DIR / "default.yaml"
 
 
-def _add_tensorboard(trainer: Trainer) -> None:
-    """Log to TensorBoard as well when it is installed and a CSV logger is on."""
+def _loggers(root_dir: str) -> list:
+    """CSV logs under ``root_dir/csv``, plus TensorBoard under ``root_dir/tensorboard`` when
+    TensorBoard is installed."""
+    loggers: list = [CSVLogger(save_dir=root_dir, name="csv")]
     try:
         import tensorboard  # noqa: F401
         from lightning.pytorch.loggers import TensorBoardLogger
     except ImportError:
-        return
-    loggers = trainer.loggers
-    csv = [lg for lg in loggers if isinstance(lg, CSVLogger)]
-    if csv and not any(isinstance(lg, TensorBoardLogger) for lg in loggers):
-        trainer.loggers = [
-            *loggers,
-            TensorBoardLogger(save_dir=csv[0].save_dir, name="tensorboard"),
-        ]
+        return loggers
+    return [*loggers, TensorBoardLogger(save_dir=root_dir, name="tensorboard")]
 
 
 class GraphemeCLI(LightningCLI):
@@ -75,17 +82,30 @@ class GraphemeCLI(LightningCLI):
             type=int | None,
             default=None,
             help=(
-                "CPU threads for torch (torch.set_num_threads) before fitting. The small"
-                " per-batch graphs of these models gain nothing from intra-op threads, and"
-                " on a shared CPU the threads wait for each other: measured 4 min for two"
-                " math epochs with 2 threads, 7 s of CPU per epoch with 1."
+                "CPU threads for torch (torch.set_num_threads) before fitting; small per-batch"
+                " graphs run fastest on one (README, 'Training text models')."
             ),
         )
-        parser.link_arguments("data.output_vocab", "model.output_vocab", apply_on="instantiate")
+        parser.link_arguments(
+            "data.output_vocab", "model.net.init_args.output_vocab", apply_on="instantiate"
+        )
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """The configured trainer; unless a logger is configured, logs go under its root dir."""
+        if self.config_init.get("trainer.logger") in (None, True):
+            root_dir = self.config_init.get("trainer.default_root_dir") or os.getcwd()
+            kwargs.setdefault("logger", _loggers(root_dir))
+        return super().instantiate_trainer(**kwargs)
 
 
 def main(args: list[str] | None = None) -> GraphemeCLI:
-    """Build the CLI, fix the checkpoint folder, fit, and return the CLI."""
+    """Build the CLI, place logs and checkpoints under the root dir, fit, and return the CLI."""
+    if not DEFAULT_CONFIG.is_file():
+        raise FileNotFoundError(
+            f"the embedded default config {DEFAULT_CONFIG} is missing: the package is installed "
+            "without its conf/ folder; reinstall pyg-grapheme"
+        )
+    quiet_dependency_warnings()
     cli = GraphemeCLI(
         GraphTransformModule,
         GraphemeDataModule,
@@ -93,20 +113,21 @@ def main(args: list[str] | None = None) -> GraphemeCLI:
         args=args,
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"default_config_files": [str(CONF_DIR / "default.yaml")]},
+        parser_kwargs={"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False},
     )
     threads = cli.config.get("torch_threads")
     if threads is not None:
         torch.set_num_threads(int(threads))
-    _add_tensorboard(cli.trainer)
+    root_dir = cli.trainer.default_root_dir
     for checkpoint in cli.trainer.checkpoint_callbacks:
         if checkpoint.dirpath is None:
             # One fixed folder per run dir, so `--ckpt_path last` finds the previous
             # run's last.ckpt even though every run logs into a new logger version.
-            checkpoint.dirpath = str(Path(cli.trainer.default_root_dir) / "checkpoints")
+            checkpoint.dirpath = str(Path(root_dir) / "checkpoints")
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
     return cli
 
 
 if __name__ == "__main__":
-    main()
+    with one_line_errors("fit"):
+        main()

@@ -3,37 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch
 
-from pyg_grapheme.loss import StructuralLoss
+from lightning_modules.component_config import build_component, component_config
 from pyg_grapheme.metrics import CharErrorRate, ExactMatch
 from pyg_grapheme.models import GraphTransformNet, TransformOutput
+from pyg_grapheme.models.decoding import decode
+from pyg_grapheme.models.edit_supervision import ALIGNMENTS
 from pyg_grapheme.models.feature_augmentation import randomize_graphemes
 from pyg_grapheme.models.objective import TransformObjective, build_supervision
 from pyg_grapheme.models.output_classes import ClassSpace
 
 __all__ = ["GraphTransformModule"]
 
+LR_SCHEDULES = ("constant", "onecycle")
+
 
 class GraphTransformModule(pl.LightningModule):
-    """Holds the model, the objective and the train/validation steps.
+    """Holds the network, the objective and the train/validation steps.
 
-    Every constructor argument is a LightningCLI config key (``model.*``);
-    ``output_vocab`` is linked from the DataModule (``data.output_vocab``).
+    The network and the objective are components: LightningCLI builds them from
+    ``model.net`` and ``model.objective`` (``class_path`` + ``init_args``), so
+    each of their options is spelled once, in its own class. The module saves
+    their configurations with its hyper-parameters, and ``load_from_checkpoint``
+    rebuilds them. ``net.output_vocab`` is linked from the DataModule.
 
     Args:
-        output_vocab: graphemes the model may generate (from training targets).
-        hidden_channels, num_layers, heads, num_pools, threshold, temperature,
-            pool_mode, periods, attention_layers, feedforward, gated_feedforward,
-            post_pool_layers, run_features, dropout: see :class:`GraphTransformNet`.
+        net: the network (:class:`~pyg_grapheme.models.GraphTransformNet`).
+        objective: the training objective
+            (:class:`~pyg_grapheme.models.objective.TransformObjective`, which
+            holds the :class:`~pyg_grapheme.loss.StructuralLoss`); its defaults
+            when ``None``.
         alignment: input-to-target alignment of the supervision, ``"levenshtein"``
             or ``"right"`` (:func:`~pyg_grapheme.models.edit_supervision.edit_targets`).
-        structural_weight, merge_weight, type_weight, edit_weight: see
-            :class:`~pyg_grapheme.models.objective.TransformObjective`.
         augment: probability that a grapheme class of a training batch gets
             redrawn features (:func:`~pyg_grapheme.models.feature_augmentation.randomize_graphemes`);
             0 for tasks whose rules depend on grapheme properties (arithmetic).
@@ -49,26 +57,9 @@ class GraphTransformModule(pl.LightningModule):
 
     def __init__(
         self,
-        output_vocab: Sequence[str] = (),
-        hidden_channels: int = 64,
-        num_layers: int = 4,
-        heads: int = 4,
-        num_pools: int = 1,
-        threshold: float = 0.5,
-        temperature: float = 0.1,
-        pool_mode: str = "components",
-        periods: Sequence[int] = (2,),
-        attention_layers: int = 1,
-        feedforward: bool = False,
-        gated_feedforward: bool = False,
-        post_pool_layers: int = 0,
-        run_features: bool = False,
-        dropout: float = 0.0,
+        net: GraphTransformNet,
+        objective: TransformObjective | None = None,
         alignment: str = "levenshtein",
-        structural_weight: float = 1.0,
-        merge_weight: float = 1.0,
-        type_weight: float = 1.0,
-        edit_weight: float = 0.1,
         augment: float = 0.0,
         lr: float = 3e-3,
         weight_decay: float = 0.0,
@@ -77,37 +68,42 @@ class GraphTransformModule(pl.LightningModule):
         examples_to_keep: int = 8,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.model = GraphTransformNet(
-            hidden_channels=hidden_channels,
-            num_layers=num_layers,
-            heads=heads,
-            output_vocab=list(output_vocab),
-            num_pools=num_pools,
-            threshold=threshold,
-            temperature=temperature,
-            pool_mode=pool_mode,
-            periods=periods,
-            attention_layers=attention_layers,
-            feedforward=feedforward,
-            gated_feedforward=gated_feedforward,
-            post_pool_layers=post_pool_layers,
-            run_features=run_features,
-            dropout=dropout,
+        if alignment not in ALIGNMENTS:
+            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+        if not 0.0 <= augment <= 1.0:
+            raise ValueError(f"augment must be a probability in [0, 1], got {augment}")
+        self.net = build_component(net, GraphTransformNet)
+        self.objective = build_component(
+            objective if objective is not None else TransformObjective(), TransformObjective
         )
-        if lr_schedule not in ("constant", "onecycle"):
-            raise ValueError(f"lr_schedule must be 'constant' or 'onecycle', got {lr_schedule!r}")
-        self.objective = TransformObjective(
-            StructuralLoss(),
-            structural_weight=structural_weight,
-            merge_weight=merge_weight,
-            type_weight=type_weight,
-            edit_weight=edit_weight,
+        # Components are saved by their configuration, not pickled (load_from_checkpoint
+        # rebuilds them), the same way whether the CLI or Python made this module.
+        self.save_hyperparameters(ignore=["net", "objective"])
+        self.save_hyperparameters(
+            {
+                **self.hparams,
+                "net": component_config(self.net),
+                "objective": component_config(self.objective),
+            }
         )
         self.val_exact_match = ExactMatch()
         self.val_cer = CharErrorRate()
         self.examples_to_keep = examples_to_keep
         self.val_examples: list[tuple[str, str, str]] = []
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls, checkpoint_path: str | Path, *args: Any, weights_only: bool = True, **kwargs: Any
+    ) -> GraphTransformModule:
+        """Lightning's ``load_from_checkpoint``; refuses checkpoints of the old flat layout
+        with a message that says what to do. Our checkpoints hold tensors and plain
+        configuration only, so they load with ``weights_only=True`` by default."""
+        _reject_flat_layout(checkpoint_path)
+        return super().load_from_checkpoint(
+            checkpoint_path, *args, weights_only=weights_only, **kwargs
+        )
 
     # ---------------------------------------------------------------- steps
     def _shared_step(
@@ -116,18 +112,18 @@ class GraphTransformModule(pl.LightningModule):
         """Loss terms, plus the class distribution, output and class space to decode."""
         inputs, targets = batch
         sup = build_supervision(
-            inputs, targets, self.model.output_vocab, self.hparams.alignment
+            inputs, targets, self.net.output_vocab, self.hparams.alignment
         ).to(self.device)
         if augment > 0.0:
             inputs = inputs.clone()
             inputs.x = randomize_graphemes(inputs.x, sup.member_class, augment)
-        out = self.model(inputs)
-        probs = self.model.type_probs(out, sup.member_class, sup.space)
+        out = self.net(inputs)
+        probs = self.net.type_probs(out, sup.member_class, sup.space)
         terms = self.objective(out, probs, targets, sup)
         terms["merge_ratio"] = torch.tensor(
             out.x.size(0) / max(inputs.num_nodes, 1), device=self.device
         )
-        for k, pool in enumerate(self.model.pools):
+        for k, pool in enumerate(self.net.pools):
             terms[f"threshold_{k}"] = pool.threshold.detach()
         return terms, probs, out, sup.space
 
@@ -148,7 +144,7 @@ class GraphTransformModule(pl.LightningModule):
     def validation_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> None:
         inputs, targets = batch
         terms, probs, out, space = self._shared_step(batch)
-        predictions = self.model.decode(probs, out.batch, inputs.num_graphs, space)
+        predictions = decode(probs, out.batch, inputs.num_graphs, space)
         wanted = list(targets.text)
         size = inputs.num_graphs
         for name, value in terms.items():
@@ -181,4 +177,19 @@ class GraphTransformModule(pl.LightningModule):
 
     def transform_text(self, texts: Sequence[str]) -> list[str]:
         """Shortcut to :meth:`GraphTransformNet.transform_text`."""
-        return self.model.transform_text(texts)
+        return self.net.transform_text(texts)
+
+
+def _reject_flat_layout(checkpoint_path: str | Path) -> None:
+    """Checkpoints written before ``model.net`` existed kept the network's options as flat
+    hyper-parameters (``hidden_channels``, ...) and the network under ``model.*`` keys."""
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True)
+    hparams = checkpoint.get("hyper_parameters", {})
+    if "net" not in hparams and "hidden_channels" in hparams:
+        raise ValueError(
+            f"{checkpoint_path}: this checkpoint uses the old layout (the network's options as "
+            "flat model.* keys, before the network became the model.net component). It cannot "
+            "be loaded into this version: retrain it with the same task config "
+            "(python -m lightning_modules.fit --config conf/<task>.yaml), whose model.net "
+            "section now holds those options."
+        )

@@ -2,7 +2,9 @@
 
 Prints one output per input. With ``--input`` (a pairs or math JSONL file) it
 prints ``input<TAB>output`` lines and, as targets are present, ends with one
-line ``exact_match=<0..1> cer=<0..1> n=<count>``.
+line ``exact_match=<0..1> cer=<0..1> n=<count>``. Bad input (a missing
+checkpoint, a malformed JSONL line, conflicting options) ends it with one line
+on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 import torch
 from jsonargparse import auto_cli
 
+from lightning_modules.command_line import one_line_errors, quiet_dependency_warnings
 from lightning_modules.module import GraphTransformModule
 from pyg_grapheme.data import read_jsonl
 from pyg_grapheme.metrics import CharErrorRate, exact_match
@@ -36,11 +39,11 @@ def predict(
         skip_bad_lines: Skip malformed JSONL lines (reported) instead of failing.
     """
     if ckpt is None:
-        raise SystemExit("predict: --ckpt PATH is required")
+        raise ValueError("--ckpt PATH is required")
     if (text is None) == (input is None):
-        raise SystemExit("predict: give exactly one of --text or --input")
+        raise ValueError("give exactly one of --text or --input")
     module = GraphTransformModule.load_from_checkpoint(ckpt, map_location="cpu")
-    model = module.model.eval()
+    model = module.net.eval()
     if text is not None:
         (output,) = model.transform_text([text])
         print(output)
@@ -61,8 +64,10 @@ def predict(
 
 
 def main(args: list[str] | None = None) -> None:
-    auto_cli(predict, args=args)
+    quiet_dependency_warnings()
+    auto_cli(predict, args=args, exit_on_error=False)
 
 
 if __name__ == "__main__":
-    main()
+    with one_line_errors("predict"):
+        main()

@@ -7,6 +7,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from pyg_grapheme.models.text_transform import emit
 from pyg_grapheme.text import graphs_from_texts
 from pyg_grapheme.viz import plot_curves, plot_merge_diagrams
 
@@ -95,11 +96,11 @@ class FitReport(pl.Callback):
             )
         sources = [source for source, _, _ in examples[: self.diagrams]]
         if sources:
-            model = pl_module.model
+            model = pl_module.net
             was_training = model.training
             model.eval()
             data = graphs_from_texts(sources).to(pl_module.device)
-            out, emitted = model.emit(data)
+            out, emitted = emit(model, data)
             model.train(was_training)
             drawn = []
             for g in range(len(sources)):

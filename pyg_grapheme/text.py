@@ -45,9 +45,11 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 
 __all__ = [
+    "CATEGORY_GROUPS",
     "HASH_DIM",
     "NUM_NODE_FEATURES",
     "PROPERTY_DIM",
+    "FeatureLayout",
     "cluster_features",
     "graph_to_text",
     "graphs_from_texts",
@@ -55,12 +57,45 @@ __all__ = [
     "text_to_graph",
 ]
 
-HASH_DIM = 64
-PROPERTY_DIM = 13
-NUM_NODE_FEATURES = HASH_DIM + PROPERTY_DIM
+CATEGORY_GROUPS = ("L", "M", "N", "P", "S", "Z", "C")
+"""Unicode general-category groups (first letter of the category), one-hot in the features."""
+
+
+class FeatureLayout:
+    """Column layout of a node feature row ``x[i]`` (:func:`cluster_features`), named once.
+
+    Every reader of the features (position features, augmentation, the model's
+    merge features) indexes through these names, never through raw numbers.
+    """
+
+    signature = slice(0, 64)
+    """``h(g)``: the hashed unit vector of the cluster (64 columns)."""
+    category_group = slice(64, 64 + len(CATEGORY_GROUPS))
+    """One-hot of the general-category group, in :data:`CATEGORY_GROUPS` order."""
+    whitespace = 71
+    """1 if the cluster is whitespace."""
+    upper_case = 72
+    """1 if the first code point is an upper-case letter (``Lu``)."""
+    lower_case = 73
+    """1 if the first code point is a lower-case letter (``Ll``)."""
+    digit_value = 74
+    """``(d + 1) / 10`` for a decimal digit ``d``, else 0."""
+    emoji = 75
+    """1 if the cluster contains an emoji code point or joiner."""
+    extra_code_points = 76
+    """``min(len(cluster) - 1, 7) / 7``: how many code points beyond the first."""
+    width = 77
+    """Number of columns."""
+
+    properties = slice(64, 77)
+    """All property columns (everything but the signature)."""
+
+
+HASH_DIM = FeatureLayout.signature.stop
+PROPERTY_DIM = FeatureLayout.width - HASH_DIM
+NUM_NODE_FEATURES = FeatureLayout.width
 
 _GRAPHEME = regex.compile(r"\X", flags=regex.UNICODE)
-_CATEGORY_GROUPS = ("L", "M", "N", "P", "S", "Z", "C")
 _EMOJI_JOINERS = {"\u200d", "\ufe0f", "\u20e3"}
 
 
@@ -93,26 +128,22 @@ def _is_emoji(cluster: str) -> bool:
     return False
 
 
-def _property_vector(cluster: str) -> list[float]:
-    """Coarse Unicode properties ``c(g)`` (13 values in [0, 1])."""
-    base = cluster[0]
-    category = unicodedata.category(base)
-    groups = [1.0 if category[0] == g else 0.0 for g in _CATEGORY_GROUPS]
-    digit = unicodedata.digit(base, -1)
-    return [
-        *groups,
-        1.0 if cluster.isspace() else 0.0,
-        1.0 if category == "Lu" else 0.0,
-        1.0 if category == "Ll" else 0.0,
-        (digit + 1) / 10.0 if digit >= 0 else 0.0,
-        1.0 if _is_emoji(cluster) else 0.0,
-        min(len(cluster) - 1, 7) / 7.0,
-    ]
-
-
 @lru_cache(maxsize=1 << 16)
 def _cached_features(cluster: str) -> tuple[float, ...]:
-    return (*_hash_vector(cluster), *_property_vector(cluster))
+    """The feature row of ``cluster``, column by column as :class:`FeatureLayout` names them."""
+    row = [0.0] * FeatureLayout.width
+    row[FeatureLayout.signature] = _hash_vector(cluster)
+    base = cluster[0]
+    category = unicodedata.category(base)
+    row[FeatureLayout.category_group.start + CATEGORY_GROUPS.index(category[0])] = 1.0
+    row[FeatureLayout.whitespace] = 1.0 if cluster.isspace() else 0.0
+    row[FeatureLayout.upper_case] = 1.0 if category == "Lu" else 0.0
+    row[FeatureLayout.lower_case] = 1.0 if category == "Ll" else 0.0
+    digit = unicodedata.digit(base, -1)
+    row[FeatureLayout.digit_value] = (digit + 1) / 10.0 if digit >= 0 else 0.0
+    row[FeatureLayout.emoji] = 1.0 if _is_emoji(cluster) else 0.0
+    row[FeatureLayout.extra_code_points] = min(len(cluster) - 1, 7) / 7.0
+    return tuple(row)
 
 
 def cluster_features(clusters: Sequence[str]) -> Tensor:

@@ -5,7 +5,8 @@ import torch
 from pyg_grapheme.data import TextPair, collate_pairs
 from pyg_grapheme.data.commutative_swap import CommutativeSwapDataset
 from pyg_grapheme.models import GraphTransformNet
-from pyg_grapheme.models.graph_transform_net import run_position_features
+from pyg_grapheme.models.feedforward import FeedForward
+from pyg_grapheme.models.run_position import run_position_features
 from pyg_grapheme.text import graphs_from_texts
 
 
@@ -30,7 +31,7 @@ def test_run_features_give_digit_place_and_number_ordinal():
 def test_model_with_math_options_runs_and_keeps_defaults_unchanged():
     torch.manual_seed(0)
     default = GraphTransformNet(hidden_channels=16)
-    assert len(default.extra_attention) == 0 and len(default.post_attention) == 0
+    assert len(default.encoder.attention) == 1 and len(default.post_pool.attention) == 0
     model = GraphTransformNet(
         hidden_channels=16,
         output_vocab=list("0123456789"),
@@ -39,11 +40,12 @@ def test_model_with_math_options_runs_and_keeps_defaults_unchanged():
         post_pool_layers=1,
         run_features=True,
     )
-    assert model.attention_after == [1, 3]
+    # Attention block k follows convolution floor((k + 1) L / A) - 1: after 2 and 4 of 4.
+    assert model.encoder.attention_after == [2, 4]
     out = model(graphs_from_texts(["(+ 16 9)", "(* 2 3)"]))
     assert out.vocab_logit.shape == (out.x.size(0), 10)
     out.vocab_logit.sum().backward()
-    assert model.extra_attention[0].attn.in_proj_weight.grad is not None
+    assert model.encoder.attention[1].attn.in_proj_weight.grad is not None
     assert len(model.transform_text(["(- 3 4)"])) == 1
 
 
@@ -81,24 +83,22 @@ def test_commutative_swap_never_produces_an_excluded_input():
 
 
 def test_gated_feedforward_is_a_glu_that_can_multiply(module_gradcheck):
-    from pyg_grapheme.models.graph_transform_net import _FeedForward
-
-    block = _FeedForward(4, gated=True).double()
+    block = FeedForward(4, gated=True).double()
     with torch.no_grad():
-        for layer in (block.net[0], block.gate, block.net[2]):
+        for layer in (block.expand, block.gate, block.project):
             layer.weight.zero_(), layer.bias.zero_()
         # hidden_0 = LeakyReLU(x_0) * x_1; channel 2 of the residual branch gets it.
-        block.net[0].weight[0, 0] = 1.0
+        block.expand.weight[0, 0] = 1.0
         block.gate.weight[0, 1] = 1.0
-        block.net[2].weight[2, 0] = 1.0
+        block.project.weight[2, 0] = 1.0
     x = torch.tensor([[3.0, 7.0, 0.0, 0.0], [5.0, -2.0, 0.0, 0.0]], dtype=torch.float64)
-    branch = block.net[2](block.net[1](block.net[0](x)) * block.gate(x))
+    branch = block.project(block.activation(block.expand(x)) * block.gate(x))
     assert branch[:, 2].tolist() == [21.0, -10.0]
     assert torch.allclose(block(x), block.norm(x + branch))
-    # The plain block has no gate, and the same checkpoint keys as before.
-    assert _FeedForward(4).gate is None
-    assert "gate.weight" not in _FeedForward(4).state_dict()
+    # The plain block has no gate (and no gate weights).
+    assert FeedForward(4).gate is None
+    assert "gate.weight" not in FeedForward(4).state_dict()
     torch.manual_seed(0)
-    block = _FeedForward(3, gated=True)
+    block = FeedForward(3, gated=True)
     x = torch.randn(5, 3, dtype=torch.float64)
     assert module_gradcheck(block, lambda m: m(x).pow(2).sum())

@@ -39,6 +39,7 @@ QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summa
 
 def fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["fit"])  # pytest's own options are not the CLI's
     return main([*args, *QUIET])
 
 
@@ -75,8 +76,8 @@ def test_whole_model_loss_gradcheck(module_gradcheck):
     assert margin > 1e-3, "finite differences would cross a merge boundary"
     names = [
         "embed.weight",
-        "convs.0.lin.weight",
-        "attention.attn.in_proj_weight",
+        "encoder.convs.0.lin.weight",
+        "encoder.attention.0.attn.in_proj_weight",
         "signature_gain.weight",
         "pools.0.threshold_logit",
     ]
@@ -100,7 +101,7 @@ def test_earlier_systems_case_descends_and_decodes_exactly(tmp_path):
         val_path=str(CONF_DIR / "descent.jsonl"),
         batch_size=3,
     )
-    module = GraphTransformModule(output_vocab=data.output_vocab, augment=0.0)
+    module = GraphTransformModule(GraphTransformNet(output_vocab=data.output_vocab), augment=0.0)
     before = {k: v.clone() for k, v in module.state_dict().items()}
     record = _EpochLoss()
     trainer = pl.Trainer(
@@ -126,7 +127,7 @@ def test_earlier_systems_case_descends_and_decodes_exactly(tmp_path):
     assert falls >= 0.9
     assert losses[-1] < 0.05 * losses[0]
     changed = [k for k, v in module.state_dict().items() if not torch.equal(v, before[k])]
-    assert "model.pools.0.threshold_logit" in changed and "model.embed.weight" in changed
+    assert "net.pools.0.threshold_logit" in changed and "net.embed.weight" in changed
     assert module.transform_text(["abc", "xyz", "123"]) == ["ab", "xy", "12"]
 
 
@@ -136,7 +137,7 @@ def test_held_out_generalisation(task, tmp_path, monkeypatch):
     """Each task's config; new Latin strings up to 2x the length, and unseen scripts."""
     cli = fit(tmp_path, monkeypatch, "--config", str(CONF_DIR / f"{task}.yaml"))
     best, _ = checkpoint_paths(cli.trainer)
-    model = GraphTransformModule.load_from_checkpoint(best, map_location="cpu").model
+    model = GraphTransformModule.load_from_checkpoint(best, map_location="cpu").net
     seen = {p.input for p in cli.datamodule.train_pairs}
     scores = held_out_scores(model, task, seen, cli.datamodule.hparams.max_len)
     print(f"\n{task}: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
@@ -242,14 +243,14 @@ def test_same_input_same_merges_across_runs_and_reload(tmp_path, monkeypatch):
             "--data.n_val",
             "32",
         )
-        model = cli.model.model.eval()
+        model = cli.model.net.eval()
         with torch.no_grad():
             out = model(graphs_from_texts(texts))
         results.append((cli.model.state_dict(), out.cluster, model.transform_text(texts)))
         last = tmp_path / run / "outputs" / "checkpoints" / "last.ckpt"
         reloaded = GraphTransformModule.load_from_checkpoint(str(last), map_location="cpu")
         with torch.no_grad():
-            out2 = reloaded.model.eval()(graphs_from_texts(texts))
+            out2 = reloaded.net.eval()(graphs_from_texts(texts))
         assert torch.equal(out2.cluster, out.cluster)
         assert reloaded.transform_text(texts) == results[-1][2]
         # ... and independent of what else is in the batch.

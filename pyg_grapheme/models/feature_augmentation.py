@@ -3,8 +3,8 @@ r"""Grapheme feature augmentation: train on one script, run on any.
 A model trained on Latin letters sees only one corner of the feature space:
 letter category, lower case, single code point. Greek and Cyrillic look alike
 to it, but emoji (symbol category, emoji flag, several code points) are out of
-distribution, and a model that leans on those properties fails on them
-(measured: 16 % exact match on emoji for ``drop_last`` after Latin training).
+distribution, and a model that leans on those properties fails on them (the
+README gives the measured figures and the command that reproduces them).
 
 :func:`randomize_graphemes` replaces, for a random subset of the grapheme
 *classes* of a batch (probability ``p`` each),
@@ -28,15 +28,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pyg_grapheme.text import HASH_DIM, PROPERTY_DIM
+from pyg_grapheme.text import CATEGORY_GROUPS, FeatureLayout
 
 __all__ = ["randomize_graphemes"]
 
-# Layout of the property block (see pyg_grapheme.text._property_vector).
-_GROUPS = slice(0, 7)  # L M N P S Z C
-_Z_GROUP = 5
-_WHITESPACE = 7
-_RANDOM_GROUPS = torch.tensor([0, 1, 2, 3, 4, 6])  # any group but Z
+_SEPARATOR_GROUP = CATEGORY_GROUPS.index("Z")
+_DIGIT_GROUP = CATEGORY_GROUPS.index("N")
+# A redrawn class may land in any group but the separators (whitespace is never redrawn).
+_REDRAWN_GROUPS = torch.tensor([g for g in range(len(CATEGORY_GROUPS)) if g != _SEPARATOR_GROUP])
 
 
 def randomize_graphemes(
@@ -45,7 +44,7 @@ def randomize_graphemes(
     """Return a copy of ``x`` with the features of random grapheme classes redrawn.
 
     Args:
-        x: ``[N, HASH_DIM + PROPERTY_DIM]`` text features (``pyg_grapheme.text``).
+        x: ``[N, FeatureLayout.width]`` text features (``pyg_grapheme.text``).
         node_class: ``LongTensor[N]`` class id of each node (equal grapheme, equal id).
         p: probability that a class is redrawn.
         generator: optional random generator, for reproducibility.
@@ -57,29 +56,34 @@ def randomize_graphemes(
         raise ValueError(f"augmentation probability must be in [0, 1], got {p}")
     if p == 0.0 or x.size(0) == 0:
         return x
-    if x.size(1) != HASH_DIM + PROPERTY_DIM:
-        raise ValueError(f"expected {HASH_DIM + PROPERTY_DIM} text features, got {x.size(1)}")
+    if x.size(1) != FeatureLayout.width:
+        raise ValueError(f"expected {FeatureLayout.width} text features, got {x.size(1)}")
     num_classes = int(node_class.max()) + 1
     device, dtype = x.device, x.dtype
+    layout = FeatureLayout
 
     def draw(*shape: int) -> Tensor:
         return torch.rand(*shape, generator=generator).to(device=device, dtype=dtype)
 
     chosen = draw(num_classes) < p
-    signature = torch.randn(num_classes, HASH_DIM, generator=generator).to(device, dtype)
-    signature = torch.nn.functional.normalize(signature, dim=1)
-    groups = _RANDOM_GROUPS[torch.randint(len(_RANDOM_GROUPS), (num_classes,), generator=generator)]
-    props = torch.zeros(num_classes, PROPERTY_DIM, device=device, dtype=dtype)
-    props[torch.arange(num_classes), groups.to(device)] = 1.0
-    props[:, 8:10] = (draw(num_classes, 2) < 0.3).to(dtype)  # upper / lower case flags
-    props[:, 10] = torch.where(groups.to(device) == 2, draw(num_classes), 0.0)  # digit value
-    props[:, 11] = (draw(num_classes) < 0.5).to(dtype)  # emoji flag
-    props[:, 12] = torch.floor(draw(num_classes) * 4) / 7.0  # code points - 1, scaled
+    rows = torch.zeros(num_classes, layout.width, device=device, dtype=dtype)
+    signature = torch.randn(num_classes, layout.signature.stop, generator=generator)
+    rows[:, layout.signature] = torch.nn.functional.normalize(signature, dim=1).to(device, dtype)
+    pick = torch.randint(len(_REDRAWN_GROUPS), (num_classes,), generator=generator)
+    group = _REDRAWN_GROUPS[pick].to(device)
+    rows[torch.arange(num_classes, device=device), layout.category_group.start + group] = 1.0
+    case = (draw(num_classes, 2) < 0.3).to(dtype)
+    rows[:, layout.upper_case], rows[:, layout.lower_case] = case[:, 0], case[:, 1]
+    rows[:, layout.digit_value] = torch.where(group == _DIGIT_GROUP, draw(num_classes), 0.0)
+    rows[:, layout.emoji] = (draw(num_classes) < 0.5).to(dtype)
+    rows[:, layout.extra_code_points] = torch.floor(draw(num_classes) * 4) / 7.0
 
     node_chosen = chosen[node_class]
-    whitespace = (x[:, HASH_DIM + _WHITESPACE] > 0) | (x[:, HASH_DIM + _Z_GROUP] > 0)
+    whitespace = (x[:, layout.whitespace] > 0) | (
+        x[:, layout.category_group.start + _SEPARATOR_GROUP] > 0
+    )
     redraw_props = node_chosen & ~whitespace
     out = x.clone()
-    out[node_chosen, :HASH_DIM] = signature[node_class[node_chosen]]
-    out[redraw_props, HASH_DIM:] = props[node_class[redraw_props]]
+    out[node_chosen, layout.signature] = rows[node_class[node_chosen], layout.signature]
+    out[redraw_props, layout.properties] = rows[node_class[redraw_props], layout.properties]
     return out

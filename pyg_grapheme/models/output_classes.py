@@ -70,9 +70,6 @@ class ClassSpace:
             ids.append(self.index[g])
         return torch.tensor(ids, dtype=torch.long, device=device)
 
-    def decode(self, ids: Iterable[int]) -> list[str]:
-        return [self.graphemes[i] for i in ids]
-
 
 def pointer_generator_probs(
     member_logit: Tensor,

@@ -2,6 +2,18 @@
 
 from pyg_grapheme.nn.attention import GraphAttention
 from pyg_grapheme.nn.conv import GraphemeConv
-from pyg_grapheme.nn.pool import MergeHistory, MergeInfo, ThresholdMergePool
+from pyg_grapheme.nn.pool import (
+    MergeHistory,
+    MergeInfo,
+    ThresholdMergePool,
+    pairwise_straight_through,
+)
 
-__all__ = ["GraphAttention", "GraphemeConv", "MergeHistory", "MergeInfo", "ThresholdMergePool"]
+__all__ = [
+    "GraphAttention",
+    "GraphemeConv",
+    "MergeHistory",
+    "MergeInfo",
+    "ThresholdMergePool",
+    "pairwise_straight_through",
+]

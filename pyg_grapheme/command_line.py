@@ -1,0 +1,38 @@
+"""How the project's command-line entry points report bad input: one line, no traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["BAD_INPUT_EXIT", "one_line_errors"]
+
+BAD_INPUT_EXIT = 2
+"""Exit status of a command stopped by bad input (the status ``argparse`` uses for bad arguments)."""
+
+# What bad input raises: malformed or missing files (JsonlFormatError is a ValueError,
+# OSError covers missing or unreadable paths), values out of range, wrong types,
+# unknown names. jsonargparse's ArgumentError (bad options) derives from none of these
+# and is matched by name so that this module needs no CLI library.
+_BAD_INPUT = (ValueError, TypeError, KeyError, OSError)
+
+
+@contextmanager
+def one_line_errors(prog: str) -> Iterator[None]:
+    """Turn bad input into ``prog: error: <message>`` on stderr and exit status 2.
+
+    The message is folded onto one line. Set ``PYG_GRAPHEME_TRACEBACK=1`` to get
+    the full traceback instead (for debugging the project itself).
+    """
+    try:
+        yield
+    except Exception as exc:  # bad input is told apart from bugs right below
+        bad_input = isinstance(exc, _BAD_INPUT) or type(exc).__name__ == "ArgumentError"
+        if not bad_input or os.environ.get("PYG_GRAPHEME_TRACEBACK"):
+            raise
+        message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        message = " ".join(message.split()) or type(exc).__name__
+        print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(BAD_INPUT_EXIT) from None

@@ -42,7 +42,7 @@ from pyg_grapheme.models.edit_supervision import EDIT_OPS
 from pyg_grapheme.models.node_inputs import NodeInputs
 from pyg_grapheme.models.output_classes import ClassSpace, pointer_generator_probs
 from pyg_grapheme.models.text_transform import transform_text
-from pyg_grapheme.nn.pool import MergeHistory, MergeInfo, ThresholdMergePool
+from pyg_grapheme.nn import MergeInfo, MorphHistory, ThresholdMergePool
 from pyg_grapheme.text import FeatureLayout
 
 __all__ = ["GraphTransformNet", "TransformOutput"]
@@ -240,7 +240,7 @@ class GraphTransformNet(torch.nn.Module):
             ],
             dim=1,
         )
-        history = MergeHistory()
+        history = MorphHistory()
         z, pooled, pooled_edge_index, pooled_batch = merge_features, h, edge_index, batch
         for pool in self.pools:
             z, pooled_edge_index, pooled_batch, info = pool(z, pooled_edge_index, pooled_batch)

@@ -12,13 +12,14 @@ from torch import Tensor
 from torch_geometric.data import Batch
 
 from lightning_modules.component_config import build_component, component_config
+from pyg_grapheme.data import TextPair
 from pyg_grapheme.metrics import CharErrorRate, ExactMatch
-from pyg_grapheme.models import GraphTransformNet, TransformOutput
-from pyg_grapheme.models.decoding import decode
-from pyg_grapheme.models.edit_supervision import ALIGNMENTS
+from pyg_grapheme.models import GraphTransformNet
+from pyg_grapheme.models.edit_supervision import ALIGNMENTS, edit_targets
 from pyg_grapheme.models.feature_augmentation import randomize_graphemes
 from pyg_grapheme.models.objective import TransformObjective, build_supervision
-from pyg_grapheme.models.output_classes import ClassSpace
+from pyg_grapheme.models.text_transform import emit
+from pyg_grapheme.text import segment
 
 __all__ = ["GraphTransformModule"]
 
@@ -40,7 +41,7 @@ class GraphTransformModule(pl.LightningModule):
             (:class:`~pyg_grapheme.models.objective.TransformObjective`, which
             holds the :class:`~pyg_grapheme.loss.StructuralLoss`); its defaults
             when ``None``.
-        alignment: input-to-target alignment of the supervision, ``"levenshtein"``
+        alignment: input-to-target alignment of the supervision, ``"lcs"``
             or ``"right"`` (:func:`~pyg_grapheme.models.edit_supervision.edit_targets`).
         augment: probability that a grapheme class of a training batch gets
             redrawn features (:func:`~pyg_grapheme.models.feature_augmentation.randomize_graphemes`);
@@ -59,7 +60,7 @@ class GraphTransformModule(pl.LightningModule):
         self,
         net: GraphTransformNet,
         objective: TransformObjective | None = None,
-        alignment: str = "levenshtein",
+        alignment: str = "lcs",
         augment: float = 0.0,
         lr: float = 3e-3,
         weight_decay: float = 0.0,
@@ -105,11 +106,16 @@ class GraphTransformModule(pl.LightningModule):
             checkpoint_path, *args, weights_only=weights_only, **kwargs
         )
 
+    def on_fit_start(self) -> None:
+        """Check once that every training pair can be produced, before any step runs."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        pairs = getattr(datamodule, "train_pairs", None)
+        if pairs is not None:
+            check_producible(pairs, self.hparams.alignment, self.net.max_children)
+
     # ---------------------------------------------------------------- steps
-    def _shared_step(
-        self, batch: tuple[Batch, Batch], augment: float = 0.0
-    ) -> tuple[dict[str, Tensor], Tensor, TransformOutput, ClassSpace]:
-        """Loss terms, plus the class distribution, output and class space to decode."""
+    def _shared_step(self, batch: tuple[Batch, Batch], augment: float = 0.0) -> dict[str, Tensor]:
+        """Loss terms of a batch, with the target counts (teacher forcing)."""
         inputs, targets = batch
         sup = build_supervision(
             inputs, targets, self.net.output_vocab, self.hparams.alignment
@@ -117,18 +123,18 @@ class GraphTransformModule(pl.LightningModule):
         if augment > 0.0:
             inputs = inputs.clone()
             inputs.x = randomize_graphemes(inputs.x, sup.member_class, augment)
-        out = self.net(inputs)
+        out = self.net(inputs, length=sup.length)
         probs = self.net.type_probs(out, sup.member_class, sup.space)
         terms = self.objective(out, probs, targets, sup)
         terms["merge_ratio"] = torch.tensor(
-            out.x.size(0) / max(inputs.num_nodes, 1), device=self.device
+            out.count_logit.size(0) / max(inputs.num_nodes, 1), device=self.device
         )
         for k, pool in enumerate(self.net.pools):
             terms[f"threshold_{k}"] = pool.threshold.detach()
-        return terms, probs, out, sup.space
+        return terms
 
     def training_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> Tensor:
-        terms, *_ = self._shared_step(batch, augment=self.hparams.augment)
+        terms = self._shared_step(batch, augment=self.hparams.augment)
         size = batch[0].num_graphs
         for name, value in terms.items():
             self.log(
@@ -143,8 +149,10 @@ class GraphTransformModule(pl.LightningModule):
 
     def validation_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> None:
         inputs, targets = batch
-        terms, probs, out, space = self._shared_step(batch)
-        predictions = decode(probs, out.batch, inputs.num_graphs, space)
+        terms = self._shared_step(batch)
+        # Predictions grow by the model's own counts, as at inference.
+        _, emitted = emit(self.net, inputs)
+        predictions = ["".join(nodes) for nodes in emitted]
         wanted = list(targets.text)
         size = inputs.num_graphs
         for name, value in terms.items():
@@ -178,6 +186,30 @@ class GraphTransformModule(pl.LightningModule):
     def transform_text(self, texts: Sequence[str]) -> list[str]:
         """Shortcut to :meth:`GraphTransformNet.transform_text`."""
         return self.net.transform_text(texts)
+
+
+def check_producible(pairs: Sequence[TextPair], alignment: str, max_children: int) -> None:
+    """Raise a ``ValueError`` naming the first pair the network cannot produce: a non-empty
+    target from an empty input, or more graphemes from one merge group than ``max_children``."""
+    for pair in pairs:
+        source, target = segment(pair.input), segment(pair.target)
+        where = pair.meta.get("source", repr(pair.input))
+        if not source and target:
+            raise ValueError(
+                f"{where}: target {pair.target!r} cannot be produced from an empty input "
+                "(the model grows output nodes from input nodes)"
+            )
+        edits = edit_targets(source, target, alignment)
+        if edits.length.numel() == 0:
+            continue
+        per_group = torch.zeros(int(edits.group.max()) + 1, dtype=torch.long)
+        largest = int(per_group.index_add(0, edits.group, edits.length).max())
+        if largest > max_children:
+            raise ValueError(
+                f"{where}: one input node must produce {largest} target graphemes under the "
+                f"{alignment!r} alignment, more than model.net.max_children={max_children}; "
+                f"raise --model.net.max_children to at least {largest}"
+            )
 
 
 def _reject_flat_layout(checkpoint_path: str | Path) -> None:

@@ -7,9 +7,9 @@ from typing import Any
 
 import lightning.pytorch as pl
 
-from pyg_grapheme.models.text_transform import emit
+from pyg_grapheme.models.text_transform import emit, morphs
 from pyg_grapheme.text import graphs_from_texts
-from pyg_grapheme.viz import plot_curves, plot_merge_diagrams
+from pyg_grapheme.viz import plot_curves, plot_morph_diagrams
 
 __all__ = ["FitReport", "checkpoint_paths"]
 
@@ -18,12 +18,13 @@ class FitReport(pl.Callback):
     """Collects per-step curves; at the end of fit prints and draws a report.
 
     Printed: the last validation exact match and CER, a few validation
-    examples (input -> prediction | target), and the best and last checkpoint
-    paths. Written to the trainer's log directory: ``loss_curves.png``,
-    ``threshold_curves.png`` and ``merge_diagrams.png``.
+    examples (input -> prediction, target, and what merged and split into what,
+    ``"aa→a · b→bb · c→∅"``), and the best and last checkpoint paths. Written
+    to the trainer's log directory: ``loss_curves.png``, ``threshold_curves.png``
+    and ``morph_diagrams.png``.
 
     Args:
-        diagrams: number of validation examples drawn as merge diagrams.
+        diagrams: number of validation examples drawn as morph diagrams.
     """
 
     def __init__(self, diagrams: int = 4) -> None:
@@ -62,24 +63,50 @@ class FitReport(pl.Callback):
                 f"cer={float(metrics['val_cer']):.4f}"
             )
         examples = getattr(pl_module, "val_examples", [])
-        for source, predicted, wanted in examples:
+        drawn = self._morphs(pl_module, [source for source, _, _ in examples])
+        for (source, predicted, wanted), (_, morph, _) in zip(examples, drawn):
             mark = "ok " if predicted == wanted else "ERR"
-            lines.append(f"  {mark} {source!r} -> {predicted!r}   (target {wanted!r})")
-        figures = self._figures(pl_module, examples, out_dir)
+            lines.append(f"  {mark} {source!r} -> {predicted!r}   (target {wanted!r})   {morph}")
+        figures = self._figures(drawn[: self.diagrams], out_dir)
         lines += [f"figure: {p}" for p in figures]
         best, last = checkpoint_paths(trainer)
         lines.append(f"best checkpoint: {best or '(none)'}")
         lines.append(f"last checkpoint: {last or '(none)'}")
         print("\n".join(lines), flush=True)
 
+    @staticmethod
+    def _morphs(
+        pl_module: pl.LightningModule, sources: list[str]
+    ) -> list[tuple[str, str, tuple[list[str], list[int], list[str], list[int]]]]:
+        """(output, morph text, diagram data) of each source, as the model runs now."""
+        if not sources:
+            return []
+        model = pl_module.net
+        was_training = model.training
+        model.eval()
+        data = graphs_from_texts(sources).to(pl_module.device)
+        data.num_graphs = len(sources)
+        out, emitted = emit(model, data)
+        model.train(was_training)
+        described = morphs(data, out, emitted)
+        result = []
+        for g, source_clusters in enumerate(data.clusters):
+            cluster = out.cluster[data.batch == g].tolist()
+            parent = out.split.parent[out.batch == g].tolist()
+            diagram = (list(source_clusters), cluster, emitted[g], parent)
+            result.append(("".join(emitted[g]), described[g], diagram))
+        return result
+
     def _figures(
-        self, pl_module: pl.LightningModule, examples: list[tuple[str, str, str]], out_dir: Path
+        self,
+        drawn: list[tuple[str, str, tuple[list[str], list[int], list[str], list[int]]]],
+        out_dir: Path,
     ) -> list[Path]:
         paths = []
         losses = {
             k: v
             for k, v in self.curves.items()
-            if k in ("loss", "structural", "merge", "type", "edit")
+            if k in ("loss", "structural", "merge", "count", "type", "edit")
         }
         if losses:
             paths.append(plot_curves(self.steps, losses, out_dir / "loss_curves.png", "loss"))
@@ -94,20 +121,9 @@ class FitReport(pl.Callback):
                     "pool thresholds and merge ratio",
                 )
             )
-        sources = [source for source, _, _ in examples[: self.diagrams]]
-        if sources:
-            model = pl_module.net
-            was_training = model.training
-            model.eval()
-            data = graphs_from_texts(sources).to(pl_module.device)
-            out, emitted = emit(model, data)
-            model.train(was_training)
-            drawn = []
-            for g in range(len(sources)):
-                cluster = out.cluster[data.batch == g]
-                first = int(cluster.min()) if cluster.numel() else 0
-                drawn.append((data.clusters[g], (cluster - first).tolist(), emitted[g]))
-            paths.append(plot_merge_diagrams(drawn, out_dir / "merge_diagrams.png"))
+        if drawn:
+            diagrams = [diagram for _, _, diagram in drawn]
+            paths.append(plot_morph_diagrams(diagrams, out_dir / "morph_diagrams.png"))
         return paths
 
 

@@ -1,4 +1,4 @@
-"""PNG figures: training curves and merge diagrams (matplotlib, Agg backend)."""
+"""PNG figures: training curves and morph diagrams (matplotlib, Agg backend)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-__all__ = ["plot_curves", "plot_merge_diagrams"]
+__all__ = ["plot_curves", "plot_morph_diagrams"]
 
 
 def plot_curves(
@@ -31,48 +31,44 @@ def plot_curves(
     return path
 
 
-def plot_merge_diagrams(
-    examples: Sequence[tuple[Sequence[str], Sequence[int], Sequence[str]]],
+def plot_morph_diagrams(
+    examples: Sequence[tuple[Sequence[str], Sequence[int], Sequence[str], Sequence[int]]],
     path: str | Path,
 ) -> Path:
-    """Merge diagrams: input chain (coloured by cluster) above the output chain.
+    """Morph diagrams: the input chain above the output chain, joined through the clusters.
 
-    Each example is ``(input graphemes, cluster of each input node, output graphemes)``
-    where ``cluster[i]`` indexes the output node input node ``i`` merged into.
-    Lines join every input node to its output node.
+    Each example is ``(input graphemes, cluster of each input node, output graphemes,
+    parent cluster of each output node)``. An input node has a line to every output
+    node its cluster grew into: several inputs into one output is a merge, one
+    input into several outputs a split, no line a deletion. Nodes are coloured by
+    cluster.
     """
     path = Path(path)
     rows = max(len(examples), 1)
-    width = max([len(e[0]) for e in examples] + [4])
+    width = max([max(len(e[0]), len(e[2])) for e in examples] + [4])
     fig, axes = plt.subplots(rows, 1, figsize=(0.6 * width + 1.5, 1.8 * rows), squeeze=False)
     cmap = plt.get_cmap("tab20")
-    for ax, (inputs, cluster, outputs) in zip(axes[:, 0], examples):
+    for ax, (inputs, cluster, outputs, parent) in zip(axes[:, 0], examples):
         ax.set_xlim(-0.7, width - 0.3)
         ax.set_ylim(-0.6, 1.6)
         ax.axis("off")
-        out_x = [0.0] * len(outputs)
-        for k in range(len(outputs)):
-            members = [i for i, c in enumerate(cluster) if c == k]
-            out_x[k] = sum(members) / len(members) if members else float(k)
-        for i, (g, c) in enumerate(zip(inputs, cluster)):
-            colour = cmap(c % 20)
-            ax.add_patch(plt.Circle((i, 1.0), 0.32, color=colour, alpha=0.8))
+        colour = {k: cmap(rank % 20) for rank, k in enumerate(dict.fromkeys(cluster))}
+        for i, (g, k) in enumerate(zip(inputs, cluster)):
+            ax.add_patch(plt.Circle((i, 1.0), 0.32, color=colour[k], alpha=0.8))
             ax.text(i, 1.0, repr(g)[1:-1], ha="center", va="center", fontsize=9)
-            if 0 <= c < len(outputs):
-                ax.plot([i, out_x[c]], [0.68, 0.32], color=colour, lw=1)
+            for o, p in enumerate(parent):
+                if p == k:
+                    ax.plot([i, o], [0.68, 0.32], color=colour[k], lw=1)
             if i + 1 < len(inputs):
                 ax.annotate(
                     "", (i + 0.68, 1.0), (i + 0.32, 1.0), arrowprops={"arrowstyle": "->", "lw": 0.8}
                 )
-        for k, g in enumerate(outputs):
-            ax.add_patch(plt.Circle((out_x[k], 0.0), 0.32, color=cmap(k % 20), alpha=0.8))
-            ax.text(out_x[k], 0.0, repr(g)[1:-1], ha="center", va="center", fontsize=9)
-            if k + 1 < len(outputs):
+        for o, (g, p) in enumerate(zip(outputs, parent)):
+            ax.add_patch(plt.Circle((o, 0.0), 0.32, color=colour.get(p, "grey"), alpha=0.8))
+            ax.text(o, 0.0, repr(g)[1:-1], ha="center", va="center", fontsize=9)
+            if o + 1 < len(outputs):
                 ax.annotate(
-                    "",
-                    (out_x[k + 1] - 0.32, 0.0),
-                    (out_x[k] + 0.32, 0.0),
-                    arrowprops={"arrowstyle": "->", "lw": 0.8},
+                    "", (o + 0.68, 0.0), (o + 0.32, 0.0), arrowprops={"arrowstyle": "->", "lw": 0.8}
                 )
         ax.text(-0.7, 1.45, "".join(inputs) + "  ->  " + "".join(outputs), fontsize=8)
     fig.tight_layout()

@@ -51,21 +51,24 @@ def metrics_rows(tmp_path: Path) -> list[dict[str, str]]:
 
 # --------------------------------------------------------------------------- gradients
 def test_whole_model_loss_gradcheck(module_gradcheck):
-    """Embeddings, conv, attention and pool threshold, float64, away from merge boundaries."""
+    """Embeddings, conv, attention, pool threshold, count head, post-growth layers and the copy
+    pointer, float64, away from merge boundaries."""
     torch.manual_seed(3)
     model = GraphTransformNet(hidden_channels=8, num_layers=2, heads=2, output_vocab=["0", "1"])
     objective = TransformObjective(
         StructuralLoss(grad="autodiff", outer_iter=2, inner_iter=3, epsilon=0.5, epsilon_start=1.0),
         edit_weight=0.1,
     )
-    inputs = graphs_from_texts(["aab", "xyz", "q"])
-    targets = graphs_from_texts(["ab", "x0", "q"])
+    # Merging, relabelling, growing ("mn" -> "mmnn") and emptying ("pp" -> "") pairs.
+    inputs = graphs_from_texts(["aab", "xyz", "q", "mn", "pp"])
+    targets = graphs_from_texts(["ab", "x0", "q", "mmnn", ""])
     sup = build_supervision(inputs, targets, model.output_vocab)
+    assert sup.length.tolist() == [1, 0, 1, 1, 1, 0, 1, 2, 2, 0, 0]
     inputs.x = inputs.x.double()
     targets.x = targets.x.double()
 
     def loss_fn(m: GraphTransformNet) -> torch.Tensor:
-        out = m(inputs)
+        out = m(inputs, length=sup.length)
         probs = m.type_probs(out, sup.member_class, sup.space)
         return objective(out, probs, targets, sup)["loss"]
 
@@ -80,6 +83,9 @@ def test_whole_model_loss_gradcheck(module_gradcheck):
         "encoder.attention.0.attn.in_proj_weight",
         "signature_gain.weight",
         "pools.0.threshold_logit",
+        "split.count_head.weight",
+        "post_growth.attention.0.attn.in_proj_weight",
+        "copy_query.weight",
     ]
     assert module_gradcheck(model, loss_fn, names=names, atol=1e-6, rtol=1e-4)
 
@@ -169,6 +175,7 @@ def test_fit_logs_every_step_and_writes_report(trained_run, capsys):
         "train_loss_step",
         "train_structural_step",
         "train_merge_step",
+        "train_count_step",
         "train_type_step",
         "train_edit_step",
         "train_threshold_0_step",
@@ -180,7 +187,7 @@ def test_fit_logs_every_step_and_writes_report(trained_run, capsys):
     steps = [r for r in rows if r.get("train_loss_step")]
     assert len(steps) >= 3 * 600 // 32 // 10  # logged every 10 steps of 19 per epoch
     log_dir = Path(cli.trainer.log_dir)
-    for png in ("loss_curves.png", "threshold_curves.png", "merge_diagrams.png"):
+    for png in ("loss_curves.png", "threshold_curves.png", "morph_diagrams.png"):
         assert (tmp_path / log_dir / png).stat().st_size > 1000
     checkpoints = tmp_path / "outputs" / "checkpoints"
     assert (checkpoints / "last.ckpt").exists()

@@ -8,11 +8,21 @@ r"""GraphTransformNet: embed graphemes, pass messages, attend, merge, emit.
       -> ContextStack: GraphemeConv x L (left/right context), attention x A   [N, H]
       -> merge features z = [softplus(g(h)) * signature ++ c(h)]  [N, 64 + H/2]
       -> ThresholdMergePool(z) x num_pools                        cluster [N] -> [K]
-      -> pooled h = weighted mean of members' h (the pool's member weights)  [K, H]
+      -> pooled h = weighted mean of members' h (the pool's member weights)
+         + an embedding of the cluster size                       [K, H]
       -> ContextStack on the pooled chain (post_pool_layers)      [K, H]
-      -> heads: copy logit per input node, generation logits per pooled node
-                (pointer-generator, output_classes), activation per pooled
-                node, edit operation (keep/delete/modify/insert) per input node
+      -> NodeSplit: count head per pooled node (0..max_children), each pooled
+         node becomes that many chained children                  [M, H]
+      -> ContextStack on the grown chain (post_growth_layers)     [M, H]
+      -> heads: per output node a pointer over its parent cluster's input nodes
+                and generation logits (pointer-generator, output_classes),
+                activation; edit operation (keep/delete/modify/insert) per input node
+
+In training the counts are the target counts from the alignment
+(:mod:`.edit_supervision`, teacher forcing: output node ``s`` of cluster ``k``
+is then the ``s``-th target grapheme the cluster produces); at inference they
+are the count head's most likely counts. Counts of 0 delete, so the output may
+be longer or shorter than the input, or empty.
 
 Merge features. The pool compares nodes by the cosine of
 :math:`z_i = [\,\mathrm{softplus}(g(h_i))\,\mathbf{s}_i \,\|\, c(h_i)\,]`, where
@@ -28,6 +38,7 @@ never saw.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,45 +53,87 @@ from pyg_grapheme.models.edit_supervision import EDIT_OPS
 from pyg_grapheme.models.node_inputs import NodeInputs
 from pyg_grapheme.models.output_classes import ClassSpace, pointer_generator_probs
 from pyg_grapheme.models.text_transform import transform_text
-from pyg_grapheme.nn import MergeInfo, MorphHistory, ThresholdMergePool
+from pyg_grapheme.nn import MergeInfo, MorphHistory, NodeSplit, SplitInfo, ThresholdMergePool
 from pyg_grapheme.text import FeatureLayout
 
-__all__ = ["GraphTransformNet", "TransformOutput"]
+__all__ = ["MAX_CLUSTER_SIZE", "GraphTransformNet", "TransformOutput", "copy_pairs"]
+
+MAX_CLUSTER_SIZE = 16
+"""Cluster sizes the size embedding tells apart (larger ones share the last entry)."""
+
+
+def copy_pairs(cluster: Tensor, parent: Tensor, num_clusters: int) -> tuple[Tensor, Tensor]:
+    """The (input node, output node) pairs of the copy pointer: every output node with
+    every member of its parent cluster.
+
+    Args:
+        cluster: ``LongTensor[N]`` pooled node of each input node.
+        parent: ``LongTensor[M]`` pooled node of each output node.
+        num_clusters: ``K``.
+
+    Returns:
+        ``(member [P], child [P])``, grouped by output node, members in input order.
+    """
+    order = torch.sort(cluster, stable=True).indices  # input nodes grouped by cluster
+    size = torch.bincount(cluster, minlength=num_clusters)
+    start = torch.cumsum(size, 0) - size
+    pairs_of_child = size.index_select(0, parent)
+    num_pairs = int(pairs_of_child.sum()) if parent.numel() > 0 else 0
+    child = torch.repeat_interleave(
+        torch.arange(parent.numel(), device=parent.device), pairs_of_child, output_size=num_pairs
+    )
+    first_pair = torch.cumsum(pairs_of_child, 0) - pairs_of_child
+    rank = torch.arange(num_pairs, device=parent.device) - first_pair.index_select(0, child)
+    member = order.index_select(0, start.index_select(0, parent.index_select(0, child)) + rank)
+    return member, child
 
 
 @dataclass
 class TransformOutput:
-    """Everything one forward pass computes (shapes for a batch of ``B`` graphs).
+    """Everything one forward pass computes, for a batch of ``B`` graphs with ``N`` input
+    nodes, ``K`` pooled nodes, ``M`` output (grown) nodes and ``P`` copy pairs.
 
     Attributes:
-        cluster: ``LongTensor[N]`` input node -> pooled node (composed over pools).
-        x: ``[K, H]`` pooled node features.
-        edge_index: ``LongTensor[2, E']`` pooled edges (direction kept).
-        edge_weight: ``[E']`` soft pooled edge weights from the last pool.
-        batch: ``LongTensor[K]`` graph of each pooled node.
-        member_logit: ``[N]`` copy logit of each input node.
-        vocab_logit: ``[K, |V|]`` generation logits.
-        act: ``[K]`` activation in (0, 1).
-        edit_logit: ``[N, len(EDIT_OPS)]`` edit-operation logits of each input node.
+        cluster: ``LongTensor[N]`` input node -> pooled node (composed over the pools).
         infos: one :class:`MergeInfo` per pool layer.
+        split: the :class:`SplitInfo` of the growth step (``parent``: pooled node of
+            each output node, ``slot``, ``count``, ``count_logit``, ``presence``).
+        history: the :class:`MorphHistory` of the merges and the split.
+        x: ``[M, H]`` output node features.
+        edge_index: ``LongTensor[2, E]`` output edges (a chain per graph).
+        batch: ``LongTensor[M]`` graph of each output node.
+        count_logit: ``[K, max_children + 1]`` count logits of the pooled nodes.
+        presence: ``[M]`` probability under the count head that each output node exists.
+        copy_member: ``LongTensor[P]`` input node of each copy pair.
+        copy_child: ``LongTensor[P]`` output node of each copy pair (the pairs of an output
+            node are the members of its parent cluster).
+        copy_logit: ``[P]`` logit of copying the pair's input grapheme.
+        vocab_logit: ``[M, |V|]`` generation logits.
+        act: ``[M]`` activation in (0, 1).
+        edit_logit: ``[N, len(EDIT_OPS)]`` edit-operation logits of each input node.
         num_graphs: ``B``.
     """
 
     cluster: Tensor
+    infos: list[MergeInfo]
+    split: SplitInfo
+    history: MorphHistory
     x: Tensor
     edge_index: Tensor
-    edge_weight: Tensor
     batch: Tensor
-    member_logit: Tensor
+    count_logit: Tensor
+    presence: Tensor
+    copy_member: Tensor
+    copy_child: Tensor
+    copy_logit: Tensor
     vocab_logit: Tensor
     act: Tensor
     edit_logit: Tensor
-    infos: list[MergeInfo]
     num_graphs: int
 
 
 class GraphTransformNet(torch.nn.Module):
-    r"""A network that morphs grapheme graphs by learnt threshold merges.
+    r"""A network that morphs grapheme graphs: learnt threshold merges, then learnt splits.
 
     Every constructor argument is stored as an attribute of the same name (the
     PyG convention), so a trained model's configuration can be read back.
@@ -124,6 +177,12 @@ class GraphTransformNet(torch.nn.Module):
         dropout (float, optional): Dropout probability, in training only, on the
             embedded node features, inside the feed-forward blocks and on the
             hidden layer of the generation head. (default: :obj:`0.0`)
+        max_children (int, optional): Largest number of output nodes one pooled
+            node can grow into (:class:`~pyg_grapheme.nn.NodeSplit`'s :math:`K`).
+            (default: :obj:`8`)
+        post_growth_layers (int, optional): Layers run on the grown chain before
+            the heads (two convolutions and an attention block each), so new nodes
+            know their neighbours. (default: :obj:`1`)
     """
 
     def __init__(
@@ -143,6 +202,8 @@ class GraphTransformNet(torch.nn.Module):
         post_pool_layers: int = 0,
         run_features: bool = False,
         dropout: float = 0.0,
+        max_children: int = 8,
+        post_growth_layers: int = 1,
     ) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
@@ -170,6 +231,8 @@ class GraphTransformNet(torch.nn.Module):
         self.post_pool_layers = post_pool_layers
         self.run_features = run_features
         self.dropout = dropout
+        self.max_children = max_children
+        self.post_growth_layers = post_growth_layers
 
         self.node_inputs = NodeInputs(self.periods, run_features)
         self.embed = Linear(self.node_inputs.num_features, hidden_channels)
@@ -188,7 +251,16 @@ class GraphTransformNet(torch.nn.Module):
             ThresholdMergePool(None, threshold=threshold, mode=pool_mode, temperature=temperature)
             for _ in range(num_pools)
         )
+        # Pooled nodes learn their cluster's size (clipped): a mean of members cannot tell it.
+        self.size_embedding = torch.nn.Embedding(MAX_CLUSTER_SIZE, hidden_channels)
+        self.split = NodeSplit(hidden_channels, max_children=max_children)
+        self.post_growth = ContextStack(
+            hidden_channels, 2 * post_growth_layers, post_growth_layers, heads, feedforward,
+            gated_feedforward, dropout,
+        )  # fmt: skip
         self.copy_head = Linear(hidden_channels, 1)
+        self.copy_query = Linear(hidden_channels, hidden_channels)
+        self.copy_key = Linear(hidden_channels, hidden_channels, bias=False)
         # With nothing to generate there is no generation head (a [K, 0] logit block).
         self.vocab_head = (
             Sequential(
@@ -222,9 +294,22 @@ class GraphTransformNet(torch.nn.Module):
         for layer in self.vocab_head or ():
             if isinstance(layer, Linear):
                 layer.reset_parameters()
+        torch.nn.init.zeros_(self.size_embedding.weight)
+        self.split.reset_parameters()
+        self.post_growth.reset_parameters()
+        self.copy_query.reset_parameters()
+        self.copy_key.reset_parameters()
 
-    def forward(self, data: Batch) -> TransformOutput:
-        """Run the network on a batch of grapheme chains (``text_to_graph`` output)."""
+    def forward(self, data: Batch, length: Tensor | None = None) -> TransformOutput:
+        """Run the network on a batch of grapheme chains (``text_to_graph`` output).
+
+        Args:
+            data: the batch (``x``, ``edge_index``, ``pos``, ``batch``).
+            length: ``LongTensor[N]``, target graphemes each input node produces
+                (:class:`~pyg_grapheme.models.edit_supervision.EditTargets`); in
+                training it fixes the counts (teacher forcing). ``None`` grows by
+                the count head's most likely counts.
+        """
         x, edge_index = data.x, data.edge_index
         batch = getattr(data, "batch", None)
         if batch is None:
@@ -233,6 +318,7 @@ class GraphTransformNet(torch.nn.Module):
         h = self.drop(self.embed(self.node_inputs(x, edge_index, data.pos)))
         h = self.encoder(h, edge_index, batch)
 
+        # Merge.
         merge_features = torch.cat(
             [
                 torch.nn.functional.softplus(self.signature_gain(h)) * x[:, FeatureLayout.signature],
@@ -253,38 +339,75 @@ class GraphTransformNet(torch.nn.Module):
                 reduce="sum",
             )
             history.append(info)
+        merges = list(history)
+        cluster = history.cluster
+        num_clusters = pooled.size(0)
+        size = torch.bincount(cluster, minlength=num_clusters).clamp(max=MAX_CLUSTER_SIZE)
+        pooled = pooled + self.size_embedding(size - 1)
         pooled = self.post_pool(pooled, pooled_edge_index, pooled_batch)
+
+        # Grow.
+        count = None
+        if length is not None:
+            wanted = scatter(length, cluster, dim=0, dim_size=num_clusters, reduce="sum")
+            count = wanted.clamp(max=self.max_children)
+        grown, grown_edge_index, grown_batch, split = self.split(
+            pooled, pooled_edge_index, pooled_batch, count=count
+        )
+        history.append(split)
+        grown = self.post_growth(grown, grown_edge_index, grown_batch)
+
+        # Emit: copy one of the parent cluster's input graphemes, or generate one.
+        copy_member, copy_child = copy_pairs(cluster, split.parent, num_clusters)
+        query = self.copy_query(grown).index_select(0, copy_child)
+        key = self.copy_key(h).index_select(0, copy_member)
+        copy_logit = (query * key).sum(dim=1) / math.sqrt(self.hidden_channels)
+        copy_logit = copy_logit + self.copy_head(h).squeeze(1).index_select(0, copy_member)
         return TransformOutput(
-            cluster=history.cluster,
-            x=pooled,
-            edge_index=pooled_edge_index,
-            edge_weight=history[-1].edge_weight,
-            batch=pooled_batch,
-            member_logit=self.copy_head(h).squeeze(1),
+            cluster=cluster,
+            infos=merges,
+            split=split,
+            history=history,
+            x=grown,
+            edge_index=grown_edge_index,
+            batch=grown_batch,
+            count_logit=split.count_logit,
+            presence=split.presence,
+            copy_member=copy_member,
+            copy_child=copy_child,
+            copy_logit=copy_logit,
             vocab_logit=(
-                self.vocab_head(pooled)
+                self.vocab_head(grown)
                 if self.vocab_head is not None
-                else pooled.new_zeros(pooled.size(0), 0)
+                else grown.new_zeros(grown.size(0), 0)
             ),
-            act=torch.sigmoid(self.act_head(pooled).squeeze(1)),
+            act=torch.sigmoid(self.act_head(grown).squeeze(1)),
             edit_logit=self.edit_head(h),
-            infos=list(history),
             num_graphs=num_graphs,
         )
 
     def type_probs(self, out: TransformOutput, member_class: Tensor, space: ClassSpace) -> Tensor:
-        """``[K, C]`` class distribution of each pooled node (pointer-generator)."""
+        """``[M, C]`` class distribution of each output node (pointer-generator).
+
+        Args:
+            out: the forward output.
+            member_class: ``LongTensor[N]`` class of each input node's grapheme.
+            space: the batch's class space (output vocabulary first).
+        """
         vocab_class = torch.arange(len(self.output_vocab), device=member_class.device)
         return pointer_generator_probs(
-            out.member_logit,
-            member_class,
-            out.cluster,
+            out.copy_logit,
+            member_class.index_select(0, out.copy_member),
+            out.copy_child,
             out.vocab_logit,
             vocab_class,
             len(space),
         )
 
-    def transform_text(self, texts: Sequence[str]) -> list[str]:
-        """Transform strings end to end: ``["abc", "xyz"] -> ["ab", "xy"]`` once trained
+    def transform_text(
+        self, texts: Sequence[str], with_morph: bool = False
+    ) -> list[str] | list[tuple[str, str]]:
+        """Transform strings end to end: ``["abc", "xyz"] -> ["ab", "xy"]`` once trained;
+        with ``with_morph``, ``(output, "ab→a · c→∅")`` pairs
         (:func:`~pyg_grapheme.models.text_transform.transform_text`)."""
-        return transform_text(self, texts)
+        return transform_text(self, texts, with_morph)

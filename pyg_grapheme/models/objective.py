@@ -2,32 +2,34 @@ r"""The training objective of :class:`GraphTransformNet`.
 
 .. math::
 
-    \mathcal{L} = w_s\,\mathcal{L}_{\text{structural}}(\text{pooled}, \text{target})
+    \mathcal{L} = w_s\,\mathcal{L}_{\text{structural}}(\text{grown}, \text{target})
         + w_m\,\mathrm{BCE}(\text{gates}, \text{merge labels})
-        + w_t\,\mathrm{CE}(\text{pooled type}, \text{aligned target grapheme})
+        + w_c\,\mathrm{CE}(\text{counts}, \text{target counts})
+        + w_t\,\mathrm{CE}(\text{output types}, \text{target graphemes})
         + w_e\,\mathrm{CE}(\text{edit head}, \text{edit operation})
 
-- :math:`\mathcal{L}_{\text{structural}}` is :class:`~pyg_grapheme.loss.StructuralLoss`
-  between the pooled graph (its type distribution from the pointer-generator,
-  its activation, its soft edge weights) and the target graph. It is
-  permutation invariant: it sees what the model predicts, but not the order
-  of the text.
-- The three auxiliary terms come from one alignment of input and target by
-  rapidfuzz's Levenshtein opcodes (:mod:`edit_supervision`), the earlier
-  system's supervised path: merge labels for the pool's soft gates
-  :math:`\sigma((s - \tau)/T)` of every pool layer (so the similarity *and* the
-  threshold learn across merge patterns), the grapheme each pooled node
-  should emit (the target position anchored by its first member) and the
-  edit operation of each input node.
+Everything supervised comes from one alignment of input and target
+(:mod:`.edit_supervision`): each input node produces a run of target graphemes
+(its segment) and belongs to a merge group.
 
-All weights are constructor arguments (LightningCLI exposes them). Why the
-alignment terms default to weight 1 rather than off: measured with each
-string task's config, the structural loss alone solves ``dedupe`` (1.00 on
-every held-out suite) but reaches 0.63 / 0.69 / 0.87 on twice-as-long
-``copy`` / ``drop_last`` / ``squeeze_spaces`` strings, and 0.62-0.87 with the
-alignment terms at 0.1; at 1 all four reach 1.00 (README, "What each loss
-term contributes"). Being invariant to node order, the structural loss cannot
-pin down which neighbours belong together; the alignment can.
+- **merge**: BCE of every pool's soft gates :math:`\sigma((s - \tau)/T)` against
+  "both ends are in the same merge group" (so the similarity *and* the threshold
+  learn across merge patterns, the pairwise straight-through estimator with
+  labels); deeper pools read the group of each cluster's first member.
+- **count**: CE of the count head of each pooled node against the number of
+  target graphemes its members produce (clipped to ``max_children``).
+- **type**: CE of each output node's class distribution (pointer-generator)
+  against its target grapheme: with the target counts (teacher forcing) output
+  node ``s`` of cluster ``k`` is the ``s``-th grapheme cluster ``k`` produces.
+- **structural**: :class:`~pyg_grapheme.loss.StructuralLoss` between the grown
+  graph (its type distributions, activations, edges and the count head's node
+  presence :math:`P(c > s)`) and the target graph. It is permutation invariant:
+  it sees what the model predicts, not the order of the text.
+- **edit**: CE of the edit-operation head of each input node (auxiliary).
+
+All weights are constructor arguments (``model.objective.init_args`` in YAML).
+The README's ablation gives the measured effect of each term and the command
+that reproduces it.
 """
 
 from __future__ import annotations
@@ -39,72 +41,95 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Batch, Data
+from torch_geometric.utils import scatter
 
 from pyg_grapheme.loss import StructuralLoss
 from pyg_grapheme.models.edit_supervision import edit_targets
 from pyg_grapheme.models.graph_transform_net import TransformOutput
 from pyg_grapheme.models.output_classes import ClassSpace
 
-__all__ = ["Supervision", "TransformObjective", "build_supervision"]
+__all__ = ["Supervision", "TransformObjective", "build_supervision", "first_member"]
 
 
 @dataclass
 class Supervision:
     """Targets of one batch of (input, target) pairs, in one class space.
 
+    ``N`` input nodes and ``T`` target nodes over the batch.
+
     Attributes:
         space: the batch-local :class:`ClassSpace`.
         member_class: ``LongTensor[N]`` class of each input node's grapheme.
-        target_class: ``LongTensor[M]`` class of each target node.
+        target_class: ``LongTensor[T]`` class of each target node.
         edit_op: ``LongTensor[N]`` edit operation of each input node.
-        target_node: ``LongTensor[N]`` global index of the target node whose
-            grapheme the input node's cluster emits (``-1``: empty target).
+        group: ``LongTensor[N]`` merge group of each input node, unique over the batch.
+        length: ``LongTensor[N]`` target graphemes each input node produces.
+        start: ``LongTensor[N]`` index in ``target_class`` of the first grapheme of each
+            input node's segment (where it would start, for ``length == 0``).
     """
 
     space: ClassSpace
     member_class: Tensor
     target_class: Tensor
     edit_op: Tensor
-    target_node: Tensor
+    group: Tensor
+    length: Tensor
+    start: Tensor
 
     def to(self, device: torch.device) -> Supervision:
         return Supervision(
             self.space,
-            self.member_class.to(device),
-            self.target_class.to(device),
-            self.edit_op.to(device),
-            self.target_node.to(device),
+            *(
+                t.to(device)
+                for t in (
+                    self.member_class,
+                    self.target_class,
+                    self.edit_op,
+                    self.group,
+                    self.length,
+                    self.start,
+                )
+            ),
         )
 
 
 def build_supervision(
-    inputs: Batch, targets: Batch, vocab: Sequence[str], alignment: str = "levenshtein"
+    inputs: Batch, targets: Batch, vocab: Sequence[str], alignment: str = "lcs"
 ) -> Supervision:
-    """Class ids and edit-operation targets for a batch (host-side, strings).
+    """Class ids and alignment targets for a batch (host side, from the strings).
 
-    ``alignment`` picks how input nodes are aligned to target graphemes
-    (:func:`~pyg_grapheme.models.edit_supervision.edit_targets`).
+    Raises:
+        ValueError: a pair whose target cannot be produced from its input (a non-empty
+            target for an empty input), naming the pair.
     """
     sources, dests = list(inputs.clusters), list(targets.clusters)
     if len(sources) != len(dests):
         raise ValueError(f"{len(sources)} input graphs but {len(dests)} target graphs")
     space = ClassSpace.build(vocab, sources, dests)
-    ops, nodes = [], []
-    offset = 0
+    ops, groups, lengths, starts = [], [], [], []
+    group_offset = target_offset = 0
     for source, dest in zip(sources, dests):
         edits = edit_targets(source, dest, alignment)
+        if int(edits.length.sum()) != len(dest):
+            raise ValueError(
+                f"cannot produce target {''.join(dest)!r} from input {''.join(source)!r}: "
+                "an empty input has no node to grow from"
+            )
         ops.append(edits.op)
-        nodes.append(edits.cluster + offset if dest else torch.full_like(edits.cluster, -1))
-        offset += len(dest)
-    flat_sources = [g for clusters in sources for g in clusters]
-    flat_dests = [g for clusters in dests for g in clusters]
+        groups.append(edits.group + group_offset)
+        lengths.append(edits.length)
+        starts.append(torch.cumsum(edits.length, 0) - edits.length + target_offset)
+        group_offset += len(source)
+        target_offset += len(dest)
     empty = torch.zeros(0, dtype=torch.long)
     return Supervision(
         space=space,
-        member_class=space.encode(flat_sources),
-        target_class=space.encode(flat_dests),
+        member_class=space.encode(g for clusters in sources for g in clusters),
+        target_class=space.encode(g for clusters in dests for g in clusters),
         edit_op=torch.cat(ops) if ops else empty,
-        target_node=torch.cat(nodes) if nodes else empty,
+        group=torch.cat(groups) if groups else empty,
+        length=torch.cat(lengths) if lengths else empty,
+        start=torch.cat(starts) if starts else empty,
     )
 
 
@@ -116,14 +141,15 @@ def first_member(cluster: Tensor, num_clusters: int) -> Tensor:
 
 
 class TransformObjective(torch.nn.Module):
-    """Structural loss plus the edit-operation auxiliary terms (module docstring).
+    """Structural loss plus the alignment terms (module docstring).
 
     Args:
         structural (StructuralLoss, optional): The structural loss
             (default: ``StructuralLoss()`` with its defaults).
         structural_weight (float): :math:`w_s`. (default: :obj:`1.0`)
         merge_weight (float): :math:`w_m`, BCE of the pool gates. (default: :obj:`1.0`)
-        type_weight (float): :math:`w_t`, CE of the emitted grapheme. (default: :obj:`1.0`)
+        count_weight (float): :math:`w_c`, CE of the count head. (default: :obj:`1.0`)
+        type_weight (float): :math:`w_t`, CE of the output graphemes. (default: :obj:`1.0`)
         edit_weight (float): :math:`w_e`, CE of the edit-operation head. (default: :obj:`0.1`)
     """
 
@@ -132,6 +158,7 @@ class TransformObjective(torch.nn.Module):
         structural: StructuralLoss | None = None,
         structural_weight: float = 1.0,
         merge_weight: float = 1.0,
+        count_weight: float = 1.0,
         type_weight: float = 1.0,
         edit_weight: float = 0.1,
     ) -> None:
@@ -139,42 +166,60 @@ class TransformObjective(torch.nn.Module):
         self.structural = structural if structural is not None else StructuralLoss()
         self.structural_weight = structural_weight
         self.merge_weight = merge_weight
+        self.count_weight = count_weight
         self.type_weight = type_weight
         self.edit_weight = edit_weight
 
     def forward(
         self, out: TransformOutput, probs: Tensor, targets: Batch, sup: Supervision
     ) -> dict[str, Tensor]:
-        """Return every term and ``"loss"``, their weighted sum (scalars)."""
-        terms: dict[str, Tensor] = {}
+        """Every term and ``"loss"``, their weighted sum (scalars). ``out`` must come from
+        a forward pass with ``length=sup.length`` (teacher forcing)."""
         zero = probs.sum() * 0.0
-        terms["structural"] = (
-            self.structural(self._pred_graph(out, probs), self._target_graph(targets, sup))
-            if self.structural_weight
-            else zero
-        )
-        terms["merge"] = self._merge_term(out, sup.target_node) if self.merge_weight else zero
-        terms["type"] = self._type_term(out, probs, sup) if self.type_weight else zero
-        terms["edit"] = (
-            F.cross_entropy(out.edit_logit, sup.edit_op)
-            if self.edit_weight and sup.edit_op.numel()
-            else zero
-        )
+        terms: dict[str, Tensor] = {
+            "structural": (
+                self.structural(self._pred_graph(out, probs), self._target_graph(targets, sup))
+                if self.structural_weight
+                else zero
+            ),
+            "merge": self._merge_term(out, sup.group) if self.merge_weight else zero,
+            "count": self._count_term(out, sup) if self.count_weight else zero,
+            "type": self._type_term(out, probs, sup) if self.type_weight else zero,
+            "edit": (
+                F.cross_entropy(out.edit_logit, sup.edit_op)
+                if self.edit_weight and sup.edit_op.numel()
+                else zero
+            ),
+        }
         terms["loss"] = (
             self.structural_weight * terms["structural"]
             + self.merge_weight * terms["merge"]
+            + self.count_weight * terms["count"]
             + self.type_weight * terms["type"]
             + self.edit_weight * terms["edit"]
         )
         return terms
 
     @staticmethod
+    def target_index(out: TransformOutput, sup: Supervision) -> Tensor:
+        """``LongTensor[M]``: the target node each output node stands for (teacher forcing)."""
+        num_clusters = out.count_logit.size(0)
+        wanted = scatter(sup.length, out.cluster, dim=0, dim_size=num_clusters, reduce="sum")
+        if not torch.equal(out.split.count, wanted.clamp(max=out.count_logit.size(1) - 1)):
+            raise ValueError(
+                "TransformObjective: the output was not grown with the target counts; "
+                "call the network with length=supervision.length"
+            )
+        start = sup.start.index_select(0, first_member(out.cluster, num_clusters))
+        return start.index_select(0, out.split.parent) + out.split.slot
+
+    @staticmethod
     def _pred_graph(out: TransformOutput, probs: Tensor) -> Data:
         pred = Data(
             type=probs,
             act=out.act,
+            presence=out.presence,
             edge_index=out.edge_index,
-            edge_weight=out.edge_weight,
             batch=out.batch,
             num_nodes=probs.size(0),
         )
@@ -195,33 +240,35 @@ class TransformObjective(torch.nn.Module):
         return target
 
     @staticmethod
-    def _merge_term(out: TransformOutput, target_node: Tensor) -> Tensor:
-        """BCE of every pool's gates against "both ends emit the same target node"."""
+    def _merge_term(out: TransformOutput, group: Tensor) -> Tensor:
+        """BCE of every pool's gates against "both ends are in the same merge group"."""
         losses = []
-        node_target = target_node
+        node_group = group
         for info in out.infos:
             pairs = info.candidate_index
             if pairs.size(1) > 0:
-                left, right = node_target[pairs[0]], node_target[pairs[1]]
-                valid = (left >= 0) & (right >= 0)
-                label = (left == right).to(info.gate.dtype)
+                label = (node_group[pairs[0]] == node_group[pairs[1]]).to(info.gate.dtype)
                 gate = info.gate.clamp(1e-6, 1 - 1e-6)
-                losses.append(F.binary_cross_entropy(gate[valid], label[valid], reduction="sum"))
-            node_target = node_target[first_member(info.cluster, info.num_clusters)]
+                losses.append(F.binary_cross_entropy(gate, label, reduction="sum"))
+            node_group = node_group[first_member(info.cluster, info.num_clusters)]
         if not losses:
             return out.x.sum() * 0.0
         count = max(sum(int(info.candidate_index.size(1)) for info in out.infos), 1)
         return torch.stack(losses).sum() / count
 
     @staticmethod
-    def _type_term(out: TransformOutput, probs: Tensor, sup: Supervision) -> Tensor:
-        """CE of each pooled node against the target grapheme its first member anchors."""
+    def _count_term(out: TransformOutput, sup: Supervision) -> Tensor:
+        """CE of each pooled node's count logits against the graphemes its members produce."""
+        logit = out.count_logit
+        if logit.size(0) == 0:
+            return logit.sum() * 0.0
+        wanted = scatter(sup.length, out.cluster, dim=0, dim_size=logit.size(0), reduce="sum")
+        return F.cross_entropy(logit, wanted.clamp(max=logit.size(1) - 1))
+
+    def _type_term(self, out: TransformOutput, probs: Tensor, sup: Supervision) -> Tensor:
+        """CE of each output node against the target grapheme it stands for."""
         if probs.size(0) == 0:
             return probs.sum() * 0.0
-        anchor = sup.target_node[first_member(out.cluster, probs.size(0))]
-        valid = anchor >= 0
-        if not bool(valid.any()):
-            return probs.sum() * 0.0
-        wanted = sup.target_class[anchor[valid]]
-        picked = probs[valid].gather(1, wanted.unsqueeze(1)).squeeze(1)
+        wanted = sup.target_class.index_select(0, self.target_index(out, sup))
+        picked = probs.gather(1, wanted.unsqueeze(1)).squeeze(1)
         return -torch.log(picked.clamp_min(1e-12)).mean()

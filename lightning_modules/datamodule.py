@@ -38,13 +38,14 @@ class GraphemeDataModule(pl.LightningDataModule):
     ``max_len``), so validation measures generalisation, not recall.
 
     Args:
-        task: ``copy``, ``drop_last``, ``dedupe``, ``squeeze_spaces`` or ``math``.
+        task: a generated task (:data:`~pyg_grapheme.data.TASKS`), or ``None`` when the
+            data comes from files only (then ``train_path`` is required).
         train_path, val_path: JSONL files (override ``task``).
         skip_bad_lines: skip malformed JSONL lines (and report how many) instead of failing.
         n_train, n_val: numbers of generated pairs.
         alphabet, val_alphabet: alphabet names (``pyg_grapheme.data.ALPHABETS``).
         min_len, max_len, val_min_len, val_max_len: lengths in grapheme clusters.
-        level: math level (1 or 2).
+        level: math curriculum level.
         seed: generator seed (validation uses ``seed + 1``).
         batch_size, num_workers: DataLoader settings.
         swap_commutative: probability of swapping the operands of each ``+``
@@ -56,7 +57,7 @@ class GraphemeDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        task: str = "dedupe",
+        task: str | None = "dedupe",
         train_path: str | None = None,
         val_path: str | None = None,
         skip_bad_lines: bool = False,
@@ -77,6 +78,11 @@ class GraphemeDataModule(pl.LightningDataModule):
         super().__init__()
         if train_path is not None and val_path is None:
             raise ValueError("data.val_path is required when data.train_path is given")
+        if train_path is None and task is None:
+            raise ValueError(
+                "no training data: give --data.train_path and --data.val_path (JSONL files), "
+                "or --data.task to generate a curriculum task"
+            )
         self.save_hyperparameters()
 
     # The pairs are built once, on first use, identically on every process.

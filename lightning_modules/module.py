@@ -82,9 +82,13 @@ class GraphTransformModule(pl.LightningModule):
         # Components are saved by their configuration, not pickled (load_from_checkpoint
         # rebuilds them), the same way whether the CLI or Python made this module.
         self.save_hyperparameters(ignore=["net", "objective"])
+        # LightningCLI adds an "_instantiator" entry, which would make load_from_checkpoint
+        # rebuild through jsonargparse; our configs rebuild with build_component either way.
+        plain = {k: v for k, v in self.hparams.items() if k != "_instantiator"}
+        self._hparams = type(self._hparams)()
         self.save_hyperparameters(
             {
-                **self.hparams,
+                **plain,
                 "net": component_config(self.net),
                 "objective": component_config(self.objective),
             }

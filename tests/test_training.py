@@ -378,25 +378,6 @@ def test_resume_after_kill_continues_where_it_left_off(tmp_path):
     assert "Restoring states from the checkpoint" in done.stderr + done.stdout
 
 
-def test_checkpoint_write_is_atomic(trained_run, tmp_path, monkeypatch):
-    """A crash while writing leaves the previous checkpoint whole (Lightning's _atomic_save)."""
-    from fsspec.implementations.local import LocalFileOpener
-
-    _, cli = trained_run
-    path = tmp_path / "model.ckpt"
-    cli.trainer.save_checkpoint(path)
-    before = path.read_bytes()
-
-    def crash(self, data):
-        raise OSError("disk full (simulated)")
-
-    monkeypatch.setattr(LocalFileOpener, "write", crash)
-    with pytest.raises(OSError, match="disk full"):
-        cli.trainer.save_checkpoint(path)
-    assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["model.ckpt"]
-
-
 def test_ddp_on_two_cpu_processes(tmp_path):
     done = subprocess.run(
         [
@@ -408,7 +389,9 @@ def test_ddp_on_two_cpu_processes(tmp_path):
             "--trainer.devices",
             "2",
             "--trainer.max_epochs",
-            "1",
+            "3",
+            "--model.lr_schedule",
+            "constant",
             "--data.n_train",
             "128",
             "--data.n_val",
@@ -423,6 +406,13 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("=== validation report ===") == 1  # rank zero only
-    assert (tmp_path / "outputs" / "checkpoints" / "last.ckpt").exists()
+    last = tmp_path / "outputs" / "checkpoints" / "last.ckpt"
     match = re.search(r"exact_match=([\d.]+) cer=([\d.]+)", done.stdout)
-    assert match and 0.0 <= float(match.group(1)) <= 1.0
+    # The reported figure is the metric synchronised over both processes: it equals the
+    # exact match of the saved model on all 64 validation pairs, computed here in one piece.
+    data = GraphemeDataModule(n_train=128, n_val=64, val_max_len=16)
+    model = GraphTransformModule.load_from_checkpoint(last, map_location="cpu").net
+    outputs = model.transform_text([p.input for p in data.val_pairs])
+    wanted = exact_match(outputs, [p.target for p in data.val_pairs])
+    assert 0.0 < wanted < 1.0  # a figure that two halves could get wrong
+    assert match and float(match.group(1)) == pytest.approx(wanted, abs=5e-5)

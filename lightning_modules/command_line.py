@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 
@@ -16,7 +17,12 @@ def quiet_dependency_warnings() -> None:
     Lightning 2.6 calls jsonargparse APIs that jsonargparse 4.49+ deprecates, and
     uses torch's pytree ``LeafSpec`` that torch 2.13 deprecates; neither is
     something a user of these commands can act on. jsonargparse reads its switch
-    when it warns, so setting it here is enough.
+    when it warns, so setting it here is enough. Lightning's advertisement of its
+    cloud logger is dropped too.
     """
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # Lightning 2.6 advertises a cloud logger on every run.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+        lambda record: "litlogger" not in record.getMessage()
+    )

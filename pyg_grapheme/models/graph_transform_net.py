@@ -179,7 +179,7 @@ class GraphTransformNet(torch.nn.Module):
             hidden layer of the generation head. (default: :obj:`0.0`)
         max_children (int, optional): Largest number of output nodes one pooled
             node can grow into (:class:`~pyg_grapheme.nn.NodeSplit`'s :math:`K`).
-            (default: :obj:`8`)
+            (default: :obj:`16`)
         post_growth_layers (int, optional): Layers run on the grown chain before
             the heads (two convolutions and an attention block each), so new nodes
             know their neighbours. (default: :obj:`1`)
@@ -202,7 +202,7 @@ class GraphTransformNet(torch.nn.Module):
         post_pool_layers: int = 0,
         run_features: bool = False,
         dropout: float = 0.0,
-        max_children: int = 8,
+        max_children: int = 16,
         post_growth_layers: int = 1,
     ) -> None:
         super().__init__()

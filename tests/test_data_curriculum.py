@@ -52,6 +52,25 @@ def _check_pair(task: str, pair: TextPair, alphabet: Iterable[str], lo: int, hi:
         assert "  " in pair.input and "    " not in pair.input
         assert max(lo, 3) <= len(segment(pair.target)) <= hi
         assert set(clusters) <= allowed | {" "}
+    elif task == "double":
+        assert pair.target == "".join(c + c for c in clusters)
+        assert segment(pair.target) == [c for c in clusters for _ in (0, 1)]
+        assert lo <= len(clusters) <= hi
+        assert set(clusters) <= allowed
+    elif task == "spaced":
+        assert pair.target == " ".join(clusters)
+        assert len(segment(pair.target)) == 2 * len(clusters) - 1
+        assert lo <= len(clusters) <= hi
+        assert set(clusters) <= allowed
+    elif task == "strip":
+        assert pair.target == pair.input.strip(" ")
+        assert pair.target != pair.input  # always something to strip
+        lead = len(pair.input) - len(pair.input.lstrip(" "))
+        trail = len(pair.input) - len(pair.input.rstrip(" "))
+        assert pair.target == "" or (lead <= 3 and trail <= 3)
+        assert re.fullmatch(r"( {1,3}[^ ]+)*", " " + pair.target) or pair.target == ""
+        assert lo <= len(clusters) <= hi
+        assert set(clusters) <= allowed | {" "}
     else:
         raise AssertionError(task)
     assert pair.meta["task"] == task
@@ -116,6 +135,41 @@ GOLDEN = [
             ("字月   月中", "字月 月中"),
             ("大白田   子", "大白田 子"),
         ],
+    ),
+    (
+        "double",
+        {},
+        [("rvwdzl", "rrvvwwddzzll"), ("r", "rr"), ("wy", "wwyy"), ("b", "bb")],
+    ),
+    (
+        "spaced",
+        {},
+        [("rvwdzl", "r v w d z l"), ("r", "r"), ("wy", "w y"), ("b", "b")],
+    ),
+    (
+        "strip",
+        {},
+        [(" cw   ", "cw"), ("b ", "b"), (" h", "h"), ("h ", "h")],
+    ),
+    (
+        "double",
+        {"alphabet": "emoji", "max_len": 3},
+        [
+            ("🏳️\u200d🌈🏳️\u200d🌈", "🏳️\u200d🌈🏳️\u200d🌈🏳️\u200d🌈🏳️\u200d🌈"),
+            ("🤔😎🇫🇷", "🤔🤔😎😎🇫🇷🇫🇷"),
+            ("🚀🇫🇷💪🏾", "🚀🚀🇫🇷🇫🇷💪🏾💪🏾"),
+            ("👩🏼🇺🇦👨\u200d👩\u200d👧", "👩🏼👩🏼🇺🇦🇺🇦👨\u200d👩\u200d👧👨\u200d👩\u200d👧"),
+        ],
+    ),
+    (
+        "spaced",
+        {"alphabet": "greek", "max_len": 4},
+        [("μζν", "μ ζ ν"), ("σ", "σ"), ("τ", "τ"), ("β", "β")],
+    ),
+    (
+        "strip",
+        {"alphabet": "cyrillic", "max_len": 6},
+        [("   ", ""), ("     ", ""), (" ", ""), ("  г", "г")],
     ),
     (
         "drop_last",
@@ -184,8 +238,11 @@ def test_output_does_not_depend_on_the_string_hash_seed() -> None:
 # --------------------------------------------------------------------------- task rules
 
 
-@pytest.mark.parametrize("task", ["copy", "drop_last", "dedupe", "squeeze_spaces"])
-@pytest.mark.parametrize("alphabet", ["latin", "emoji", "devanagari", "latin_combining", "arabic"])
+STRING_TASKS = [task for task in TASKS if task != "math"]
+
+
+@pytest.mark.parametrize("task", STRING_TASKS)
+@pytest.mark.parametrize("alphabet", sorted(ALPHABETS))
 def test_string_tasks_follow_their_rule(task: str, alphabet: str) -> None:
     pairs = generate(task, 200, seed=11, alphabet=alphabet, min_len=2, max_len=6)
     assert len({p.input for p in pairs}) == 200
@@ -221,6 +278,19 @@ def test_lengths_are_drawn_uniformly() -> None:
     # Length 1 has only 26 inputs: used up, then the other lengths share its draws.
 
 
+def test_strip_has_empty_results_and_inner_spaces() -> None:
+    pairs = generate("strip", 2000, seed=0)
+    assert sum(p.target == "" for p in pairs) == 8  # "" .. "        ": one per length
+    assert sum(" " in p.target for p in pairs) == 975  # inner spaces kept
+    assert sum("  " in p.target for p in pairs) == 211  # inner runs of 2-3 kept too
+    edges = Counter(len(p.input) - len(p.input.strip(" ")) for p in pairs if p.target)
+    assert edges == {1: 917, 2: 496, 3: 362, 4: 151, 5: 55, 6: 11}
+    words = Counter(
+        len(p.target.split()) for p in generate("strip", 900, seed=0, min_len=7, max_len=7)
+    )
+    assert words == {1: 317, 3: 309, 2: 273, 0: 1}
+
+
 def test_squeeze_spaces_word_counts_are_balanced() -> None:
     pairs = generate("squeeze_spaces", 900, seed=0, min_len=7, max_len=7)
     words = Counter(len(p.target.split(" ")) for p in pairs)
@@ -241,6 +311,15 @@ def _all_strings(symbols: str, max_len: int) -> Iterable[str]:
 def _dedupe_ok(s: str) -> bool:
     runs = _runs(s)
     return max(runs) in (2, 3) and 1 <= len(runs) <= 2
+
+
+def _strip_ok(s: str) -> bool:
+    """The strip rule, by regular expression: all spaces, or 0-3 spaces, words joined
+    by 1-3 spaces, 0-3 spaces, with at least one space at an edge."""
+    if s.strip(" ") == "":
+        return True
+    match = re.fullmatch(r"( {0,3})[ab]+(?: {1,3}[ab]+)*( {0,3})", s)
+    return bool(match) and (match.group(1) + match.group(2)) != ""
 
 
 def _squeeze_ok(s: str) -> bool:
@@ -270,6 +349,15 @@ EXHAUSTIVE: list[tuple[str, dict, Callable[[], Iterable[str]], int]] = [
         {"alphabet": SMALL, "max_len": 5},
         lambda: (s for s in _all_strings("ab ", 9) if _squeeze_ok(s)),
         200,
+    ),
+    ("double", {"alphabet": list("abc"), "max_len": 3}, lambda: _all_strings("abc", 3), 39),
+    ("spaced", {"alphabet": list("abc"), "max_len": 3}, lambda: _all_strings("abc", 3), 39),
+    (
+        "strip",
+        {"alphabet": SMALL, "max_len": 6},
+        lambda: (s for s in _all_strings("ab ", 6) if _strip_ok(s)),
+        # per length 1..6: 1, 1 + 4, 1 + 14, 1 + 36 + 8, 1 + 78 + 52, 1 + 160 + 212 + 16
+        6 + 4 + 14 + 44 + 130 + 388,
     ),
     (
         "math",
@@ -400,7 +488,8 @@ def test_options_a_task_ignores() -> None:
         (
             {"task": "reverse"},
             ValueError,
-            "unknown task 'reverse'; tasks are ('copy', 'drop_last', 'dedupe', 'squeeze_spaces', 'math')",
+            "unknown task 'reverse'; tasks are ('copy', 'drop_last', 'dedupe', 'squeeze_spaces', "
+            "'double', 'spaced', 'strip', 'math')",
         ),
         ({"alphabet": "klingon"}, ValueError, "unknown alphabet 'klingon'; names are"),
         ({"n": -1}, ValueError, "n must be >= 0, got -1"),
@@ -419,7 +508,16 @@ def test_options_a_task_ignores() -> None:
             ValueError,
             "task 'squeeze_spaces' needs lengths of at least 3 grapheme clusters, got min_len=1, max_len=2",
         ),
-        ({"task": "math", "level": 3}, ValueError, "math level must be one of (1, 2), got 3"),
+        (
+            {"task": "math", "level": 8},
+            ValueError,
+            "math level must be one of (1, 2, 3, 4, 5, 6, 7), got 8",
+        ),
+        (
+            {"task": "math", "level": 0},
+            ValueError,
+            "math level must be one of (1, 2, 3, 4, 5, 6, 7), got 0",
+        ),
         (
             {"exclude": "abc"},
             TypeError,

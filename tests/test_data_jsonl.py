@@ -1,4 +1,9 @@
-"""Tests for pyg_grapheme.data.jsonl: both formats, detection, every malformed-line case."""
+"""Tests for pyg_grapheme.data.jsonl: the pairs and math formats, detection, every malformed-line case.
+
+The kindergarten format and the earlier system's math records (expression
+trees, bindings, the one-input-one-answer rules) are in
+``test_data_jsonl_earlier_system.py``.
+"""
 
 from __future__ import annotations
 
@@ -68,6 +73,8 @@ def test_math_fixture_targets_follow_the_result_rule() -> None:
         "level": 1,
         "expected_result": 25.0,
         "expected_symbolic": None,
+        "input_polish": "(+ 16 9)",
+        "bindings": [],
         "extra": {},
     }
     assert records[4].meta["expected_result"] == 35.0
@@ -91,6 +98,8 @@ def test_math_optional_keys_and_extra_keys(tmp_path: Path) -> None:
             "level": None,
             "expected_result": 6.0,
             "expected_symbolic": None,
+            "input_polish": "(* 2 3)",
+            "bindings": [],
             "extra": {"note": "hand written"},
         },
     )
@@ -113,7 +122,9 @@ def test_explicit_format(tmp_path: Path) -> None:
         f"{MATH_FILE}:1: record is in the math format but the file is in the pairs format "
         "(format= given)"
     )
-    with pytest.raises(ValueError, match=r"format must be one of \('pairs', 'math'\) or None"):
+    with pytest.raises(
+        ValueError, match=r"format must be one of \('pairs', 'kindergarten', 'math'\) or None"
+    ):
         read_jsonl(MATH_FILE, format="csv")
 
 
@@ -169,15 +180,17 @@ MALFORMED = [
     (
         '{"target": "a", "input_x": 1}',
         (
-            'record is in neither format: it needs "input" and "target" (pairs) or '
-            "\"input_polish\" and \"expected_result\" (math); its keys are ['input_x', 'target']"
+            'record is in none of the formats: it needs "input" and "target" (pairs), those and '
+            '"input_polish" and "target_polish" (kindergarten), or "input_polish" and '
+            "\"expected_result\" (math); its keys are ['input_x', 'target']"
         ),
     ),
     (
         "{}",
         (
-            'record is in neither format: it needs "input" and "target" (pairs) or '
-            '"input_polish" and "expected_result" (math); its keys are []'
+            'record is in none of the formats: it needs "input" and "target" (pairs), those and '
+            '"input_polish" and "target_polish" (kindergarten), or "input_polish" and '
+            '"expected_result" (math); its keys are []'
         ),
     ),
     ('{"input": 5, "target": "a"}', "key 'input' must be a string, got number 5"),
@@ -186,8 +199,9 @@ MALFORMED = [
     ('{"input": true, "target": "a"}', "key 'input' must be a string, got boolean True"),
     ('{"input": "a", "target": "b", "input": "c"}', "duplicate key 'input'"),
     (
-        '{"input": "a", "target": "b", "input_polish": "(+ 1 2)"}',
-        'record has both "input" (pairs format) and "input_polish" (math format)',
+        '{"input": "a", "target": "b", "input_polish": "", "target_polish": ""}',
+        "record is in the kindergarten format but the file is in the pairs format "
+        "(detected from line 1)",
     ),
     ("   ", "blank line before the last record (blank lines are allowed only at the end)"),
     ("", "blank line before the last record (blank lines are allowed only at the end)"),
@@ -239,7 +253,8 @@ MALFORMED_MATH = [
     ),
     (
         '{"input_polish": "(+ 1 2)", "expected_result": 3, "expected_symbolic": 3}',
-        "key 'expected_symbolic' must be a string or null, got number 3",
+        "key 'expected_symbolic' must be null, an expression tree (object) or a string, "
+        "got number 3",
     ),
     (
         '{"input_polish": "(+ 1 2)", "expected_result": null, "expected_symbolic": null}',

@@ -1,35 +1,78 @@
 """Data: text pairs from JSONL files or seeded curriculum generators, as PyG graph pairs.
 
 * :class:`TextPair` (``text_pair.py``): one (input, target) example with provenance.
-* :func:`read_jsonl` (``jsonl.py``): the pairs and math-curriculum JSONL formats.
-* :func:`generate`, :data:`TASKS` (``curriculum.py``): copy, drop_last, dedupe,
-  squeeze_spaces and math examples, seeded, no download; the tasks' input sets
-  are indexed exactly in ``string_tasks.py`` and ``math_expressions.py``.
+* :func:`read_jsonl` (``jsonl.py``): the pairs, kindergarten and math JSONL formats
+  of the earlier system; its expression trees in ``expression_tree.py``.
+* :func:`generate`, :data:`TASKS`, :func:`space_size` (``curriculum.py``): copy,
+  drop_last, dedupe, squeeze_spaces, double, spaced, strip and math levels 1-7,
+  seeded, no download; the input sets are indexed exactly in ``string_tasks.py``,
+  ``math_expressions.py`` (levels 1-2) and ``math_levels.py`` (levels 3-7).
+* ``python -m pyg_grapheme.data.generate`` (``generate.py``): any task or level as JSONL.
 * :data:`ALPHABETS` (``alphabets.py``): grapheme-cluster alphabets, Latin to emoji.
-* :func:`format_result` and Polish notation (``math_expressions.py``).
+* Polish notation: :func:`format_result` and the arithmetic of levels 1-2
+  (``math_expressions.py``); the symbolic grammar, sympy conversion and the
+  canonical answer form (``symbolic_polish.py``).
 * :class:`PairDataset`, :func:`collate_pairs` (``pair_dataset.py``): graphs for training.
 """
 
+import sys
+import types
+
 from pyg_grapheme.data.alphabets import ALPHABETS, resolve_alphabet
-from pyg_grapheme.data.curriculum import TASKS, generate
+from pyg_grapheme.data.curriculum import TASKS, generate, space_size
+from pyg_grapheme.data.expression_tree import ExpressionTreeError, tree_to_polish
 from pyg_grapheme.data.jsonl import FORMATS, JsonlFormatError, JsonlPairs, read_jsonl
 from pyg_grapheme.data.math_expressions import evaluate_polish, format_result, parse_polish
+from pyg_grapheme.data.math_levels import MATH_LEVELS
 from pyg_grapheme.data.pair_dataset import PairDataset, collate_pairs
+from pyg_grapheme.data.symbolic_polish import (
+    canonical_form,
+    parse_polish_tree,
+    sympy_to_polish,
+    tree_to_sympy,
+)
 from pyg_grapheme.data.text_pair import TextPair
 
 __all__ = [
     "ALPHABETS",
     "FORMATS",
+    "MATH_LEVELS",
     "TASKS",
+    "ExpressionTreeError",
     "JsonlFormatError",
     "JsonlPairs",
     "PairDataset",
     "TextPair",
+    "canonical_form",
     "collate_pairs",
     "evaluate_polish",
     "format_result",
     "generate",
     "parse_polish",
+    "parse_polish_tree",
     "read_jsonl",
     "resolve_alphabet",
+    "space_size",
+    "sympy_to_polish",
+    "tree_to_polish",
+    "tree_to_sympy",
 ]
+
+
+class _Package(types.ModuleType):
+    """This package, keeping ``generate`` the function.
+
+    Importing the command-line module ``pyg_grapheme.data.generate`` makes Python
+    set the package attribute ``generate`` to that module, which would shadow the
+    function for every later ``from pyg_grapheme.data import generate``. The
+    module stays reachable as ``sys.modules["pyg_grapheme.data.generate"]`` and
+    through ``from pyg_grapheme.data.generate import main``.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "generate" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

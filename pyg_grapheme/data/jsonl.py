@@ -1,31 +1,66 @@
-"""JSONL readers for the two formats of the earlier system, detected from the first record.
+"""JSONL readers for the three record formats of the earlier system, detected from the first record.
 
 **pairs**: ``{"input": "abc", "target": "ab"}``; both keys are required
-strings (empty allowed), other keys are kept in ``meta["extra"]``.
+strings (empty allowed), other keys are kept in ``meta["extra"]``. This is also
+what ``python -m pyg_grapheme.data.generate`` writes.
 
-**math**: ``{"id": "L1-00001", "input_polish": "(+ 16 9)", "expected_result":
-25.0, "expected_symbolic": null, "level": 1}``. ``input_polish`` (string) and
-``expected_result`` (number or null) are required; ``expected_symbolic``
-(string or null) may be left out; ``id`` (string) and ``level`` (integer) are
-optional. The target is ``expected_symbolic`` when it is a string, else
-:func:`~.math_expressions.format_result` of ``expected_result`` (``25.0 ->
-"25"``, ``2.5 -> "2.5"``); a record with neither is malformed. Other keys go to
-``meta["extra"]``.
+**kindergarten** (question and answer): ``{"input": "What color is sky?",
+"target": "Sky is blue", "input_polish": "", "target_polish": "", "id":
+"kg_2"}``. ``input``, ``target``, ``input_polish`` and ``target_polish`` are
+required strings, ``id`` an optional string. The earlier system's ``*_polish``
+fields hold the same question or answer in Polish (prefix) notation, the
+notation the math curriculum and this project's math levels use; an empty one
+means "use the plain text". So the pair's input is ``input_polish`` when it is
+not empty, else ``input``, and the target likewise (a record that has the
+notation trains the model on the notation it is asked to read and write, and
+plain-text records stay plain). ``meta`` keeps ``"id"``, the plain texts
+(``"input_plain"``, ``"target_plain"``) and other keys in ``"extra"``.
 
-A record is in the math format if it has ``"input_polish"``, in the pairs
-format if it has ``"input"`` (having both is an error). The first valid record
-fixes the format of the file (or pass ``format=``); a record of the other
-format later in the file is an error naming its line.
+**math**: ``{"id": "L1-00001", "input_polish": "(+ 16 9)", "input_expr": {...},
+"expected_result": 25.0, "expected_symbolic": null, "level": 1, "bindings": []}``.
 
-Nothing is silently dropped. Each of these is an error naming the file, the
-line number (1-based) and the problem: invalid UTF-8, invalid JSON (including
-the non-standard ``NaN``/``Infinity``), a JSON value that is not an object, a
-duplicate key, a missing key, a value of the wrong type, a non-finite number,
-a record of neither or both formats, a record of the other format, and a blank
-line *before the last record*. Blank lines (spaces, tabs, ``\\r`` only) after
-the last record are the end of the file and are ignored, so files that end in
-one or more newlines read fine. ``"\\r\\n"`` line ends are accepted; a UTF-8
-byte-order mark at the start is ignored. A file with no records is an error.
+* ``input_polish`` (string) and ``expected_result`` (number or null) are
+  required; ``id`` (string), ``level`` (integer 1-7), ``input_expr`` (an
+  expression tree), ``expected_symbolic`` (null, an expression tree, or a
+  string already in Polish notation) and ``bindings`` (a list of ``[name,
+  number]``, names distinct, default ``[]``) are optional.
+* Trees are the earlier system's externally tagged JSON
+  (:mod:`.expression_tree`), printed as Polish text without simplification;
+  ``input_expr``, when present, must print as ``input_polish`` (numbers compared
+  by value), else the record contradicts itself.
+* **Target**: the text of ``expected_symbolic`` when it is not null, else
+  :func:`~.math_expressions.format_result` of ``expected_result`` (``25.0 ->
+  "25"``, ``2.718281828459045`` stays); a record with neither is malformed.
+* **One input, one answer.** The earlier files leave the task out of the input
+  (levels 5 and 6 share inputs such as ``(sin x)``; level 3 keeps the
+  variable's value in ``bindings``), so the reader writes it in:
+
+  - level 5: ``(d/dx F)``; level 6: ``(int F)``, where ``F`` is ``input_polish``;
+  - each binding, outermost first in list order, wraps the result:
+    ``[["x", 2.0]]`` and ``(- x 1)`` give ``(let x 2 (- x 1))``; values print
+    like results (``2.0 -> 2``).
+
+  These are the inputs of :mod:`.math_levels` levels 3, 5 and 6, so records
+  read here and generated problems share one notation.
+
+**Detection.** A record with ``"input"`` is kindergarten if it also has
+``"input_polish"`` or ``"target_polish"``, else pairs; a record with
+``"input_polish"`` and no ``"input"`` is math. The first valid record fixes
+the format of the file (or pass ``format=``); a record of another format later
+in the file is an error naming its line.
+
+**Errors.** Nothing is silently dropped. Each of these is an error naming the
+file, the line number (1-based) and the problem: invalid UTF-8, invalid JSON
+(including the non-standard ``NaN``/``Infinity``, and nesting too deep to
+read), a JSON value that is not an object, a duplicate key, a missing key, a
+value of the wrong type, a non-finite number, a level outside 1-7, a malformed
+expression tree (with the path of the bad node), a malformed or repeated
+binding, an ``input_expr`` that disagrees with ``input_polish``, a record of
+no format, a record of another format, and a blank line *before the last
+record*. Blank lines (spaces, tabs, ``\\r`` only) after the last record are
+the end of the file and are ignored, so files that end in one or more
+newlines read fine. ``"\\r\\n"`` line ends are accepted; a UTF-8 byte-order
+mark at the start is ignored. A file with no records is an error.
 
 With ``skip_bad_lines=True`` bad lines are skipped instead; the result reports
 how many (``.skipped``) and why (``.errors``), and one warning listing them is
@@ -38,22 +73,27 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
+from pyg_grapheme.data.expression_tree import ExpressionTreeError, tree_to_polish
 from pyg_grapheme.data.math_expressions import format_result
+from pyg_grapheme.data.math_levels import MATH_LEVELS
+from pyg_grapheme.data.symbolic_polish import is_number, is_symbol
 from pyg_grapheme.data.text_pair import TextPair
 
 __all__ = ["FORMATS", "JsonlFormatError", "JsonlPairs", "read_jsonl"]
 
-FORMATS = ("pairs", "math")
+FORMATS = ("pairs", "kindergarten", "math")
 
 logger = logging.getLogger(__name__)
 
 _BLANK = b" \t\r"
 _BOM = b"\xef\xbb\xbf"
 _WARN_LIST = 10
+_POLISH_TOKEN = re.compile(r"\(|\)|[^\s()]+")
 
 
 class JsonlFormatError(ValueError):
@@ -84,7 +124,7 @@ class JsonlPairs(Sequence[TextPair]):
 
     Attributes:
         path: the file as given.
-        format: ``"pairs"`` or ``"math"``.
+        format: ``"pairs"``, ``"kindergarten"`` or ``"math"``.
         pairs: the records, in file order.
         errors: one :class:`JsonlFormatError` per skipped line (empty unless
             ``skip_bad_lines``).
@@ -157,67 +197,167 @@ def _expect(key: str, value: Any, expected: str, ok: bool) -> None:
 
 
 def _record_format(record: dict[str, Any]) -> str:
-    if "input_polish" in record and "input" in record:
-        raise _LineError('record has both "input" (pairs format) and "input_polish" (math format)')
+    if "input" in record:
+        return "kindergarten" if "input_polish" in record or "target_polish" in record else "pairs"
     if "input_polish" in record:
         return "math"
-    if "input" in record:
-        return "pairs"
     raise _LineError(
-        'record is in neither format: it needs "input" and "target" (pairs) or '
-        f'"input_polish" and "expected_result" (math); its keys are {sorted(record)}'
+        'record is in none of the formats: it needs "input" and "target" (pairs), those and '
+        '"input_polish" and "target_polish" (kindergarten), or "input_polish" and '
+        f'"expected_result" (math); its keys are {sorted(record)}'
     )
 
 
+def _string(record: dict[str, Any], key: str, required: bool = True) -> str | None:
+    if not required and key not in record:
+        return None
+    value = _require(record, key)
+    _expect(key, value, "a string", isinstance(value, str))
+    return value
+
+
 def _pairs_record(record: dict[str, Any], source: str) -> TextPair:
-    text = _require(record, "input")
-    _expect("input", text, "a string", isinstance(text, str))
-    target = _require(record, "target")
-    _expect("target", target, "a string", isinstance(target, str))
+    text = _string(record, "input")
+    target = _string(record, "target")
     extra = {k: v for k, v in record.items() if k not in ("input", "target")}
     return TextPair(text, target, {"source": source, "format": "pairs", "extra": extra})
 
 
+_KINDERGARTEN_KEYS = ("input", "target", "input_polish", "target_polish", "id")
+
+
+def _kindergarten_record(record: dict[str, Any], source: str) -> TextPair:
+    text, target, text_polish, target_polish = (
+        _string(record, key) for key in _KINDERGARTEN_KEYS[:4]
+    )
+    record_id = _string(record, "id", required=False)
+    meta = {
+        "source": source,
+        "format": "kindergarten",
+        "id": record_id,
+        "input_plain": text,
+        "target_plain": target,
+        "extra": {k: v for k, v in record.items() if k not in _KINDERGARTEN_KEYS},
+    }
+    return TextPair(text_polish or text, target_polish or target, meta)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _tree_text(key: str, tree: Any) -> str:
+    try:
+        return tree_to_polish(tree)
+    except ExpressionTreeError as exc:
+        where = f" at {exc.where}" if exc.where else ""
+        raise _LineError(f"key {key!r}: malformed expression tree{where}: {exc.problem}") from None
+
+
+def _bindings(record: dict[str, Any]) -> list[tuple[str, float]]:
+    bindings = record.get("bindings", [])
+    _expect("bindings", bindings, "a list of [name, number]", isinstance(bindings, list))
+    seen: list[tuple[str, float]] = []
+    for k, binding in enumerate(bindings):
+        ok = (
+            isinstance(binding, list)
+            and len(binding) == 2
+            and isinstance(binding[0], str)
+            and is_symbol(binding[0])
+            and _is_number(binding[1])
+        )
+        if not ok:
+            raise _LineError(
+                f"key 'bindings': entry {k} must be [name, number] with a symbol name "
+                f"(a letter, then letters, digits or _), got {binding!r}"
+            )
+        name, value = binding
+        if not math.isfinite(value):
+            raise _LineError(f"key 'bindings': entry {k} must be finite, got {value!r}")
+        if name in (n for n, _ in seen):
+            raise _LineError(f"key 'bindings': {name!r} is bound twice")
+        seen.append((name, float(value)))
+    return seen
+
+
+def _same_polish(a: str, b: str) -> bool:
+    """Same tokens, numbers compared by value (``2.0`` is ``2``)."""
+    left, right = _POLISH_TOKEN.findall(a), _POLISH_TOKEN.findall(b)
+    if len(left) != len(right):
+        return False
+    for x, y in zip(left, right):
+        if x != y and not (is_number(x) and is_number(y) and float(x) == float(y)):
+            return False
+    return True
+
+
+_MATH_KEYS = (
+    "id",
+    "input_polish",
+    "input_expr",
+    "expected_result",
+    "expected_symbolic",
+    "level",
+    "bindings",
+)
+_TASK_HEADS = {5: "d/dx", 6: "int"}
+
+
 def _math_record(record: dict[str, Any], source: str) -> TextPair:
-    text = _require(record, "input_polish")
-    _expect("input_polish", text, "a string", isinstance(text, str))
+    text = _string(record, "input_polish")
     result = _require(record, "expected_result")
-    is_number = isinstance(result, (int, float)) and not isinstance(result, bool)
-    _expect("expected_result", result, "a number or null", result is None or is_number)
-    if is_number and not math.isfinite(result):
+    _expect("expected_result", result, "a number or null", result is None or _is_number(result))
+    if result is not None and not math.isfinite(result):
         raise _LineError(f"key 'expected_result' must be finite, got {result!r}")
     symbolic = record.get("expected_symbolic")
     _expect(
         "expected_symbolic",
         symbolic,
-        "a string or null",
-        symbolic is None or isinstance(symbolic, str),
+        "null, an expression tree (object) or a string",
+        symbolic is None or isinstance(symbolic, (str, dict)),
     )
-    record_id = record.get("id")
-    _expect("id", record_id, "a string", record_id is None or isinstance(record_id, str))
+    record_id = _string(record, "id", required=False)
     level = record.get("level")
     is_int = isinstance(level, int) and not isinstance(level, bool)
     _expect("level", level, "an integer", level is None or is_int)
-    if symbolic is not None:
+    if level is not None and level not in MATH_LEVELS:
+        raise _LineError(f"key 'level' must be one of {MATH_LEVELS}, got {level}")
+    if "input_expr" in record:
+        expr_text = _tree_text("input_expr", record["input_expr"])
+        if not _same_polish(expr_text, text):
+            raise _LineError(
+                f"input_expr reads {expr_text!r} but input_polish is {text!r}; "
+                "the record contradicts itself"
+            )
+    bindings = _bindings(record)
+    if isinstance(symbolic, dict):
+        target = _tree_text("expected_symbolic", symbolic)
+    elif symbolic is not None:
         target = symbolic
     elif result is not None:
         target = format_result(result)
     else:
         raise _LineError("expected_result and expected_symbolic are both null: no target")
-    known = ("id", "input_polish", "expected_result", "expected_symbolic", "level")
+    question = text
+    if level in _TASK_HEADS:
+        question = f"({_TASK_HEADS[level]} {question})"
+    for name, value in reversed(bindings):
+        question = f"(let {name} {format_result(value)} {question})"
     meta = {
         "source": source,
         "format": "math",
         "id": record_id,
         "level": level,
         "expected_result": None if result is None else float(result),
-        "expected_symbolic": symbolic,
-        "extra": {k: v for k, v in record.items() if k not in known},
+        "expected_symbolic": None if symbolic is None else target,
+        "input_polish": text,
+        "bindings": bindings,
+        "extra": {k: v for k, v in record.items() if k not in _MATH_KEYS},
     }
-    return TextPair(text, target, meta)
+    return TextPair(question, target, meta)
 
 
-_PARSERS = {"pairs": _pairs_record, "math": _math_record}
+_PARSERS = {"pairs": _pairs_record, "kindergarten": _kindergarten_record, "math": _math_record}
 
 
 def read_jsonl(
@@ -226,14 +366,14 @@ def read_jsonl(
     *,
     format: str | None = None,
 ) -> JsonlPairs:
-    """Read a JSONL file of the pairs or math format (see the module docstring).
+    """Read a JSONL file of the pairs, kindergarten or math format (see the module docstring).
 
     Args:
         path: the file.
         skip_bad_lines: skip malformed lines (counted in ``.skipped``, listed in
             ``.errors`` and in a logged warning) instead of raising.
-        format: ``"pairs"`` or ``"math"`` to insist on one; ``None`` (default)
-            detects it from the first valid record.
+        format: ``"pairs"``, ``"kindergarten"`` or ``"math"`` to insist on one;
+            ``None`` (default) detects it from the first valid record.
 
     Returns:
         :class:`JsonlPairs`, a sequence of :class:`TextPair` whose
@@ -276,6 +416,8 @@ def read_jsonl(
                 )
             except json.JSONDecodeError as exc:
                 raise _LineError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+            except RecursionError:
+                raise _LineError("invalid JSON: nested too deeply to read") from None
             if not isinstance(record, dict):
                 raise _LineError(f"expected a JSON object, got {_json_type(record)}")
             record_format = _record_format(record)
@@ -287,7 +429,10 @@ def read_jsonl(
                     f"record is in the {record_format} format but the file is in the "
                     f"{file_format} format ({how})"
                 )
-            pairs.append(_PARSERS[record_format](record, f"{name}:{number}"))
+            try:
+                pairs.append(_PARSERS[record_format](record, f"{name}:{number}"))
+            except RecursionError:
+                raise _LineError("expression tree nested too deeply to read") from None
         except _LineError as exc:
             error = JsonlFormatError(name, number, str(exc))
             if not skip_bad_lines:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 
 __all__ = [
     "LEVELS",
@@ -46,10 +47,15 @@ _WHITESPACE = re.compile(r"\s*")
 
 
 def format_result(value: float) -> str:
-    """Print a result: as an integer when it is integral, else as the shortest float repr.
+    """Print a number as the earlier system printed it: integral values as integers,
+    others with the shortest digits that read back to the same float, never in exponent form.
 
     ``25.0 -> "25"``, ``-3.0 -> "-3"``, ``-0.0 -> "0"``, ``2.5 -> "2.5"``,
-    ``1/3 -> "0.3333333333333333"``.
+    ``1/3 -> "0.3333333333333333"``, ``2.718281828459045`` stays, ``1e-7 ->
+    "0.0000001"``. The digits are Python's ``repr`` (shortest round trip) written
+    positionally, as Rust's ``f64`` ``Display`` wrote the earlier system's Polish
+    text (so ``1e300`` is a 1 and 300 zeros); every number is then an integer or a
+    decimal of the Polish grammar.
 
     Raises:
         TypeError: ``value`` is not an ``int`` or ``float`` (``bool`` included).
@@ -61,9 +67,9 @@ def format_result(value: float) -> str:
         return str(value)
     if not math.isfinite(value):
         raise ValueError(f"format_result expects a finite number, got {value!r}")
-    if value.is_integer():
-        return str(int(value))
-    return repr(value)
+    text = format(Decimal(repr(value)), "f")  # repr: "25.0", "1e-07", "1.5e+300"
+    text = text.removesuffix(".0")
+    return "0" if text == "-0" else text
 
 
 def parse_polish(text: str) -> Expression:
@@ -207,6 +213,10 @@ class MathSpace:
             i, j = divmod(rest - self._simple**2 - self._simple * MAX_OPERAND, self._simple)
             left, right = i + 1, self._simple_expression(j)
         return (OPERATORS[op], left, right)
+
+    def input_at(self, key: tuple[int, int], index: int) -> str:
+        """The input of expression ``index``."""
+        return to_polish(self._expression(index))
 
     def unrank(self, key: tuple[int, int], index: int) -> tuple[str, str]:
         """``(input, target)`` of expression ``index``."""

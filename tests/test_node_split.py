@@ -175,3 +175,53 @@ def test_torch_compile_equals_eager():
     (g_eager,) = torch.autograd.grad(eager_out[0].sum() + eager_out[3].presence.sum(), x)
     (g_compiled,) = torch.autograd.grad(compiled_out[0].sum() + compiled_out[3].presence.sum(), x)
     assert torch.allclose(g_eager, g_compiled)
+
+
+# --- Counts learn from a structural loss, from both sides ------------------------------------
+
+
+def structural_count_loss(split: NodeSplit, x: torch.Tensor, target_count: torch.Tensor):
+    """StructuralLoss between the grown chain (each output node labelled by its parent, so
+    only the counts can be wrong) and the chain the target counts grow. The split uses its
+    own counts plus one tentative child per node (extra=1); presence is P(c > slot).
+
+    A relabel is priced above a deletion plus an insertion (type_weight 3): with fixed
+    labels, "one node too many here, one too few there" would otherwise be a single
+    relabel to the loss, and no count would have a reason to move."""
+    from torch_geometric.data import Data
+
+    from pyg_grapheme.loss import StructuralLoss
+
+    num_nodes = x.size(0)
+    _, edge_index, _, info = split(x, CHAIN5, extra=1)
+    pred = Data(
+        type=torch.nn.functional.one_hot(info.parent, num_nodes).float(),
+        edge_index=edge_index,
+        presence=info.presence,
+    )
+    target_type = torch.repeat_interleave(torch.arange(num_nodes), target_count)
+    src = torch.arange(max(target_type.numel() - 1, 0))
+    target = Data(type=target_type, edge_index=torch.stack([src, src + 1]))
+    return StructuralLoss(type_weight=3.0)(pred, target), info
+
+
+@pytest.mark.parametrize("start", ["too few", "too many"])
+def test_counts_learn_from_the_structural_loss_alone(start):
+    torch.manual_seed(0)
+    target_count = torch.tensor([2, 1, 3, 0, 1])
+    split = NodeSplit(5, max_children=4)
+    x = torch.eye(5)
+    with torch.no_grad():  # every node starts with count 0 (too few) or 4 (too many)
+        split.count_head.weight.zero_()
+        split.count_head.bias.copy_(torch.tensor([3.0, 0, 0, 0, 0] if start == "too few"
+                                                 else [0, 0, 0, 0, 3.0]))  # fmt: skip
+    optimizer = torch.optim.Adam(split.count_head.parameters(), lr=0.1)
+    _, info = structural_count_loss(split, x, target_count)
+    assert info.count.tolist() == ([0] * 5 if start == "too few" else [4] * 5)
+    for _ in range(150):
+        optimizer.zero_grad()
+        loss, info = structural_count_loss(split, x, target_count)
+        loss.backward()
+        optimizer.step()
+    _, info = structural_count_loss(split, x, target_count)
+    assert info.count.tolist() == target_count.tolist()

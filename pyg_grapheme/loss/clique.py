@@ -30,9 +30,16 @@ __all__ = ["clique_distance", "out_degree_statistics"]
 
 
 def out_degree_statistics(graphs: DenseGraphs) -> tuple[Tensor, Tensor]:
-    r"""Mean :math:`\mu` and variance :math:`\sigma^2` of :math:`s_i`, each :math:`[B]`."""
+    r"""Mean :math:`\mu` and variance :math:`\sigma^2` of :math:`s_i`, each :math:`[B]`.
+
+    With node presence :math:`p_i`, nodes count with their presence (the node
+    count is :math:`\sum_i p_i`), so an absent node counts as no node.
+    """
     mask = graphs.mask.to(graphs.adj.dtype)
     count = graphs.num_nodes.to(graphs.adj.dtype)
+    if graphs.presence is not None:
+        mask = graphs.presence * mask
+        count = mask.sum(1)
     share = graphs.adj.sum(2) / (count - 1.0).clamp(min=1.0)[:, None]
     nodes = count.clamp(min=1.0)
     mean = (share * mask).sum(1) / nodes

@@ -10,7 +10,9 @@ padded tensors over its :math:`B` graphs of at most :math:`n` nodes
 - ``index`` :math:`[B, n]` the class indices when the types were given as indices,
 - ``act``   :math:`[B, n]` activations, or :obj:`None`,
 - ``adj``   :math:`[B, n, n]`, :math:`A_{ij}` = summed weight of the edges :math:`i \to j`,
-- ``mask``  :math:`[B, n]` real nodes, ``num_nodes`` :math:`[B]`.
+  times :math:`p_i p_j` when nodes carry a presence,
+- ``mask``  :math:`[B, n]` real nodes, ``num_nodes`` :math:`[B]`,
+- ``presence`` :math:`[B, n]` probability that each node exists (0 on padding), or :obj:`None`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class DenseGraphs(NamedTuple):
     adj: Tensor
     mask: Tensor
     num_nodes: Tensor
+    presence: Tensor | None = None
 
 
 def _batch_vector(graph: object, num_nodes: int, device: torch.device) -> Tensor:
@@ -118,7 +121,8 @@ def to_dense_graphs(
 
     Args:
         graph: Object with ``.type``, ``.edge_index`` and optional ``.act``,
-            ``.edge_weight``, ``.batch`` (see :class:`~pyg_grapheme.loss.StructuralLoss`).
+            ``.edge_weight``, ``.presence``, ``.batch`` (see
+            :class:`~pyg_grapheme.loss.StructuralLoss`).
         num_graphs (int): :math:`B`; graphs without nodes become all-padding rows.
         num_classes (int): :math:`C` for one-hot encoding class indices.
         dtype (torch.dtype): Floating dtype of the dense tensors.
@@ -146,6 +150,14 @@ def to_dense_graphs(
     act = getattr(graph, "act", None)
     if act is not None and tuple(act.shape) != (num_nodes,):
         raise ValueError(f"{name}.act must be [N] = [{num_nodes}], got shape {tuple(act.shape)}")
+    presence = getattr(graph, "presence", None)
+    if presence is not None and (
+        tuple(presence.shape) != (num_nodes,) or not presence.is_floating_point()
+    ):
+        raise ValueError(
+            f"{name}.presence must be a FloatTensor [N] = [{num_nodes}], got "
+            f"{presence.dtype} of shape {tuple(presence.shape)}"
+        )
     if node_type.is_floating_point() and node_type.shape[1] != num_classes:
         raise ValueError(f"{name}.type has {node_type.shape[1]} classes, expected {num_classes}")
 
@@ -159,9 +171,17 @@ def to_dense_graphs(
                 raise ValueError(f"{name}.edge_index refers to nodes outside [0, {num_nodes})")
             if bool((batch[edge_index[0]] != batch[edge_index[1]]).any()):
                 raise ValueError(f"{name}.edge_index has edges between different graphs")
-        for label, value in (("type", node_type), ("act", act), ("edge_weight", edge_weight)):
+        for label, value in (
+            ("type", node_type),
+            ("act", act),
+            ("edge_weight", edge_weight),
+            ("presence", presence),
+        ):
             if value is not None and value.is_floating_point() and not bool(value.isfinite().all()):
                 raise ValueError(f"{name}.{label} has NaN or Inf entries")
+        if presence is not None and presence.numel() > 0:
+            if float(presence.detach().min()) < 0.0 or float(presence.detach().max()) > 1.0:
+                raise ValueError(f"{name}.presence must lie in [0, 1]")
 
     if node_type.is_floating_point():
         probs, mask = to_dense_batch(node_type.to(dtype), batch, batch_size=num_graphs)
@@ -182,4 +202,9 @@ def to_dense_graphs(
         adj = torch.zeros(num_graphs, 0, 0, dtype=dtype, device=device)
     if num_graphs == 0 or max_nodes == 0:
         adj = torch.zeros(num_graphs, max_nodes, max_nodes, dtype=dtype, device=device)
-    return DenseGraphs(probs, index, dense_act, adj, mask, mask.sum(1))
+    dense_presence = None
+    if presence is not None:
+        dense_presence, _ = to_dense_batch(presence.to(dtype), batch, batch_size=num_graphs)
+        # An edge exists when both its ends do.
+        adj = adj * dense_presence[:, :, None] * dense_presence[:, None, :]
+    return DenseGraphs(probs, index, dense_act, adj, mask, mask.sum(1), dense_presence)

@@ -30,6 +30,24 @@ so every node carries unit mass, a node sent to the dummy is deleted
 ``dummy_cost``, and both sides total :math:`n + m`. For a permutation-like plan
 the transport cost counts substitutions and :math:`|n - m|` or more
 insertions/deletions, as graph edit distance does.
+
+**Presence.** A predicted node may exist only with probability :math:`p_i`
+(a grown node whose count is uncertain, :class:`~pyg_grapheme.nn.NodeSplit`).
+For a fixed alignment the expected cost, with node :math:`i` present
+independently with probability :math:`p_i`, replaces the real rows by
+
+.. math::
+
+    \tilde C_{ij} = p_i\,C_{ij} + (1 - p_i)\,c_{ins}, \qquad
+    \tilde C_{i,\mathrm{dummy}} = p_i\,c_{del}:
+
+matching :math:`i` to target node :math:`j` costs the substitution when
+:math:`i` exists and the insertion of :math:`j` when it does not; deleting
+:math:`i` costs only when it exists. With :math:`p = 1` this is the cost above;
+with :math:`p_i = 0` node :math:`i` costs exactly what its absence costs. The
+gradient :math:`\partial/\partial p_i` is :math:`C_{ij} - c_{ins}` for a
+matched node (negative when the match is good: it asks for the node) and
+:math:`c_{del} > 0` for a deleted one (it asks to drop the node).
 """
 
 from __future__ import annotations
@@ -101,6 +119,7 @@ def augment_with_dummy(
     pred_mask: Tensor,
     target_mask: Tensor,
     dummy_cost: float = 1.0,
+    presence: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     r"""Append the insertion/deletion dummy: :math:`[B, n, m] \to [B, n+1, m+1]`.
 
@@ -109,6 +128,8 @@ def augment_with_dummy(
         pred_mask (Tensor): Real predicted nodes :math:`[B, n]` (bool).
         target_mask (Tensor): Real target nodes :math:`[B, m]` (bool).
         dummy_cost (float): :math:`c_{del} = c_{ins}`. (default: :obj:`1.0`)
+        presence (Tensor, optional): :math:`p_i` of the predicted nodes :math:`[B, n]`;
+            the real rows become expected costs (module docstring). (default: :obj:`None`)
 
     Returns:
         ``(cost [B, n+1, m+1], a [B, n+1], b [B, m+1])``: the dummy is the last
@@ -119,6 +140,10 @@ def augment_with_dummy(
         raise ValueError(f"dummy_cost must be >= 0, got {dummy_cost}")
     B, n, m = cost.shape
     delete = cost.new_full((B, n, 1), dummy_cost)
+    if presence is not None:
+        p = presence[:, :, None]
+        cost = p * cost + (1.0 - p) * dummy_cost
+        delete = p * dummy_cost
     insert = cost.new_full((B, 1, m), dummy_cost)
     corner = cost.new_zeros(B, 1, 1)
     full = torch.cat([torch.cat([cost, delete], 2), torch.cat([insert, corner], 2)], 1)

@@ -96,6 +96,7 @@ def _pad_nodes(graphs: DenseGraphs, size: int) -> DenseGraphs:
         pad(graphs.adj, (0, extra, 0, extra)),
         pad(graphs.mask, (0, extra)),
         graphs.num_nodes,
+        None if graphs.presence is None else pad(graphs.presence, (0, extra)),
     )
 
 
@@ -108,6 +109,11 @@ def _concat(parts: list[DenseGraphs]) -> DenseGraphs:
     act = None
     if all(p.act is not None for p in parts):
         act = torch.cat([p.act for p in parts])  # type: ignore[misc]
+    presence = None
+    if any(p.presence is not None for p in parts):
+        presence = torch.cat(
+            [p.mask.to(p.adj.dtype) if p.presence is None else p.presence for p in parts]
+        )
     return DenseGraphs(
         torch.cat([p.type for p in parts]),
         index,
@@ -115,6 +121,7 @@ def _concat(parts: list[DenseGraphs]) -> DenseGraphs:
         torch.cat([p.adj for p in parts]),
         torch.cat([p.mask for p in parts]),
         torch.cat([p.num_nodes for p in parts]),
+        presence,
     )
 
 
@@ -132,6 +139,10 @@ class StructuralLoss(torch.nn.Module):
     - ``act`` (optional, both sides or neither): FloatTensor :math:`[N]`,
     - ``edge_index``: LongTensor :math:`[2, E]`, directed,
     - ``edge_weight`` (optional): FloatTensor :math:`[E]` in :math:`[0, 1]` (default 1),
+    - ``presence`` (optional): FloatTensor :math:`[N]` in :math:`[0, 1]`, the
+      probability that each node exists (:mod:`.node_cost`: the node term
+      becomes the expected edit cost under independent existence; an edge
+      counts with the presence of both its ends),
     - ``batch`` (optional): LongTensor :math:`[N]`, sorted; the number of graphs
       is ``num_graphs`` if set, else ``batch.max() + 1``. Graphs with no nodes
       are allowed; pred and target must hold the same number of graphs.
@@ -261,7 +272,9 @@ class StructuralLoss(torch.nn.Module):
         substitution = node_cost(
             pred, target, self.type_weight, self.act_weight, self.degree_weight, self.smoothing
         )
-        cost, a, b = augment_with_dummy(substitution, pred.mask, target.mask, self.dummy_cost)
+        cost, a, b = augment_with_dummy(
+            substitution, pred.mask, target.mask, self.dummy_cost, pred.presence
+        )
         plan = fused_gromov_plan(
             cost,
             pred.adj,

@@ -294,3 +294,12 @@ def test_answers_stay_short() -> None:
         pairs = generate("math", 300, seed=13, level=level)
         ratio = sum(len(p.target) for p in pairs) / sum(len(p.input) for p in pairs)
         assert ratio < bound, (level, ratio)
+
+
+def test_hostile_texts_to_exclude_are_rejected_without_evaluating_them() -> None:
+    deep = "(d/dx " + "(sin " * 500 + "x" + ")" * 501
+    texts = ["(d/dx (^ 10 99999999))", "(int (^ 10 99999999))", "(= (^ 10 99999999) x)", deep]
+    exclude = [*texts, "(d/dx (^ 10.5 2))", "(= x 1.5)"]
+    for level in (3, 4, 5, 6, 7):
+        assert all(math_space(level).classify(text) is None for text in exclude)
+        assert len(generate("math", 3, seed=0, level=level, exclude=exclude)) == 3

@@ -1,11 +1,11 @@
 """The string curriculum tasks as indexed sets of (input, target) pairs.
 
 Each task is a finite set of inputs split into classes with keys
-``(L, variant)``. For each class a space gives ``count(key)`` (how many
+``(L, variant, ...)``. For each class a space gives ``count(key)`` (how many
 inputs), ``unrank(key, i)`` (the ``i``-th input and its target: a bijection
-from ``range(count(key))``) and ``classify(text)`` (the class of ``text`` if it
-is an input of the space, else ``None``). :func:`~pyg_grapheme.data.generate`
-samples through these three methods, so it knows exactly when a request cannot
+from ``range(count(key))``), ``input_at(key, i)`` (the input alone) and
+``classify(text)`` (the class of ``text`` if it is an input of the space, else
+``None``). :func:`~pyg_grapheme.data.generate` samples through these methods, so it knows exactly when a request cannot
 be met and never loops looking for inputs that do not exist. Lengths ``L`` are
 in grapheme clusters; ``k`` is the size of the alphabet (:mod:`.alphabets`).
 
@@ -104,9 +104,10 @@ def _combination(n: int, r: int, index: int) -> list[int]:
     return out
 
 
-Key = tuple[int, int]
-"""A class of inputs: ``(length, variant)``; ``variant`` is the word count for
-``squeeze_spaces`` and 0 for the other tasks."""
+Key = tuple[int, ...]
+"""A class of inputs: ``(length, variant)``, where ``variant`` is the word count for
+``squeeze_spaces`` and 0 for the other tasks, or ``(length, words, edges, inner
+spaces)`` for ``strip``."""
 
 
 class _StringSpace:

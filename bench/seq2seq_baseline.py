@@ -36,7 +36,9 @@ linearly for the first ``warmup`` fraction of the budget and then follows a
 cosine to zero. The budget is either a number of epochs or a number of CPU
 seconds (``time.process_time`` of this process: every thread, training steps
 only); with a CPU budget the schedule's progress is the fraction of the CPU
-seconds used, so the run always ends at the end of its schedule.
+seconds used, so the run always ends at the end of its schedule. An epoch budget
+is bit-reproducible; a CPU budget is not (how many steps fit depends on the
+machine), so results report the epochs a CPU budget gave.
 
 Decoding. Greedy, batched: the most likely grapheme at each step until every
 sequence has emitted ``<eos>`` or ``2 S + 8`` steps have passed.
@@ -561,7 +563,8 @@ def train_and_evaluate(
         predictions = transform_text(trained, [p.input for p in pairs])
         scores[name] = exact_match(predictions, [p.target for p in pairs])
         unknown[name] = sum(
-            trained.vocabulary.has_unknown(p.input + p.target) for p in pairs
+            trained.vocabulary.has_unknown(p.input) or trained.vocabulary.has_unknown(p.target)
+            for p in pairs
         ) / max(len(pairs), 1)
     return {
         "exact_match": scores,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import cached_property
 
 import lightning.pytorch as pl
@@ -10,20 +9,9 @@ from torch.utils.data import DataLoader
 
 from pyg_grapheme.data import PairDataset, TextPair, collate_pairs, generate, read_jsonl
 from pyg_grapheme.data.commutative_swap import CommutativeSwapDataset
-from pyg_grapheme.text import segment
+from pyg_grapheme.models.output_classes import generated_graphemes
 
-__all__ = ["GraphemeDataModule", "output_vocab_of"]
-
-
-def output_vocab_of(pairs: Sequence[TextPair]) -> list[str]:
-    """Graphemes some target needs that its own input does not contain, sorted.
-
-    These must be *generated*; everything else can be copied from the input.
-    """
-    needed: set[str] = set()
-    for pair in pairs:
-        needed.update(set(segment(pair.target)) - set(segment(pair.input)))
-    return sorted(needed)
+__all__ = ["GraphemeDataModule"]
 
 
 class GraphemeDataModule(pl.LightningDataModule):
@@ -123,8 +111,9 @@ class GraphemeDataModule(pl.LightningDataModule):
 
     @property
     def output_vocab(self) -> list[str]:
-        """Linked to ``model.output_vocab`` by the CLI."""
-        return output_vocab_of(self.train_pairs)
+        """Graphemes the model must generate (:func:`generated_graphemes`); linked to
+        ``model.net.output_vocab`` by the CLI."""
+        return generated_graphemes((p.input, p.target) for p in self.train_pairs)
 
     def train_dataloader(self) -> DataLoader:
         if self.hparams.swap_commutative > 0.0:

@@ -32,7 +32,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-__all__ = ["ClassSpace", "pointer_generator_probs"]
+from pyg_grapheme.models.edit_supervision import edit_targets
+from pyg_grapheme.text import segment
+
+__all__ = ["ClassSpace", "generated_graphemes", "pointer_generator_probs"]
 
 
 @dataclass
@@ -108,3 +111,33 @@ def pointer_generator_probs(
     if vocab_logit.size(1) > 0:
         probs = probs.index_add(1, vocab_class, vocab_exp)
     return probs / total.unsqueeze(1)
+
+
+def generated_graphemes(pairs: Iterable[tuple[str, str]]) -> list[str]:
+    """The output vocabulary: graphemes a target needs that the node producing them cannot
+    copy, sorted.
+
+    Under the ``"lcs"`` alignment (:mod:`.edit_supervision`) every target grapheme is
+    produced by one merge group; the group can copy the graphemes of its members and
+    must generate the others. That covers graphemes absent from the input (the
+    separator of ``"abc" -> "a b c"``, the digits of an arithmetic result) and
+    graphemes present elsewhere in it (a word moved to the front of an answer).
+    Tasks that only keep, delete, merge or repeat graphemes need none.
+
+    Args:
+        pairs: ``(input, target)`` texts.
+    """
+    needed: set[str] = set()
+    for source_text, target_text in pairs:
+        source, target = segment(source_text), segment(target_text)
+        edits = edit_targets(source, target, "lcs")
+        start = 0
+        members: dict[int, set[str]] = {}
+        for grapheme, group in zip(source, edits.group.tolist()):
+            members.setdefault(group, set()).add(grapheme)
+        for group, length in zip(edits.group.tolist(), edits.length.tolist()):
+            needed.update(g for g in target[start : start + length] if g not in members[group])
+            start += length
+        if not source:
+            needed.update(target)
+    return sorted(needed)

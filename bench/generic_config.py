@@ -52,7 +52,7 @@ from pyg_grapheme.data import ALPHABETS, TASKS, generate
 from pyg_grapheme.metrics import exact_match
 
 Pair = tuple[str, str]
-_VOWELS = set("aeiou" "αεηιουω" "аеёиоуыэюя")
+_VOWELS = set("aeiouαεηιουωаеёиоуыэюя")
 
 
 def _rle(chars: list[str], rng: random.Random) -> Pair:

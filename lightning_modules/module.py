@@ -121,9 +121,9 @@ class GraphTransformModule(pl.LightningModule):
     def _shared_step(self, batch: tuple[Batch, Batch], augment: float = 0.0) -> dict[str, Tensor]:
         """Loss terms of a batch, with the target counts (teacher forcing)."""
         inputs, targets = batch
-        sup = build_supervision(
-            inputs, targets, self.net.output_vocab, self.hparams.alignment
-        ).to(self.device)
+        sup = build_supervision(inputs, targets, self.net.output_vocab, self.hparams.alignment).to(
+            self.device
+        )
         if augment > 0.0:
             inputs = inputs.clone()
             inputs.x = randomize_graphemes(inputs.x, sup.member_class, augment)

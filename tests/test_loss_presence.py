@@ -58,7 +58,9 @@ def test_the_gradient_drops_a_surplus_node_and_asks_for_a_missing_one():
 
 
 def test_gradcheck_with_respect_to_presence_and_types(gradcheck):
-    loss = StructuralLoss(grad="autodiff", epsilon=0.5, epsilon_start=1.0, outer_iter=3, inner_iter=3)
+    loss = StructuralLoss(
+        grad="autodiff", epsilon=0.5, epsilon_start=1.0, outer_iter=3, inner_iter=3
+    )
     types = torch.softmax(torch.randn(4, 3, generator=torch.Generator().manual_seed(0)), 1)
     target = Data(type=torch.tensor([0, 1, 2]), edge_index=chain(3))
 

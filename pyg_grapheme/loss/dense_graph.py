@@ -179,8 +179,10 @@ def to_dense_graphs(
         ):
             if value is not None and value.is_floating_point() and not bool(value.isfinite().all()):
                 raise ValueError(f"{name}.{label} has NaN or Inf entries")
-        if presence is not None and presence.numel() > 0 and (
-            float(presence.detach().min()) < 0.0 or float(presence.detach().max()) > 1.0
+        if (
+            presence is not None
+            and presence.numel() > 0
+            and (float(presence.detach().min()) < 0.0 or float(presence.detach().max()) > 1.0)
         ):
             raise ValueError(f"{name}.presence must lie in [0, 1]")
 

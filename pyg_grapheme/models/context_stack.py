@@ -67,12 +67,11 @@ class ContextStack(torch.nn.Module):
             GraphAttention(channels, heads=heads) for _ in range(num_attention)
         )
         self.feedforward = ModuleList(
-            FeedForward(channels, dropout, gated) for _ in range(num_attention if feedforward else 0)
+            FeedForward(channels, dropout, gated)
+            for _ in range(num_attention if feedforward else 0)
         )
         # Number of convolutions run before attention block k.
-        self.attention_after = [
-            (k + 1) * num_convs // num_attention for k in range(num_attention)
-        ]
+        self.attention_after = [(k + 1) * num_convs // num_attention for k in range(num_attention)]
 
     def reset_parameters(self) -> None:
         for module in (*self.convs, *self.attention, *self.feedforward):

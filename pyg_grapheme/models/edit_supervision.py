@@ -148,7 +148,9 @@ def _lcs_aligned(source: tuple[str, ...], target: tuple[str, ...]) -> EditTarget
         (i, j)
         for block in Indel.opcodes(list(source), list(target))
         if block.tag == "equal"
-        for i, j in zip(range(block.src_start, block.src_end), range(block.dest_start, block.dest_end))
+        for i, j in zip(
+            range(block.src_start, block.src_end), range(block.dest_start, block.dest_end)
+        )
     ]
     for i, j in matches:
         plan.op[i] = KEEP

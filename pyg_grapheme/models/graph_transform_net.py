@@ -321,7 +321,8 @@ class GraphTransformNet(torch.nn.Module):
         # Merge.
         merge_features = torch.cat(
             [
-                torch.nn.functional.softplus(self.signature_gain(h)) * x[:, FeatureLayout.signature],
+                torch.nn.functional.softplus(self.signature_gain(h))
+                * x[:, FeatureLayout.signature],
                 self.context(h),
             ],
             dim=1,

@@ -88,7 +88,7 @@ def test_a_module_built_in_python_reloads_with_its_components(tmp_path):
     assert loaded.net.hidden_channels == 16 and loaded.net.output_vocab == ["x", "y"]
     assert loaded.objective.merge_weight == 0.5 and loaded.hparams.lr == 0.01
     assert loaded.objective.structural.epsilon == 0.05
-    assert loaded.objective.structural.outer_iter == 4
+    assert loaded.objective.structural.solver.outer_iter == 4
     state, reloaded = module.state_dict(), loaded.state_dict()
     assert state.keys() == reloaded.keys()
     assert all(torch.equal(state[k], reloaded[k]) for k in state)

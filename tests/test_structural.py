@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
-import math
 
 import numpy as np
 import ot
@@ -11,7 +11,14 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
-from pyg_grapheme.loss import StructuralLoss
+from pyg_grapheme.loss import (
+    FusedGromovSolver,
+    NodeCost,
+    StructuralLoss,
+    fused_gromov_plan,
+    node_cost,
+    sinkhorn,
+)
 
 
 def _sabs(x, delta=1e-3):
@@ -408,8 +415,44 @@ def test_constructor_rejects_bad_options():
         {"grad": "implicit"},
         {"epsilon": 0.0},
         {"dummy_cost": -1.0},
+        {"epsilon_decay": 1.5},
+        {"inner_iter": 0},
     ):
-        with pytest.raises(ValueError):
+        name = next(iter(kwargs))
+        with pytest.raises(ValueError, match=name):
             StructuralLoss(**kwargs)
     assert "alpha=1.0" in repr(StructuralLoss())
-    assert math.isfinite(StructuralLoss().epsilon)
+
+
+def test_defaults_have_one_source():
+    # The loss takes its node-cost and solver defaults from NodeCost and FusedGromovSolver,
+    # and the one-call functions use the same ones.
+    loss = StructuralLoss()
+    assert loss.node_cost == NodeCost() and loss.solver == FusedGromovSolver()
+    assert inspect.signature(node_cost).parameters["type_weight"].default == NodeCost().type_weight
+    assert (NodeCost().type_weight, NodeCost().degree_weight) == (1.0, 0.1)
+
+
+def test_fused_solver_without_edges_is_the_public_sinkhorn():
+    # One solver core: with beta = 0, one iteration per step, no tie-break and no rounding,
+    # the fused solver is sinkhorn() with the same epsilon schedule, to round-off.
+    torch.manual_seed(0)
+    cost = torch.rand(3, 5, 4, dtype=torch.float64)
+    a = torch.tensor([[0.2] * 5, [0.25] * 4 + [0.0], [0.5, 0.5, 0.0, 0.0, 0.0]], dtype=cost.dtype)
+    b = torch.tensor([[0.25] * 4, [0.25] * 4, [0.5, 0.5, 0.0, 0.0]], dtype=cost.dtype)
+    adj = torch.zeros(3, 5, 5, dtype=cost.dtype)
+    fused = fused_gromov_plan(
+        cost,
+        adj,
+        adj[:, :4, :4],
+        a,
+        b,
+        beta=0.0,
+        inner_iter=1,
+        outer_iter=20,
+        tie_break=0.0,
+        rounding=False,
+        grad="autodiff",
+    )
+    plain = sinkhorn(cost, a, b, 0.02, max_iter=21, epsilon_start=2.0, epsilon_decay=0.7)
+    assert torch.allclose(fused, plain, atol=1e-12)

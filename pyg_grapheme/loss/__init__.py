@@ -10,9 +10,10 @@
 
 from .clique import clique_distance, out_degree_statistics
 from .dense_graph import DenseGraphs, to_dense_graphs
-from .edge_disagreement import edge_cost, edge_disagreement
-from .fused_gromov import fused_gromov_plan
-from .node_cost import augment_with_dummy, node_cost
+from .edge_disagreement import edge_disagreement
+from .fused_gromov import FusedGromovSolver, fused_gromov_plan
+from .log_domain import LogSinkhorn
+from .node_cost import NodeCost, augment_with_dummy, node_cost
 from .rounding import round_to_marginals
 from .sinkhorn import Sinkhorn, SinkhornLog, sinkhorn, sinkhorn2
 from .smooth_abs import smooth_abs
@@ -21,12 +22,14 @@ from .structural import Alignment, StructuralLoss
 __all__ = [
     "Alignment",
     "DenseGraphs",
+    "FusedGromovSolver",
+    "LogSinkhorn",
+    "NodeCost",
     "Sinkhorn",
     "SinkhornLog",
     "StructuralLoss",
     "augment_with_dummy",
     "clique_distance",
-    "edge_cost",
     "edge_disagreement",
     "fused_gromov_plan",
     "node_cost",

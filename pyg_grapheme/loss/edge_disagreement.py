@@ -37,7 +37,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["edge_cost", "edge_disagreement", "edge_gradient_operator"]
+__all__ = ["edge_disagreement", "edge_gradient_operator"]
 
 
 def _split(adj_p: Tensor, adj_t: Tensor, plan: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -82,18 +82,3 @@ def edge_gradient_operator(adj_p: Tensor, adj_t: Tensor) -> Callable[[Tensor], T
         return torch.baddbmm(torch.bmm(both[:, :n], adj_t_transposed), both[:, n:], adj_t)
 
     return apply
-
-
-def edge_cost(adj_p: Tensor, adj_t: Tensor, plan: Tensor) -> Tensor:
-    r"""The part of :math:`\nabla E(\mathbf{T})` that depends on both indices, :math:`[B, n', m']`.
-
-    :math:`-2(\mathbf{A}\mathbf{T}\mathbf{B}^\top + \mathbf{A}^\top\mathbf{T}\mathbf{B})`
-    on the real block, 0 on the dummy/padding rows and columns. The dropped
-    terms are constant along rows or columns, which leaves any plan with fixed
-    marginals unchanged (they shift the dual potentials only).
-    """
-    real, _, _ = _split(adj_p, adj_t, plan)
-    n, m = real.shape[1], real.shape[2]
-    out = edge_gradient_operator(adj_p, adj_t)(real)
-    pad = (0, plan.shape[2] - m, 0, plan.shape[1] - n)
-    return torch.nn.functional.pad(-2.0 * out, pad)

@@ -24,7 +24,8 @@ iterations only: one log-domain iteration, which absorbs the change of cost
 and temperature into the potentials, then scaling iterations
 :math:`\mathbf{u} = \mathbf{a} / \mathbf{K}\mathbf{v}`,
 :math:`\mathbf{v} = \mathbf{b} / \mathbf{K}^\top\mathbf{u}` on the absorbed
-kernel (batched mat-vecs, ~5x cheaper than log-sum-exps; :func:`_step`).
+kernel (batched mat-vecs, ~5x cheaper than log-sum-exps;
+:meth:`~.log_domain.LogSinkhorn.absorbed_step`).
 A fixed point is a stationary point of
 :math:`F + \varepsilon\,\mathrm{KL}(\cdot \,\|\, \mathbf{a}\mathbf{b}^\top)`. Starting
 blurry (:math:`\varepsilon_0` about the cost range) lets the edge term pick
@@ -56,14 +57,17 @@ stationary point), with memory independent of the iteration count.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
 from .edge_disagreement import edge_gradient_operator
+from .log_domain import LogSinkhorn
 from .rounding import round_to_marginals
-from .sinkhorn import GradMode, _Masses, _masses, _plan, _update_cols, _update_rows
+from .sinkhorn import GradMode
 
-__all__ = ["fused_gromov_plan"]
+__all__ = ["FusedGromovSolver", "fused_gromov_plan"]
 
 
 def _tie_pattern(n: int, m: int, like: Tensor) -> Tensor:
@@ -81,6 +85,102 @@ def _tie_pattern(n: int, m: int, like: Tensor) -> Tensor:
     return pattern.to(device=like.device, dtype=like.dtype)
 
 
+@dataclass(frozen=True)
+class FusedGromovSolver:
+    r"""The solver's options, validated once, and the solve (module docstring).
+
+    :class:`~.structural.StructuralLoss` builds one at construction and takes its
+    defaults from here; :func:`fused_gromov_plan` is the one-call form.
+
+    Args:
+        epsilon (float): Final :math:`\varepsilon`, in cost units. (default: :obj:`0.02`)
+        epsilon_start (float): :math:`\varepsilon_0`, about the cost range. (default: :obj:`2.0`)
+        epsilon_decay (float): :math:`\delta \in (0, 1]`. (default: :obj:`0.7`)
+        outer_iter (int): :math:`K`, re-linearisations of :math:`E`. (default: :obj:`15`)
+        inner_iter (int): Sinkhorn iterations per step (one log-domain, the rest scaling),
+            :math:`K + 1` steps in all. (default: :obj:`5`)
+        grad (str): ``"autodiff"`` or ``"envelope"`` (module docstring). (default: :obj:`"envelope"`)
+        rounding (bool): Round the final plan onto :math:`U(\mathbf{a}, \mathbf{b})`.
+            (default: :obj:`True`)
+        tie_break (float): :math:`\tau`, in cost units (module docstring). (default: :obj:`1e-4`)
+    """
+
+    epsilon: float = 0.02
+    epsilon_start: float = 2.0
+    epsilon_decay: float = 0.7
+    outer_iter: int = 15
+    inner_iter: int = 5
+    grad: GradMode = "envelope"
+    rounding: bool = True
+    tie_break: float = 1e-4
+
+    def __post_init__(self) -> None:
+        if self.grad not in ("autodiff", "envelope"):
+            raise ValueError(f"grad must be 'autodiff' or 'envelope', got {self.grad!r}")
+        if self.epsilon <= 0 or self.epsilon_start <= 0:
+            raise ValueError(
+                f"epsilon and epsilon_start must be > 0, got {self.epsilon}, {self.epsilon_start}"
+            )
+        if not 0.0 < self.epsilon_decay <= 1.0:
+            raise ValueError(f"epsilon_decay must be in (0, 1], got {self.epsilon_decay}")
+        if self.outer_iter < 0 or self.inner_iter < 1:
+            raise ValueError(
+                f"need outer_iter >= 0 and inner_iter >= 1, got {self.outer_iter}, "
+                f"{self.inner_iter}"
+            )
+
+    def __call__(
+        self,
+        cost: Tensor,
+        adj_p: Tensor,
+        adj_t: Tensor,
+        a: Tensor,
+        b: Tensor,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+    ) -> Tensor:
+        r"""Fused-GW plans :math:`[B, n', m']`.
+
+        Args:
+            cost (Tensor): Node costs :math:`\mathbf{C}` :math:`[B, n', m']` (with dummy
+                row/column).
+            adj_p (Tensor): Predicted adjacency :math:`[B, n, n]`, :math:`n \le n'`.
+            adj_t (Tensor): Target adjacency :math:`[B, m, m]`, :math:`m \le m'`.
+            a (Tensor): Row masses :math:`[B, n']`; 0 = padding.
+            b (Tensor): Column masses :math:`[B, m']`; same totals.
+            alpha (float): Weight :math:`\alpha` of the node cost.
+            beta (float): Weight :math:`\beta` of the edge disagreement; 0 gives a
+                plain :math:`\varepsilon`-scaled Sinkhorn on :math:`\alpha\mathbf{C}`.
+        """
+        with torch.set_grad_enabled(self.grad == "autodiff" and torch.is_grad_enabled()):
+            node = alpha * cost
+            tilted = node
+            tilted_steps = (self.outer_iter + 1) // 2  # steps 0 .. tilted_steps - 1
+            if self.tie_break != 0.0 and tilted_steps > 0:
+                tilted = node + self.tie_break * _tie_pattern(adj_p.shape[1], adj_t.shape[1], cost)
+            n, m = adj_p.shape[1], adj_t.shape[1]
+            use_edges = beta != 0.0 and n > 0 and m > 0
+            cross = edge_gradient_operator(adj_p, adj_t) if use_edges else None
+            core = LogSinkhorn(a, b)
+            _, g_s = core.zero_potentials()
+            plan = None
+            eps_prev = None
+            for k in range(self.outer_iter + 1):
+                eps = max(self.epsilon, self.epsilon_start * self.epsilon_decay**k)
+                if eps_prev is not None and eps != eps_prev:
+                    g_s = g_s * (eps_prev / eps)
+                eps_prev = eps
+                linear = tilted if k < tilted_steps else node
+                if cross is not None and plan is not None:
+                    linear = linear.clone()
+                    linear[:, :n, :m].add_(cross(plan[:, :n, :m]), alpha=-2.0 * beta)
+                plan, _, g_s = core.absorbed_step(linear / eps, g_s, self.inner_iter)
+            assert plan is not None  # outer_iter >= 0: at least one step ran
+            if self.rounding:
+                plan = round_to_marginals(plan, a, b)
+        return plan
+
+
 def fused_gromov_plan(
     cost: Tensor,
     adj_p: Tensor,
@@ -90,108 +190,13 @@ def fused_gromov_plan(
     *,
     alpha: float = 1.0,
     beta: float = 1.0,
-    epsilon: float = 0.02,
-    epsilon_start: float = 2.0,
-    epsilon_decay: float = 0.7,
-    outer_iter: int = 15,
-    inner_iter: int = 5,
-    grad: GradMode = "envelope",
-    rounding: bool = True,
-    tie_break: float = 1e-4,
+    **options: object,
 ) -> Tensor:
-    r"""Fused-GW plans :math:`[B, n', m']` (module docstring for the iteration).
+    r"""Fused-GW plans :math:`[B, n', m']`: ``FusedGromovSolver(**options)(cost, ...)``.
 
-    Args:
-        cost (Tensor): Node costs :math:`\mathbf{C}` :math:`[B, n', m']` (with dummy row/column).
-        adj_p (Tensor): Predicted adjacency :math:`[B, n, n]`, :math:`n \le n'`.
-        adj_t (Tensor): Target adjacency :math:`[B, m, m]`, :math:`m \le m'`.
-        a (Tensor): Row masses :math:`[B, n']`; 0 = padding.
-        b (Tensor): Column masses :math:`[B, m']`; same totals.
-        alpha (float): Weight :math:`\alpha` of the node cost. (default: :obj:`1.0`)
-        beta (float): Weight :math:`\beta` of the edge disagreement; 0 gives a
-            plain :math:`\varepsilon`-scaled Sinkhorn on :math:`\alpha\mathbf{C}`.
-            (default: :obj:`1.0`)
-        epsilon (float): Final :math:`\varepsilon`. (default: :obj:`0.02`)
-        epsilon_start (float): :math:`\varepsilon_0`. (default: :obj:`2.0`)
-        epsilon_decay (float): :math:`\delta`. (default: :obj:`0.7`)
-        outer_iter (int): :math:`K`, re-linearisations of :math:`E`. (default: :obj:`15`)
-        inner_iter (int): Sinkhorn iterations per step, :math:`(K + 1)` steps in all.
-            (default: :obj:`5`)
-        grad (str): ``"autodiff"`` or ``"envelope"``. (default: :obj:`"envelope"`)
-        rounding (bool): Round the final plan onto :math:`U(\mathbf{a}, \mathbf{b})`.
-            (default: :obj:`True`)
-        tie_break (float): :math:`\tau`, in cost units (module docstring).
-            (default: :obj:`1e-4`)
+    ``options`` are the fields of :class:`FusedGromovSolver` (``epsilon``,
+    ``epsilon_start``, ``epsilon_decay``, ``outer_iter``, ``inner_iter``, ``grad``,
+    ``rounding``, ``tie_break``); the other arguments are those of its call.
     """
-    if grad not in ("autodiff", "envelope"):
-        raise ValueError(f"grad must be 'autodiff' or 'envelope', got {grad!r}")
-    if epsilon <= 0 or epsilon_start <= 0:
-        raise ValueError(f"epsilon and epsilon_start must be > 0, got {epsilon}, {epsilon_start}")
-    if not 0.0 < epsilon_decay <= 1.0:
-        raise ValueError(f"epsilon_decay must be in (0, 1], got {epsilon_decay}")
-    if outer_iter < 0 or inner_iter < 1:
-        raise ValueError(
-            f"need outer_iter >= 0 and inner_iter >= 1, got {outer_iter}, {inner_iter}"
-        )
-    with torch.set_grad_enabled(grad == "autodiff" and torch.is_grad_enabled()):
-        node = alpha * cost
-        tilted = node
-        tilted_steps = (outer_iter + 1) // 2  # steps 0 .. tilted_steps - 1
-        if tie_break != 0.0 and tilted_steps > 0:
-            pattern = _tie_pattern(adj_p.shape[1], adj_t.shape[1], cost)
-            tilted = node + tie_break * pattern
-        n, m = adj_p.shape[1], adj_t.shape[1]
-        use_edges = beta != 0.0 and n > 0 and m > 0
-        cross = edge_gradient_operator(adj_p, adj_t) if use_edges else None
-        masses = _masses(a, b)
-        f_s = cost.new_zeros(a.shape)
-        g_s = cost.new_zeros(b.shape)
-        plan = None
-        eps_prev = None
-        for k in range(outer_iter + 1):
-            eps = max(epsilon, epsilon_start * epsilon_decay**k)
-            if eps_prev is not None and eps != eps_prev:
-                f_s, g_s = f_s * (eps_prev / eps), g_s * (eps_prev / eps)
-            eps_prev = eps
-            linear = tilted if k < tilted_steps else node
-            if cross is not None and plan is not None:
-                linear = linear.clone()
-                linear[:, :n, :m].add_(cross(plan[:, :n, :m]), alpha=-2.0 * beta)
-            plan, f_s, g_s = _step(linear / eps, f_s, g_s, a, b, masses, inner_iter)
-        if rounding:
-            plan = round_to_marginals(plan, a, b)
-    return plan
-
-
-def _step(
-    scaled: Tensor, f_s: Tensor, g_s: Tensor, a: Tensor, b: Tensor, masses: _Masses, iters: int
-) -> tuple[Tensor, Tensor, Tensor]:
-    r"""``iters`` Sinkhorn iterations on :math:`\hat{\mathbf{M}} = \mathbf{M}/\varepsilon`.
-
-    The first is a log-domain iteration from the warm-start potentials, which
-    absorbs the change of cost and temperature since the previous step; its
-    plan :math:`\mathbf{K}` (floored at :math:`e^{-79}` on real entries, so
-    no real row or column sums to 0) is then rescaled by the classical
-    updates :math:`\mathbf{u} = \mathbf{a} / \mathbf{K}\mathbf{v}`,
-    :math:`\mathbf{v} = \mathbf{b} / \mathbf{K}^\top\mathbf{u}` (two batched
-    matrix-vector products instead of two log-sum-exps over :math:`[B, n, m]`,
-    about 5x cheaper), and :math:`\log\mathbf{u}, \log\mathbf{v}` are folded
-    back into the potentials. This is Schmitzer's (2019) absorption scheme with
-    one absorption per step.
-    """
-    f_s = _update_rows(scaled, g_s, masses)
-    g_s = _update_cols(scaled, f_s, masses)
-    kernel = _plan(scaled, f_s, g_s, masses)
-    if iters == 1:
-        return kernel, f_s, g_s
-    # Padded rows/columns of the kernel are 0: adding 1 to their sums gives
-    # u = 0/1 = 0 there (and log(u + 1) = 0) without any inf or NaN.
-    row_pad = (~masses.row_mask).to(a.dtype)
-    col_pad = (~masses.col_mask).to(b.dtype)
-    v = torch.ones_like(g_s)
-    kernel_t = kernel.transpose(1, 2)
-    for _ in range(iters - 1):
-        u = a / (torch.bmm(v[:, None, :], kernel_t)[:, 0, :] + row_pad)  # a / K v
-        v = b / (torch.bmm(u[:, None, :], kernel)[:, 0, :] + col_pad)  # b / K^T u
-    plan = u[:, :, None] * kernel * v[:, None, :]
-    return plan, f_s + (u + row_pad).log(), g_s + (v + col_pad).log()
+    solver = FusedGromovSolver(**options)  # type: ignore[arg-type]
+    return solver(cost, adj_p, adj_t, a, b, alpha, beta)

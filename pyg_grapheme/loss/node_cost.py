@@ -52,13 +52,53 @@ matched node (negative when the match is good: it asks for the node) and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
 from .dense_graph import DenseGraphs
 from .smooth_abs import smooth_abs
 
-__all__ = ["augment_with_dummy", "node_cost"]
+__all__ = ["NodeCost", "augment_with_dummy", "node_cost"]
+
+
+@dataclass(frozen=True)
+class NodeCost:
+    r"""The node cost's weights, validated once; the one source of their defaults.
+
+    With these defaults a relabel and an insertion or deletion each cost 1, as in
+    graph edit distance (:class:`~.structural.StructuralLoss`).
+
+    Args:
+        type_weight (float): :math:`w_t`. (default: :obj:`1.0`)
+        act_weight (float): :math:`w_a`, used when both sides have ``act``. (default: :obj:`0.7`)
+        degree_weight (float): :math:`w_d`. (default: :obj:`0.1`)
+        dummy_cost (float): :math:`c_{del} = c_{ins}`. (default: :obj:`1.0`)
+        smoothing (float): :math:`\delta` of :math:`\mathrm{sabs}`. (default: :obj:`1e-3`)
+    """
+
+    type_weight: float = 1.0
+    act_weight: float = 0.7
+    degree_weight: float = 0.1
+    dummy_cost: float = 1.0
+    smoothing: float = 1e-3
+
+    def __post_init__(self) -> None:
+        for name in ("type_weight", "act_weight", "degree_weight", "dummy_cost"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.smoothing <= 0:
+            raise ValueError(f"smoothing must be > 0, got {self.smoothing}")
+
+    def __call__(self, pred: DenseGraphs, target: DenseGraphs) -> tuple[Tensor, Tensor, Tensor]:
+        """``(cost [B, n+1, m+1], a [B, n+1], b [B, m+1])``: substitution costs with the
+        dummy appended (:func:`node_cost`, then :func:`augment_with_dummy` with
+        ``pred.presence``)."""
+        cost = _substitution(
+            pred, target, self.type_weight, self.act_weight, self.degree_weight, self.smoothing
+        )
+        return _augment(cost, pred.mask, target.mask, self.dummy_cost, pred.presence)
 
 
 def _type_similarity(pred: DenseGraphs, target: DenseGraphs) -> Tensor:
@@ -81,10 +121,10 @@ def _type_similarity(pred: DenseGraphs, target: DenseGraphs) -> Tensor:
 def node_cost(
     pred: DenseGraphs,
     target: DenseGraphs,
-    type_weight: float = 0.1,
-    act_weight: float = 0.7,
-    degree_weight: float = 0.2,
-    smoothing: float = 1e-3,
+    type_weight: float = NodeCost.type_weight,
+    act_weight: float = NodeCost.act_weight,
+    degree_weight: float = NodeCost.degree_weight,
+    smoothing: float = NodeCost.smoothing,
 ) -> Tensor:
     r"""Substitution costs :math:`\mathbf{C}` :math:`[B, n, m]` (formula in the module docstring).
 
@@ -93,11 +133,23 @@ def node_cost(
     Args:
         pred (DenseGraphs): Predicted graphs, :math:`n` padded nodes.
         target (DenseGraphs): Target graphs, :math:`m` padded nodes.
-        type_weight (float): :math:`w_t`. (default: :obj:`0.1`)
+        type_weight (float): :math:`w_t`. (default: :obj:`1.0`)
         act_weight (float): :math:`w_a`, used when both sides have ``act``. (default: :obj:`0.7`)
-        degree_weight (float): :math:`w_d`. (default: :obj:`0.2`)
+        degree_weight (float): :math:`w_d`. (default: :obj:`0.1`)
         smoothing (float): :math:`\delta` of :math:`\mathrm{sabs}`. (default: :obj:`1e-3`)
     """
+    NodeCost(type_weight, act_weight, degree_weight, NodeCost.dummy_cost, smoothing)  # validates
+    return _substitution(pred, target, type_weight, act_weight, degree_weight, smoothing)
+
+
+def _substitution(
+    pred: DenseGraphs,
+    target: DenseGraphs,
+    type_weight: float,
+    act_weight: float,
+    degree_weight: float,
+    smoothing: float,
+) -> Tensor:
     if (pred.act is None) != (target.act is None):
         side = "pred" if pred.act is None else "target"
         raise ValueError(f"{side}.act is missing while the other side has it; give both or neither")
@@ -118,7 +170,7 @@ def augment_with_dummy(
     cost: Tensor,
     pred_mask: Tensor,
     target_mask: Tensor,
-    dummy_cost: float = 1.0,
+    dummy_cost: float = NodeCost.dummy_cost,
     presence: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     r"""Append the insertion/deletion dummy: :math:`[B, n, m] \to [B, n+1, m+1]`.
@@ -136,8 +188,17 @@ def augment_with_dummy(
         row/column, with mass :math:`m_b` (row) and :math:`n_b` (column); real
         nodes have mass 1, padding 0.
     """
-    if dummy_cost < 0:
-        raise ValueError(f"dummy_cost must be >= 0, got {dummy_cost}")
+    NodeCost(dummy_cost=dummy_cost)  # validates
+    return _augment(cost, pred_mask, target_mask, dummy_cost, presence)
+
+
+def _augment(
+    cost: Tensor,
+    pred_mask: Tensor,
+    target_mask: Tensor,
+    dummy_cost: float,
+    presence: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor]:
     B, n, m = cost.shape
     delete = cost.new_full((B, n, 1), dummy_cost)
     if presence is not None:

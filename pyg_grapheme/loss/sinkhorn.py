@@ -42,18 +42,16 @@ than :math:`n e^{-79}` relative; per iteration this is 2.5x faster than
 
 from __future__ import annotations
 
-import math
 from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
 
+from .log_domain import LogSinkhorn
+
 __all__ = ["Sinkhorn", "SinkhornLog", "sinkhorn", "sinkhorn2"]
 
 GradMode = Literal["autodiff", "envelope"]
-
-# log(0) for zero masses: finite, so masked rows never produce inf - inf.
-_LOG_ZERO = -1e30
 
 
 class SinkhornLog(NamedTuple):
@@ -71,27 +69,6 @@ class SinkhornLog(NamedTuple):
     g: Tensor
     n_iter: int
     marginal_error: Tensor
-
-
-def _exp_floor(dtype: torch.dtype) -> float:
-    # Terms more than this many nats below the row maximum are floored: it keeps
-    # exp() out of the subnormal range, which is ~100x slower on CPU, and changes
-    # a log-sum-exp by at most n * exp(floor) relative (1e-34 in float32).
-    return math.log(torch.finfo(dtype).tiny) + 8.0
-
-
-def _logsumexp(x: Tensor, dim: int) -> Tensor:
-    r""":math:`\log\sum\exp` along ``dim`` with subnormal-free exponentials.
-
-    Same value as :func:`torch.logsumexp` up to a relative ``n * exp(floor)``
-    (see :func:`_exp_floor`); the max shift is a constant to autograd, which
-    leaves the gradient (the softmax) exact. ``x`` is overwritten when autograd
-    does not need it (it must be a temporary).
-    """
-    shift = x.detach().amax(dim, keepdim=True)
-    z = x.sub_(shift) if not x.requires_grad else x - shift
-    z = z.clamp_(min=_exp_floor(x.dtype)).exp_()
-    return z.sum(dim).log_() + shift.squeeze(dim)
 
 
 def _validate(cost: Tensor, a: Tensor, b: Tensor) -> None:
@@ -120,45 +97,6 @@ def _validate(cost: Tensor, a: Tensor, b: Tensor) -> None:
         )
 
 
-class _Masses(NamedTuple):
-    """Masks and log-masses of a batch of problems (log 0 := ``_LOG_ZERO``)."""
-
-    row_mask: Tensor  # [B, n] a > 0
-    col_mask: Tensor  # [B, m] b > 0
-    pair_mask: Tensor  # [B, n, m] both
-    log_a: Tensor  # [B, n]
-    log_b: Tensor  # [B, m]
-
-
-def _masses(a: Tensor, b: Tensor) -> _Masses:
-    row_mask, col_mask = a > 0, b > 0
-    # The inner where keeps log() off zeros so no NaN gradient leaks into a or b.
-    log_a = torch.where(row_mask, torch.where(row_mask, a, 1.0).log(), _LOG_ZERO)
-    log_b = torch.where(col_mask, torch.where(col_mask, b, 1.0).log(), _LOG_ZERO)
-    pair_mask = row_mask[:, :, None] & col_mask[:, None, :]
-    return _Masses(row_mask, col_mask, pair_mask, log_a, log_b)
-
-
-def _update_rows(scaled: Tensor, g_s: Tensor, masses: _Masses) -> Tensor:
-    r""":math:`\hat f_i = -\mathrm{LSE}_j(\log b_j + \hat g_j - \hat C_{ij})`, 0 on padding."""
-    f_s = -_logsumexp((g_s + masses.log_b)[:, None, :] - scaled, dim=2)
-    return torch.where(masses.row_mask, f_s, 0.0)
-
-
-def _update_cols(scaled: Tensor, f_s: Tensor, masses: _Masses) -> Tensor:
-    r""":math:`\hat g_j = -\mathrm{LSE}_i(\log a_i + \hat f_i - \hat C_{ij})`, 0 on padding."""
-    g_s = -_logsumexp((f_s + masses.log_a)[:, :, None] - scaled, dim=1)
-    return torch.where(masses.col_mask, g_s, 0.0)
-
-
-def _plan(scaled: Tensor, f_s: Tensor, g_s: Tensor, masses: _Masses) -> Tensor:
-    r""":math:`a_i b_j \exp(\hat f_i + \hat g_j - \hat C_{ij})`, exactly 0 on padding."""
-    # Same rounding as the last column update, so float32 columns sum to b.
-    log_plan = ((f_s + masses.log_a)[:, :, None] - scaled).add_((g_s + masses.log_b)[:, None, :])
-    plan = log_plan.clamp_(min=_exp_floor(scaled.dtype)).exp_()
-    return torch.where(masses.pair_mask, plan, 0.0)
-
-
 def _solve(
     cost: Tensor,
     a: Tensor,
@@ -176,12 +114,12 @@ def _solve(
     Works on scaled potentials :math:`\hat f = f/\varepsilon, \hat g = g/\varepsilon`
     and :math:`\hat{\mathbf{C}} = \mathbf{C}/\varepsilon` (recomputed only when
     :math:`\varepsilon` changes), so one half-iteration is a broadcast
-    subtraction and a log-sum-exp over :math:`[B, n, m]`.
+    subtraction and a log-sum-exp over :math:`[B, n, m]`
+    (:class:`~.log_domain.LogSinkhorn`).
     """
-    masses = _masses(a, b)
+    core = LogSinkhorn(a, b)
     if init is None:
-        f = cost.new_zeros(a.shape)
-        g = cost.new_zeros(b.shape)
+        f, g = core.zero_potentials()
     else:
         f, g = init
     eps = epsilon if epsilon_start is None else max(epsilon, epsilon_start)
@@ -192,18 +130,17 @@ def _solve(
         if epsilon_start is not None:
             eps_it = max(epsilon, epsilon_start * epsilon_decay**it)
             if eps_it != eps:
-                f_s, g_s = f_s * (eps / eps_it), g_s * (eps / eps_it)
+                g_s = g_s * (eps / eps_it)
                 eps, scaled = eps_it, cost / eps_it
-        f_s = _update_rows(scaled, g_s, masses)
-        g_s = _update_cols(scaled, f_s, masses)
+        f_s, g_s = core.iterate(scaled, g_s)
         n_iter = it + 1
         if tol is not None and n_iter % check_every == 0 and eps == epsilon:
             with torch.no_grad():
-                error = (_plan(scaled, f_s, g_s, masses).sum(2) - a).abs().sum(1)
+                error = core.row_error(core.plan(scaled, f_s, g_s))
             if float(error.max()) < tol:
                 break
-    plan = _plan(scaled, f_s, g_s, masses)
-    error = (plan.detach().sum(2) - a.detach()).abs().sum(1)
+    plan = core.plan(scaled, f_s, g_s)
+    error = core.row_error(plan)
     return plan, SinkhornLog(f_s * eps, g_s * eps, n_iter, error)
 
 

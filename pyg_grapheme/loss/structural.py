@@ -57,8 +57,8 @@ from torch import Tensor
 from .clique import clique_distance
 from .dense_graph import DenseGraphs, num_classes_of, num_graphs_of, to_dense_graphs
 from .edge_disagreement import edge_disagreement
-from .fused_gromov import fused_gromov_plan
-from .node_cost import augment_with_dummy, node_cost
+from .fused_gromov import FusedGromovSolver
+from .node_cost import NodeCost
 from .sinkhorn import GradMode
 
 __all__ = ["Alignment", "StructuralLoss"]
@@ -196,51 +196,44 @@ class StructuralLoss(torch.nn.Module):
         beta: float = 1.0,
         gamma: float = 2.0,
         *,
-        type_weight: float = 1.0,
-        act_weight: float = 0.7,
-        degree_weight: float = 0.1,
-        dummy_cost: float = 1.0,
+        type_weight: float = NodeCost.type_weight,
+        act_weight: float = NodeCost.act_weight,
+        degree_weight: float = NodeCost.degree_weight,
+        dummy_cost: float = NodeCost.dummy_cost,
         clique_weights: tuple[float, float] = (0.3, 0.7),
-        epsilon: float = 0.02,
-        epsilon_start: float = 2.0,
-        epsilon_decay: float = 0.7,
-        outer_iter: int = 15,
-        inner_iter: int = 5,
-        tie_break: float = 1e-4,
-        grad: GradMode = "envelope",
+        epsilon: float = FusedGromovSolver.epsilon,
+        epsilon_start: float = FusedGromovSolver.epsilon_start,
+        epsilon_decay: float = FusedGromovSolver.epsilon_decay,
+        outer_iter: int = FusedGromovSolver.outer_iter,
+        inner_iter: int = FusedGromovSolver.inner_iter,
+        tie_break: float = FusedGromovSolver.tie_break,
+        grad: GradMode = FusedGromovSolver.grad,
         debias: bool = False,
-        smoothing: float = 1e-3,
+        smoothing: float = NodeCost.smoothing,
         reduction: Reduction = "mean",
         validate: bool = True,
     ) -> None:
         super().__init__()
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-        if grad not in ("autodiff", "envelope"):
-            raise ValueError(f"grad must be 'autodiff' or 'envelope', got {grad!r}")
-        if epsilon <= 0 or epsilon_start <= 0:
-            raise ValueError("epsilon and epsilon_start must be > 0")
-        if dummy_cost < 0:
-            raise ValueError(f"dummy_cost must be >= 0, got {dummy_cost}")
         if len(clique_weights) != 2:
             raise ValueError(f"clique_weights must be (mean, variance), got {clique_weights}")
+        # The node cost and the solver validate their own options, once, here.
+        self.node_cost = NodeCost(type_weight, act_weight, degree_weight, dummy_cost, smoothing)
+        self.solver = FusedGromovSolver(
+            epsilon=epsilon,
+            epsilon_start=epsilon_start,
+            epsilon_decay=epsilon_decay,
+            outer_iter=outer_iter,
+            inner_iter=inner_iter,
+            grad=grad,
+            tie_break=tie_break,
+        )
         self.alpha = alpha
         self.beta = beta
         self.gamma = gamma
-        self.type_weight = type_weight
-        self.act_weight = act_weight
-        self.degree_weight = degree_weight
-        self.dummy_cost = dummy_cost
         self.clique_weights = (float(clique_weights[0]), float(clique_weights[1]))
-        self.epsilon = epsilon
-        self.epsilon_start = epsilon_start
-        self.epsilon_decay = epsilon_decay
-        self.outer_iter = outer_iter
-        self.inner_iter = inner_iter
-        self.tie_break = tie_break
-        self.grad: GradMode = grad
         self.debias = debias
-        self.smoothing = smoothing
         self.reduction: Reduction = reduction
         self.validate = validate
 
@@ -269,28 +262,8 @@ class StructuralLoss(torch.nn.Module):
         )
 
     def _align_dense(self, pred: DenseGraphs, target: DenseGraphs) -> Alignment:
-        substitution = node_cost(
-            pred, target, self.type_weight, self.act_weight, self.degree_weight, self.smoothing
-        )
-        cost, a, b = augment_with_dummy(
-            substitution, pred.mask, target.mask, self.dummy_cost, pred.presence
-        )
-        plan = fused_gromov_plan(
-            cost,
-            pred.adj,
-            target.adj,
-            a,
-            b,
-            alpha=self.alpha,
-            beta=self.beta,
-            epsilon=self.epsilon,
-            epsilon_start=self.epsilon_start,
-            epsilon_decay=self.epsilon_decay,
-            outer_iter=self.outer_iter,
-            inner_iter=self.inner_iter,
-            grad=self.grad,
-            tie_break=self.tie_break,
-        )
+        cost, a, b = self.node_cost(pred, target)
+        plan = self.solver(cost, pred.adj, target.adj, a, b, self.alpha, self.beta)
         return Alignment(plan, cost, a, b, pred, target)
 
     def align(self, pred: object, target: object) -> Alignment:
@@ -338,6 +311,26 @@ class StructuralLoss(torch.nn.Module):
             f"{self.__class__.__name__}(alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, "
             f"epsilon={self.epsilon}, grad={self.grad!r}, reduction={self.reduction!r})"
         )
+
+
+def _option_of(part: str, name: str) -> property:
+    return property(lambda self: getattr(getattr(self, part), name), doc=f"``{part}.{name}``")
+
+
+# Each constructor option stays readable under its own name (the saved configuration of a
+# model reads them back), with its one value kept in the node cost or the solver.
+for _name in ("type_weight", "act_weight", "degree_weight", "dummy_cost", "smoothing"):
+    setattr(StructuralLoss, _name, _option_of("node_cost", _name))
+for _name in (
+    "epsilon",
+    "epsilon_start",
+    "epsilon_decay",
+    "outer_iter",
+    "inner_iter",
+    "tie_break",
+    "grad",
+):
+    setattr(StructuralLoss, _name, _option_of("solver", _name))
 
 
 def _device_type(graph: object) -> str:

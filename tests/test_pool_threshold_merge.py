@@ -491,7 +491,7 @@ def test_torch_compile_of_the_differentiable_path_equals_eager():
         row, col = info.candidate_index
         s = (h[row] * h[col]).sum(-1) * inv_norm[row] * inv_norm[col]
         gate = torch.sigmoid((s - torch.sigmoid(logit)) / pool.temperature)
-        w, _ = pool._member_weight(
+        w, _, _ = pool._member_weight(
             gate, info.merged, info.candidate_index, info.cluster, info.num_clusters
         )
         x_out = scatter(x * w.unsqueeze(-1), info.cluster, 0, info.num_clusters, reduce="sum")

@@ -32,6 +32,9 @@ class MergeInfo(NamedTuple):
         edge_attr (torch.Tensor, optional): :math:`[E', \ldots]`, the mean of the
             input edge attributes mapping to each output edge, if given.
         num_clusters (int): :math:`C`.
+        score (torch.Tensor): :math:`[C]`, merge score of each output node: the mean
+            gate of the merged pairs inside it, :math:`1` for a node that merged with
+            nothing. With ``gate_features=True`` the pooled features are scaled by it.
     """
 
     cluster: Tensor
@@ -45,3 +48,4 @@ class MergeInfo(NamedTuple):
     edge_weight: Tensor
     edge_attr: Tensor | None
     num_clusters: int
+    score: Tensor

@@ -12,6 +12,7 @@ loop over nodes or edges, no SciPy) and TorchScript-compatible:
 * :func:`greedy_matching`: the greedy matching by descending score (the rule
   of PyG's :class:`~torch_geometric.nn.pool.EdgePooling`), by rounds of
   locally dominant pairs.
+* :func:`most_similar_per_graph`: the pairs a ratio control allows to merge.
 * :func:`number_clusters`: output node ids, by graph then smallest member.
 
 Every node of a component ends up pointing to the smallest node index of the
@@ -269,22 +270,59 @@ def greedy_matching(
     rank = torch.empty_like(order).scatter_(
         0, order, torch.arange(num_eligible, device=order.device)
     )
-    done = num_eligible  # rank of a pair that is no longer available
+    # Ranks 0..n-1 are available pairs; n fills nodes without one; n + 1 marks removed pairs,
+    # which can then never equal the best rank at their ends.
+    removed = num_eligible + 1
     taken_pair = torch.zeros(num_eligible, dtype=torch.bool, device=rank.device)
-    while bool((rank < done).any()):
-        best = torch.full((num_nodes,), done, dtype=rank.dtype, device=rank.device)
-        best = best.scatter_reduce(0, ends, torch.cat([rank, rank]), reduce="amin")
-        take = (
-            (rank < done)
-            & (best.index_select(0, first) == rank)
-            & (best.index_select(0, second) == rank)
-        )
+    while True:
+        best = torch.full((num_nodes,), num_eligible, dtype=rank.dtype, device=rank.device)
+        best = best.scatter_reduce_(0, ends, torch.cat([rank, rank]), reduce="amin")
+        best_first, best_second = best.index_select(0, first), best.index_select(0, second)
+        take = torch.minimum(best_first, best_second) == rank  # best at both of its ends
         taken_pair |= take
-        taken = torch.zeros(num_nodes, dtype=torch.int8, device=rank.device)
-        taken = taken.scatter_reduce(0, ends, torch.cat([take, take]).to(torch.int8), "amax")
-        blocked = (taken.index_select(0, first) + taken.index_select(0, second)) > 0
-        rank = torch.where(blocked, done, rank)
+        # An end is taken iff the best pair there was taken: look its rank up.
+        taken_rank = torch.zeros(removed + 1, dtype=torch.bool, device=rank.device)
+        taken_rank = taken_rank.scatter_(0, rank, take)
+        blocked = taken_rank.index_select(0, best_first) | taken_rank.index_select(0, best_second)
+        rank = rank.masked_fill(blocked, removed)
+        if not bool((rank < removed).any()):
+            break
     return matched.scatter_(0, eligible, taken_pair)
+
+
+def most_similar_per_graph(
+    candidate_index: Tensor, score: Tensor, batch: Tensor, ratio: float
+) -> Tensor:
+    r"""The :math:`k_g = \lfloor (1 - \mathrm{ratio})\, n_g \rfloor` best-scored pairs of each graph.
+
+    A merge rule that joins only these pairs keeps at least
+    :math:`n_g - k_g \ge \lceil \mathrm{ratio}\cdot n_g \rceil` of the
+    :math:`n_g` nodes of graph :math:`g`: every merged pair removes at most one
+    node (none when it closes a cycle of merges).
+
+    Args:
+        candidate_index (torch.Tensor): Pairs :math:`[2, P]`.
+        score (torch.Tensor): :math:`[P]`, higher is better; ties go to the pair
+            that comes first in ``candidate_index``.
+        batch (torch.Tensor): Graph of each node :math:`[N]`.
+        ratio (float): Smallest fraction of nodes to keep, in :math:`(0, 1]`.
+
+    Returns:
+        **allowed** (*torch.Tensor*): ``bool`` :math:`[P]`.
+    """
+    num_pairs = score.numel()
+    if num_pairs == 0:
+        return torch.zeros(0, dtype=torch.bool, device=score.device)
+    graph = batch.index_select(0, candidate_index[0])
+    # Pairs by graph, then by descending score (two stable sorts keep ties in pair order).
+    order = torch.sort(score, descending=True, stable=True)[1]
+    order = order.index_select(0, torch.sort(graph.index_select(0, order), stable=True)[1])
+    sorted_graph = graph.index_select(0, order)
+    first_of_graph = torch.searchsorted(sorted_graph, sorted_graph)
+    rank = torch.arange(num_pairs, device=score.device) - first_of_graph
+    budget = torch.floor(torch.bincount(batch) * (1.0 - ratio) + 1e-9).long()
+    allowed = rank < budget.index_select(0, sorted_graph)
+    return torch.empty_like(allowed).scatter_(0, order, allowed)
 
 
 def number_clusters(root: Tensor, batch: Tensor) -> tuple[Tensor, int]:

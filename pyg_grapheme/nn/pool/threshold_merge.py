@@ -9,7 +9,7 @@ import torch_geometric
 from torch import Tensor
 from torch.nn import Parameter
 from torch_geometric.nn.dense.linear import Linear
-from torch_geometric.utils import coalesce, scatter
+from torch_geometric.utils import scatter
 
 from pyg_grapheme.nn.pool.merge_info import MergeInfo
 from pyg_grapheme.nn.pool.pair_cosine import pair_cosine, pair_cosine_reference
@@ -19,6 +19,7 @@ from pyg_grapheme.nn.pool.select import (
     count_all_pairs,
     edge_candidates,
     greedy_matching,
+    most_similar_per_graph,
     number_clusters,
     pair_of_edges,
 )
@@ -26,6 +27,8 @@ from pyg_grapheme.nn.pool.select import (
 MODES = ("components", "matching")
 CANDIDATES = ("edges", "all")
 REDUCES = ("mean", "sum")
+SIMILARITIES = ("cosine", "centered")
+START_QUANTILE = 0.5  # threshold=None: tau starts at this quantile of the first similarities
 
 
 class ThresholdMergePool(torch.nn.Module):
@@ -140,17 +143,20 @@ class ThresholdMergePool(torch.nn.Module):
     def __init__(
         self,
         in_channels: int | None = None,
-        threshold: float = 0.8,
+        threshold: float | None = 0.8,
         mode: str = "components",
         candidates: str = "edges",
         reduce: str = "mean",
         temperature: float = 0.1,
         max_pairs: int = 2**22,
+        similarity: str = "cosine",
+        gate_features: bool = False,
+        ratio: float | None = None,
     ) -> None:
         super().__init__()
         if in_channels is not None and in_channels <= 0:
             raise ValueError(f"ThresholdMergePool: in_channels must be positive, got {in_channels}")
-        if not 0.0 < threshold < 1.0:
+        if threshold is not None and not 0.0 < threshold < 1.0:
             raise ValueError(
                 f"ThresholdMergePool: threshold is the effective value sigmoid(logit) and must "
                 f"lie strictly between 0 and 1, got {threshold}"
@@ -167,14 +173,25 @@ class ThresholdMergePool(torch.nn.Module):
             raise ValueError(f"ThresholdMergePool: temperature must be positive, got {temperature}")
         if max_pairs < 0:
             raise ValueError(f"ThresholdMergePool: max_pairs must be >= 0, got {max_pairs}")
+        if similarity not in SIMILARITIES:
+            raise ValueError(
+                f"ThresholdMergePool: similarity must be one of {SIMILARITIES}, got {similarity!r}"
+            )
+        if ratio is not None and not 0.0 < ratio <= 1.0:
+            raise ValueError(f"ThresholdMergePool: ratio must lie in (0, 1], got {ratio}")
 
         self.in_channels = in_channels
-        self.initial_threshold = float(threshold)
+        self.initial_threshold = None if threshold is None else float(threshold)
         self.mode = mode
         self.candidates = candidates
         self.reduce = reduce
         self.temperature = float(temperature)
         self.max_pairs = int(max_pairs)
+        self.similarity = similarity
+        self.gate_features = bool(gate_features)
+        self.ratio = None if ratio is None else float(ratio)
+        # threshold=None: the first call sets tau from its own similarities (see forward).
+        self._start_from_data = False
 
         self.lin = (
             None
@@ -190,8 +207,9 @@ class ThresholdMergePool(torch.nn.Module):
             with torch.no_grad():
                 torch.nn.init.eye_(self.lin.weight)
         tau = self.initial_threshold
+        self._start_from_data = tau is None
         with torch.no_grad():
-            self.threshold_logit.fill_(math.log(tau / (1.0 - tau)))
+            self.threshold_logit.fill_(0.0 if tau is None else math.log(tau / (1.0 - tau)))
 
     @property
     def threshold(self) -> Tensor:
@@ -231,10 +249,16 @@ class ThresholdMergePool(torch.nn.Module):
 
         # Select: score candidate pairs, decide hard merges, number the clusters.
         candidate_index, pair_of_edge = self._candidates(edge_index, batch, num_nodes)
-        similarity = self._similarity(x, candidate_index)
+        similarity = self._similarity(x, candidate_index, batch)
+        if self._start_from_data and not torch.jit.is_scripting():
+            self._start_threshold(similarity)
         threshold = torch.sigmoid(self.threshold_logit)
         gate = torch.sigmoid((similarity - threshold) * (1.0 / self.temperature))
         above = similarity.detach() > threshold.detach()
+        if self.ratio is not None:
+            above = above & most_similar_per_graph(
+                candidate_index, similarity.detach(), batch, self.ratio
+            )
         if self.mode == "components":
             merged = above
             root = connected_components(candidate_index, merged, num_nodes)
@@ -246,13 +270,23 @@ class ThresholdMergePool(torch.nn.Module):
             root = root.scatter_reduce(0, candidate_index[1], partner, reduce="amin")
         cluster, num_clusters = number_clusters(root, batch)
 
-        # Reduce: weighted mean of the members.
-        member_weight, cluster_size = self._member_weight(
-            gate, merged, candidate_index, cluster, num_clusters
-        )
-        x_out = scatter(x * member_weight.unsqueeze(-1), cluster, 0, num_clusters, reduce="sum")
-        if self.reduce == "sum":
-            x_out = x_out * cluster_size.unsqueeze(-1).to(x_out.dtype)
+        # Reduce: weighted mean of the members (times the cluster size, times the merge score).
+        if self.mode == "components":
+            member_weight, cluster_size, score = self._member_weight(
+                gate, merged, candidate_index, cluster, num_clusters, self.gate_features
+            )
+            x_out = scatter(x * member_weight.unsqueeze(-1), cluster, 0, num_clusters, "sum")
+            if self.reduce == "sum":
+                x_out = x_out * cluster_size.unsqueeze(-1)
+        else:
+            # A matched pair has d_i = d_j = g_ij, so w = 1/2 exactly: no gate in the weights.
+            x_out, member_weight, cluster_size, score = self._pair_reduce(
+                x, gate, merged, candidate_index, cluster, num_clusters, self.gate_features
+            )
+            if self.reduce == "mean":
+                x_out = x_out / cluster_size.unsqueeze(-1)
+        if self.gate_features:
+            x_out = x_out * score.unsqueeze(-1)
         batch_out = batch.new_empty(num_clusters).scatter_(0, cluster, batch)
 
         # Connect: edges between clusters.
@@ -272,6 +306,7 @@ class ThresholdMergePool(torch.nn.Module):
             edge_weight=edge_weight,
             edge_attr=edge_attr_out,
             num_clusters=num_clusters,
+            score=score,
         )
         return x_out, edge_index_out, batch_out, info
 
@@ -299,17 +334,45 @@ class ThresholdMergePool(torch.nn.Module):
             x = x / size.view([-1] + [1] * (x.dim() - 1))
         return x.index_select(0, info.cluster), info.edge_index, info.batch
 
-    def _similarity(self, x: Tensor, candidate_index: Tensor) -> Tensor:
-        r"""Cosine similarity :math:`[P]` of the (projected) features of each candidate pair.
+    def _similarity(self, x: Tensor, candidate_index: Tensor, batch: Tensor) -> Tensor:
+        r"""Cosine similarity :math:`[P]` of the (projected, centred) features of each pair.
 
         Sparse kernels (SDDMM forward, SpMM backward, see
         :func:`~pyg_grapheme.nn.pool.pair_cosine.pair_cosine`); a zero row has
         similarity 0 with everything. TorchScript runs the same math with gathers.
         """
         h = x if self.lin is None else self.lin(x)
+        if self.similarity == "centered":
+            h = h - scatter(h, batch, 0, reduce="mean").index_select(0, batch)
         if torch.jit.is_scripting():
             return pair_cosine_reference(h, candidate_index)
         return self._pair_cosine(h, candidate_index)
+
+    @torch.jit.unused
+    def _start_threshold(self, similarity: Tensor) -> None:
+        """threshold=None: set tau to a quantile of the first call's similarities (one read)."""
+        self._start_from_data = False
+        if similarity.numel() == 0:
+            return
+        tau = torch.quantile(similarity.detach().float(), START_QUANTILE)
+        tau = tau.clamp(-1.0 + 1e-3, 1.0 - 1e-3)
+        # The logit parametrises tau in (0, 1): similarities below 0 start it near 0.
+        tau = tau.clamp_min(1e-3)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # Every replica must start from the same tau: average the ranks' first batches.
+            tau = tau.to(self.threshold_logit.device)
+            torch.distributed.all_reduce(tau)
+            tau = tau / torch.distributed.get_world_size()
+        with torch.no_grad():
+            self.threshold_logit.copy_(torch.logit(tau))
+
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Tensor], prefix: str, *args: object, **kwargs: object
+    ) -> None:
+        """A loaded tau is a trained (or already started) one: the first call keeps it."""
+        if prefix + "threshold_logit" in state_dict:
+            self._start_from_data = False
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.jit.unused
     def _pair_cosine(self, h: Tensor, candidate_index: Tensor) -> Tensor:
@@ -340,22 +403,58 @@ class ThresholdMergePool(torch.nn.Module):
         candidate_index: Tensor,
         cluster: Tensor,
         num_clusters: int,
-    ) -> tuple[Tensor, Tensor]:
-        r"""Member weights :math:`w_i = d_i / \sum_{k \in c} d_k` :math:`[N]`, and cluster sizes :math:`[C]`."""
+        with_score: bool = True,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        r"""Member weights :math:`w_i = d_i / \sum_{k \in c} d_k` :math:`[N]`, cluster sizes
+        :math:`[C]` and cluster merge scores :math:`[C]`.
+
+        The score is the mean gate of the cluster's merged pairs, :math:`\sum_{i \in c} d_i
+        / \sum_{i \in c} m_i` with :math:`m_i` the number of merged pairs at :math:`i`
+        (each pair counts at both ends in both sums), and :math:`1` for a cluster of one;
+        without ``with_score`` it is all ones.
+        """
         num_nodes = cluster.numel()
+        ends = candidate_index.view(-1)
         merged_gate = torch.where(merged, gate, 0.0)
         soft_degree = scatter(
-            torch.cat([merged_gate, merged_gate]),
-            candidate_index.view(-1),
-            0,
-            num_nodes,
-            reduce="sum",
+            torch.cat([merged_gate, merged_gate]), ends, 0, num_nodes, reduce="sum"
         )
-        cluster_size = scatter(torch.ones_like(cluster), cluster, 0, num_clusters, reduce="sum")
-        in_merge = cluster_size.index_select(0, cluster) > 1
-        weight = torch.where(in_merge, soft_degree, 1.0)
+        cluster_size = torch.bincount(cluster, minlength=num_clusters).to(gate.dtype)
+        # Members of a cluster of two or more merged with someone; the others pass through.
+        weight = torch.where(cluster_size.index_select(0, cluster) > 1, soft_degree, 1.0)
         total = scatter(weight, cluster, 0, num_clusters, reduce="sum")
-        return weight / total.index_select(0, cluster), cluster_size
+        if not with_score:
+            score = torch.ones_like(total)
+        else:
+            hard = merged.to(gate.dtype)
+            merged_degree = scatter(torch.cat([hard, hard]), ends, 0, num_nodes, reduce="sum")
+            merged_total = scatter(merged_degree, cluster, 0, num_clusters, reduce="sum")
+            score = torch.where(merged_total > 0, total / merged_total.clamp_min(1.0), 1.0)
+        return weight / total.index_select(0, cluster), cluster_size, score
+
+    @staticmethod
+    def _pair_reduce(
+        x: Tensor,
+        gate: Tensor,
+        merged: Tensor,
+        candidate_index: Tensor,
+        cluster: Tensor,
+        num_clusters: int,
+        with_score: bool,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Matching: cluster sums :math:`[C, F]`, member weights (1/2 or 1) :math:`[N]`, cluster
+        sizes :math:`[C]` and scores (the matched pair's gate, 1 for a node left alone) :math:`[C]`."""
+        x_sum = scatter(x, cluster, 0, num_clusters, reduce="sum")
+        size = torch.bincount(cluster, minlength=num_clusters).to(x.dtype)
+        member_weight = size.reciprocal().index_select(0, cluster)
+        score = torch.ones_like(size)
+        if with_score:
+            # Each cluster holds at most one matched pair, so a plain scatter (differentiable,
+            # unlike scatter-multiply) places that pair's gate.
+            matched = merged.nonzero().view(-1)
+            pair_cluster = cluster.index_select(0, candidate_index[0].index_select(0, matched))
+            score = score.scatter(0, pair_cluster, gate.index_select(0, matched))
+        return x_sum, member_weight, size, score
 
     @staticmethod
     def _connect(
@@ -366,24 +465,32 @@ class ThresholdMergePool(torch.nn.Module):
         gate: Tensor,
         pair_of_edge: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Pooled edges, their soft weights ``mean(1 - gate)`` and mean attributes."""
+        """Pooled edges, their soft weights ``mean(1 - gate)`` and mean attributes.
+
+        One sort of the kept edges' keys and one run-length pass (``unique_consecutive``)
+        coalesce them; the means are scatter sums divided by the run lengths.
+        """
         edge_cluster = cluster.index_select(0, edge_index.reshape(-1)).view(2, -1)
         keep = (edge_cluster[0] != edge_cluster[1]).nonzero().view(-1)
         edge_cluster = edge_cluster.index_select(1, keep)
+        key = edge_cluster[0] * num_clusters + edge_cluster[1]
+        sorted_key, order = torch.sort(key, stable=True)
+        unique_key, run, run_length = torch.unique_consecutive(
+            sorted_key, return_inverse=True, return_counts=True
+        )
+        slot = torch.empty_like(run).scatter_(0, order, run)  # output edge of each kept edge
+        num_out = unique_key.numel()
         pair_gate = torch.cat([gate, gate.new_zeros(1)]).index_select(
             0, pair_of_edge.index_select(0, keep)
         )
-        attrs = [1.0 - pair_gate]
+        length = run_length.to(gate.dtype)
+        edge_weight = scatter(1.0 - pair_gate, slot, 0, num_out, reduce="sum") / length
+        edge_attr_out: Tensor | None = None
         if edge_attr is not None:
-            attrs.append(edge_attr.index_select(0, keep))
-        # Sorted input edges often stay sorted under the cluster map (a chain merged
-        # into runs): then coalescing needs no sort.
-        key = edge_cluster[0] * num_clusters + edge_cluster[1]
-        is_sorted = key.numel() < 2 or bool((key[1:] >= key[:-1]).all())
-        edge_index_out, attrs = coalesce(
-            edge_cluster, attrs, num_nodes=num_clusters, reduce="mean", is_sorted=is_sorted
-        )
-        return edge_index_out, attrs[0], attrs[1] if edge_attr is not None else None
+            total = scatter(edge_attr.index_select(0, keep), slot, 0, num_out, reduce="sum")
+            edge_attr_out = total / length.to(total.dtype).view([-1] + [1] * (total.dim() - 1))
+        edge_index_out = torch.stack([unique_key // num_clusters, unique_key % num_clusters])
+        return edge_index_out, edge_weight, edge_attr_out
 
     @torch.jit.unused
     def _check_input(

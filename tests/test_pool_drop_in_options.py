@@ -1,0 +1,151 @@
+"""ThresholdMergePool's drop-in options: centred similarity, data-started threshold, merge-score
+gated features and the ratio control. Exact outputs on hand-built graphs, bounds, gradcheck."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from test_pool_gradients import clustered_batch, margin
+from test_pool_threshold_merge import BATCH, EDGE_INDEX, SIMILARITY, X, chain, random_batch
+
+from pyg_grapheme.nn import ThresholdMergePool
+from pyg_grapheme.nn.pool.select import most_similar_per_graph
+
+
+def sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def test_centered_similarity_subtracts_each_graphs_mean():
+    pool = ThresholdMergePool(similarity="centered")
+    _, _, _, info = pool(X, EDGE_INDEX, BATCH)
+    # Independent reference: numpy, graph by graph.
+    x = X.numpy().astype(np.float64)
+    graph = BATCH.numpy()
+    centred = x - np.stack([x[graph == g].mean(0) for g in graph])
+    expected = []
+    for i, j in info.candidate_index.t().tolist():
+        a, b = centred[i], centred[j]
+        expected.append(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+    # Graph 0's mean is (1, 1): node 0 -> (1, -1), node 1 -> (0, -1), so cos(0, 1) = 1/sqrt(2).
+    assert expected[0] == pytest.approx(1 / math.sqrt(2))
+    assert torch.allclose(info.similarity, torch.tensor(expected, dtype=torch.float32), atol=1e-6)
+    # Non-negative features that all look alike under cosine are told apart once centred.
+    assert float(info.similarity.max()) < 0.75 < max(SIMILARITY)
+
+
+def test_threshold_none_starts_at_the_median_of_the_first_call_and_then_learns_from_there():
+    pool = ThresholdMergePool(threshold=None)
+    _, _, _, info = pool(X, EDGE_INDEX, BATCH)
+    # Sorted similarities: 0, 1/sqrt(10), 3/sqrt(10), 1, 1, 1; the median interpolates.
+    median = (3 / math.sqrt(10) + 1.0) / 2
+    assert pool.threshold.item() == pytest.approx(median, abs=1e-6)
+    # The pairs strictly above the median merge: the three pairs of similarity 1.
+    assert info.merged.tolist() == [True, False, False, False, True, True]
+    # A second call (other data) keeps tau.
+    pool(2 * X.flip(0), EDGE_INDEX, BATCH)
+    assert pool.threshold.item() == pytest.approx(median, abs=1e-6)
+    # reset_parameters re-arms the data start; a loaded state never restarts.
+    pool.reset_parameters()
+    state = ThresholdMergePool(threshold=0.3).state_dict()
+    pool.load_state_dict(state)
+    pool(X, EDGE_INDEX, BATCH)
+    assert pool.threshold.item() == pytest.approx(0.3, abs=1e-6)
+
+
+def test_threshold_none_clamps_into_the_sigmoid_range():
+    # All similarities negative: tau cannot follow below 0, it starts just above it.
+    x = torch.tensor([[1.0, 0.0], [-1.0, 0.1], [1.0, -0.2]])
+    pool = ThresholdMergePool(threshold=None)
+    _, _, _, info = pool(x, chain(3))
+    assert bool((info.similarity < 0).all())
+    assert pool.threshold.item() == pytest.approx(1e-3, rel=1e-4)
+    assert not bool(info.merged.any())
+
+
+def test_gate_features_components_scales_by_the_mean_gate_of_the_merged_pairs():
+    plain = ThresholdMergePool(2)
+    gated = ThresholdMergePool(2, gate_features=True)
+    x_plain, _, _, _ = plain(X, EDGE_INDEX, BATCH)
+    x_gated, _, _, info = gated(X, EDGE_INDEX, BATCH)
+    g = [sigmoid((s - 0.8) / 0.1) for s in SIMILARITY]
+    # Clusters {0,1} (pair 0), {2,3} (pair 3), {4,5,6} (pairs 4, 5), {7} alone.
+    expected_score = [g[0], g[3], (g[4] + g[5]) / 2, 1.0]
+    assert torch.allclose(info.score, torch.tensor(expected_score), atol=1e-6)
+    assert torch.allclose(x_gated, x_plain * info.score.unsqueeze(-1), atol=1e-6)
+    # Without the option the record still carries scores of one.
+    assert plain(X, EDGE_INDEX, BATCH)[3].score.tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_gate_features_matching_scales_each_pair_by_its_gate():
+    pool = ThresholdMergePool(2, mode="matching", gate_features=True)
+    x, _, _, info = pool(X, EDGE_INDEX, BATCH)
+    g = [sigmoid((s - 0.8) / 0.1) for s in SIMILARITY]
+    # Pairs (0,1), (2,3), (4,5) matched; 6 and 7 alone.
+    assert torch.allclose(info.score, torch.tensor([g[0], g[3], g[4], 1.0, 1.0]), atol=1e-6)
+    expected = [[1.5 * g[0], 0.0], [0.5 * g[3], 2.0 * g[3]], [1.5 * g[4], 0.0], [4.0, 0.0]]
+    assert torch.allclose(x[:4], torch.tensor(expected), atol=1e-6)
+    # The task loss reaches the projection through the gates (it does not without them).
+    x.sum().backward()
+    assert float(pool.lin.weight.grad.abs().sum()) > 0
+    assert pool.threshold_logit.grad.abs().item() > 0
+
+
+def test_ratio_keeps_the_best_pairs_of_each_graph():
+    # Chain of six identical nodes: every pair has similarity 1 and would merge.
+    x = torch.ones(6, 3)
+    _, _, _, info = ThresholdMergePool(ratio=0.5)(x, chain(6))
+    # floor(6 * 0.5) = 3 pairs may merge; ties go to pair order: (0,1), (1,2), (2,3).
+    assert info.cluster.tolist() == [0, 0, 0, 0, 1, 2]
+    _, _, _, info = ThresholdMergePool(ratio=1.0)(x, chain(6))
+    assert info.num_clusters == 6
+
+
+def test_most_similar_per_graph_ranks_within_each_graph():
+    candidate_index = torch.tensor([[0, 1, 2, 4, 5, 6], [1, 2, 3, 5, 6, 7]])
+    score = torch.tensor([0.1, 0.9, 0.5, 0.2, 0.3, 0.3])
+    batch = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    allowed = most_similar_per_graph(candidate_index, score, batch, ratio=0.6)
+    # Each graph has 4 nodes: floor(4 * 0.4) = 1 pair; in graph 1 the tie goes to pair 4.
+    assert allowed.tolist() == [False, True, False, False, True, False]
+    assert most_similar_per_graph(candidate_index[:, :0], score[:0], batch, 0.5).numel() == 0
+
+
+@pytest.mark.parametrize("mode", ["components", "matching"])
+@pytest.mark.parametrize("ratio", [0.25, 0.5, 0.8])
+def test_ratio_is_a_lower_bound_on_the_nodes_kept_per_graph(mode, ratio):
+    x, edge_index, batch = random_batch(30, 20, 0.4, 4, seed=7)
+    x = x.abs() + 1.0  # post-ReLU-like: everything similar, so the ratio is what binds
+    pool = ThresholdMergePool(4, threshold=0.05, mode=mode, ratio=ratio)
+    _, _, batch_out, _ = pool(x, edge_index, batch)
+    nodes = torch.bincount(batch)
+    kept = torch.bincount(batch_out, minlength=nodes.numel())
+    assert bool((kept >= torch.ceil(ratio * nodes - 1e-9)).all())
+    # The bound binds somewhere: without it the same layer keeps fewer nodes.
+    _, _, free_batch, _ = ThresholdMergePool(4, threshold=0.05, mode=mode)(x, edge_index, batch)
+    assert free_batch.numel() < batch_out.numel()
+
+
+@pytest.mark.parametrize("mode", ["components", "matching"])
+def test_gradcheck_with_centered_similarity_and_gated_features(gradcheck, module_gradcheck, mode):
+    x, edge_index, batch = clustered_batch(seed=0)
+    pool = ThresholdMergePool(
+        6, threshold=0.5, mode=mode, similarity="centered", gate_features=True
+    ).double()
+    with torch.no_grad():
+        pool.lin.weight.add_(0.2 * torch.randn(6, 6, dtype=torch.float64))
+    assert margin(pool, x, edge_index, batch) > 1e-4
+    _, _, _, info = pool(x, edge_index, batch)
+    assert 0 < int(info.merged.sum()) < info.merged.numel()
+
+    def outputs(module: ThresholdMergePool, x: torch.Tensor) -> torch.Tensor:
+        x_out, _, _, info = module(x, edge_index, batch)
+        return torch.cat([x_out.flatten(), info.score, info.gate, info.member_weight])
+
+    gradcheck(lambda x: outputs(pool, x), [x.requires_grad_()])
+    module_gradcheck(
+        pool, lambda m: outputs(m, x.detach()), names=["lin.weight", "threshold_logit"]
+    )

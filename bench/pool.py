@@ -128,7 +128,7 @@ class Method:
 def make_methods(
     x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor
 ) -> dict[str, Method]:
-    gcn = GCNConv(CHANNELS, CHANNELS)
+    gcn = GCNConv(CHANNELS, CHANNELS).to(x.device)
     methods = {"GCNConv": Method(gcn, lambda: gcn(x, edge_index).sum())}
     pools = {
         "ThresholdMergePool": ThresholdMergePool(CHANNELS),
@@ -136,6 +136,7 @@ def make_methods(
         "ClusterPooling": ClusterPooling(CHANNELS),
     }
     for name, pool in pools.items():
+        pool = pool.to(x.device)
         method = Method(pool, lambda: torch.zeros(()))
 
         def loss(pool: torch.nn.Module = pool, method: Method = method) -> torch.Tensor:
@@ -155,8 +156,11 @@ def time_once(method: Method, x: torch.Tensor, clock: str) -> float:
     method.module.zero_grad(set_to_none=True)
     x.grad = None
     now = CLOCKS[clock]
+    synchronize = torch.cuda.synchronize if x.is_cuda else lambda: None
+    synchronize()
     start = now()
     method.loss().backward()
+    synchronize()  # kernels run asynchronously: wait for them before reading the clock
     return (now() - start) * 1e3
 
 
@@ -164,8 +168,10 @@ def bench_size(
     kind: str, num_nodes: int, args: argparse.Namespace, gen: torch.Generator
 ) -> tuple[int, dict[str, Result]]:
     edge_index = chain_batch(num_nodes) if kind == "chain" else random_batch(num_nodes, gen)
-    x = block_features(num_nodes, gen).requires_grad_(True)
+    x = block_features(num_nodes, gen)
     batch = torch.arange(num_nodes // GRAPH_SIZE).repeat_interleave(GRAPH_SIZE)
+    edge_index, batch = edge_index.to(args.device), batch.to(args.device)
+    x = x.to(args.device).requires_grad_(True)
     methods = make_methods(x, edge_index, batch)
     results = {name: Result() for name in methods}
     caps = {"EdgePooling": args.edge_pool_max, "ClusterPooling": args.cluster_pool_max}
@@ -284,7 +290,14 @@ def main() -> None:
         "--no-memory", dest="memory", action="store_false", help="skip the memory columns"
     )
     parser.add_argument("--quick", action="store_true", help="2k and 8k nodes, 3 repeats")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu or cuda (on cuda: wall clock, no memory columns)"
+    )
     args = parser.parse_args()
+    if args.device != "cpu":
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            parser.error("--device cuda: no CUDA device is available")
+        args.clock, args.memory = "wall", False  # RSS and CPU time do not see the GPU
     if args.quick:
         args.sizes, args.repeats = [2048, 8192], 3
     if any(n % GRAPH_SIZE for n in args.sizes):
@@ -292,7 +305,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.clock} clock, "
+        f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads, "
+        f"{args.clock} clock, "
         f"sizes {args.sizes}, repeats {args.repeats}"
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pool_settings import classic_pool
 
 from pyg_grapheme.nn import MergeHistory, MorphHistory, NodeSplit, ThresholdMergePool
 
@@ -19,8 +20,8 @@ X = torch.tensor([[1.0, 0.0], [1.0, 0.05], [0.8, 0.6], [0.8, 0.65], [0.0, 1.0], 
 
 
 def two_layers() -> tuple[MergeHistory, torch.Tensor, ThresholdMergePool]:
-    first = ThresholdMergePool(threshold=0.99)
-    second = ThresholdMergePool(threshold=0.7)
+    first = classic_pool(threshold=0.99)
+    second = classic_pool(threshold=0.7)
     history = MergeHistory()
     x, edge_index, batch, info = first(X, chain(6))
     assert info.cluster.tolist() == [0, 0, 1, 1, 2, 3]
@@ -75,9 +76,9 @@ def test_append_checks_consecutive_layers_and_empty_history_is_an_error():
 
 
 def test_constructor_takes_records_in_order():
-    first = ThresholdMergePool(threshold=0.99)
+    first = classic_pool(threshold=0.99)
     x, edge_index, batch, info1 = first(X, chain(6))
-    _, _, _, info2 = ThresholdMergePool(threshold=0.7)(x, edge_index, batch)
+    _, _, _, info2 = classic_pool(threshold=0.7)(x, edge_index, batch)
     assert MergeHistory([info1, info2]).cluster.tolist() == [0, 0, 0, 0, 1, 2]
 
 
@@ -122,7 +123,7 @@ def test_a_split_first_then_a_merge():
     edge_index = torch.tensor([[0], [1]])
     grown, grown_edges, batch, info = split(x, edge_index, count=torch.tensor([3, 1]))
     assert grown_edges.tolist() == [[0, 1, 2], [1, 2, 3]]
-    pool = ThresholdMergePool(threshold=0.9)  # the three equal children merge
+    pool = classic_pool(threshold=0.9)  # the three equal children merge
     _, _, _, merged = pool(grown, grown_edges, batch)
     assert merged.cluster.tolist() == [0, 0, 0, 1]
     history = MorphHistory([info, merged])

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from pool_settings import classic_pool
 from test_pool_gradients import clustered_batch, margin
 from test_pool_threshold_merge import BATCH, EDGE_INDEX, SIMILARITY, X, chain, random_batch
 
@@ -20,7 +21,7 @@ def sigmoid(z: float) -> float:
 
 
 def test_centered_similarity_subtracts_each_graphs_mean():
-    pool = ThresholdMergePool(similarity="centered")
+    pool = classic_pool(similarity="centered")
     _, _, _, info = pool(X, EDGE_INDEX, BATCH)
     # Independent reference: numpy, graph by graph.
     x = X.numpy().astype(np.float64)
@@ -38,7 +39,7 @@ def test_centered_similarity_subtracts_each_graphs_mean():
 
 
 def test_threshold_none_starts_at_the_median_of_the_first_call_and_then_learns_from_there():
-    pool = ThresholdMergePool(threshold=None)
+    pool = classic_pool(threshold=None)
     _, _, _, info = pool(X, EDGE_INDEX, BATCH)
     # Sorted similarities: 0, 1/sqrt(10), 3/sqrt(10), 1, 1, 1; the median interpolates.
     median = (3 / math.sqrt(10) + 1.0) / 2
@@ -50,7 +51,7 @@ def test_threshold_none_starts_at_the_median_of_the_first_call_and_then_learns_f
     assert pool.threshold.item() == pytest.approx(median, abs=1e-6)
     # reset_parameters re-arms the data start; a loaded state never restarts.
     pool.reset_parameters()
-    state = ThresholdMergePool(threshold=0.3).state_dict()
+    state = classic_pool(threshold=0.3).state_dict()
     pool.load_state_dict(state)
     pool(X, EDGE_INDEX, BATCH)
     assert pool.threshold.item() == pytest.approx(0.3, abs=1e-6)
@@ -59,7 +60,7 @@ def test_threshold_none_starts_at_the_median_of_the_first_call_and_then_learns_f
 def test_threshold_none_clamps_into_the_sigmoid_range():
     # All similarities negative: tau cannot follow below 0, it starts just above it.
     x = torch.tensor([[1.0, 0.0], [-1.0, 0.1], [1.0, -0.2]])
-    pool = ThresholdMergePool(threshold=None)
+    pool = classic_pool(threshold=None)
     _, _, _, info = pool(x, chain(3))
     assert bool((info.similarity < 0).all())
     assert pool.threshold.item() == pytest.approx(1e-3, rel=1e-4)
@@ -67,8 +68,8 @@ def test_threshold_none_clamps_into_the_sigmoid_range():
 
 
 def test_gate_features_components_scales_by_the_mean_gate_of_the_merged_pairs():
-    plain = ThresholdMergePool(2)
-    gated = ThresholdMergePool(2, gate_features=True)
+    plain = classic_pool(2)
+    gated = classic_pool(2, gate_features=True)
     x_plain, _, _, _ = plain(X, EDGE_INDEX, BATCH)
     x_gated, _, _, info = gated(X, EDGE_INDEX, BATCH)
     g = [sigmoid((s - 0.8) / 0.1) for s in SIMILARITY]
@@ -81,7 +82,7 @@ def test_gate_features_components_scales_by_the_mean_gate_of_the_merged_pairs():
 
 
 def test_gate_features_matching_scales_each_pair_by_its_gate():
-    pool = ThresholdMergePool(2, mode="matching", gate_features=True)
+    pool = classic_pool(2, mode="matching", gate_features=True)
     x, _, _, info = pool(X, EDGE_INDEX, BATCH)
     g = [sigmoid((s - 0.8) / 0.1) for s in SIMILARITY]
     # Pairs (0,1), (2,3), (4,5) matched; 6 and 7 alone.
@@ -97,10 +98,10 @@ def test_gate_features_matching_scales_each_pair_by_its_gate():
 def test_ratio_keeps_the_best_pairs_of_each_graph():
     # Chain of six identical nodes: every pair has similarity 1 and would merge.
     x = torch.ones(6, 3)
-    _, _, _, info = ThresholdMergePool(ratio=0.5)(x, chain(6))
+    _, _, _, info = classic_pool(ratio=0.5)(x, chain(6))
     # floor(6 * 0.5) = 3 pairs may merge; ties go to pair order: (0,1), (1,2), (2,3).
     assert info.cluster.tolist() == [0, 0, 0, 0, 1, 2]
-    _, _, _, info = ThresholdMergePool(ratio=1.0)(x, chain(6))
+    _, _, _, info = classic_pool(ratio=1.0)(x, chain(6))
     assert info.num_clusters == 6
 
 
@@ -119,20 +120,20 @@ def test_most_similar_per_graph_ranks_within_each_graph():
 def test_ratio_is_a_lower_bound_on_the_nodes_kept_per_graph(mode, ratio):
     x, edge_index, batch = random_batch(30, 20, 0.4, 4, seed=7)
     x = x.abs() + 1.0  # post-ReLU-like: everything similar, so the ratio is what binds
-    pool = ThresholdMergePool(4, threshold=0.05, mode=mode, ratio=ratio)
+    pool = classic_pool(4, threshold=0.05, mode=mode, ratio=ratio)
     _, _, batch_out, _ = pool(x, edge_index, batch)
     nodes = torch.bincount(batch)
     kept = torch.bincount(batch_out, minlength=nodes.numel())
     assert bool((kept >= torch.ceil(ratio * nodes - 1e-9)).all())
     # The bound binds somewhere: without it the same layer keeps fewer nodes.
-    _, _, free_batch, _ = ThresholdMergePool(4, threshold=0.05, mode=mode)(x, edge_index, batch)
+    _, _, free_batch, _ = classic_pool(4, threshold=0.05, mode=mode)(x, edge_index, batch)
     assert free_batch.numel() < batch_out.numel()
 
 
 @pytest.mark.parametrize("mode", ["components", "matching"])
 def test_gradcheck_with_centered_similarity_and_gated_features(gradcheck, module_gradcheck, mode):
     x, edge_index, batch = clustered_batch(seed=0)
-    pool = ThresholdMergePool(
+    pool = classic_pool(
         6, threshold=0.5, mode=mode, similarity="centered", gate_features=True
     ).double()
     with torch.no_grad():

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from pool_settings import classic_pool
 
 from pyg_grapheme.nn import MergeHistory, ThresholdMergePool, pairwise_straight_through
 from pyg_grapheme.nn.pool.pair_cosine import pair_cosine, pair_cosine_reference
@@ -66,7 +67,7 @@ def margin(pool: ThresholdMergePool, x, edge_index, batch) -> float:
 @pytest.mark.parametrize("candidates", ["edges", "all"])
 def test_gradcheck_x_projection_and_threshold(gradcheck, module_gradcheck, mode, candidates):
     x, edge_index, batch = clustered_batch(seed=0)
-    pool = ThresholdMergePool(6, threshold=THRESHOLD, mode=mode, candidates=candidates).double()
+    pool = classic_pool(6, threshold=THRESHOLD, mode=mode, candidates=candidates).double()
     with torch.no_grad():  # a generic projection, not the identity start
         pool.lin.weight.add_(0.2 * torch.randn(6, 6, dtype=torch.float64))
     # eps=1e-6 moves a similarity by about 1e-6: no decision can flip.
@@ -86,7 +87,7 @@ def test_gradcheck_x_projection_and_threshold(gradcheck, module_gradcheck, mode,
 def test_pooled_features_depend_on_threshold_within_a_pattern():
     """With components of three or more members, the member weights move with tau."""
     x, edge_index, batch = clustered_batch(seed=0)
-    pool = ThresholdMergePool(6, threshold=THRESHOLD).double()
+    pool = classic_pool(6, threshold=THRESHOLD).double()
     x_out, _, _, info = pool(x, edge_index, batch)
     assert int(torch.bincount(info.cluster).max()) >= 3
     (grad,) = torch.autograd.grad((x_out * torch.randn_like(x_out)).sum(), pool.threshold_logit)
@@ -97,7 +98,7 @@ def test_pooled_features_depend_on_threshold_within_a_pattern():
 def test_gradient_reaches_every_merged_member(mode):
     x, edge_index, batch = clustered_batch(seed=1)
     x = x.float().requires_grad_(True)
-    pool = ThresholdMergePool(6, threshold=THRESHOLD, mode=mode)
+    pool = classic_pool(6, threshold=THRESHOLD, mode=mode)
     x_out, _, _, info = pool(x, edge_index, batch)
     assert info.num_clusters < x.size(0)
     (x_out * torch.randn_like(x_out)).sum().backward()
@@ -114,8 +115,8 @@ def test_gradient_reaches_every_merged_member(mode):
 def test_gradient_reaches_every_input_node_through_merge_history():
     x, edge_index, batch = clustered_batch(seed=2)
     x = x.float().requires_grad_(True)
-    first = ThresholdMergePool(6, threshold=0.9)
-    second = ThresholdMergePool(6, threshold=0.2, mode="matching")
+    first = classic_pool(6, threshold=0.9)
+    second = classic_pool(6, threshold=0.2, mode="matching")
     history = MergeHistory()
     h, e, b, info = first(x, edge_index, batch)
     history.append(info)
@@ -176,14 +177,14 @@ def compression_loss(pool: ThresholdMergePool, x, edge_index, batch) -> tuple[to
 
 
 def hard_loss_at(threshold: float, x, edge_index, batch) -> float:
-    pool = ThresholdMergePool(threshold=threshold)
+    pool = classic_pool(threshold=threshold)
     with torch.no_grad():
         return float(compression_loss(pool, x, edge_index, batch)[0])
 
 
 def test_compression_loss_is_lowest_for_exactly_the_within_class_merge():
     x, edge_index, batch, label = two_class_chains(seed=0)
-    pool = ThresholdMergePool(threshold=0.6)
+    pool = classic_pool(threshold=0.6)
     _, info = compression_loss(pool, x, edge_index, batch)
     row, col = info.candidate_index
     within = label[row] == label[col]
@@ -209,7 +210,7 @@ def test_compression_loss_is_lowest_for_exactly_the_within_class_merge():
 )
 def test_threshold_learns_across_merge_patterns(mode, start, steps_to_enter):
     x, edge_index, batch, label = two_class_chains(seed=0)
-    pool = ThresholdMergePool(threshold=start, mode=mode)
+    pool = classic_pool(threshold=start, mode=mode)
     optimizer = torch.optim.SGD([pool.threshold_logit], lr=0.05)
     _, info = compression_loss(pool, x, edge_index, batch)
     row, col = info.candidate_index

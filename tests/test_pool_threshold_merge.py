@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse
 import torch
 import torch_geometric
+from pool_settings import classic_pool
 from scipy.sparse.csgraph import connected_components as scipy_components
 from torch_geometric.nn.pool import EdgePooling
 
@@ -67,12 +68,14 @@ def random_batch(
 
 
 def test_repr_and_threshold():
-    pool = ThresholdMergePool(16, threshold=0.7, mode="matching")
+    pool = classic_pool(16, threshold=0.7, mode="matching")
     assert str(pool) == (
-        "ThresholdMergePool(16, threshold=0.70, mode='matching', candidates='edges')"
+        "ThresholdMergePool(16, threshold=0.70, mode='matching', candidates='edges', "
+        "similarity='cosine', gate_features=False)"
     )
-    assert str(ThresholdMergePool()) == (
-        "ThresholdMergePool(None, threshold=0.80, mode='components', candidates='edges')"
+    assert str(ThresholdMergePool(ratio=0.5)) == (
+        "ThresholdMergePool(None, threshold=None, mode='matching', candidates='edges', "
+        "similarity='centered', gate_features=True, ratio=0.5)"
     )
     assert isinstance(pool.threshold_logit, torch.nn.Parameter)
     assert pool.threshold.item() == pytest.approx(0.7, abs=1e-6)
@@ -87,7 +90,7 @@ def test_repr_and_threshold():
 
 
 def test_exact_output_components():
-    pool = ThresholdMergePool(2)
+    pool = classic_pool(2)
     x, edge_index, batch, info = pool(X, EDGE_INDEX, BATCH, edge_attr=EDGE_ATTR)
 
     assert isinstance(info, MergeInfo)
@@ -117,7 +120,7 @@ def test_exact_output_components():
 
 
 def test_exact_output_matching():
-    pool = ThresholdMergePool(2, mode="matching")
+    pool = classic_pool(2, mode="matching")
     x, edge_index, batch, info = pool(X, EDGE_INDEX, BATCH)
 
     # Descending similarity, ties by node index: (0,1), (4,5), then (5,6) is blocked, then (2,3).
@@ -139,7 +142,7 @@ def test_exact_output_matching():
 
 
 def test_reduce_sum_scales_by_cluster_size_and_unpools_to_mean():
-    pool = ThresholdMergePool(2, reduce="sum")
+    pool = classic_pool(2, reduce="sum")
     x, _, _, info = pool(X, EDGE_INDEX, BATCH)
     expected_x = [[3.0, 0.0], [1.0, 4.0], [6.75, 0.0], [1.0, -1.0]]
     assert torch.allclose(x, torch.tensor(expected_x), atol=1e-6)
@@ -152,7 +155,7 @@ def test_reduce_sum_scales_by_cluster_size_and_unpools_to_mean():
 @pytest.mark.parametrize("candidates", ["edges", "all"])
 def test_shapes_bounds_and_batch_consistency(mode, candidates):
     x, edge_index, batch = random_batch(12, 9, 0.4, 8, seed=1)
-    pool = ThresholdMergePool(8, threshold=0.3, mode=mode, candidates=candidates)
+    pool = classic_pool(8, threshold=0.3, mode=mode, candidates=candidates)
     x_out, edge_index_out, batch_out, info = pool(x, edge_index, batch)
     num_out = x_out.size(0)
 
@@ -200,7 +203,7 @@ def test_shapes_bounds_and_batch_consistency(mode, candidates):
 def test_components_match_scipy():
     for seed in range(5):
         x, edge_index, batch = random_batch(20, 15, 0.25, 6, seed=seed)
-        pool = ThresholdMergePool(threshold=0.2 + 0.1 * seed)
+        pool = classic_pool(threshold=0.2 + 0.1 * seed)
         _, _, _, info = pool(x, edge_index, batch)
         above = info.similarity > pool.threshold
         row, col = info.candidate_index[:, above].numpy()
@@ -219,7 +222,7 @@ def test_matching_matches_edge_pooling_greedy_rule():
     """The vectorised matching picks the same pairs as EdgePooling's sequential loop."""
     for seed in range(5):
         x, edge_index, batch = random_batch(15, 14, 0.35, 6, seed=seed)
-        pool = ThresholdMergePool(threshold=0.1, mode="matching")
+        pool = classic_pool(threshold=0.1, mode="matching")
         _, _, _, info = pool(x, edge_index, batch)
         above = info.similarity > pool.threshold
         eligible = info.candidate_index[:, above]
@@ -240,7 +243,7 @@ def test_chain_stays_chain_and_direction_is_kept():
     # Directed chain 0->1->2->3->4; nodes 1 and 2 are alike, 3 is alone.
     x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.1, 1.0], [1.0, 1.0], [1.0, -1.0]])
     edge_index = chain(5, both_directions=False)
-    pool = ThresholdMergePool(threshold=0.9)
+    pool = classic_pool(threshold=0.9)
     x_out, edge_index_out, _, info = pool(x, edge_index)
     assert info.cluster.tolist() == [0, 1, 1, 2, 3]
     assert edge_index_out.tolist() == [[0, 1, 2], [1, 2, 3]]
@@ -260,7 +263,7 @@ def test_isolated_nodes_and_single_node_graphs_pass_through():
         ("matching", "all"): [0, 1, 2, 1, 3],  # (1,3) first; 2 is left alone
     }
     for (mode, candidates), cluster in expected_cluster.items():
-        pool = ThresholdMergePool(mode=mode, candidates=candidates, threshold=0.999)
+        pool = classic_pool(mode=mode, candidates=candidates, threshold=0.999)
         x_out, edge_index_out, batch_out, info = pool(x, edge_index, batch)
         assert info.cluster.tolist() == cluster, (mode, candidates)
         assert torch.equal(x_out[0], x[0]) and torch.equal(x_out[-1], x[-1])  # bitwise
@@ -269,7 +272,7 @@ def test_isolated_nodes_and_single_node_graphs_pass_through():
         # Only the matching over all pairs leaves the edge 1-2 between two clusters.
         expected_edges = [[1, 2], [2, 1]] if cluster == [0, 1, 2, 1, 3] else [[], []]
         assert edge_index_out.tolist() == expected_edges
-    x_out, _, _, info = ThresholdMergePool(threshold=0.999)(x, edge_index, batch)
+    x_out, _, _, info = classic_pool(threshold=0.999)(x, edge_index, batch)
     assert torch.equal(x_out[2], x[3])  # the isolated node too
 
 
@@ -280,12 +283,12 @@ def test_merges_never_cross_graphs():
     edge_index = torch.tensor([[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6]])
     for mode in ("components", "matching"):
         for candidates in ("edges", "all"):
-            pool = ThresholdMergePool(mode=mode, candidates=candidates)
+            pool = classic_pool(mode=mode, candidates=candidates)
             _, _, batch_out, info = pool(x, edge_index, batch)
             assert torch.equal(batch_out[info.cluster], batch)
             if mode == "components":
                 assert info.cluster.tolist() == [0, 0, 0, 1, 1, 2, 2]
-    _, _, _, info = ThresholdMergePool()(x, edge_index, batch)
+    _, _, _, info = classic_pool()(x, edge_index, batch)
     assert [2, 3] not in info.candidate_index.t().tolist()
 
 
@@ -296,7 +299,7 @@ def test_unsorted_batch_gives_same_clusters_as_sorted():
     inv[perm] = torch.arange(perm.numel())
     for mode in ("components", "matching"):
         for candidates in ("edges", "all"):
-            pool = ThresholdMergePool(threshold=0.3, mode=mode, candidates=candidates)
+            pool = classic_pool(threshold=0.3, mode=mode, candidates=candidates)
             _x_ref, _, b_ref, ref = pool(x, edge_index, batch)
             _x_p, _, b_p, info = pool(x[perm], inv[edge_index], batch[perm])
             assert bool((b_p[1:] >= b_p[:-1]).all())  # output batch is sorted anyway
@@ -313,7 +316,7 @@ def test_unsorted_batch_gives_same_clusters_as_sorted():
 
 
 def test_all_candidates_refuse_above_max_pairs():
-    pool = ThresholdMergePool(candidates="all", max_pairs=5)
+    pool = classic_pool(candidates="all", max_pairs=5)
     x = torch.randn(4, 3)
     with pytest.raises(
         ValueError,
@@ -331,7 +334,7 @@ def test_all_candidates_refuse_above_max_pairs():
 def test_unpool_round_trip():
     x, edge_index, batch = random_batch(8, 10, 0.3, 5, seed=4)
     for mode in ("components", "matching"):
-        pool = ThresholdMergePool(5, threshold=0.3, mode=mode)
+        pool = classic_pool(5, threshold=0.3, mode=mode)
         x_out, _, _, info = pool(x, edge_index, batch)
         x_up, edge_index_up, batch_up = pool.unpool(x_out, info)
         assert x_up.shape == x.shape
@@ -343,13 +346,13 @@ def test_unpool_round_trip():
 
 def test_batch_none_means_one_graph():
     x = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0]])
-    _x_out, _, batch_out, info = ThresholdMergePool()(x, chain(3))
+    _x_out, _, batch_out, info = classic_pool()(x, chain(3))
     assert info.batch.tolist() == [0, 0, 0] and batch_out.tolist() == [0, 0]
     assert info.cluster.tolist() == [0, 0, 1]
 
 
 def test_empty_graph_and_no_edges():
-    pool = ThresholdMergePool()
+    pool = classic_pool()
     x_out, edge_index_out, batch_out, info = pool(torch.zeros(0, 3), torch.zeros(2, 0).long())
     assert x_out.shape == (0, 3) and edge_index_out.shape == (2, 0) and batch_out.numel() == 0
     x = torch.randn(3, 3)
@@ -372,11 +375,11 @@ def test_empty_graph_and_no_edges():
 )
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        ThresholdMergePool(**kwargs)
+        classic_pool(**kwargs)
 
 
 def test_bad_inputs_name_what_is_wrong():
-    pool = ThresholdMergePool(2)
+    pool = classic_pool(2)
     with pytest.raises(ValueError, match=r"x must be a floating tensor \[num_nodes, channels\]"):
         pool(X[:, 0], EDGE_INDEX)
     with pytest.raises(ValueError, match="x must be a floating tensor"):
@@ -400,7 +403,7 @@ def test_bad_inputs_name_what_is_wrong():
 def test_determinism_across_runs():
     x, edge_index, batch = random_batch(10, 12, 0.3, 6, seed=5)
     for mode in ("components", "matching"):
-        pool = ThresholdMergePool(6, threshold=0.25, mode=mode)
+        pool = classic_pool(6, threshold=0.25, mode=mode)
         first = pool(x, edge_index, batch)
         for _ in range(3):
             again = pool(x, edge_index, batch)
@@ -417,7 +420,7 @@ def test_determinism_across_runs():
 def test_torchscript_equals_eager(mode):
     x, edge_index, batch = random_batch(6, 10, 0.3, 4, seed=6)
     edge_attr = torch.randn(edge_index.size(1), 2)
-    pool = ThresholdMergePool(4, threshold=0.3, mode=mode)
+    pool = classic_pool(4, threshold=0.3, mode=mode)
     with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; it still compiles
         warnings.simplefilter("ignore", DeprecationWarning)
         scripted = torch.jit.script(pool)
@@ -442,7 +445,7 @@ def test_torchscript_equals_eager(mode):
 @pytest.mark.parametrize("candidates", ["edges", "all"])
 def test_cpu_cuda_parity(mode, candidates):
     x, edge_index, batch = random_batch(30, 20, 0.2, 8, seed=7)
-    pool = ThresholdMergePool(8, threshold=0.3, mode=mode, candidates=candidates)
+    pool = classic_pool(8, threshold=0.3, mode=mode, candidates=candidates)
     cpu = pool(x, edge_index, batch)
     cuda = pool.cuda()(x.cuda(), edge_index.cuda(), batch.cuda())
     assert torch.equal(cpu[3].cluster, cuda[3].cluster.cpu())
@@ -456,7 +459,7 @@ def test_torch_compile_of_the_whole_layer_equals_eager():
     """A model that compiles its pool layer gets the eager clusters, features and gradients
     (Dynamo splits the graph at the host reads; the tensor work between them is compiled)."""
     x, edge_index, batch = random_batch(4, 10, 0.4, 4, seed=10)
-    pool = ThresholdMergePool(4, threshold=0.3)
+    pool = classic_pool(4, threshold=0.3)
     compiled = torch.compile(pool)
     results = []
     for fn in (pool, compiled):
@@ -479,7 +482,7 @@ def test_torch_compile_of_the_differentiable_path_equals_eager():
     from torch_geometric.utils import scatter
 
     x, edge_index, batch = random_batch(6, 10, 0.3, 4, seed=8)
-    pool = ThresholdMergePool(4, threshold=0.3)
+    pool = classic_pool(4, threshold=0.3)
     with torch.no_grad():
         pool.lin.weight.add_(0.1 * torch.randn(4, 4))
     _, _, _, info = pool(x, edge_index, batch)
@@ -536,7 +539,7 @@ def test_edge_layouts_give_the_same_candidates_and_pooled_graph():
         for ei, pair in ((layout, fast_pair), (shuffled, slow_pair)):
             lo, hi = ei.min(dim=0).values, ei.max(dim=0).values
             assert torch.equal(fast[0][pair], lo) and torch.equal(fast[1][pair], hi)
-        pool = ThresholdMergePool(6, threshold=0.2)
+        pool = classic_pool(6, threshold=0.2)
         out_fast = pool(x, layout, batch)
         out_slow = pool(x, shuffled, batch)
         assert torch.equal(out_fast[1], out_slow[1])

@@ -248,7 +248,16 @@ class GraphTransformNet(torch.nn.Module):
         self.signature_gain = Linear(hidden_channels, 1)
         self.context = Linear(hidden_channels, max(hidden_channels // 2, 1))
         self.pools = ModuleList(
-            ThresholdMergePool(None, threshold=threshold, mode=pool_mode, temperature=temperature)
+            # The text model's merges: plain cosine of its features, a fixed starting
+            # threshold, unscaled cluster means (its merge labels train the gates directly).
+            ThresholdMergePool(
+                None,
+                threshold=threshold,
+                mode=pool_mode,
+                temperature=temperature,
+                similarity="cosine",
+                gate_features=False,
+            )
             for _ in range(num_pools)
         )
         # Pooled nodes learn their cluster's size (clipped): a mean of members cannot tell it.

@@ -41,16 +41,24 @@ class ThresholdMergePool(torch.nn.Module):
 
     **Select.** Candidate pairs :math:`(i, j)`, :math:`i < j`, are the adjacent
     nodes (:obj:`candidates="edges"`) or every pair inside the same graph
-    (:obj:`"all"`). Each is scored by cosine similarity and gated against the
-    threshold :math:`\tau = \sigma(\theta)` with learnable logit :math:`\theta`:
+    (:obj:`"all"`). Each is scored by the cosine similarity of the projected,
+    per-graph centred features and gated against the threshold
+    :math:`\tau = \sigma(\theta)` with learnable logit :math:`\theta`:
 
     .. math::
-        s_{ij} = \frac{\langle \mathbf{W}\mathbf{x}_i, \mathbf{W}\mathbf{x}_j \rangle}
-                      {\lVert \mathbf{W}\mathbf{x}_i \rVert \,
-                       \lVert \mathbf{W}\mathbf{x}_j \rVert}, \qquad
+        \mathbf{h}_i = \mathbf{W}\mathbf{x}_i - \frac{1}{n_g}\sum_{k \in g}
+            \mathbf{W}\mathbf{x}_k, \qquad
+        s_{ij} = \frac{\langle \mathbf{h}_i, \mathbf{h}_j \rangle}
+                      {\lVert \mathbf{h}_i \rVert \, \lVert \mathbf{h}_j \rVert}, \qquad
         g_{ij} = \sigma\!\left(\frac{s_{ij} - \tau}{T}\right),
 
     with :math:`\mathbf{W} = \mathbf{I}` unless :obj:`in_channels` is given.
+    Centring matters for the features real models produce: post-ReLU vectors
+    are non-negative, so their plain cosine is close to 1 for almost every pair
+    and says little; :obj:`similarity="cosine"` skips it. With
+    :obj:`threshold=None` (the default) :math:`\tau` starts at the median
+    similarity of the first batch, so about half of the candidate pairs start
+    above it whatever the feature scale; :obj:`ratio` caps the merges per graph.
     The pairs with :math:`s_{ij} > \tau` merge: with :obj:`mode="components"`
     clusters are the connected components of those pairs; with
     :obj:`mode="matching"` a greedy matching by descending :math:`s_{ij}` picks
@@ -66,7 +74,13 @@ class ThresholdMergePool(torch.nn.Module):
 
     the stationary distribution of a random walk on the cluster's gate-weighted
     merge graph (:math:`w_i = 1` for a node that merges with nothing, which
-    passes through unchanged). :obj:`reduce="sum"` multiplies by the cluster size.
+    passes through unchanged); a matched pair has :math:`w_i = w_j = 1/2`.
+    :obj:`reduce="sum"` multiplies by the cluster size. With
+    :obj:`gate_features=True` (the default) the pooled features are multiplied
+    by the cluster's merge score :math:`\bar g_c` (its pair's gate in a
+    matching, the mean gate of its merged pairs in a component, 1 for a node
+    that merged with nothing), as EdgePooling multiplies by its edge score: the
+    task loss then reaches the similarities, the projection and :math:`\tau`.
 
     **Connect.** Every input edge :math:`(u, v)` becomes :math:`(c(u), c(v))`;
     self-loops are removed and duplicates coalesced (edge attributes averaged),
@@ -121,9 +135,12 @@ class ThresholdMergePool(torch.nn.Module):
             :math:`\mathbf{W} \in \mathbb{R}^{F \times F}`, initialised to the
             identity. (default: :obj:`None`)
         threshold (float, optional): Starting effective threshold
-            :math:`\tau \in (0, 1)`. (default: :obj:`0.8`)
-        mode (str, optional): :obj:`"components"` or :obj:`"matching"`.
-            (default: :obj:`"components"`)
+            :math:`\tau \in (0, 1)`; :obj:`None` starts it at the median
+            similarity of the first call (kept by :meth:`load_state_dict`,
+            averaged over the ranks of a distributed run; TorchScript starts at
+            :math:`0.5`). (default: :obj:`None`)
+        mode (str, optional): :obj:`"matching"` or :obj:`"components"`.
+            (default: :obj:`"matching"`)
         candidates (str, optional): :obj:`"edges"` (adjacent pairs) or
             :obj:`"all"` (every pair inside a graph, :math:`\sum_g n_g(n_g-1)/2`
             pairs). (default: :obj:`"edges"`)
@@ -134,6 +151,15 @@ class ThresholdMergePool(torch.nn.Module):
         max_pairs (int, optional): Refuse :obj:`candidates="all"` with more
             scored pairs :math:`P` than this; forward + backward hold about 90
             bytes per pair (no :math:`[P, F]` tensors). (default: :obj:`2**22`)
+        similarity (str, optional): :obj:`"centered"` (cosine after subtracting
+            each graph's mean) or :obj:`"cosine"`. (default: :obj:`"centered"`)
+        gate_features (bool, optional): Multiply the pooled features by the
+            cluster merge scores ``info.score``. (default: :obj:`True`)
+        ratio (float, optional): If given, at most the
+            :math:`\lfloor (1 - \mathrm{ratio})\, n_g \rfloor` most similar
+            pairs of each graph may merge, so at least
+            :math:`\lceil \mathrm{ratio} \cdot n_g \rceil` nodes are kept.
+            (default: :obj:`None`)
     """
 
     # TorchScript compiles `threshold` per concrete module type and then refuses a
@@ -143,14 +169,14 @@ class ThresholdMergePool(torch.nn.Module):
     def __init__(
         self,
         in_channels: int | None = None,
-        threshold: float | None = 0.8,
-        mode: str = "components",
+        threshold: float | None = None,
+        mode: str = "matching",
         candidates: str = "edges",
         reduce: str = "mean",
         temperature: float = 0.1,
         max_pairs: int = 2**22,
-        similarity: str = "cosine",
-        gate_features: bool = False,
+        similarity: str = "centered",
+        gate_features: bool = True,
         ratio: float | None = None,
     ) -> None:
         super().__init__()
@@ -553,8 +579,10 @@ class ThresholdMergePool(torch.nn.Module):
                 )
 
     def __repr__(self) -> str:
+        threshold = "None" if self._start_from_data else f"{float(self.threshold.detach()):.2f}"
+        ratio = "" if self.ratio is None else f", ratio={self.ratio}"
         return (
-            f"{self.__class__.__name__}({self.in_channels}, "
-            f"threshold={float(self.threshold.detach()):.2f}, mode={self.mode!r}, "
-            f"candidates={self.candidates!r})"
+            f"{self.__class__.__name__}({self.in_channels}, threshold={threshold}, "
+            f"mode={self.mode!r}, candidates={self.candidates!r}, "
+            f"similarity={self.similarity!r}, gate_features={self.gate_features}{ratio})"
         )

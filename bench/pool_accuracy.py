@@ -23,10 +23,12 @@ it; the "+pool" columns give the time a pool adds over the same model without a 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -140,6 +142,7 @@ class RunResult:
     accuracy: float
     epoch_seconds: float  # CPU seconds per training epoch (mean over epochs after the first)
     kept: float  # nodes after the pool / nodes before, on the test set
+    seed: int = 0
 
 
 EPOCHS = {"molecules": 60, "structures": 60, "digits": 40}
@@ -179,7 +182,9 @@ def train_and_test(
             kept_nodes += num_kept
             total_nodes += batch.num_nodes
     timed = epoch_seconds[1:] or epoch_seconds  # the first epoch warms caches up
-    return RunResult(correct / len(data.test), statistics.mean(timed), kept_nodes / total_nodes)
+    return RunResult(
+        correct / len(data.test), statistics.mean(timed), kept_nodes / total_nodes, seed
+    )
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -251,7 +256,12 @@ def main(argv: list[str] | None = None) -> None:
         "more nodes than this",
     )
     parser.add_argument("--quick", action="store_true", help="1 seed, a third of the epochs")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="runs in parallel processes (one per core)"
+    )
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
     pools = args.pools or list(POOLS) + (["graclus"] if graclus_available() else [])
@@ -272,12 +282,11 @@ def main(argv: list[str] | None = None) -> None:
         f"pools {pools}{skipped}",
         flush=True,
     )
-    results: dict[str, dict[str, list[RunResult]]] = {}
+    runs: list[tuple[str, str, int, int]] = []
     for name in benchmarks:
         epochs = args.epochs or EPOCHS[name]
         if args.quick:
             epochs = max(1, epochs // 3)
-        results[name] = {}
         batch_nodes = 64 * statistics.mean(g.num_nodes for g in data[name].train)
         for pool in pools:
             if pool == "cluster" and batch_nodes > args.cluster_pool_max:
@@ -287,17 +296,57 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
                 continue
-            for seed in range(seeds):
-                start = time.perf_counter()
-                run = train_and_test(data[name], builders[pool], seed, epochs)
-                results[name].setdefault(pool, []).append(run)
-                print(
-                    f"  {name} {pool} seed {seed}: accuracy {run.accuracy:.3f}, "
-                    f"{run.epoch_seconds:.3f} s/epoch, kept {run.kept:.2f} "
-                    f"({time.perf_counter() - start:.0f} s wall)",
-                    flush=True,
-                )
-    print_tables(results, pools)
+            runs += [(name, pool, seed, epochs) for seed in range(seeds)]
+
+    _WORKER_STATE.update(data=data, builders=builders, threads=args.threads)
+    results: dict[str, dict[str, list[RunResult]]] = {name: {} for name in benchmarks}
+    if args.jobs > 1:  # forked workers inherit the data sets; each times its own CPU
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool_executor:
+            finished = pool_executor.map(_run_one, runs)
+            for (name, pool, seed, _), (run, wall) in zip(runs, finished, strict=True):
+                _report(results, name, pool, seed, run, wall)
+    else:
+        for name, pool, seed, epochs in runs:
+            run, wall = _run_one((name, pool, seed, epochs))
+            _report(results, name, pool, seed, run, wall)
+    # Rows in the order asked for, whatever order the workers finished in.
+    print_tables(
+        {name: {p: sorted(results[name][p], key=lambda r: r.seed) for p in results[name]}
+         for name in benchmarks},
+        pools,
+    )  # fmt: skip
+
+
+_WORKER_STATE: dict[str, object] = {}
+"""The data sets, pool builders and thread count that :func:`_run_one` reads (set before
+the workers fork)."""
+
+
+def _run_one(run: tuple[str, str, int, int]) -> tuple[RunResult, float]:
+    name, pool, seed, epochs = run
+    torch.set_num_threads(int(_WORKER_STATE["threads"]))  # type: ignore[call-overload]
+    data = _WORKER_STATE["data"][name]  # type: ignore[index]
+    builder = _WORKER_STATE["builders"][pool]  # type: ignore[index]
+    start = time.perf_counter()
+    result = train_and_test(data, builder, seed, epochs)
+    return result, time.perf_counter() - start
+
+
+def _report(
+    results: dict[str, dict[str, list[RunResult]]],
+    name: str,
+    pool: str,
+    seed: int,
+    run: RunResult,
+    wall: float,
+) -> None:
+    results[name].setdefault(pool, []).append(run)
+    print(
+        f"  {name} {pool} seed {seed}: accuracy {run.accuracy:.3f}, "
+        f"{run.epoch_seconds:.3f} s/epoch, kept {run.kept:.2f} ({wall:.0f} s wall)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,13 @@ from typing import Any
 
 from pyg_grapheme.nn import ThresholdMergePool
 
-CLASSIC = {"threshold": 0.8, "mode": "components", "similarity": "cosine", "gate_features": False}
+CLASSIC = {
+    "threshold": 0.8,
+    "mode": "components",
+    "similarity": "cosine",
+    "gate_features": False,
+    "reduce": "mean",
+}
 """Plain cosine, a fixed starting threshold of 0.8, connected components, ungated means: the
 text model's settings, and the ones whose exact outputs the hand-built cases spell out."""
 

@@ -150,3 +150,23 @@ def test_gradcheck_with_centered_similarity_and_gated_features(gradcheck, module
     module_gradcheck(
         pool, lambda m: outputs(m, x.detach()), names=["lin.weight", "threshold_logit"]
     )
+
+
+def test_defaults_are_the_drop_in_settings():
+    """No arguments: centred similarity, tau from the first batch, matching, gated sums."""
+    pool = ThresholdMergePool()
+    assert (pool.mode, pool.similarity, pool.reduce) == ("matching", "centered", "sum")
+    assert pool.gate_features and pool.ratio is None
+    x, _, _, info = pool(X, EDGE_INDEX, BATCH)
+    centred = ThresholdMergePool(threshold=0.5)(X, EDGE_INDEX, BATCH)[3].similarity
+    assert torch.allclose(info.similarity, centred)
+    # Centred similarities -0.707, 0, 0, 0.124, 0.243, 0.707: the median is (0 + 0.124) / 2,
+    # with cos(5, 6) = 0.0625 / (0.25 * sqrt(4.0625)) after centring graph 1 on (2, -0.25).
+    assert pool.threshold.item() == pytest.approx(0.0625 / (0.25 * math.sqrt(4.0625)) / 2, abs=1e-6)
+    # Matching by descending similarity: (0, 1), then (4, 5); (5, 6) is blocked at 5.
+    assert info.merged.tolist() == [True, False, False, False, True, False]
+    assert info.cluster.tolist() == [0, 0, 1, 2, 3, 3, 4, 5]
+    # Each output node: the sum of its members times its merge score (the pair's gate).
+    members = torch.zeros(info.num_clusters, X.size(1)).index_add_(0, info.cluster, X)
+    assert torch.allclose(x, members * info.score.unsqueeze(-1), atol=1e-6)
+    assert bool((info.score[torch.bincount(info.cluster) == 2] < 1).all())

@@ -249,7 +249,7 @@ class GraphTransformNet(torch.nn.Module):
         self.context = Linear(hidden_channels, max(hidden_channels // 2, 1))
         self.pools = ModuleList(
             # The text model's merges: plain cosine of its features, a fixed starting
-            # threshold, unscaled cluster means (its merge labels train the gates directly).
+            # threshold, ungated cluster means (its merge labels train the gates directly).
             ThresholdMergePool(
                 None,
                 threshold=threshold,
@@ -257,6 +257,7 @@ class GraphTransformNet(torch.nn.Module):
                 temperature=temperature,
                 similarity="cosine",
                 gate_features=False,
+                reduce="mean",
             )
             for _ in range(num_pools)
         )

@@ -144,8 +144,9 @@ class ThresholdMergePool(torch.nn.Module):
         candidates (str, optional): :obj:`"edges"` (adjacent pairs) or
             :obj:`"all"` (every pair inside a graph, :math:`\sum_g n_g(n_g-1)/2`
             pairs). (default: :obj:`"edges"`)
-        reduce (str, optional): :obj:`"mean"` (weighted mean) or :obj:`"sum"`
-            (weighted mean times cluster size). (default: :obj:`"mean"`)
+        reduce (str, optional): :obj:`"sum"` (weighted mean times cluster size:
+            a matched pair gives :math:`\mathbf{x}_i + \mathbf{x}_j`, as in
+            EdgePooling) or :obj:`"mean"` (weighted mean). (default: :obj:`"sum"`)
         temperature (float, optional): Gate temperature :math:`T > 0`.
             (default: :obj:`0.1`)
         max_pairs (int, optional): Refuse :obj:`candidates="all"` with more
@@ -172,7 +173,7 @@ class ThresholdMergePool(torch.nn.Module):
         threshold: float | None = None,
         mode: str = "matching",
         candidates: str = "edges",
-        reduce: str = "mean",
+        reduce: str = "sum",
         temperature: float = 0.1,
         max_pairs: int = 2**22,
         similarity: str = "centered",

@@ -18,6 +18,8 @@ it; the "+pool" columns give the time a pool adds over the same model without a 
     python bench/pool_accuracy.py                 # every benchmark and pool, 3 seeds
     python bench/pool_accuracy.py --quick         # 1 seed, fewer epochs: a first look
     python bench/pool_accuracy.py --benchmarks molecules --pools none edge threshold-matching
+    python bench/pool_accuracy.py --benchmarks molecules --pools threshold-classic \
+        threshold-cosine-mean threshold-ungated-mean threshold-mean threshold-matching
 """
 
 from __future__ import annotations
@@ -67,6 +69,23 @@ POOLS: dict[str, Callable[[int], torch.nn.Module] | None] = {
     "sag": SAGPooling,
     "topk": TopKPooling,
     "asap": ASAPooling,
+}
+
+
+def _threshold_with(**options: object) -> Callable[[int], torch.nn.Module]:
+    return lambda channels: ThresholdMergePool(channels, **options)  # type: ignore[arg-type]
+
+
+# What each default contributes (run with --pools NAME ...; not in the default run): each
+# variant takes one step back from the defaults.
+ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
+    # the settings before the drop-in defaults: plain cosine, tau 0.8, components, mean
+    "threshold-classic": _threshold_with(
+        threshold=0.8, mode="components", similarity="cosine", gate_features=False, reduce="mean"
+    ),
+    "threshold-cosine-mean": _threshold_with(similarity="cosine", reduce="mean"),
+    "threshold-ungated-mean": _threshold_with(gate_features=False, reduce="mean"),
+    "threshold-mean": _threshold_with(reduce="mean"),
 }
 
 
@@ -242,7 +261,7 @@ def print_tables(results: dict[str, dict[str, list[RunResult]]], pools: list[str
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--benchmarks", nargs="+", choices=sorted(BENCHMARKS), default=None)
-    parser.add_argument("--pools", nargs="+", choices=[*POOLS, "graclus"], default=None)
+    parser.add_argument("--pools", nargs="+", choices=[*POOLS, "graclus", *ABLATIONS], default=None)
     parser.add_argument("--seeds", type=int, default=3, help="model seeds 0 .. seeds-1")
     parser.add_argument(
         "--epochs", type=int, default=None, help=f"epochs for every benchmark (default {EPOCHS})"
@@ -267,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     pools = args.pools or list(POOLS) + (["graclus"] if graclus_available() else [])
     if "graclus" in pools and not graclus_available():
         parser.error("graclus needs torch-cluster, which is not installed")
-    builders = {**POOLS, "graclus": Graclus}
+    builders = {**POOLS, "graclus": Graclus, **ABLATIONS}
     seeds = 1 if args.quick else args.seeds
     torch.set_num_threads(args.threads)
     try:

@@ -37,6 +37,7 @@ import math
 import re
 from typing import Any
 
+from pyg_grapheme.data.json_kind import json_kind
 from pyg_grapheme.data.math_expressions import format_result
 
 __all__ = ["FUNCTION_NAMES", "OPERATOR_SYMBOLS", "ExpressionTreeError", "tree_to_polish"]
@@ -68,26 +69,10 @@ class ExpressionTreeError(ValueError):
         super().__init__(f"{where}: {problem}" if where else problem)
 
 
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _tagged(node: Any, where: str, kinds: tuple[str, ...]) -> tuple[str, Any]:
     """The one ``(kind, content)`` of an externally tagged object."""
     if not isinstance(node, dict) or len(node) != 1:
-        found = (
-            f"an object with keys {sorted(node)}" if isinstance(node, dict) else _json_kind(node)
-        )
+        found = f"an object with keys {sorted(node)}" if isinstance(node, dict) else json_kind(node)
         raise ExpressionTreeError(
             where, f"expected an object with one key of {', '.join(kinds)}, got {found}"
         )
@@ -101,7 +86,7 @@ def _tagged(node: Any, where: str, kinds: tuple[str, ...]) -> tuple[str, Any]:
 
 def _fields(content: Any, where: str, names: tuple[str, ...]) -> list[Any]:
     if not isinstance(content, dict) or set(content) != set(names):
-        found = f"keys {sorted(content)}" if isinstance(content, dict) else _json_kind(content)
+        found = f"keys {sorted(content)}" if isinstance(content, dict) else json_kind(content)
         raise ExpressionTreeError(where, f"expected an object with keys {list(names)}, got {found}")
     return [content[name] for name in names]
 
@@ -119,9 +104,7 @@ def _value(content: Any, where: str) -> str:
         return str(value)
     if kind == "Float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ExpressionTreeError(
-                where, f"expected a number, got {_json_kind(value)} {value!r}"
-            )
+            raise ExpressionTreeError(where, f"expected a number, got {json_kind(value)} {value!r}")
         if not math.isfinite(value):
             raise ExpressionTreeError(where, f"expected a finite number, got {value!r}")
         return format_result(float(value))
@@ -168,7 +151,7 @@ def _polish(node: Any, where: str) -> str:
             f"unknown function {func!r}; expected one of {', '.join(FUNCTION_NAMES)}",
         )
     if not isinstance(args, list) or len(args) != 1:
-        found = f"{len(args)} arguments" if isinstance(args, list) else _json_kind(args)
+        found = f"{len(args)} arguments" if isinstance(args, list) else json_kind(args)
         raise ExpressionTreeError(f"{here}.args", f"expected a list of one argument, got {found}")
     return f"({FUNCTION_NAMES[func]} {_polish(args[0], f'{here}.args[0]')})"
 

@@ -79,6 +79,7 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 from pyg_grapheme.data.expression_tree import ExpressionTreeError, tree_to_polish
+from pyg_grapheme.data.json_kind import json_kind
 from pyg_grapheme.data.math_expressions import format_result
 from pyg_grapheme.data.math_levels import MATH_LEVELS
 from pyg_grapheme.data.symbolic_polish import is_number, is_symbol
@@ -171,20 +172,6 @@ def _reject_constant(name: str) -> Any:
     raise _LineError(f"invalid JSON: {name} is not a JSON number")
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _require(record: dict[str, Any], key: str) -> Any:
     if key not in record:
         raise _LineError(f"missing key {key!r}")
@@ -193,7 +180,7 @@ def _require(record: dict[str, Any], key: str) -> Any:
 
 def _expect(key: str, value: Any, expected: str, ok: bool) -> None:
     if not ok:
-        raise _LineError(f"key {key!r} must be {expected}, got {_json_type(value)} {value!r}")
+        raise _LineError(f"key {key!r} must be {expected}, got {json_kind(value)} {value!r}")
 
 
 def _record_format(record: dict[str, Any]) -> str:
@@ -419,7 +406,7 @@ def read_jsonl(
             except RecursionError:
                 raise _LineError("invalid JSON: nested too deeply to read") from None
             if not isinstance(record, dict):
-                raise _LineError(f"expected a JSON object, got {_json_type(record)}")
+                raise _LineError(f"expected a JSON object, got {json_kind(record)}")
             record_format = _record_format(record)
             if file_format is None:
                 file_format, detected_at = record_format, number

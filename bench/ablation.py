@@ -24,34 +24,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lightning_modules.fit import CONF_DIR, main
 from lightning_modules.module import GraphTransformModule
 from lightning_modules.report import checkpoint_paths
-from pyg_grapheme.data import generate
+from pyg_grapheme.data.held_out import held_out_suites
 from pyg_grapheme.metrics import exact_match
 from pyg_grapheme.models import GraphTransformNet
 
 TASKS = ("copy", "drop_last", "dedupe", "squeeze_spaces")
 
 
-HELD_OUT_SCRIPTS = ("greek", "cyrillic", "emoji")
-
-
 def held_out_scores(
     model: GraphTransformNet, task: str, seen: set[str], max_len: int
 ) -> dict[str, float]:
-    """Exact match on 300 new Latin strings of ``max_len + 1 .. 2 max_len`` clusters
-    (none in ``seen``) and on 200 strings of each script absent from training."""
-    suites = {
-        "latin_2x": generate(
-            task,
-            300,
-            seed=101,
-            alphabet="latin",
-            min_len=max_len + 1,
-            max_len=2 * max_len,
-            exclude=seen,
-        )
-    }
-    for script in HELD_OUT_SCRIPTS:
-        suites[script] = generate(task, 200, seed=102, alphabet=script, max_len=max_len)
+    """Exact match on :func:`~pyg_grapheme.data.held_out.held_out_suites`: 300 new Latin
+    strings of ``max_len + 1 .. 2 max_len`` clusters (none in ``seen``) and 200 strings of
+    each script absent from training."""
+    suites = held_out_suites(task, seen, max_len)
     return {
         name: exact_match(model.transform_text([p.input for p in pairs]), [p.target for p in pairs])
         for name, pairs in suites.items()

@@ -5,7 +5,7 @@ file) both models train on the same pairs and are scored, by exact match, on
 the same held-out suites:
 
 * string tasks: 2,000 Latin strings of 1-8 clusters (seed 0); suites as in
-  ``bench/ablation.py::held_out_scores`` (300 new Latin strings of 9-16
+  ``pyg_grapheme.data.held_out.held_out_suites`` (300 new Latin strings of 9-16
   clusters, 200 each of Greek, Cyrillic and emoji, 1-8 clusters);
 * math level ``L``: 960 problems (seed 0), scored on 240 others (seed 1, none in
   training): ``conf/math_l1.yaml``'s split;
@@ -54,6 +54,7 @@ if __name__ == "__main__":
 from bench.seq2seq_baseline import PRESETS, BaselineConfig, train_and_evaluate
 from pyg_grapheme.data import TASKS, TextPair, generate, read_jsonl
 from pyg_grapheme.data.commutative_swap import swap_operands
+from pyg_grapheme.data.held_out import held_out_suites
 from pyg_grapheme.data.math_expressions import parse_polish, to_polish
 from pyg_grapheme.metrics import exact_match
 
@@ -109,31 +110,6 @@ MATH_SPLIT = {"n_train": 960, "n_val": 240, "seed": 0}
 """``conf/math_l1.yaml``'s split, used for every math level."""
 MATH_SWAP: dict[int, float] = {1: 0.5}
 """``data.swap_commutative`` of the math rows' configs (math_l1.yaml: 0.5; pairs.yaml: 0)."""
-HELD_OUT_SCRIPTS = ("greek", "cyrillic", "emoji")
-
-
-def held_out_suites(task: str, seen: set[str], max_len: int) -> dict[str, list[TextPair]]:
-    """The suites of ``bench/ablation.py::held_out_scores``, as pairs.
-
-    300 new Latin strings of ``max_len + 1 .. 2 max_len`` clusters (none in
-    ``seen``) and 200 strings of each of Greek, Cyrillic and emoji. (ablation.py
-    builds them inside ``held_out_scores``; ``tests/test_seq2seq_baseline.py``
-    checks that these are the same pairs.)
-    """
-    suites = {
-        "latin_2x": generate(
-            task,
-            300,
-            seed=101,
-            alphabet="latin",
-            min_len=max_len + 1,
-            max_len=2 * max_len,
-            exclude=seen,
-        )
-    }
-    for script in HELD_OUT_SCRIPTS:
-        suites[script] = generate(task, 200, seed=102, alphabet=script, max_len=max_len)
-    return suites
 
 
 def commutative_swap(p: float, exclude: set[str], seed: int = 0) -> Callable[[TextPair], TextPair]:

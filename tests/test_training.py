@@ -21,13 +21,14 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-from bench.ablation import HELD_OUT_SCRIPTS, held_out_scores
+from bench.ablation import held_out_scores
 from lightning_modules.datamodule import GraphemeDataModule
 from lightning_modules.fit import CONF_DIR, main
 from lightning_modules.module import GraphTransformModule
 from lightning_modules.predict import predict
 from lightning_modules.report import checkpoint_paths
 from pyg_grapheme.data import generate
+from pyg_grapheme.data.held_out import HELD_OUT_SCRIPTS
 from pyg_grapheme.loss import StructuralLoss
 from pyg_grapheme.metrics import exact_match
 from pyg_grapheme.models import GraphTransformNet

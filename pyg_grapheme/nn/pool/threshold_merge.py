@@ -11,6 +11,7 @@ from torch.nn import Parameter
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.utils import scatter
 
+from pyg_grapheme.nn.input_checks import check_graph_inputs
 from pyg_grapheme.nn.pool.merge_info import MergeInfo
 from pyg_grapheme.nn.pool.pair_cosine import pair_cosine, pair_cosine_reference
 from pyg_grapheme.nn.pool.select import (
@@ -528,37 +529,7 @@ class ThresholdMergePool(torch.nn.Module):
         edge_attr: Tensor | None,
     ) -> None:
         name = self.__class__.__name__
-        if not isinstance(x, Tensor) or x.dim() != 2 or not x.is_floating_point():
-            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            dtype = x.dtype if isinstance(x, Tensor) else None
-            raise ValueError(
-                f"{name}: x must be a floating tensor [num_nodes, channels], "
-                f"got {shape} of dtype {dtype}"
-            )
-        if self.in_channels is not None and x.size(1) != self.in_channels:
-            raise ValueError(
-                f"{name}: x has {x.size(1)} channels but the layer was built with "
-                f"in_channels={self.in_channels}"
-            )
-        if (
-            not isinstance(edge_index, Tensor)
-            or edge_index.dim() != 2
-            or edge_index.size(0) != 2
-            or edge_index.dtype != torch.long
-        ):
-            shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else None
-            dtype = edge_index.dtype if isinstance(edge_index, Tensor) else None
-            raise ValueError(
-                f"{name}: edge_index must be a long tensor [2, num_edges], "
-                f"got {shape or type(edge_index).__name__} of dtype {dtype}"
-            )
-        if batch is not None and (
-            batch.dim() != 1 or batch.numel() != x.size(0) or batch.dtype != torch.long
-        ):
-            raise ValueError(
-                f"{name}: batch must be a long tensor [num_nodes={x.size(0)}], "
-                f"got {tuple(batch.shape)} of dtype {batch.dtype}"
-            )
+        check_graph_inputs(name, x, edge_index, batch, self.in_channels)
         if edge_attr is not None and (
             edge_attr.dim() == 0
             or edge_attr.size(0) != edge_index.size(1)

@@ -7,6 +7,7 @@ from torch import Tensor
 from torch.nn import Embedding, Linear
 from torch_geometric.utils import coalesce
 
+from pyg_grapheme.nn.input_checks import check_graph_inputs
 from pyg_grapheme.nn.split.split_info import SplitInfo
 
 __all__ = ["NodeSplit"]
@@ -267,25 +268,7 @@ class NodeSplit(torch.nn.Module):
         extra: int,
     ) -> None:
         name = self.__class__.__name__
-        if not isinstance(x, Tensor) or x.dim() != 2 or not x.is_floating_point():
-            raise ValueError(f"{name}: x must be a floating tensor [num_nodes, channels]")
-        if self.in_channels is not None and x.size(1) != self.in_channels:
-            raise ValueError(
-                f"{name}: x has {x.size(1)} channels but the layer was built with "
-                f"in_channels={self.in_channels}"
-            )
-        if edge_index.dim() != 2 or edge_index.size(0) != 2 or edge_index.dtype != torch.long:
-            raise ValueError(
-                f"{name}: edge_index must be a long tensor [2, num_edges], got "
-                f"{tuple(edge_index.shape)} of dtype {edge_index.dtype}"
-            )
-        if batch is not None and (
-            batch.dim() != 1 or batch.numel() != x.size(0) or batch.dtype != torch.long
-        ):
-            raise ValueError(
-                f"{name}: batch must be a long tensor [num_nodes={x.size(0)}], "
-                f"got {tuple(batch.shape)} of dtype {batch.dtype}"
-            )
+        check_graph_inputs(name, x, edge_index, batch, self.in_channels)
         if extra not in (0, 1):
             raise ValueError(f"{name}: extra must be 0 or 1, got {extra}")
         if count is None:

@@ -1,0 +1,57 @@
+"""The input contract the graph layers share: node features, edges and the batch vector."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["check_graph_inputs"]
+
+
+def check_graph_inputs(
+    name: str,
+    x: Tensor,
+    edge_index: Tensor,
+    batch: Tensor | None,
+    in_channels: int | None,
+) -> None:
+    """Raise a ``ValueError`` that names layer ``name`` and the offending value unless
+    ``x`` is a floating :math:`[N, F]` tensor (:math:`F` = ``in_channels`` when given),
+    ``edge_index`` a ``long`` :math:`[2, E]` tensor and ``batch`` ``None`` or a ``long``
+    :math:`[N]` tensor."""
+    if not isinstance(x, Tensor) or x.dim() != 2 or not x.is_floating_point():
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        dtype = x.dtype if isinstance(x, Tensor) else None
+        raise ValueError(
+            f"{name}: x must be a floating tensor [num_nodes, channels], "
+            f"got {shape} of dtype {dtype}"
+        )
+    if in_channels is not None and x.size(1) != in_channels:
+        raise ValueError(
+            f"{name}: x has {x.size(1)} channels but the layer was built with "
+            f"in_channels={in_channels}"
+        )
+    if (
+        not isinstance(edge_index, Tensor)
+        or edge_index.dim() != 2
+        or edge_index.size(0) != 2
+        or edge_index.dtype != torch.long
+    ):
+        shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else None
+        dtype = edge_index.dtype if isinstance(edge_index, Tensor) else None
+        raise ValueError(
+            f"{name}: edge_index must be a long tensor [2, num_edges], "
+            f"got {shape or type(edge_index).__name__} of dtype {dtype}"
+        )
+    if batch is not None and (
+        not isinstance(batch, Tensor)
+        or batch.dim() != 1
+        or batch.numel() != x.size(0)
+        or batch.dtype != torch.long
+    ):
+        shape = tuple(batch.shape) if isinstance(batch, Tensor) else type(batch).__name__
+        dtype = batch.dtype if isinstance(batch, Tensor) else None
+        raise ValueError(
+            f"{name}: batch must be a long tensor [num_nodes={x.size(0)}], "
+            f"got {shape} of dtype {dtype}"
+        )

@@ -28,18 +28,22 @@ def test_run_features_give_digit_place_and_number_ordinal():
     assert ordinal[8:13] == [0, 0, 0, 1, 1]
 
 
+MATH_OPTIONS = {
+    "hidden_channels": 16,
+    "output_vocab": list("0123456789"),
+    "attention_layers": 2,
+    "feedforward": True,
+    "post_pool_layers": 1,
+    "run_features": True,
+}
+"""A small network with the arithmetic options of conf/math_l1.yaml."""
+
+
 def test_model_with_math_options_runs_and_keeps_defaults_unchanged():
     torch.manual_seed(0)
     default = GraphTransformNet(hidden_channels=16)
     assert len(default.encoder.attention) == 1 and len(default.post_pool.attention) == 0
-    model = GraphTransformNet(
-        hidden_channels=16,
-        output_vocab=list("0123456789"),
-        attention_layers=2,
-        feedforward=True,
-        post_pool_layers=1,
-        run_features=True,
-    )
+    model = GraphTransformNet(**MATH_OPTIONS)
     # Attention block k follows convolution floor((k + 1) L / A) - 1: after 2 and 4 of 4.
     assert model.encoder.attention_after == [2, 4]
     out = model(graphs_from_texts(["(+ 16 9)", "(* 2 3)"]))
@@ -50,14 +54,7 @@ def test_model_with_math_options_runs_and_keeps_defaults_unchanged():
 
 
 def test_dropout_is_off_by_default_acts_in_training_only_and_keeps_checkpoint_keys():
-    kwargs = dict(
-        hidden_channels=16,
-        output_vocab=list("0123456789"),
-        attention_layers=2,
-        feedforward=True,
-        post_pool_layers=1,
-        run_features=True,
-    )
+    kwargs = MATH_OPTIONS
     torch.manual_seed(0)
     plain = GraphTransformNet(**kwargs)
     torch.manual_seed(0)

@@ -75,15 +75,19 @@ def test_to_polish_and_depth() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "expression ends too early: ''"),
-        ("(+ 1)", "unexpected ')' at offset 4 of '(+ 1)'"),
-        ("(+ 1 2", "expected ')' at offset 6 of '(+ 1 2'"),
-        ("(+ 1 2 3)", "expected ')' at offset 7 of '(+ 1 2 3)'"),
-        ("(1 2 3)", "expected an operator at offset 1 of '(1 2 3)'"),
+        ("", "expression ends too early at offset 0 of ''"),
+        ("(+ 1)", "'+' takes 2 argument(s), got 1 before offset 4 of '(+ 1)'"),
+        ("(+ 1 2", "missing ')' at offset 6 of '(+ 1 2'"),
+        ("(+ 1 2 3)", "'+' takes 2 argument(s), got 3 before offset 8 of '(+ 1 2 3)'"),
+        ("(1 2 3)", "expected a head at offset 1 of '(1 2 3)', got '1'"),
         ("(+ 1 2) 3", "unexpected text at offset 8 of '(+ 1 2) 3'"),
-        ("(+ x 2)", "cannot read a token at offset 3 of '(+ x 2)'"),
-        ("(% 1 2)", "cannot read a token at offset 1 of '(% 1 2)'"),
-        ("+", "cannot read a token at offset 0 of '+'"),
+        ("(% 1 2)", "expected a head at offset 1 of '(% 1 2)', got '%'"),
+        ("+", "'+' at offset 0 of '+' is not a number or symbol"),
+        # In the grammar, but not arithmetic:
+        ("(+ x 2)", "'x' in '(+ x 2)' is not an integer"),
+        ("(+ 1.5 2)", "'1.5' in '(+ 1.5 2)' is not an integer"),
+        ("(* 2 (sin 2))", "'sin' in '(* 2 (sin 2))' is not an arithmetic operator (+ - * /)"),
+        ("(^ 2 3)", "'^' in '(^ 2 3)' is not an arithmetic operator (+ - * /)"),
     ],
 )
 def test_parse_errors(text: str, message: str) -> None:

@@ -1,4 +1,5 @@
-"""Tests for pyg_grapheme.data.symbolic_polish: grammar, sympy conversion, the canonical form."""
+"""Tests for pyg_grapheme.data.polish_grammar and .symbolic_polish: grammar, sympy conversion,
+the canonical form."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import sympy
 from sympy import E, Rational, cos, exp, log, sin, sqrt, tan
 
 from pyg_grapheme.data import canonical_form, parse_polish_tree, sympy_to_polish, tree_to_sympy
-from pyg_grapheme.data.symbolic_polish import X, tree_to_text
+from pyg_grapheme.data.polish_grammar import FUNCTION_HEADS, OPERATORS, tree_to_text
+from pyg_grapheme.data.symbolic_polish import FUNCTIONS, X
 
 x = X
 
@@ -50,6 +52,21 @@ def test_parse_errors_name_the_offset(text: str, message: str) -> None:
     with pytest.raises(ValueError) as info:
         parse_polish_tree(text)
     assert str(info.value) == message
+
+
+def test_every_value_head_of_the_grammar_has_a_sympy_meaning() -> None:
+    assert tuple(FUNCTIONS) == FUNCTION_HEADS
+    values = [tree_to_sympy((op, "6", "3")) for op in OPERATORS]
+    assert values == [9, 3, 18, 2, 216]
+    assert [tree_to_sympy((head, "4")) for head in FUNCTION_HEADS] == [
+        sin(4),
+        cos(4),
+        tan(4),
+        exp(4),
+        log(4),
+        2,
+        4,
+    ]
 
 
 def test_tree_to_sympy() -> None:

@@ -9,9 +9,10 @@
   ``math_expressions.py`` (levels 1-2) and ``math_levels.py`` (levels 3-7).
 * ``python -m pyg_grapheme.data.generate`` (``generate.py``): any task or level as JSONL.
 * :data:`ALPHABETS` (``alphabets.py``): grapheme-cluster alphabets, Latin to emoji.
-* Polish notation: :func:`format_result` and the arithmetic of levels 1-2
-  (``math_expressions.py``); the symbolic grammar, sympy conversion and the
-  canonical answer form (``symbolic_polish.py``).
+* Polish notation: the grammar and :func:`parse_polish_tree`
+  (``polish_grammar.py``); :func:`format_result` and the arithmetic of levels 1-2
+  (``math_expressions.py``); sympy conversion and the canonical answer form
+  (``symbolic_polish.py``).
 * :class:`PairDataset`, :func:`collate_pairs` (``pair_dataset.py``): graphs for training.
 """
 
@@ -25,12 +26,8 @@ from pyg_grapheme.data.jsonl import FORMATS, JsonlFormatError, JsonlPairs, read_
 from pyg_grapheme.data.math_expressions import evaluate_polish, format_result, parse_polish
 from pyg_grapheme.data.math_levels import MATH_LEVELS
 from pyg_grapheme.data.pair_dataset import PairDataset, collate_pairs
-from pyg_grapheme.data.symbolic_polish import (
-    canonical_form,
-    parse_polish_tree,
-    sympy_to_polish,
-    tree_to_sympy,
-)
+from pyg_grapheme.data.polish_grammar import parse_polish_tree
+from pyg_grapheme.data.symbolic_polish import canonical_form, sympy_to_polish, tree_to_sympy
 from pyg_grapheme.data.text_pair import TextPair
 
 __all__ = [

@@ -49,6 +49,7 @@ from typing import Protocol
 from pyg_grapheme.data.alphabets import resolve_alphabet
 from pyg_grapheme.data.math_expressions import evaluate_polish
 from pyg_grapheme.data.math_levels import math_space
+from pyg_grapheme.data.polish_grammar import parse_polish_tree
 from pyg_grapheme.data.string_tasks import (
     CopySpace,
     DedupeSpace,
@@ -58,7 +59,7 @@ from pyg_grapheme.data.string_tasks import (
     SqueezeSpacesSpace,
     StripSpace,
 )
-from pyg_grapheme.data.symbolic_polish import parse_polish_tree, tree_to_sympy
+from pyg_grapheme.data.symbolic_polish import tree_to_sympy
 from pyg_grapheme.data.text_pair import TextPair
 
 __all__ = ["TASKS", "generate", "space_size"]

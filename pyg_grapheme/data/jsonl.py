@@ -82,7 +82,7 @@ from pyg_grapheme.data.expression_tree import ExpressionTreeError, tree_to_polis
 from pyg_grapheme.data.json_kind import json_kind
 from pyg_grapheme.data.math_expressions import format_result
 from pyg_grapheme.data.math_levels import MATH_LEVELS
-from pyg_grapheme.data.symbolic_polish import is_number, is_symbol
+from pyg_grapheme.data.polish_grammar import is_number, is_symbol
 from pyg_grapheme.data.text_pair import TextPair
 
 __all__ = ["FORMATS", "JsonlFormatError", "JsonlPairs", "read_jsonl"]

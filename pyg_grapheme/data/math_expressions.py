@@ -23,6 +23,8 @@ import math
 import re
 from decimal import Decimal
 
+from pyg_grapheme.data.polish_grammar import PolishTree, parse_polish_tree
+
 __all__ = [
     "LEVELS",
     "MAX_OPERAND",
@@ -42,8 +44,8 @@ OPERATORS = ("+", "-", "*")
 MAX_OPERAND = 20
 LEVELS = (1, 2)
 
-_TOKEN = re.compile(r"\(|\)|[-+*/](?=\s)|-?\d+")
-_WHITESPACE = re.compile(r"\s*")
+_ARITHMETIC = ("+", "-", "*", "/")
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def format_result(value: float) -> str:
@@ -75,51 +77,30 @@ def format_result(value: float) -> str:
 def parse_polish(text: str) -> Expression:
     """Parse ``"(op a b)"`` prefix notation (operators ``+ - * /``, integer literals).
 
+    The text is read by the project's one grammar
+    (:func:`~.polish_grammar.parse_polish_tree`), then checked to be arithmetic.
     Whitespace between tokens is free; :func:`to_polish` gives the canonical
-    spacing. Raises ``ValueError`` naming the character offset of the problem.
+    spacing.
+
+    Raises:
+        ValueError: text outside the grammar (naming the character offset), a
+            head other than ``+ - * /``, or an atom that is not an integer.
     """
     if not isinstance(text, str):
         raise TypeError(f"parse_polish expects a str, got {type(text).__name__}")
-    tokens: list[tuple[int, str]] = []
-    offset = 0
-    while True:
-        offset = _WHITESPACE.match(text, offset).end()  # type: ignore[union-attr]
-        if offset == len(text):
-            break
-        match = _TOKEN.match(text, offset)
-        if match is None:
-            raise ValueError(f"cannot read a token at offset {offset} of {text!r}")
-        tokens.append((offset, match.group()))
-        offset = match.end()
-    position = 0
+    return _arithmetic(parse_polish_tree(text), text)
 
-    def expression() -> Expression:
-        nonlocal position
-        if position >= len(tokens):
-            raise ValueError(f"expression ends too early: {text!r}")
-        at, token = tokens[position]
-        position += 1
-        if token != "(":
-            if token in ("+", "-", "*", "/", ")"):
-                raise ValueError(f"unexpected {token!r} at offset {at} of {text!r}")
-            return int(token)
-        if position >= len(tokens) or tokens[position][1] not in ("+", "-", "*", "/"):
-            where = tokens[position][0] if position < len(tokens) else len(text)
-            raise ValueError(f"expected an operator at offset {where} of {text!r}")
-        op = tokens[position][1]
-        position += 1
-        left = expression()
-        right = expression()
-        if position >= len(tokens) or tokens[position][1] != ")":
-            where = tokens[position][0] if position < len(tokens) else len(text)
-            raise ValueError(f"expected ')' at offset {where} of {text!r}")
-        position += 1
-        return (op, left, right)
 
-    result = expression()
-    if position != len(tokens):
-        raise ValueError(f"unexpected text at offset {tokens[position][0]} of {text!r}")
-    return result
+def _arithmetic(tree: PolishTree, text: str) -> Expression:
+    if isinstance(tree, str):
+        if _INTEGER.fullmatch(tree) is None:
+            raise ValueError(f"{tree!r} in {text!r} is not an integer")
+        return int(tree)
+    head, *args = tree
+    if head not in _ARITHMETIC:
+        raise ValueError(f"{head!r} in {text!r} is not an arithmetic operator (+ - * /)")
+    left, right = args  # the grammar gives each of them two arguments
+    return (head, _arithmetic(left, text), _arithmetic(right, text))
 
 
 def to_polish(expression: Expression) -> str:

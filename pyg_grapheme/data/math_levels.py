@@ -73,16 +73,13 @@ from typing import Any
 import sympy
 
 from pyg_grapheme.data.math_expressions import MathSpace
-from pyg_grapheme.data.symbolic_polish import (
+from pyg_grapheme.data.polish_grammar import (
     PolishTree,
-    X,
-    canonical_form,
     is_number,
     parse_polish_tree,
-    sympy_to_polish,
-    tree_to_sympy,
     tree_to_text,
 )
+from pyg_grapheme.data.symbolic_polish import X, canonical_form, sympy_to_polish, tree_to_sympy
 
 __all__ = [
     "MATH_LEVELS",

@@ -1,26 +1,6 @@
-r"""The project's Polish notation for symbolic math, and its canonical form written from sympy.
+r"""Symbolic math in the project's Polish notation: sympy conversion and the canonical form.
 
-Grammar (tokens separated by single spaces, every application parenthesised,
-the head first)::
-
-    expr   := number | symbol | "(" head expr+ ")"
-    number := -?[0-9]+ | -?[0-9]+\.[0-9]+         integers and decimals
-    symbol := a letter, then letters, digits or _, not a head ("x", "y", "z")
-
-============================  =====  ==============================================
-head                          arity  meaning
-============================  =====  ==============================================
-``+ - * / ^``                 2      sum, difference, product, quotient, power
-``sin cos tan exp ln sqrt``   1      functions (``ln`` is the natural logarithm)
-``abs``                       1      absolute value
-``d/dx``                      1      the task "differentiate in x" (level 5)
-``int``                       1      the task "an antiderivative in x" (level 6)
-``=``                         2      the task "solve this equation for x" (level 7)
-``let``                       3      ``(let x 2 F)``: F with x bound to 2 (level 3)
-============================  =====  ==============================================
-
-Levels 1 and 2 of the curriculum use the arithmetic subset
-(:mod:`.math_expressions`); everything there reads here too.
+The grammar (heads, arities, tokens) is :mod:`.polish_grammar`.
 
 **Canonical form** (:func:`sympy_to_polish`, :func:`canonical_form`). An answer is
 computed with sympy, *expanded* (products distributed over sums, powers of sums
@@ -48,7 +28,7 @@ then written by these rules, so one value has one text:
 * ``b**(1/2)`` is ``(sqrt b)``, other powers ``(^ b e)``; ``exp(1)`` is
   ``(exp 1)``; ``log`` is ``ln``, ``Abs`` is ``abs``.
 
-:func:`parse_polish_tree` reads any text of the grammar; :func:`tree_to_sympy`
+:func:`~.polish_grammar.parse_polish_tree` reads any text of the grammar; :func:`tree_to_sympy`
 turns a tree without task heads into a sympy expression; writing that
 expression back gives the canonical text, which is how the curriculum
 recognises its own inputs.
@@ -56,29 +36,27 @@ recognises its own inputs.
 
 from __future__ import annotations
 
-import re
-
 import sympy
 
 from pyg_grapheme.data.math_expressions import format_result
+from pyg_grapheme.data.polish_grammar import (
+    PolishTree,
+    is_number,
+    is_symbol,
+    tree_to_text,
+)
 
 __all__ = [
-    "ARITY",
     "FUNCTIONS",
-    "PolishTree",
     "X",
     "canonical_form",
-    "parse_polish_tree",
     "sympy_to_polish",
     "tree_to_sympy",
-    "tree_to_text",
 ]
 
 X = sympy.Symbol("x")
 """The variable of the calculus levels (differentiation, integration, equations)."""
 
-PolishTree = str | tuple
-"""An atom (number or symbol, as its text) or an application ``(head, arg, ...)``."""
 
 _BINARY = {
     "+": sympy.Add,
@@ -98,19 +76,7 @@ FUNCTIONS = {
 }
 """The function heads and the sympy functions they name."""
 
-ARITY = {
-    **dict.fromkeys(_BINARY, 2),
-    **dict.fromkeys(FUNCTIONS, 1),
-    "d/dx": 1,
-    "int": 1,
-    "=": 2,
-    "let": 3,
-}
-"""Every head of the grammar and its number of arguments."""
 
-_TOKEN = re.compile(r"\(|\)|[^\s()]+")
-_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-_SYMBOL = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _WRITE_FUNCTIONS = {
     sympy.sin: "sin",
     sympy.cos: "cos",
@@ -119,78 +85,6 @@ _WRITE_FUNCTIONS = {
     sympy.log: "ln",
     sympy.Abs: "abs",
 }
-
-
-def is_number(atom: str) -> bool:
-    """Whether ``atom`` is a number token (``-3``, ``2.5``)."""
-    return _NUMBER.fullmatch(atom) is not None
-
-
-def is_symbol(atom: str) -> bool:
-    """Whether ``atom`` is a symbol token (a name that is not a head)."""
-    return _SYMBOL.fullmatch(atom) is not None and atom not in ARITY
-
-
-def parse_polish_tree(text: str) -> PolishTree:
-    """Parse a text of the grammar into a tree.
-
-    ``"(d/dx (* 3 (sin x)))" -> ("d/dx", ("*", "3", ("sin", "x")))``. Whitespace
-    between tokens is free (:func:`tree_to_text` gives the canonical spacing).
-
-    Raises:
-        ValueError: a token that is neither a number, a symbol nor ``(``/``)``, an
-            unknown head, a wrong number of arguments, unbalanced parentheses or
-            text after the expression, naming the character offset.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"parse_polish_tree expects a str, got {type(text).__name__}")
-    tokens = [(m.start(), m.group()) for m in _TOKEN.finditer(text)]
-    position = 0
-
-    def where() -> int:
-        return tokens[position][0] if position < len(tokens) else len(text)
-
-    def expression() -> PolishTree:
-        nonlocal position
-        if position >= len(tokens):
-            raise ValueError(f"expression ends too early at offset {len(text)} of {text!r}")
-        at, token = tokens[position]
-        position += 1
-        if token == ")":
-            raise ValueError(f"unexpected ')' at offset {at} of {text!r}")
-        if token != "(":
-            if not (is_number(token) or is_symbol(token)):
-                raise ValueError(f"{token!r} at offset {at} of {text!r} is not a number or symbol")
-            return token
-        if position >= len(tokens) or tokens[position][1] not in ARITY:
-            found = tokens[position][1] if position < len(tokens) else "the end"
-            raise ValueError(f"expected a head at offset {where()} of {text!r}, got {found!r}")
-        head = tokens[position][1]
-        position += 1
-        args = []
-        while position < len(tokens) and tokens[position][1] != ")":
-            args.append(expression())
-        if position >= len(tokens):
-            raise ValueError(f"missing ')' at offset {len(text)} of {text!r}")
-        if len(args) != ARITY[head]:
-            raise ValueError(
-                f"{head!r} takes {ARITY[head]} argument(s), got {len(args)} "
-                f"before offset {where()} of {text!r}"
-            )
-        position += 1
-        return (head, *args)
-
-    tree = expression()
-    if position != len(tokens):
-        raise ValueError(f"unexpected text at offset {where()} of {text!r}")
-    return tree
-
-
-def tree_to_text(tree: PolishTree) -> str:
-    """Canonical spacing of a tree: ``("+", "1", "x") -> "(+ 1 x)"``."""
-    if isinstance(tree, str):
-        return tree
-    return "(" + " ".join([tree[0], *(tree_to_text(arg) for arg in tree[1:])]) + ")"
 
 
 def tree_to_sympy(tree: PolishTree) -> sympy.Expr:

@@ -99,6 +99,20 @@ def test_without_a_count_head_counts_are_required():
         NodeSplit(max_children=0)
 
 
+def test_presence_is_a_probability_despite_rounding():
+    # float32 logits whose tail sums round to 1.0000001 without the clamp (seen in training).
+    logits = [3.6983702, 25.815071, -27.291016, 24.786055, 4.0940628, -10.111738, 9.929203]
+    logits += [-4.4794502, -2.6489031]
+    split = NodeSplit(9, max_children=8)
+    with torch.no_grad():
+        split.count_head.weight.copy_(torch.eye(9))
+        split.count_head.bias.zero_()
+    _, _, _, info = split(torch.tensor([logits]), torch.zeros(2, 0, dtype=torch.long))
+    probs = torch.softmax(info.count_logit, dim=1)
+    assert probs.flip(1).cumsum(1).flip(1).max() > 1.0  # the rounding is real
+    assert info.count.tolist() == [1] and info.presence.tolist() == [1.0]
+
+
 def test_count_head_argmax_presence_and_tentative_children():
     split = NodeSplit(2, max_children=3)
     with torch.no_grad():

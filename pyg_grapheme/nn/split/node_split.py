@@ -167,7 +167,8 @@ class NodeSplit(torch.nn.Module):
         if count_logit is not None:
             probs = torch.softmax(count_logit, dim=1)
             # tail[i, s] = P(c_i > s) = sum_{c > s} p_ic, s = 0..K (P(c > K) = 0).
-            tail = probs.flip(1).cumsum(1).flip(1)[:, 1:]
+            # Clamped: float rounding of the sum can give 1 + 1e-7, which is no probability.
+            tail = probs.flip(1).cumsum(1).flip(1)[:, 1:].clamp(0.0, 1.0)
             tail = torch.cat([tail, tail.new_zeros(num_nodes, 1)], dim=1)
             presence = tail[parent, slot]
         info = SplitInfo(

@@ -86,6 +86,9 @@ ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
     "threshold-cosine-mean": _threshold_with(similarity="cosine", reduce="mean"),
     "threshold-ungated-mean": _threshold_with(gate_features=False, reduce="mean"),
     "threshold-mean": _threshold_with(reduce="mean"),
+    "threshold-sim8": _threshold_with(similarity_channels=8),
+    "threshold-sim16": _threshold_with(similarity_channels=16),
+    "threshold-sim32": _threshold_with(similarity_channels=32),
 }
 
 

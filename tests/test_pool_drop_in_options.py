@@ -170,3 +170,47 @@ def test_defaults_are_the_drop_in_settings():
     members = torch.zeros(info.num_clusters, X.size(1)).index_add_(0, info.cluster, X)
     assert torch.allclose(x, members * info.score.unsqueeze(-1), atol=1e-6)
     assert bool((info.score[torch.bincount(info.cluster) == 2] < 1).all())
+
+
+def test_similarity_channels_projects_to_fewer_dimensions_with_orthonormal_rows():
+    torch.manual_seed(0)
+    pool = ThresholdMergePool(6, threshold=0.5, similarity_channels=3)
+    weight = pool.lin.weight.detach()
+    assert weight.shape == (3, 6)
+    assert torch.allclose(weight @ weight.t(), torch.eye(3), atol=1e-6)
+    # The similarity is measured in the projected space; the pooled features keep all six.
+    x, edge_index, batch = clustered_batch(seed=0)
+    x = x.float()
+    x_out, _, _, info = pool(x, edge_index, batch)
+    h = x @ weight.t()
+    h = (
+        h
+        - torch.zeros(3, 3).index_add_(0, batch, h).div(torch.bincount(batch).unsqueeze(-1))[batch]
+    )
+    row, col = info.candidate_index
+    expected = torch.nn.functional.cosine_similarity(h[row], h[col])
+    assert torch.allclose(info.similarity, expected, atol=1e-5)
+    assert x_out.size(1) == 6
+    # Square projections stay the identity; bad sizes name the layer and the value.
+    assert torch.equal(ThresholdMergePool(6).lin.weight.detach(), torch.eye(6))
+    for bad in ({"similarity_channels": 0, "in_channels": 6}, {"similarity_channels": 3}):
+        with pytest.raises(ValueError, match="ThresholdMergePool: similarity_channels"):
+            ThresholdMergePool(**bad)
+
+
+def test_gradcheck_with_similarity_channels(gradcheck, module_gradcheck):
+    x, edge_index, batch = clustered_batch(seed=0)
+    torch.manual_seed(1)
+    pool = ThresholdMergePool(6, threshold=0.3, similarity_channels=4).double()
+    assert margin(pool, x, edge_index, batch) > 1e-4
+    _, _, _, info = pool(x, edge_index, batch)
+    assert 0 < int(info.merged.sum()) < info.merged.numel()
+
+    def outputs(module: ThresholdMergePool, x: torch.Tensor) -> torch.Tensor:
+        x_out, _, _, info = module(x, edge_index, batch)
+        return torch.cat([x_out.flatten(), info.score, info.gate])
+
+    gradcheck(lambda x: outputs(pool, x), [x.requires_grad_()])
+    module_gradcheck(
+        pool, lambda m: outputs(m, x.detach()), names=["lin.weight", "threshold_logit"]
+    )

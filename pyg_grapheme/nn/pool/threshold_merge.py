@@ -133,8 +133,8 @@ class ThresholdMergePool(torch.nn.Module):
     Args:
         in_channels (int, optional): Size of each input sample. If given, the
             similarity is measured after a learnable linear map
-            :math:`\mathbf{W} \in \mathbb{R}^{F \times F}`, initialised to the
-            identity. (default: :obj:`None`)
+            :math:`\mathbf{W} \in \mathbb{R}^{k \times F}`, initialised to the
+            identity when :math:`k = F`. (default: :obj:`None`)
         threshold (float, optional): Starting effective threshold
             :math:`\tau \in (0, 1)`; :obj:`None` starts it at the median
             similarity of the first call (kept by :meth:`load_state_dict`,
@@ -162,6 +162,12 @@ class ThresholdMergePool(torch.nn.Module):
             pairs of each graph may merge, so at least
             :math:`\lceil \mathrm{ratio} \cdot n_g \rceil` nodes are kept.
             (default: :obj:`None`)
+        similarity_channels (int, optional): :math:`k`, the size of the space
+            the similarity is measured in (needs :obj:`in_channels`); a smaller
+            :math:`k` makes the similarity and its backward cheaper. Below
+            :math:`F` the map starts with orthonormal rows, a random projection
+            that keeps cosines close. :obj:`None` means :math:`k = F`.
+            (default: :obj:`None`)
     """
 
     # TorchScript compiles `threshold` per concrete module type and then refuses a
@@ -180,6 +186,7 @@ class ThresholdMergePool(torch.nn.Module):
         similarity: str = "centered",
         gate_features: bool = True,
         ratio: float | None = None,
+        similarity_channels: int | None = None,
     ) -> None:
         super().__init__()
         if in_channels is not None and in_channels <= 0:
@@ -207,6 +214,11 @@ class ThresholdMergePool(torch.nn.Module):
             )
         if ratio is not None and not 0.0 < ratio <= 1.0:
             raise ValueError(f"ThresholdMergePool: ratio must lie in (0, 1], got {ratio}")
+        if similarity_channels is not None and (in_channels is None or similarity_channels <= 0):
+            raise ValueError(
+                f"ThresholdMergePool: similarity_channels needs in_channels and must be positive, "
+                f"got similarity_channels={similarity_channels}, in_channels={in_channels}"
+            )
 
         self.in_channels = in_channels
         self.initial_threshold = None if threshold is None else float(threshold)
@@ -218,13 +230,18 @@ class ThresholdMergePool(torch.nn.Module):
         self.similarity = similarity
         self.gate_features = bool(gate_features)
         self.ratio = None if ratio is None else float(ratio)
+        self.similarity_channels = (
+            in_channels if similarity_channels is None else int(similarity_channels)
+        )
         # threshold=None: the first call sets tau from its own similarities (see forward).
         self._start_from_data = False
 
         self.lin = (
             None
             if in_channels is None
-            else Linear(in_channels, in_channels, bias=False, weight_initializer="glorot")
+            else Linear(
+                in_channels, self.similarity_channels, bias=False, weight_initializer="glorot"
+            )
         )
         self.threshold_logit = Parameter(torch.empty(()))
         self.reset_parameters()
@@ -233,7 +250,12 @@ class ThresholdMergePool(torch.nn.Module):
         r"""Resets the projection to the identity and :math:`\tau` to its starting value."""
         if self.lin is not None:
             with torch.no_grad():
-                torch.nn.init.eye_(self.lin.weight)
+                # Identity when square; otherwise orthonormal rows, a random projection that
+                # keeps cosines close (Johnson-Lindenstrauss).
+                if self.lin.weight.size(0) == self.lin.weight.size(1):
+                    torch.nn.init.eye_(self.lin.weight)
+                else:
+                    torch.nn.init.orthogonal_(self.lin.weight)
         tau = self.initial_threshold
         self._start_from_data = tau is None
         with torch.no_grad():
@@ -553,8 +575,13 @@ class ThresholdMergePool(torch.nn.Module):
     def __repr__(self) -> str:
         threshold = "None" if self._start_from_data else f"{float(self.threshold.detach()):.2f}"
         ratio = "" if self.ratio is None else f", ratio={self.ratio}"
+        channels = (
+            ""
+            if self.similarity_channels == self.in_channels
+            else f", similarity_channels={self.similarity_channels}"
+        )
         return (
             f"{self.__class__.__name__}({self.in_channels}, threshold={threshold}, "
             f"mode={self.mode!r}, candidates={self.candidates!r}, "
-            f"similarity={self.similarity!r}, gate_features={self.gate_features}{ratio})"
+            f"similarity={self.similarity!r}, gate_features={self.gate_features}{ratio}{channels})"
         )

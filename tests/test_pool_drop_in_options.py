@@ -130,14 +130,13 @@ def test_ratio_is_a_lower_bound_on_the_nodes_kept_per_graph(mode, ratio):
     assert free_batch.numel() < batch_out.numel()
 
 
-@pytest.mark.parametrize("mode", ["components", "matching"])
-def test_gradcheck_with_centered_similarity_and_gated_features(gradcheck, module_gradcheck, mode):
+def check_gradients_within_the_merge_pattern(
+    pool: ThresholdMergePool, gradcheck, module_gradcheck
+) -> None:
+    """gradcheck of the pooled features, scores, gates and member weights w.r.t. x, the
+    projection and the threshold logit, on a clustered batch with some (not all) pairs merged
+    and every similarity clear of the threshold."""
     x, edge_index, batch = clustered_batch(seed=0)
-    pool = classic_pool(
-        6, threshold=0.5, mode=mode, similarity="centered", gate_features=True
-    ).double()
-    with torch.no_grad():
-        pool.lin.weight.add_(0.2 * torch.randn(6, 6, dtype=torch.float64))
     assert margin(pool, x, edge_index, batch) > 1e-4
     _, _, _, info = pool(x, edge_index, batch)
     assert 0 < int(info.merged.sum()) < info.merged.numel()
@@ -150,6 +149,16 @@ def test_gradcheck_with_centered_similarity_and_gated_features(gradcheck, module
     module_gradcheck(
         pool, lambda m: outputs(m, x.detach()), names=["lin.weight", "threshold_logit"]
     )
+
+
+@pytest.mark.parametrize("mode", ["components", "matching"])
+def test_gradcheck_with_centered_similarity_and_gated_features(gradcheck, module_gradcheck, mode):
+    pool = classic_pool(
+        6, threshold=0.5, mode=mode, similarity="centered", gate_features=True
+    ).double()
+    with torch.no_grad():
+        pool.lin.weight.add_(0.2 * torch.randn(6, 6, dtype=torch.float64))
+    check_gradients_within_the_merge_pattern(pool, gradcheck, module_gradcheck)
 
 
 def test_defaults_are_the_drop_in_settings():
@@ -199,18 +208,6 @@ def test_similarity_channels_projects_to_fewer_dimensions_with_orthonormal_rows(
 
 
 def test_gradcheck_with_similarity_channels(gradcheck, module_gradcheck):
-    x, edge_index, batch = clustered_batch(seed=0)
     torch.manual_seed(1)
     pool = ThresholdMergePool(6, threshold=0.3, similarity_channels=4).double()
-    assert margin(pool, x, edge_index, batch) > 1e-4
-    _, _, _, info = pool(x, edge_index, batch)
-    assert 0 < int(info.merged.sum()) < info.merged.numel()
-
-    def outputs(module: ThresholdMergePool, x: torch.Tensor) -> torch.Tensor:
-        x_out, _, _, info = module(x, edge_index, batch)
-        return torch.cat([x_out.flatten(), info.score, info.gate])
-
-    gradcheck(lambda x: outputs(pool, x), [x.requires_grad_()])
-    module_gradcheck(
-        pool, lambda m: outputs(m, x.detach()), names=["lin.weight", "threshold_logit"]
-    )
+    check_gradients_within_the_merge_pattern(pool, gradcheck, module_gradcheck)

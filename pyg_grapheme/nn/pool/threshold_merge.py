@@ -247,7 +247,8 @@ class ThresholdMergePool(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        r"""Resets the projection to the identity and :math:`\tau` to its starting value."""
+        r"""Resets the projection (identity if square, orthonormal rows otherwise) and
+        :math:`\tau` to its starting value."""
         if self.lin is not None:
             with torch.no_grad():
                 # Identity when square; otherwise orthonormal rows, a random projection that

@@ -86,6 +86,8 @@ ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
     "threshold-cosine-mean": _threshold_with(similarity="cosine", reduce="mean"),
     "threshold-ungated-mean": _threshold_with(gate_features=False, reduce="mean"),
     "threshold-mean": _threshold_with(reduce="mean"),
+    # no learnt projection: the similarity of the centred features themselves
+    "threshold-identity": lambda channels: ThresholdMergePool(),
     "threshold-sim8": _threshold_with(similarity_channels=8),
     "threshold-sim16": _threshold_with(similarity_channels=16),
     "threshold-sim32": _threshold_with(similarity_channels=32),

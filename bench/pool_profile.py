@@ -1,11 +1,12 @@
 """Where ThresholdMergePool's time goes on the small batches of the drop-in benchmark.
 
-Runs the pool (default arguments, 64 channels) forward and backward on the first
-training batches of a benchmark from :mod:`pyg_grapheme.data.graph_benchmarks`
-(64 graphs each, features from one untrained GIN layer, as in
-``bench/pool_accuracy.py``), and prints the CPU time of each step of the forward
-pass, the backward pass and the number of tensor operations each runs, next to one
-epoch-sized share of the GIN layer around it. One thread, CPU clock.
+Runs the pool (default arguments, as built by ``bench/pool_accuracy.py``) forward and
+backward on the first training batches of a benchmark from
+:mod:`pyg_grapheme.data.graph_benchmarks` (64 graphs each, features from the first GIN
+layer of that script's backbone, untrained), and prints the CPU time of each step of the
+forward pass, of the backward pass and the number of tensor operations each runs, then
+the ratio against one of the backbone's GIN layers (forward + backward on the same
+batches). One thread, CPU clock.
 
     python bench/pool_profile.py                      # molecules
     python bench/pool_profile.py --benchmark digits --repeats 20
@@ -20,8 +21,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+from pool_accuracy import POOLS, PoolNet
 from torch_geometric.loader import DataLoader
-from torch_geometric.nn import MLP, GINConv
 
 from pyg_grapheme.data.graph_benchmarks import BENCHMARKS, load_benchmark
 from pyg_grapheme.nn import ThresholdMergePool
@@ -66,8 +67,9 @@ def timed_steps(totals: dict[str, float]) -> Any:
             setattr(owner, name, original)
 
 
-def count_operations(run: Callable[[], None]) -> int:
-    """Tensor operations (ATen calls at the top level of the dispatcher) that ``run`` makes."""
+def count_operations(run: Callable[[], Any]) -> tuple[int, Any]:
+    """Tensor operations (ATen calls at the top level of the dispatcher) that ``run`` makes,
+    and what it returns."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Counter(TorchDispatchMode):
@@ -78,8 +80,8 @@ def count_operations(run: Callable[[], None]) -> int:
             return func(*args, **(kwargs or {}))
 
     with Counter():
-        run()
-    return Counter.count
+        result = run()
+    return Counter.count, result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -92,9 +94,11 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     data = load_benchmark(args.benchmark)
     batches = list(DataLoader(data.train, batch_size=64))[: args.batches]
-    conv = GINConv(MLP([data.num_features, 64, 64], norm=None))
-    inputs = [(conv(b.x, b.edge_index).relu().detach(), b.edge_index, b.batch) for b in batches]
-    pool = ThresholdMergePool(64)
+    model = PoolNet(data.num_features, data.num_classes, POOLS["threshold-matching"])
+    pool, layer = model.pool, model.conv3  # the pool and the GIN layer after it
+    assert isinstance(pool, ThresholdMergePool)
+    with torch.no_grad():
+        inputs = [(model.conv1(b.x, b.edge_index).relu(), b.edge_index, b.batch) for b in batches]
     pool(*inputs[0])  # the first call sets the threshold from the data
 
     def forward(x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
@@ -117,12 +121,10 @@ def main(argv: list[str] | None = None) -> None:
     nodes = sum(x.size(0) for x, _, _ in inputs) / len(inputs)
     x, edge_index, batch = inputs[0]
     leaf = x.clone().requires_grad_()
-    forward_ops = count_operations(lambda: forward(leaf, edge_index, batch))
-    loss = forward(leaf, edge_index, batch)
-    backward_ops = count_operations(loss.backward)
+    forward_ops, loss = count_operations(lambda: forward(leaf, edge_index, batch))
+    backward_ops, _ = count_operations(loss.backward)
 
-    # The GIN layer around the pool, forward + backward, for scale.
-    layer = GINConv(MLP([64, 64, 64], norm=None))
+    # One GIN layer of the backbone, forward + backward, for scale.
     start = time.process_time()
     for _ in range(args.repeats):
         for x, edge_index, _ in inputs:
@@ -144,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{backward_seconds / calls * 1e3:.3f} |"
     )
     print(f"| one GIN layer (64 -> 64), forward + backward | {gin_seconds * 1e3:.3f} |")
+    pool_seconds = (forward_seconds + backward_seconds) / calls
+    print(f"pool forward + backward / one GIN layer: {pool_seconds / gin_seconds:.2f}x")
 
 
 if __name__ == "__main__":

@@ -26,11 +26,22 @@ from torch_geometric.loader import DataLoader
 
 from pyg_grapheme.data.graph_benchmarks import BENCHMARKS, load_benchmark
 from pyg_grapheme.nn import ThresholdMergePool
-from pyg_grapheme.nn.pool import threshold_merge
+from pyg_grapheme.nn.pool import select_host, threshold_merge
 
-# The steps of the forward pass, as module-level functions and methods of the pool.
-FUNCTIONS = ("edge_candidates", "greedy_matching", "connected_components", "number_clusters")
-METHODS = ("_check_input", "_similarity", "_member_weight", "_pair_reduce", "_connect")
+# The steps of the forward pass on CPU (ThresholdMergePool._forward_on_host): the integer
+# work of select_host and the autograd Functions of host_autograd, as the pool calls them.
+FUNCTIONS = (
+    (select_host, "edge_candidates"),
+    (threshold_merge, "pair_scores"),
+    (select_host, "greedy_matching"),
+    (select_host, "connected_components"),
+    (select_host, "matching_roots"),
+    (select_host, "number_clusters"),
+    (threshold_merge, "matching_reduce"),
+    (select_host, "pooled_edges"),
+    (threshold_merge, "edge_weights"),
+)
+METHODS = ("_check_input", "_component_reduce", "_edge_attr_means")
 
 
 @contextmanager
@@ -47,9 +58,9 @@ def timed_steps(totals: dict[str, float]) -> Any:
         return timed
 
     saved: list[tuple[Any, str, Any]] = []
-    for name in FUNCTIONS:
-        saved.append((threshold_merge, name, getattr(threshold_merge, name)))
-        setattr(threshold_merge, name, wrap(name, getattr(threshold_merge, name)))
+    for module, name in FUNCTIONS:
+        saved.append((module, name, getattr(module, name)))
+        setattr(module, name, wrap(name, getattr(module, name)))
     for name in METHODS:
         raw = ThresholdMergePool.__dict__[name]  # staticmethod objects stay static
         saved.append((ThresholdMergePool, name, raw))

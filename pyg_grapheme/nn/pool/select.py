@@ -14,6 +14,9 @@ loop over nodes or edges, no SciPy) and TorchScript-compatible:
   locally dominant pairs.
 * :func:`most_similar_per_graph`: the pairs a ratio control allows to merge.
 * :func:`number_clusters`: output node ids, by graph then smallest member.
+* :func:`pooled_edges`: the input edges between clusters, coalesced.
+
+:mod:`pyg_grapheme.nn.pool.select_host` does the same with NumPy for CPU tensors.
 
 Every node of a component ends up pointing to the smallest node index of the
 component (its *root*); the result does not depend on the order of the pairs,
@@ -354,3 +357,37 @@ def number_clusters(root: Tensor, batch: Tensor) -> tuple[Tensor, int]:
         rank = torch.empty_like(position)
         rank[roots.index_select(0, order)] = torch.arange(num_clusters, device=root.device)
     return rank.index_select(0, root), num_clusters
+
+
+def pooled_edges(
+    edge_index: Tensor, cluster: Tensor, num_clusters: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    r"""Input edges mapped to clusters, self-loops removed, duplicates coalesced.
+
+    One sort of the kept edges' keys and one run-length pass
+    (``unique_consecutive``); direction is kept, so a chain stays a chain.
+
+    Args:
+        edge_index (torch.Tensor): Input edges :math:`[2, E]`.
+        cluster (torch.Tensor): :math:`[N]`, input node -> output node.
+        num_clusters (int): :math:`C`.
+
+    Returns:
+        * **keep** (*torch.Tensor*): :math:`[K]`, the input edges whose ends lie
+          in different clusters.
+        * **slot** (*torch.Tensor*): :math:`[K]`, the output edge of each kept edge.
+        * **edge_index** (*torch.Tensor*): :math:`[2, E']`, the output edges,
+          sorted lexicographically.
+        * **count** (*torch.Tensor*): :math:`[E']`, input edges mapping to each
+          output edge.
+    """
+    edge_cluster = cluster.index_select(0, edge_index.reshape(-1)).view(2, -1)
+    keep = (edge_cluster[0] != edge_cluster[1]).nonzero().view(-1)
+    edge_cluster = edge_cluster.index_select(1, keep)
+    key = edge_cluster[0] * num_clusters + edge_cluster[1]
+    sorted_key, order = torch.sort(key, stable=True)
+    out_key, run, count = torch.unique_consecutive(
+        sorted_key, return_inverse=True, return_counts=True
+    )
+    slot = torch.empty_like(run).scatter_(0, order, run)
+    return keep, slot, torch.stack([out_key // num_clusters, out_key % num_clusters]), count

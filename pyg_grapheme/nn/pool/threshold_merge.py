@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch_geometric
 from torch import Tensor
@@ -12,6 +13,14 @@ from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.utils import scatter
 
 from pyg_grapheme.nn.input_checks import check_graph_inputs
+from pyg_grapheme.nn.pool import select_host
+from pyg_grapheme.nn.pool.host_autograd import (
+    HOST_DTYPES,
+    GraphMean,
+    edge_weights,
+    matching_reduce,
+    pair_scores,
+)
 from pyg_grapheme.nn.pool.merge_info import MergeInfo
 from pyg_grapheme.nn.pool.pair_cosine import pair_cosine, pair_cosine_reference
 from pyg_grapheme.nn.pool.select import (
@@ -23,6 +32,7 @@ from pyg_grapheme.nn.pool.select import (
     most_similar_per_graph,
     number_clusters,
     pair_of_edges,
+    pooled_edges,
 )
 
 MODES = ("components", "matching")
@@ -298,6 +308,10 @@ class ThresholdMergePool(torch.nn.Module):
         if batch is None:
             batch = torch.zeros(num_nodes, dtype=torch.long, device=x.device)
 
+        if not torch.jit.is_scripting():  # TorchScript compiles only what this guards out
+            if self._runs_on_host(x):
+                return self._forward_on_host(x, edge_index, batch, edge_attr)
+
         # Select: score candidate pairs, decide hard merges, number the clusters.
         candidate_index, pair_of_edge = self._candidates(edge_index, batch, num_nodes)
         similarity = self._similarity(x, candidate_index, batch)
@@ -323,12 +337,9 @@ class ThresholdMergePool(torch.nn.Module):
 
         # Reduce: weighted mean of the members (times the cluster size, times the merge score).
         if self.mode == "components":
-            member_weight, cluster_size, score = self._member_weight(
-                gate, merged, candidate_index, cluster, num_clusters, self.gate_features
+            x_out, member_weight, cluster_size, score = self._component_reduce(
+                x, gate, merged, candidate_index, cluster, num_clusters
             )
-            x_out = scatter(x * member_weight.unsqueeze(-1), cluster, 0, num_clusters, "sum")
-            if self.reduce == "sum":
-                x_out = x_out * cluster_size.unsqueeze(-1)
         else:
             # A matched pair has d_i = d_j = g_ij, so w = 1/2 exactly: no gate in the weights.
             x_out, member_weight, cluster_size, score = self._pair_reduce(
@@ -336,14 +347,14 @@ class ThresholdMergePool(torch.nn.Module):
             )
             if self.reduce == "mean":
                 x_out = x_out / cluster_size.unsqueeze(-1)
-        if self.gate_features:
-            x_out = x_out * score.unsqueeze(-1)
+            if self.gate_features:
+                x_out = x_out * score.unsqueeze(-1)
         batch_out = batch.new_empty(num_clusters).scatter_(0, cluster, batch)
 
         # Connect: edges between clusters.
-        edge_index_out, edge_weight, edge_attr_out = self._connect(
-            edge_index, edge_attr, cluster, num_clusters, gate, pair_of_edge
-        )
+        keep, slot, edge_index_out, count = pooled_edges(edge_index, cluster, num_clusters)
+        edge_weight = self._edge_weights(gate, pair_of_edge, keep, slot, count)
+        edge_attr_out = self._edge_attr_means(edge_attr, keep, slot, count)
 
         info = MergeInfo(
             cluster=cluster,
@@ -508,40 +519,136 @@ class ThresholdMergePool(torch.nn.Module):
         return x_sum, member_weight, size, score
 
     @staticmethod
-    def _connect(
-        edge_index: Tensor,
-        edge_attr: Tensor | None,
-        cluster: Tensor,
-        num_clusters: int,
-        gate: Tensor,
-        pair_of_edge: Tensor,
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Pooled edges, their soft weights ``mean(1 - gate)`` and mean attributes.
-
-        One sort of the kept edges' keys and one run-length pass (``unique_consecutive``)
-        coalesce them; the means are scatter sums divided by the run lengths.
-        """
-        edge_cluster = cluster.index_select(0, edge_index.reshape(-1)).view(2, -1)
-        keep = (edge_cluster[0] != edge_cluster[1]).nonzero().view(-1)
-        edge_cluster = edge_cluster.index_select(1, keep)
-        key = edge_cluster[0] * num_clusters + edge_cluster[1]
-        sorted_key, order = torch.sort(key, stable=True)
-        unique_key, run, run_length = torch.unique_consecutive(
-            sorted_key, return_inverse=True, return_counts=True
-        )
-        slot = torch.empty_like(run).scatter_(0, order, run)  # output edge of each kept edge
-        num_out = unique_key.numel()
+    def _edge_weights(
+        gate: Tensor, pair_of_edge: Tensor, keep: Tensor, slot: Tensor, count: Tensor
+    ) -> Tensor:
+        """Soft weights ``mean(1 - gate)`` :math:`[E']` of the pooled edges: scatter sums over
+        the kept input edges divided by the counts (gate 0 for edges that are no candidate)."""
         pair_gate = torch.cat([gate, gate.new_zeros(1)]).index_select(
             0, pair_of_edge.index_select(0, keep)
         )
-        length = run_length.to(gate.dtype)
-        edge_weight = scatter(1.0 - pair_gate, slot, 0, num_out, reduce="sum") / length
-        edge_attr_out: Tensor | None = None
-        if edge_attr is not None:
-            total = scatter(edge_attr.index_select(0, keep), slot, 0, num_out, reduce="sum")
-            edge_attr_out = total / length.to(total.dtype).view([-1] + [1] * (total.dim() - 1))
-        edge_index_out = torch.stack([unique_key // num_clusters, unique_key % num_clusters])
-        return edge_index_out, edge_weight, edge_attr_out
+        return scatter(1.0 - pair_gate, slot, 0, count.numel(), reduce="sum") / count.to(gate.dtype)
+
+    @staticmethod
+    def _edge_attr_means(
+        edge_attr: Tensor | None, keep: Tensor, slot: Tensor, count: Tensor
+    ) -> Tensor | None:
+        """Mean attributes :math:`[E', \\ldots]` of the input edges that map to each pooled edge."""
+        if edge_attr is None:
+            return None
+        total = scatter(edge_attr.index_select(0, keep), slot, 0, count.numel(), reduce="sum")
+        return total / count.to(total.dtype).view([-1] + [1] * (total.dim() - 1))
+
+    def _component_reduce(
+        self,
+        x: Tensor,
+        gate: Tensor,
+        merged: Tensor,
+        candidate_index: Tensor,
+        cluster: Tensor,
+        num_clusters: int,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Components: pooled features :math:`[C, F]`, member weights :math:`[N]`, cluster sizes
+        :math:`[C]` and merge scores :math:`[C]`."""
+        member_weight, cluster_size, score = self._member_weight(
+            gate, merged, candidate_index, cluster, num_clusters, self.gate_features
+        )
+        x_out = scatter(x * member_weight.unsqueeze(-1), cluster, 0, num_clusters, "sum")
+        if self.reduce == "sum":
+            x_out = x_out * cluster_size.unsqueeze(-1)
+        if self.gate_features:
+            x_out = x_out * score.unsqueeze(-1)
+        return x_out, member_weight, cluster_size, score
+
+    @torch.jit.unused
+    def _runs_on_host(self, x: Tensor) -> bool:
+        """Whether :meth:`_forward_on_host` serves this call: adjacent candidates of float32 or
+        float64 features on the CPU, outside ``torch.compile`` (which would trace NumPy)."""
+        return (
+            x.device.type == "cpu"
+            and x.dtype in HOST_DTYPES
+            and (self.lin is None or self.lin.weight.dtype == x.dtype)
+            and self.candidates == "edges"
+            and not torch.compiler.is_compiling()
+        )
+
+    @torch.jit.unused
+    def _forward_on_host(
+        self, x: Tensor, edge_index: Tensor, batch: Tensor, edge_attr: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor, MergeInfo]:
+        """:meth:`forward` for CPU tensors: the same four steps, with the integer work in
+        :mod:`~pyg_grapheme.nn.pool.select_host` and the differentiable work in the autograd
+        Functions of :mod:`~pyg_grapheme.nn.pool.host_autograd`."""
+        num_nodes = x.size(0)
+        edges, graph = edge_index.numpy(), batch.numpy()
+
+        # Select.
+        candidates, pair_of_edge = select_host.edge_candidates(edges, graph, num_nodes)
+        graph_mean = None
+        if self.similarity == "centered":
+            graph_mean = GraphMean(graph, int(graph.max()) + 1 if num_nodes else 0)
+        weight = None if self.lin is None else self.lin.weight
+        similarity, gate = pair_scores(
+            x, weight, self.threshold_logit, candidates, graph_mean, self.temperature
+        )
+        if self._start_from_data:
+            self._start_threshold(similarity)
+            similarity, gate = pair_scores(
+                x, weight, self.threshold_logit, candidates, graph_mean, self.temperature
+            )
+        threshold = torch.sigmoid(self.threshold_logit.detach()).numpy()
+        similarity_host = similarity.detach().numpy()
+        above = similarity_host > threshold
+        candidate_index = torch.from_numpy(candidates)
+        if self.ratio is not None:
+            above &= most_similar_per_graph(
+                candidate_index, similarity.detach(), batch, self.ratio
+            ).numpy()
+        if self.mode == "components":
+            merged = above
+            root = select_host.connected_components(candidates, merged, num_nodes)
+        else:
+            merged = select_host.greedy_matching(candidates, similarity_host, above, num_nodes)
+            root = select_host.matching_roots(candidates, merged, num_nodes)
+        cluster_host, num_clusters = select_host.number_clusters(root, graph)
+        cluster, merged_mask = torch.from_numpy(cluster_host), torch.from_numpy(merged)
+
+        # Reduce.
+        if self.mode == "components":
+            x_out, member_weight, _, score = self._component_reduce(
+                x, gate, merged_mask, candidate_index, cluster, num_clusters
+            )
+        else:
+            x_out, member_weight, _, score = matching_reduce(
+                x, gate, candidates, merged, cluster_host, num_clusters,
+                mean=self.reduce == "mean", gated=self.gate_features,
+            )  # fmt: skip
+        batch_out = np.empty(num_clusters, dtype=np.int64)
+        batch_out[cluster_host] = graph
+
+        # Connect.
+        keep, slot, edge_index_out, count = select_host.pooled_edges(
+            edges, cluster_host, num_clusters
+        )
+        edge_weight = edge_weights(gate, pair_of_edge[keep], slot, count)
+        edge_attr_out = self._edge_attr_means(
+            edge_attr, torch.from_numpy(keep), torch.from_numpy(slot), torch.from_numpy(count)
+        )
+        info = MergeInfo(
+            cluster=cluster,
+            edge_index=edge_index,
+            batch=batch,
+            member_weight=member_weight,
+            candidate_index=candidate_index,
+            similarity=similarity,
+            gate=gate,
+            merged=merged_mask,
+            edge_weight=edge_weight,
+            edge_attr=edge_attr_out,
+            num_clusters=num_clusters,
+            score=score,
+        )
+        return x_out, torch.from_numpy(edge_index_out), torch.from_numpy(batch_out), info
 
     @torch.jit.unused
     def _check_input(

@@ -1,8 +1,8 @@
 r"""The differentiable steps of :class:`~pyg_grapheme.nn.ThresholdMergePool` on host memory.
 
-Three autograd Functions whose forward and backward passes are written out with
-NumPy (and, for the two row scatters, one PyTorch ``index_add_`` without
-autograd), for float32 and float64 tensors that live on the CPU:
+Three autograd Functions whose forward and backward passes are compiled loops
+(Numba), for float32 and float64 tensors that live on the CPU; the projection's
+matrix products stay PyTorch's:
 
 * :func:`pair_scores`: projection, per-graph centring, cosine similarity of
   each candidate pair and its soft gate;
@@ -13,11 +13,12 @@ autograd), for float32 and float64 tensors that live on the CPU:
 
 They compute what the tensor code in
 :class:`~pyg_grapheme.nn.ThresholdMergePool` computes (the tests compare values
-and gradients of both, and run ``gradcheck`` in float64 on these). They exist
-because on the batches graph models train on (hundreds of nodes) each PyTorch
-operation costs a fixed few microseconds of dispatch and autograd bookkeeping,
-more than its arithmetic, and the pool is several dozen such operations; a
-NumPy call costs a fraction of that (``python bench/pool_profile.py``).
+and gradients of both, and run ``gradcheck`` in float64 through these). They
+exist because on the batches graph models train on (hundreds of nodes) the
+tensor code is several dozen operations, each with a fixed cost of dispatch,
+autograd bookkeeping and a temporary the size of the features, more than its
+arithmetic; here each pass reads the features once
+(``python bench/pool_profile.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numba import njit
 from numpy.typing import NDArray
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -38,39 +40,114 @@ Array = NDArray[np.floating]
 
 HOST_DTYPES = (torch.float32, torch.float64)
 
+# Reassociation lets the compiler vectorise the sums over channels; NaN and infinity keep
+# their IEEE meaning (no "nnan"/"ninf"), so a NaN feature still gives a NaN similarity.
+JIT = {"cache": True, "nogil": True, "fastmath": {"reassoc", "contract", "nsz"}}
+
 
 def _numpy(tensor: Tensor) -> Array:
     return tensor.detach().numpy()
 
 
 def _matmul(a: Array, b: Array) -> Array:
-    """``a @ b`` through PyTorch, so that it runs on the threads ``torch.set_num_threads`` allows
-    (NumPy's BLAS starts its own, whose spinning costs CPU time on small products)."""
+    """``a @ b`` through PyTorch, on the threads ``torch.set_num_threads`` allows."""
     return torch.mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
 
-def _rows_add(out: Array, index: Index, rows: Array) -> Array:
-    """``out[index[p]] += rows[p]`` for repeated indices (PyTorch's ``index_add_``, no autograd:
-    NumPy's ``add.at`` on rows is ten times slower)."""
-    torch.from_numpy(out).index_add_(0, torch.from_numpy(index), torch.from_numpy(rows))
-    return out
+@njit(**JIT)
+def _centre_rows(rows: Array, batch: Index, num_graphs: int) -> None:
+    """Subtracts from every row the mean row of its graph, in place."""
+    num_nodes, channels = rows.shape
+    mean = np.zeros((num_graphs, channels), rows.dtype)
+    count = np.zeros(num_graphs, np.int64)
+    for i in range(num_nodes):
+        g = batch[i]
+        count[g] += 1
+        for f in range(channels):
+            mean[g, f] += rows[i, f]
+    for g in range(num_graphs):
+        if count[g] > 0:
+            for f in range(channels):
+                mean[g, f] /= count[g]
+    for i in range(num_nodes):
+        g = batch[i]
+        for f in range(channels):
+            rows[i, f] -= mean[g, f]
 
 
-class GraphMean:
-    r"""Per-graph mean of node rows, :math:`\bar{\mathbf{h}}_{g(i)}` for every node :math:`i`.
+@njit(**JIT)
+def _scores_forward(
+    h: Array,
+    batch: Index,
+    num_graphs: int,
+    centered: bool,
+    candidate_index: Index,
+    tau: float,
+    inv_temperature: float,
+) -> tuple[Array, Array, Mask, Array, Array]:
+    num_nodes, channels = h.shape
+    u = h.copy()
+    if centered:
+        _centre_rows(u, batch, num_graphs)
+    inv_norm = np.empty(num_nodes, h.dtype)
+    unclamped = np.empty(num_nodes, np.bool_)
+    for i in range(num_nodes):
+        total = 0.0
+        for f in range(channels):
+            total += u[i, f] * u[i, f]
+        norm = np.sqrt(total)
+        unclamped[i] = norm > EPS
+        inv_norm[i] = 1.0 / max(norm, EPS)
+        for f in range(channels):
+            u[i, f] *= inv_norm[i]
+    num_pairs = candidate_index.shape[1]
+    similarity = np.empty(num_pairs, h.dtype)
+    gate = np.empty(num_pairs, h.dtype)
+    for p in range(num_pairs):
+        a, b = candidate_index[0, p], candidate_index[1, p]
+        total = 0.0
+        for f in range(channels):
+            total += u[a, f] * u[b, f]
+        similarity[p] = total
+        gate[p] = 1.0 / (1.0 + np.exp(-(similarity[p] - tau) * inv_temperature))
+    return u, inv_norm, unclamped, similarity, gate
 
-    Centring :math:`\mathbf{c} = \mathbf{h} - \bar{\mathbf{h}}_{g}` is a symmetric
-    projection, so its backward is the same centring of the incoming gradient.
-    """
 
-    def __init__(self, batch: Index, num_graphs: int) -> None:
-        self.batch = batch
-        self.num_graphs = num_graphs
-        self.inv_count = 1.0 / np.maximum(np.bincount(batch, minlength=num_graphs), 1)
-
-    def __call__(self, h: Array) -> Array:
-        total = _rows_add(np.zeros((self.num_graphs, h.shape[1]), h.dtype), self.batch, h)
-        return np.take(total * self.inv_count.astype(h.dtype)[:, None], self.batch, axis=0)
+@njit(**JIT)
+def _scores_backward(
+    u: Array,
+    inv_norm: Array,
+    unclamped: Mask,
+    candidate_index: Index,
+    gate: Array,
+    grad_similarity: Array,
+    grad_gate: Array,
+    inv_temperature: float,
+    batch: Index,
+    num_graphs: int,
+    centered: bool,
+) -> tuple[Array, float]:
+    num_nodes, channels = u.shape
+    grad = np.zeros_like(u)
+    through_gate = 0.0
+    for p in range(candidate_index.shape[1]):
+        slope = grad_gate[p] * gate[p] * (1.0 - gate[p]) * inv_temperature
+        through_gate += slope
+        delta = grad_similarity[p] + slope
+        a, b = candidate_index[0, p], candidate_index[1, p]
+        for f in range(channels):
+            grad[a, f] += delta * u[b, f]
+            grad[b, f] += delta * u[a, f]
+    for i in range(num_nodes):
+        radial = 0.0
+        if unclamped[i]:
+            for f in range(channels):
+                radial += grad[i, f] * u[i, f]
+        for f in range(channels):
+            grad[i, f] = (grad[i, f] - radial * u[i, f]) * inv_norm[i]
+    if centered:  # centring is a symmetric projection: its backward centres the gradient
+        _centre_rows(grad, batch, num_graphs)
+    return grad, through_gate
 
 
 class _PairScores(torch.autograd.Function):
@@ -88,7 +165,7 @@ class _PairScores(torch.autograd.Function):
     :math:`\bar{\mathbf{u}}_b \mathrel{+}= \delta_p \mathbf{u}_a`;
     :math:`\bar{\mathbf{c}}_i = r_i(\bar{\mathbf{u}}_i - [\lVert\mathbf{c}_i\rVert > \epsilon]
     \langle \bar{\mathbf{u}}_i, \mathbf{u}_i\rangle \mathbf{u}_i)`;
-    :math:`\bar{\mathbf{h}}` is :math:`\bar{\mathbf{c}}` centred;
+    :math:`\bar{\mathbf{h}}` is :math:`\bar{\mathbf{c}}` centred per graph;
     :math:`\bar{\mathbf{x}} = \bar{\mathbf{h}}\mathbf{W}`,
     :math:`\bar{\mathbf{W}} = \bar{\mathbf{h}}^\top\mathbf{x}`;
     :math:`\bar\theta = -\sigma'(\theta) \sum_p \bar g_p\, g_p (1 - g_p) / T`.
@@ -100,62 +177,58 @@ class _PairScores(torch.autograd.Function):
         x: Tensor,
         weight: Tensor | None,
         threshold_logit: Tensor,
-        first: Index,
-        second: Index,
-        graph_mean: GraphMean | None,
+        candidate_index: Index,
+        batch: Index,
+        num_graphs: int,
+        centered: bool,
         temperature: float,
     ) -> tuple[Tensor, Tensor]:
         x_host = _numpy(x)
         weight_host = None if weight is None else _numpy(weight)
         h = x_host if weight_host is None else _matmul(x_host, weight_host.T)
-        c = h if graph_mean is None else h - graph_mean(h)
-        norm = np.sqrt(np.einsum("ij,ij->i", c, c))
-        inv_norm = 1.0 / np.maximum(norm, EPS).astype(c.dtype)
-        u = c * inv_norm[:, None]
-        u_first, u_second = np.take(u, first, axis=0), np.take(u, second, axis=0)
-        similarity = np.einsum("ij,ij->i", u_first, u_second)
         tau = torch.sigmoid(threshold_logit.detach())
-        gate = torch.sigmoid((torch.from_numpy(similarity) - tau) * (1.0 / temperature))
-        ctx.host = (x_host, weight_host, u, inv_norm, norm > EPS, u_first, u_second, first, second)
-        ctx.graph_mean = graph_mean
-        ctx.temperature = temperature
-        ctx.save_for_backward(gate, tau)
+        u, inv_norm, unclamped, similarity, gate = _scores_forward(
+            h, batch, num_graphs, centered, candidate_index, float(tau), 1.0 / temperature
+        )
+        ctx.host = (x_host, weight_host, u, inv_norm, unclamped, candidate_index, gate, batch)
+        ctx.options = (num_graphs, centered, 1.0 / temperature, tau)
         similarity_out = torch.from_numpy(similarity)
         if not (x.requires_grad or (weight is not None and weight.requires_grad)):
             ctx.mark_non_differentiable(similarity_out)  # it does not depend on the threshold
-        return similarity_out, gate
+        return similarity_out, torch.from_numpy(gate)
 
     @staticmethod
     @once_differentiable
     def backward(  # type: ignore[override]
         ctx: Any, grad_similarity: Tensor | None, grad_gate: Tensor | None
     ) -> tuple[Tensor | None, ...]:
-        x_host, weight_host, u, inv_norm, unclamped, u_first, u_second, first, second = ctx.host
-        gate, tau = ctx.saved_tensors
-        slope = gate * (1.0 - gate) * (1.0 / ctx.temperature)  # d g / d s
-        grad_s = torch.zeros_like(gate) if grad_similarity is None else grad_similarity.clone()
-        grad_theta = None
-        if grad_gate is not None:
-            through_gate = grad_gate * slope
-            grad_s += through_gate
-            if ctx.needs_input_grad[2]:
-                grad_theta = -(through_gate.sum() * tau * (1.0 - tau))
-        if not (ctx.needs_input_grad[0] or ctx.needs_input_grad[1]):
-            return None, None, grad_theta, None, None, None, None
-        delta = _numpy(grad_s).astype(u.dtype, copy=False)[:, None]
-        grad_u = _rows_add(np.zeros_like(u), first, delta * u_second)
-        grad_u = _rows_add(grad_u, second, delta * u_first)
-        radial = np.einsum("ij,ij->i", grad_u, u) * unclamped
-        grad_c = (grad_u - u * radial[:, None]) * inv_norm[:, None]
-        grad_h = grad_c if ctx.graph_mean is None else grad_c - ctx.graph_mean(grad_c)
-        grad_x = grad_weight = None
+        x_host, weight_host, u, inv_norm, unclamped, candidate_index, gate, batch = ctx.host
+        num_graphs, centered, inv_temperature, tau = ctx.options
+        zeros = np.zeros_like(gate)
+        grad_h, through_gate = _scores_backward(
+            u,
+            inv_norm,
+            unclamped,
+            candidate_index,
+            gate,
+            zeros if grad_similarity is None else _numpy(grad_similarity).astype(gate.dtype),
+            zeros if grad_gate is None else _numpy(grad_gate).astype(gate.dtype),
+            inv_temperature,
+            batch,
+            num_graphs,
+            centered,
+        )
+        grad_x = grad_weight = grad_theta = None
         if ctx.needs_input_grad[0]:
             grad_x = torch.from_numpy(
                 grad_h if weight_host is None else _matmul(grad_h, weight_host)
             )
         if ctx.needs_input_grad[1]:
-            grad_weight = torch.from_numpy(_matmul(grad_h.T, x_host))
-        return grad_x, grad_weight, grad_theta, None, None, None, None
+            grad_weight = torch.from_numpy(_matmul(grad_h.T, x_host))  # a view: BLAS transposes
+        if ctx.needs_input_grad[2]:  # scalar arithmetic in Python: three tensor ops cost more
+            tau_value = float(tau)
+            grad_theta = tau.new_tensor(-through_gate * tau_value * (1.0 - tau_value))
+        return grad_x, grad_weight, grad_theta, None, None, None, None, None
 
 
 def pair_scores(
@@ -163,7 +236,9 @@ def pair_scores(
     weight: Tensor | None,
     threshold_logit: Tensor,
     candidate_index: Index,
-    graph_mean: GraphMean | None,
+    batch: Index,
+    num_graphs: int,
+    centered: bool,
     temperature: float,
 ) -> tuple[Tensor, Tensor]:
     r"""Similarity and gate :math:`[P]` of each candidate pair (see :class:`_PairScores`).
@@ -173,7 +248,9 @@ def pair_scores(
         weight (torch.Tensor, optional): Projection :math:`\mathbf{W}` :math:`[k, F]`.
         threshold_logit (torch.Tensor): :math:`\theta`, a scalar.
         candidate_index (numpy.ndarray): Pairs :math:`[2, P]`.
-        graph_mean (GraphMean, optional): Centres the projected features per graph.
+        batch (numpy.ndarray): :math:`[N]`, graph of each node.
+        num_graphs (int): Graphs in the batch (more than the largest entry of ``batch``).
+        centered (bool): Centre the projected features per graph.
         temperature (float): :math:`T`.
 
     Returns:
@@ -184,11 +261,73 @@ def pair_scores(
         x.contiguous(),
         weight,
         threshold_logit,
-        candidate_index[0],
-        candidate_index[1],
-        graph_mean,
+        candidate_index,
+        batch,
+        num_graphs,
+        centered,
         temperature,
     )
+
+
+@njit(**JIT)
+def _matching_reduce_forward(
+    x: Array,
+    gate: Array,
+    candidate_index: Index,
+    merged: Mask,
+    cluster: Index,
+    num_clusters: int,
+    mean: bool,
+    gated: bool,
+) -> tuple[Array, Array, Array, Array, Array]:
+    num_nodes, channels = x.shape
+    x_sum = np.zeros((num_clusters, channels), x.dtype)
+    size = np.zeros(num_clusters, x.dtype)
+    for i in range(num_nodes):
+        c = cluster[i]
+        size[c] += 1.0
+        for f in range(channels):
+            x_sum[c, f] += x[i, f]
+    score = np.ones(num_clusters, x.dtype)
+    if gated:
+        for p in range(merged.size):
+            if merged[p]:
+                score[cluster[candidate_index[0, p]]] = gate[p]
+    factor = score / size if mean else score.copy()
+    x_out = np.empty_like(x_sum)
+    for c in range(num_clusters):
+        for f in range(channels):
+            x_out[c, f] = x_sum[c, f] * factor[c]
+    return x_out, x_sum, size, score, factor
+
+
+@njit(**JIT)
+def _matching_reduce_backward(
+    grad_out: Array,
+    grad_score: Array,
+    x_sum: Array,
+    size: Array,
+    factor: Array,
+    candidate_index: Index,
+    merged: Mask,
+    cluster: Index,
+    mean: bool,
+) -> tuple[Array, Array]:
+    num_nodes, channels = cluster.size, x_sum.shape[1]
+    grad_x = np.empty((num_nodes, channels), x_sum.dtype)
+    for i in range(num_nodes):
+        c = cluster[i]
+        for f in range(channels):
+            grad_x[i, f] = grad_out[c, f] * factor[c]
+    grad_gate = np.zeros(merged.size, x_sum.dtype)
+    for p in range(merged.size):
+        if merged[p]:
+            c = cluster[candidate_index[0, p]]
+            total = 0.0
+            for f in range(channels):
+                total += grad_out[c, f] * x_sum[c, f]
+            grad_gate[p] = (total / size[c] if mean else total) + grad_score[c]
+    return grad_x, grad_gate
 
 
 class _MatchingReduce(torch.autograd.Function):
@@ -208,54 +347,45 @@ class _MatchingReduce(torch.autograd.Function):
         ctx: Any,
         x: Tensor,
         gate: Tensor,
+        candidate_index: Index,
+        merged: Mask,
         cluster: Index,
-        lead: Index,
-        matched: Index,
-        pair_cluster: Index,
-        partner: Index,
+        num_clusters: int,
         mean: bool,
         gated: bool,
-    ) -> tuple[Tensor, Tensor]:
-        x_host = _numpy(x)
-        x_sum = np.take(x_host, lead, axis=0)
-        x_sum[pair_cluster] += np.take(x_host, partner, axis=0)
-        num_clusters = lead.size
-        scale = np.ones(num_clusters, dtype=x_host.dtype)
-        if mean:
-            scale[pair_cluster] = 0.5
-        score = np.ones(num_clusters, dtype=x_host.dtype)
-        if gated:
-            score[pair_cluster] = _numpy(gate)[matched]
-        x_out = x_sum * (scale * score)[:, None]
-        ctx.host = (x_sum, cluster, matched, pair_cluster, scale, score, gate.numel(), gated)
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        x_out, x_sum, size, score, factor = _matching_reduce_forward(
+            _numpy(x), _numpy(gate), candidate_index, merged, cluster, num_clusters, mean, gated
+        )
+        ctx.host = (x_sum, size, factor, candidate_index, merged, cluster, mean)
+        size_out, score_out = torch.from_numpy(size), torch.from_numpy(score)
+        ctx.mark_non_differentiable(size_out)
         if not gated:
-            score_out = torch.from_numpy(score)
             ctx.mark_non_differentiable(score_out)
-            return torch.from_numpy(x_out), score_out
-        return torch.from_numpy(x_out), torch.from_numpy(score)
+        return torch.from_numpy(x_out), size_out, score_out
 
     @staticmethod
     @once_differentiable
     def backward(  # type: ignore[override]
-        ctx: Any, grad_x_out: Tensor | None, grad_score: Tensor | None
+        ctx: Any, grad_x_out: Tensor | None, _: Tensor | None, grad_score: Tensor | None
     ) -> tuple[Tensor | None, ...]:
-        x_sum, cluster, matched, pair_cluster, scale, score, num_pairs, gated = ctx.host
-        grad_x = grad_gate = None
-        grad_out = None if grad_x_out is None else _numpy(grad_x_out)
-        if ctx.needs_input_grad[0] and grad_out is not None:
-            grad_x = torch.from_numpy(np.take(grad_out * (scale * score)[:, None], cluster, axis=0))
-        if ctx.needs_input_grad[1] and gated:  # ungated, the gates do not reach the output
-            grad_pair = np.zeros(pair_cluster.size, dtype=x_sum.dtype)
-            if grad_out is not None:
-                rows = np.take(grad_out, pair_cluster, axis=0)
-                grad_pair += np.einsum("ij,ij->i", rows, np.take(x_sum, pair_cluster, axis=0))
-                grad_pair *= scale[pair_cluster]
-            if grad_score is not None:
-                grad_pair += _numpy(grad_score)[pair_cluster]
-            grad_gate_host = np.zeros(num_pairs, dtype=x_sum.dtype)
-            grad_gate_host[matched] = grad_pair
-            grad_gate = torch.from_numpy(grad_gate_host)
-        return grad_x, grad_gate, None, None, None, None, None, None, None
+        x_sum, size, factor, candidate_index, merged, cluster, mean = ctx.host
+        grad_x, grad_gate = _matching_reduce_backward(
+            np.zeros_like(x_sum) if grad_x_out is None else _numpy(grad_x_out),
+            np.zeros_like(size) if grad_score is None else _numpy(grad_score),
+            x_sum,
+            size,
+            factor,
+            candidate_index,
+            merged,
+            cluster,
+            mean,
+        )
+        return (
+            torch.from_numpy(grad_x) if ctx.needs_input_grad[0] else None,
+            torch.from_numpy(grad_gate) if ctx.needs_input_grad[1] else None,
+            *(None,) * 6,
+        )
 
 
 def matching_reduce(
@@ -286,30 +416,45 @@ def matching_reduce(
         * **cluster_size** (*torch.Tensor*): :math:`[C]`.
         * **score** (*torch.Tensor*): :math:`[C]`.
     """
-    matched = np.flatnonzero(merged)
-    lead_of_pair, partner = candidate_index[0][matched], candidate_index[1][matched]
-    pair_cluster = cluster[lead_of_pair]
-    # The smallest member leads its cluster: every node but a matched pair's larger end.
-    alone = np.ones(cluster.size, dtype=bool)
-    alone[partner] = False
-    leads = np.flatnonzero(alone)
-    lead = np.empty(num_clusters, dtype=np.int64)
-    lead[cluster[leads]] = leads
     # Ungated, the output does not depend on the gates: keep them out of its graph.
-    x_out, score = _MatchingReduce.apply(
+    x_out, size, score = _MatchingReduce.apply(
         x.contiguous(),
         gate if gated else gate.detach(),
+        candidate_index,
+        merged,
         cluster,
-        lead,
-        matched,
-        pair_cluster,
-        partner,
+        num_clusters,
         mean,
         gated,
     )
-    size = np.ones(num_clusters, dtype=_numpy(x_out).dtype)
-    size[pair_cluster] = 2.0
-    return x_out, torch.from_numpy(np.take(1.0 / size, cluster)), torch.from_numpy(size), score
+    member_weight = torch.from_numpy(np.take(1.0 / _numpy(size), cluster))
+    return x_out, member_weight, size, score
+
+
+@njit(**JIT)
+def _edge_weights_forward(
+    gate: Array, pair_of_edge: Index, keep: Index, slot: Index, count: Index
+) -> Array:
+    weight = np.zeros(count.size, gate.dtype)
+    num_pairs = gate.size
+    for k in range(keep.size):
+        p = pair_of_edge[keep[k]]
+        weight[slot[k]] += 1.0 - (gate[p] if p < num_pairs else 0.0)
+    for o in range(count.size):
+        weight[o] /= count[o]
+    return weight
+
+
+@njit(**JIT)
+def _edge_weights_backward(
+    grad: Array, num_pairs: int, pair_of_edge: Index, keep: Index, slot: Index, count: Index
+) -> Array:
+    grad_gate = np.zeros(num_pairs, grad.dtype)
+    for k in range(keep.size):
+        p = pair_of_edge[keep[k]]
+        if p < num_pairs:
+            grad_gate[p] -= grad[slot[k]] / count[slot[k]]
+    return grad_gate
 
 
 class _EdgeWeights(torch.autograd.Function):
@@ -321,38 +466,31 @@ class _EdgeWeights(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, gate: Tensor, pair_of_kept: Index, slot: Index, count: Index
+        ctx: Any, gate: Tensor, pair_of_edge: Index, keep: Index, slot: Index, count: Index
     ) -> Tensor:
-        gate_host = _numpy(gate)
-        num_pairs = gate_host.size
-        padded = np.append(gate_host, gate_host.dtype.type(0))
-        total = np.bincount(slot, weights=1.0 - np.take(padded, pair_of_kept), minlength=count.size)
-        ctx.host = (pair_of_kept, slot, count, num_pairs)
-        return torch.from_numpy((total / count).astype(gate_host.dtype, copy=False))
+        ctx.host = (gate.numel(), pair_of_edge, keep, slot, count)
+        return torch.from_numpy(
+            _edge_weights_forward(_numpy(gate), pair_of_edge, keep, slot, count)
+        )
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_weight: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        pair_of_kept, slot, count, num_pairs = ctx.host
-        grad = _numpy(grad_weight)
-        per_edge = np.take(grad / count, slot)
-        grad_gate = -np.bincount(pair_of_kept, weights=per_edge, minlength=num_pairs + 1)
-        return (
-            torch.from_numpy(grad_gate[:num_pairs].astype(grad.dtype, copy=False)),
-            None,
-            None,
-            None,
-        )
+        grad_gate = _edge_weights_backward(_numpy(grad_weight), *ctx.host)
+        return torch.from_numpy(grad_gate), None, None, None, None
 
 
-def edge_weights(gate: Tensor, pair_of_kept: Index, slot: Index, count: Index) -> Tensor:
+def edge_weights(
+    gate: Tensor, pair_of_edge: Index, keep: Index, slot: Index, count: Index
+) -> Tensor:
     r"""Soft weights :math:`[E']` of the pooled edges (see :class:`_EdgeWeights`).
 
     Args:
         gate (torch.Tensor): :math:`[P]`.
-        pair_of_kept (numpy.ndarray): :math:`[K]`, the candidate pair of each kept input
-            edge, :math:`P` for edges that are none.
+        pair_of_edge (numpy.ndarray): :math:`[E]`, the candidate pair of each input edge,
+            :math:`P` for edges that are none.
+        keep (numpy.ndarray): :math:`[K]`, the input edges between different clusters.
         slot (numpy.ndarray): :math:`[K]`, the output edge of each kept input edge.
         count (numpy.ndarray): :math:`[E']`, kept input edges per output edge.
     """
-    return _EdgeWeights.apply(gate, pair_of_kept, slot, count)
+    return _EdgeWeights.apply(gate, pair_of_edge, keep, slot, count)

@@ -1,14 +1,15 @@
 r"""The select and connect steps of :class:`~pyg_grapheme.nn.ThresholdMergePool` on host memory.
 
 The same integer work as :mod:`pyg_grapheme.nn.pool.select` (candidate pairs,
-greedy matching, connected components, cluster numbers, coalesced pooled edges)
-written with NumPy, for tensors that live on the CPU. None of it is
-differentiable and it returns exactly what the tensor versions return (the
-tests compare both on random graphs); it exists because on the small batches
-graph models train on, the time of this step is the fixed cost of each call,
-and a NumPy call costs a third of a PyTorch one on CPU
-(``python bench/pool_profile.py``). The tensor versions stay for CUDA and
-TorchScript.
+greedy matching, connected components, cluster numbers, coalesced pooled
+edges), compiled with Numba for arrays that live on the CPU. None of it is
+differentiable, and it returns exactly what the tensor versions return (the
+tests compare both on random graphs). It exists because on the small batches
+graph models train on, the tensor versions are dozens of small operations whose
+fixed cost dominates, while here each step is one compiled loop
+(``python bench/pool_profile.py``); the sequential rules also need no rounds:
+the greedy matching walks the pairs once, the components are a union-find. The
+tensor versions stay for CUDA, TorchScript and ``torch.compile``.
 
 Arrays are ``int64`` node indices unless said otherwise; pairs :math:`(i, j)`
 have :math:`i < j` and come sorted lexicographically.
@@ -17,26 +18,22 @@ have :math:`i < j` and come sorted lexicographically.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 Index = NDArray[np.int64]
 Mask = NDArray[np.bool_]
 
-
-def _first_of_runs(sorted_key: Index) -> Mask:
-    """``True`` where a sorted array starts a run of equal values."""
-    first = np.empty(sorted_key.size, dtype=bool)
-    first[:1] = True
-    np.not_equal(sorted_key[1:], sorted_key[:-1], out=first[1:])
-    return first
+# Compiled once per argument type and cached on disk next to this file.
+JIT = {"cache": True, "nogil": True}
 
 
+@njit(**JIT)
 def edge_candidates(edge_index: Index, batch: Index, num_nodes: int) -> tuple[Index, Index]:
     r"""Adjacent node pairs as merge candidates: :func:`pyg_grapheme.nn.pool.select.edge_candidates`.
 
-    Pairs that come sorted and unique already (a chain ``i -> i + 1``) skip the
-    sort of the edge list (NumPy's stable sort of integers is a radix sort, so
-    the sort is cheap anyway).
+    Edges whose pairs come sorted and unique already (a chain ``i -> i + 1``)
+    skip the sort.
 
     Args:
         edge_index: :math:`[2, E]`.
@@ -49,97 +46,110 @@ def edge_candidates(edge_index: Index, batch: Index, num_nodes: int) -> tuple[In
         * **pair_of_edge**: :math:`[E]`, the pair of each edge, :math:`P` for
           self-loops and edges between graphs.
     """
-    row, col = edge_index[0], edge_index[1]
-    lo, hi = np.minimum(row, col), np.maximum(row, col)
-    valid = (lo != hi) & (batch[lo] == batch[hi])
-    key = lo * num_nodes + hi
-    if key.size and valid.all():
-        if (key[1:] > key[:-1]).all():  # sorted and unique already (a chain i -> i + 1)
-            return np.stack([lo, hi]), np.arange(key.size)
-    # Invalid edges sort last behind a sentinel and get pair P.
-    key = np.where(valid, key, num_nodes * num_nodes)
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    first = _first_of_runs(sorted_key) & valid[order]
-    pair_of_sorted = np.cumsum(first, dtype=np.int64) - 1
-    pair = order[first]  # an edge of each pair, in pair order
-    pair_of_sorted[~valid[order]] = pair.size
-    pair_of_edge = np.empty_like(pair_of_sorted)
-    pair_of_edge[order] = pair_of_sorted
-    return np.stack([lo[pair], hi[pair]]), pair_of_edge
+    num_edges = edge_index.shape[1]
+    sentinel = num_nodes * num_nodes  # self-loops and edges between graphs sort last
+    key = np.empty(num_edges, np.int64)
+    ascending = True
+    for e in range(num_edges):
+        lo = min(edge_index[0, e], edge_index[1, e])
+        hi = max(edge_index[0, e], edge_index[1, e])
+        key[e] = lo * num_nodes + hi if lo != hi and batch[lo] == batch[hi] else sentinel
+        if e > 0 and key[e] <= key[e - 1]:
+            ascending = False
+    if ascending and (num_edges == 0 or key[num_edges - 1] != sentinel):
+        candidate_index = np.empty((2, num_edges), np.int64)
+        for e in range(num_edges):
+            candidate_index[0, e] = key[e] // num_nodes
+            candidate_index[1, e] = key[e] % num_nodes
+        return candidate_index, np.arange(num_edges)
+    order = np.argsort(key)  # equal keys are the same pair: no need for a stable sort
+    pair_of_edge = np.empty(num_edges, np.int64)
+    pair_key = np.empty(num_edges, np.int64)
+    num_pairs = 0
+    for q in range(num_edges):
+        e = order[q]
+        if key[e] == sentinel:
+            pair_of_edge[e] = -1
+            continue
+        if num_pairs == 0 or key[e] != pair_key[num_pairs - 1]:
+            pair_key[num_pairs] = key[e]
+            num_pairs += 1
+        pair_of_edge[e] = num_pairs - 1
+    for e in range(num_edges):
+        if pair_of_edge[e] < 0:
+            pair_of_edge[e] = num_pairs
+    candidate_index = np.empty((2, num_pairs), np.int64)
+    for p in range(num_pairs):
+        candidate_index[0, p] = pair_key[p] // num_nodes
+        candidate_index[1, p] = pair_key[p] % num_nodes
+    return candidate_index, pair_of_edge
 
 
+@njit(**JIT)
 def greedy_matching(
     candidate_index: Index, score: NDArray[np.floating], active: Mask, num_nodes: int
 ) -> Mask:
     r"""Greedy matching of the active pairs by descending score: :func:`pyg_grapheme.nn.pool.select.greedy_matching`.
 
-    Pairs are ranked once (descending score, ties by position); every round
-    takes each alive pair that is the best-ranked alive pair at both of its
-    ends, then drops the alive pairs touching a node just taken. Alive pairs
-    are kept compacted in rank order, so a round costs the pairs still alive.
+    The sequential rule itself: walk the active pairs by descending score
+    (ties by position, a stable sort) and take a pair when neither end is taken.
 
     Returns:
         **matched**: ``bool`` :math:`[P]`.
     """
-    matched = np.zeros(active.size, dtype=bool)
+    num_pairs = active.size
+    matched = np.zeros(num_pairs, np.bool_)
     eligible = np.flatnonzero(active)
-    if eligible.size == 0:
-        return matched
-    pair = eligible[np.argsort(-score[eligible], kind="stable")]  # alive pairs, best first
-    first, second = candidate_index[0][pair], candidate_index[1][pair]
-    rank = np.arange(pair.size)
-    best = np.empty(num_nodes, dtype=np.int64)
-    taken_node = np.zeros(num_nodes, dtype=bool)
-    while pair.size:
-        best[first] = pair.size
-        best[second] = pair.size
-        np.minimum.at(best, first, rank)
-        np.minimum.at(best, second, rank)
-        take = (best[first] == rank) & (best[second] == rank)
-        matched[pair[take]] = True
-        taken_node[first[take]] = True
-        taken_node[second[take]] = True
-        alive = ~(taken_node[first] | taken_node[second])
-        pair, first, second = pair[alive], first[alive], second[alive]
-        rank = np.arange(pair.size)  # rank order is kept, so positions are ranks again
+    order = np.argsort(-score[eligible], kind="mergesort")
+    taken = np.zeros(num_nodes, np.bool_)
+    for q in order:
+        p = eligible[q]
+        a, b = candidate_index[0, p], candidate_index[1, p]
+        if not taken[a] and not taken[b]:
+            matched[p] = True
+            taken[a] = True
+            taken[b] = True
     return matched
 
 
-def connected_components(candidate_index: Index, active: Mask, num_nodes: int) -> Index:
-    r"""Smallest node index of each node's component: :func:`pyg_grapheme.nn.pool.select.connected_components`.
-
-    Min-label hooking of roots, then pointer jumping until every tree is a
-    star, repeated until both ends of every active pair share a root.
-    """
-    root = np.arange(num_nodes)
-    first, second = candidate_index[0][active], candidate_index[1][active]
-    if first.size == 0:
-        return root
-    while True:
-        # Every tree is a star here, so root[u] is u's root: hook roots, not nodes.
-        root_first, root_second = root[first], root[second]
-        np.minimum.at(
-            root,
-            np.concatenate([root_first, root_second]),
-            np.concatenate([root_second, root_first]),
-        )
-        while True:
-            grand = root[root]
-            if np.array_equal(grand, root):
-                break
-            root = grand
-        if np.array_equal(root[first], root[second]):
-            return root
-
-
+@njit(**JIT)
 def matching_roots(candidate_index: Index, matched: Mask, num_nodes: int) -> Index:
     """Root of each node under a matching: the smaller end of its matched pair, else itself."""
     root = np.arange(num_nodes)
-    root[candidate_index[1][matched]] = candidate_index[0][matched]  # a node is matched once
+    for p in range(matched.size):
+        if matched[p]:
+            root[candidate_index[1, p]] = candidate_index[0, p]
     return root
 
 
+@njit(**JIT)
+def connected_components(candidate_index: Index, active: Mask, num_nodes: int) -> Index:
+    r"""Smallest node index of each node's component: :func:`pyg_grapheme.nn.pool.select.connected_components`.
+
+    Union-find that always hangs the larger root under the smaller, so the
+    root of a set is its smallest member; paths are halved on the way.
+    """
+    parent = np.arange(num_nodes)
+    for p in range(active.size):
+        if not active[p]:
+            continue
+        a, b = candidate_index[0, p], candidate_index[1, p]
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a < b:
+            parent[b] = a
+        elif b < a:
+            parent[a] = b
+    for i in range(num_nodes):  # parents have smaller indices: one pass finds every root
+        parent[i] = parent[parent[i]]
+    return parent
+
+
+@njit(**JIT)
 def number_clusters(root: Index, batch: Index) -> tuple[Index, int]:
     r"""Output node of each input node, by graph then smallest member: :func:`pyg_grapheme.nn.pool.select.number_clusters`.
 
@@ -147,18 +157,28 @@ def number_clusters(root: Index, batch: Index) -> tuple[Index, int]:
         * **cluster**: :math:`[N]`.
         * **num_clusters**: :math:`C`.
     """
-    position = np.arange(root.size)
-    is_root = root == position
-    num_clusters = int(np.count_nonzero(is_root))
-    if batch.size < 2 or (batch[1:] >= batch[:-1]).all():
-        rank = np.cumsum(is_root) - 1
-    else:
-        roots = position[is_root]
-        rank = np.empty_like(position)
-        rank[roots[np.argsort(batch[roots], kind="stable")]] = np.arange(num_clusters)
-    return rank[root], num_clusters
+    num_nodes = root.size
+    rank = np.empty(num_nodes, np.int64)
+    num_clusters = 0
+    batch_sorted = True
+    for i in range(num_nodes):
+        if i > 0 and batch[i] < batch[i - 1]:
+            batch_sorted = False
+        if root[i] == i:
+            rank[i] = num_clusters
+            num_clusters += 1
+    if not batch_sorted:
+        roots = np.flatnonzero(root == np.arange(num_nodes))
+        order = np.argsort(batch[roots], kind="mergesort")
+        for c in range(num_clusters):
+            rank[roots[order[c]]] = c
+    cluster = np.empty(num_nodes, np.int64)
+    for i in range(num_nodes):
+        cluster[i] = rank[root[i]]
+    return cluster, num_clusters
 
 
+@njit(**JIT)
 def pooled_edges(
     edge_index: Index, cluster: Index, num_clusters: int
 ) -> tuple[Index, Index, Index, Index]:
@@ -170,15 +190,32 @@ def pooled_edges(
         * **edge_index**: :math:`[2, E']`, the output edges, sorted.
         * **count**: :math:`[E']`, input edges mapping to each output edge.
     """
-    edge_cluster = cluster[edge_index]
-    keep = np.flatnonzero(edge_cluster[0] != edge_cluster[1])
-    kept = edge_cluster[:, keep]
-    key = kept[0] * num_clusters + kept[1]
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    first = _first_of_runs(sorted_key)
-    slot = np.empty_like(order)
-    slot[order] = np.cumsum(first, dtype=np.int64) - 1
-    starts = np.flatnonzero(first)
-    count = np.diff(starts, append=key.size)
-    return keep, slot, kept[:, order[starts]], count
+    num_edges = edge_index.shape[1]
+    key = np.empty(num_edges, np.int64)
+    keep = np.empty(num_edges, np.int64)
+    num_kept = 0
+    for e in range(num_edges):
+        a, b = cluster[edge_index[0, e]], cluster[edge_index[1, e]]
+        if a != b:
+            keep[num_kept] = e
+            key[num_kept] = a * num_clusters + b
+            num_kept += 1
+    keep, key = keep[:num_kept], key[:num_kept]
+    order = np.argsort(key)  # equal keys are the same output edge: no need for a stable sort
+    slot = np.empty(num_kept, np.int64)
+    out_key = np.empty(num_kept, np.int64)
+    count = np.empty(num_kept, np.int64)
+    num_out = 0
+    for q in range(num_kept):
+        k = key[order[q]]
+        if num_out == 0 or k != out_key[num_out - 1]:
+            out_key[num_out] = k
+            count[num_out] = 0
+            num_out += 1
+        count[num_out - 1] += 1
+        slot[order[q]] = num_out - 1
+    edge_index_out = np.empty((2, num_out), np.int64)
+    for o in range(num_out):
+        edge_index_out[0, o] = out_key[o] // num_clusters
+        edge_index_out[1, o] = out_key[o] % num_clusters
+    return keep, slot, edge_index_out, count[:num_out].copy()

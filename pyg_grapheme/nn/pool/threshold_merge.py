@@ -16,7 +16,6 @@ from pyg_grapheme.nn.input_checks import check_graph_inputs
 from pyg_grapheme.nn.pool import select_host
 from pyg_grapheme.nn.pool.host_autograd import (
     HOST_DTYPES,
-    GraphMean,
     edge_weights,
     matching_reduce,
     pair_scores,
@@ -308,7 +307,8 @@ class ThresholdMergePool(torch.nn.Module):
         if batch is None:
             batch = torch.zeros(num_nodes, dtype=torch.long, device=x.device)
 
-        if not torch.jit.is_scripting():  # TorchScript compiles only what this guards out
+        # TorchScript compiles the branch unless `not torch.jit.is_scripting()` alone guards it.
+        if not torch.jit.is_scripting():  # noqa: SIM102
             if self._runs_on_host(x):
                 return self._forward_on_host(x, edge_index, batch, edge_attr)
 
@@ -581,24 +581,18 @@ class ThresholdMergePool(torch.nn.Module):
         Functions of :mod:`~pyg_grapheme.nn.pool.host_autograd`."""
         num_nodes = x.size(0)
         edges, graph = edge_index.numpy(), batch.numpy()
+        num_graphs = int(graph.max()) + 1 if num_nodes else 0
 
         # Select.
         candidates, pair_of_edge = select_host.edge_candidates(edges, graph, num_nodes)
-        graph_mean = None
-        if self.similarity == "centered":
-            graph_mean = GraphMean(graph, int(graph.max()) + 1 if num_nodes else 0)
         weight = None if self.lin is None else self.lin.weight
-        similarity, gate = pair_scores(
-            x, weight, self.threshold_logit, candidates, graph_mean, self.temperature
-        )
+        scores = (candidates, graph, num_graphs, self.similarity == "centered", self.temperature)
+        similarity, gate = pair_scores(x, weight, self.threshold_logit, *scores)
         if self._start_from_data:
             self._start_threshold(similarity)
-            similarity, gate = pair_scores(
-                x, weight, self.threshold_logit, candidates, graph_mean, self.temperature
-            )
-        threshold = torch.sigmoid(self.threshold_logit.detach()).numpy()
+            similarity, gate = pair_scores(x, weight, self.threshold_logit, *scores)
         similarity_host = similarity.detach().numpy()
-        above = similarity_host > threshold
+        above = similarity_host > torch.sigmoid(self.threshold_logit.detach()).numpy()
         candidate_index = torch.from_numpy(candidates)
         if self.ratio is not None:
             above &= most_similar_per_graph(
@@ -630,7 +624,7 @@ class ThresholdMergePool(torch.nn.Module):
         keep, slot, edge_index_out, count = select_host.pooled_edges(
             edges, cluster_host, num_clusters
         )
-        edge_weight = edge_weights(gate, pair_of_edge[keep], slot, count)
+        edge_weight = edge_weights(gate, pair_of_edge, keep, slot, count)
         edge_attr_out = self._edge_attr_means(
             edge_attr, torch.from_numpy(keep), torch.from_numpy(slot), torch.from_numpy(count)
         )

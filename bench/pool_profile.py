@@ -4,9 +4,10 @@ Runs the pool (default arguments, as built by ``bench/pool_accuracy.py``) forwar
 backward on the first training batches of a benchmark from
 :mod:`pyg_grapheme.data.graph_benchmarks` (64 graphs each, features from the first GIN
 layer of that script's backbone, untrained), and prints the CPU time of each step of the
-forward pass, of the backward pass and the number of tensor operations each runs, then
-the ratio against one of the backbone's GIN layers (forward + backward on the same
-batches). One thread, CPU clock.
+forward pass (on CPU the pool runs its compiled host kernels: ``select_host`` and the
+autograd Functions of ``host_autograd``), of the backward pass and the number of tensor
+operations each runs, then the ratio against one of the backbone's GIN layers (forward +
+backward on the same batches). One thread, CPU clock.
 
     python bench/pool_profile.py                      # molecules
     python bench/pool_profile.py --benchmark digits --repeats 20

@@ -29,6 +29,29 @@ JIT = {"cache": True, "nogil": True}
 
 
 @njit(**JIT)
+def _counting_order(values: Index, num_values: int, within: Index) -> Index:
+    """Stable counting sort of the positions ``within`` by ``values`` in ``[0, num_values)``."""
+    start = np.zeros(num_values + 1, np.int64)
+    for q in within:
+        start[values[q] + 1] += 1
+    for v in range(num_values):
+        start[v + 1] += start[v]
+    order = np.empty(within.size, np.int64)
+    for q in within:
+        order[start[values[q]]] = q
+        start[values[q]] += 1
+    return order
+
+
+@njit(**JIT)
+def _lexicographic_order(first: Index, second: Index, num_values: int) -> Index:
+    """Positions sorted by ``(first, second)``, both in ``[0, num_values)``: two stable
+    counting passes (least significant first), linear in the length and the range."""
+    by_second = _counting_order(second, num_values, np.arange(first.size))
+    return _counting_order(first, num_values, by_second)
+
+
+@njit(**JIT)
 def edge_candidates(edge_index: Index, batch: Index, num_nodes: int) -> tuple[Index, Index]:
     r"""Adjacent node pairs as merge candidates: :func:`pyg_grapheme.nn.pool.select.edge_candidates`.
 
@@ -47,41 +70,41 @@ def edge_candidates(edge_index: Index, batch: Index, num_nodes: int) -> tuple[In
           self-loops and edges between graphs.
     """
     num_edges = edge_index.shape[1]
-    sentinel = num_nodes * num_nodes  # self-loops and edges between graphs sort last
-    key = np.empty(num_edges, np.int64)
+    lo = np.empty(num_edges, np.int64)
+    hi = np.empty(num_edges, np.int64)
+    valid = np.empty(num_edges, np.bool_)
     ascending = True
     for e in range(num_edges):
-        lo = min(edge_index[0, e], edge_index[1, e])
-        hi = max(edge_index[0, e], edge_index[1, e])
-        key[e] = lo * num_nodes + hi if lo != hi and batch[lo] == batch[hi] else sentinel
-        if e > 0 and key[e] <= key[e - 1]:
+        lo[e] = min(edge_index[0, e], edge_index[1, e])
+        hi[e] = max(edge_index[0, e], edge_index[1, e])
+        valid[e] = lo[e] != hi[e] and batch[lo[e]] == batch[hi[e]]
+        if not valid[e]:
             ascending = False
-    if ascending and (num_edges == 0 or key[num_edges - 1] != sentinel):
+            lo[e] = num_nodes  # self-loops and edges between graphs sort last
+        elif e > 0 and (lo[e], hi[e]) <= (lo[e - 1], hi[e - 1]):
+            ascending = False
+    if ascending:
         candidate_index = np.empty((2, num_edges), np.int64)
-        for e in range(num_edges):
-            candidate_index[0, e] = key[e] // num_nodes
-            candidate_index[1, e] = key[e] % num_nodes
+        candidate_index[0], candidate_index[1] = lo, hi
         return candidate_index, np.arange(num_edges)
-    order = np.argsort(key)  # equal keys are the same pair: no need for a stable sort
+    order = _lexicographic_order(lo, hi, num_nodes + 1)
     pair_of_edge = np.empty(num_edges, np.int64)
-    pair_key = np.empty(num_edges, np.int64)
+    pair_lo = np.empty(num_edges, np.int64)
+    pair_hi = np.empty(num_edges, np.int64)
     num_pairs = 0
-    for q in range(num_edges):
-        e = order[q]
-        if key[e] == sentinel:
+    for e in order:
+        if not valid[e]:
             pair_of_edge[e] = -1
             continue
-        if num_pairs == 0 or key[e] != pair_key[num_pairs - 1]:
-            pair_key[num_pairs] = key[e]
+        if num_pairs == 0 or lo[e] != pair_lo[num_pairs - 1] or hi[e] != pair_hi[num_pairs - 1]:
+            pair_lo[num_pairs], pair_hi[num_pairs] = lo[e], hi[e]
             num_pairs += 1
         pair_of_edge[e] = num_pairs - 1
     for e in range(num_edges):
         if pair_of_edge[e] < 0:
             pair_of_edge[e] = num_pairs
     candidate_index = np.empty((2, num_pairs), np.int64)
-    for p in range(num_pairs):
-        candidate_index[0, p] = pair_key[p] // num_nodes
-        candidate_index[1, p] = pair_key[p] % num_nodes
+    candidate_index[0], candidate_index[1] = pair_lo[:num_pairs], pair_hi[:num_pairs]
     return candidate_index, pair_of_edge
 
 
@@ -191,31 +214,33 @@ def pooled_edges(
         * **count**: :math:`[E']`, input edges mapping to each output edge.
     """
     num_edges = edge_index.shape[1]
-    key = np.empty(num_edges, np.int64)
+    source = np.empty(num_edges, np.int64)
+    target = np.empty(num_edges, np.int64)
     keep = np.empty(num_edges, np.int64)
     num_kept = 0
     for e in range(num_edges):
         a, b = cluster[edge_index[0, e]], cluster[edge_index[1, e]]
         if a != b:
-            keep[num_kept] = e
-            key[num_kept] = a * num_clusters + b
+            keep[num_kept], source[num_kept], target[num_kept] = e, a, b
             num_kept += 1
-    keep, key = keep[:num_kept], key[:num_kept]
-    order = np.argsort(key)  # equal keys are the same output edge: no need for a stable sort
+    keep, source, target = keep[:num_kept], source[:num_kept], target[:num_kept]
+    order = _lexicographic_order(source, target, num_clusters)
     slot = np.empty(num_kept, np.int64)
-    out_key = np.empty(num_kept, np.int64)
+    out_source = np.empty(num_kept, np.int64)
+    out_target = np.empty(num_kept, np.int64)
     count = np.empty(num_kept, np.int64)
     num_out = 0
-    for q in range(num_kept):
-        k = key[order[q]]
-        if num_out == 0 or k != out_key[num_out - 1]:
-            out_key[num_out] = k
+    for q in order:
+        if (
+            num_out == 0
+            or source[q] != out_source[num_out - 1]
+            or target[q] != out_target[num_out - 1]
+        ):
+            out_source[num_out], out_target[num_out] = source[q], target[q]
             count[num_out] = 0
             num_out += 1
         count[num_out - 1] += 1
-        slot[order[q]] = num_out - 1
+        slot[q] = num_out - 1
     edge_index_out = np.empty((2, num_out), np.int64)
-    for o in range(num_out):
-        edge_index_out[0, o] = out_key[o] // num_clusters
-        edge_index_out[1, o] = out_key[o] % num_clusters
+    edge_index_out[0], edge_index_out[1] = out_source[:num_out], out_target[:num_out]
     return keep, slot, edge_index_out, count[:num_out].copy()

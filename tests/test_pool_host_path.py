@@ -225,3 +225,14 @@ def test_host_path_on_empty_and_edgeless_graphs():
     assert alone[3].num_clusters == 4 and torch.equal(alone[2], torch.tensor([0, 0, 1, 1]))
     alone[0].sum().backward()
     assert torch.equal(x.grad, torch.ones(4, 3))  # a node left alone passes through, score 1
+
+
+def test_changing_the_input_in_place_before_backward_is_caught():
+    """The host Functions save their inputs as tensors, so autograd's version check applies."""
+    x, edge_index, batch = random_batch(3, 8, 0.5, 4, seed=1)
+    leaf = x.clone().requires_grad_(True)
+    features = leaf * 1.0
+    _, _, _, info = ThresholdMergePool(4, threshold=0.3)(features, edge_index, batch)
+    features.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        info.gate.sum().backward()

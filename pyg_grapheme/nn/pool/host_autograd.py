@@ -183,27 +183,30 @@ class _PairScores(torch.autograd.Function):
         centered: bool,
         temperature: float,
     ) -> tuple[Tensor, Tensor]:
-        x_host = _numpy(x)
-        weight_host = None if weight is None else _numpy(weight)
-        h = x_host if weight_host is None else _matmul(x_host, weight_host.T)
+        h = _numpy(x) if weight is None else _matmul(_numpy(x), _numpy(weight).T)
         tau = torch.sigmoid(threshold_logit.detach())
         u, inv_norm, unclamped, similarity, gate = _scores_forward(
             h, batch, num_graphs, centered, candidate_index, float(tau), 1.0 / temperature
         )
-        ctx.host = (x_host, weight_host, u, inv_norm, unclamped, candidate_index, gate, batch)
-        ctx.options = (num_graphs, centered, 1.0 / temperature, tau)
-        similarity_out = torch.from_numpy(similarity)
+        ctx.host = (u, inv_norm, unclamped, candidate_index, batch)
+        ctx.options = (num_graphs, centered, 1.0 / temperature)
+        similarity_out, gate_out = torch.from_numpy(similarity), torch.from_numpy(gate)
+        # Saved as tensors, so that autograd notices if any is changed in place before backward.
+        ctx.save_for_backward(x, weight, gate_out, tau)
         if not (x.requires_grad or (weight is not None and weight.requires_grad)):
             ctx.mark_non_differentiable(similarity_out)  # it does not depend on the threshold
-        return similarity_out, torch.from_numpy(gate)
+        return similarity_out, gate_out
 
     @staticmethod
     @once_differentiable
     def backward(  # type: ignore[override]
         ctx: Any, grad_similarity: Tensor | None, grad_gate: Tensor | None
     ) -> tuple[Tensor | None, ...]:
-        x_host, weight_host, u, inv_norm, unclamped, candidate_index, gate, batch = ctx.host
-        num_graphs, centered, inv_temperature, tau = ctx.options
+        u, inv_norm, unclamped, candidate_index, batch = ctx.host
+        num_graphs, centered, inv_temperature = ctx.options
+        x, weight, gate_out, tau = ctx.saved_tensors
+        x_host, gate = _numpy(x), _numpy(gate_out)
+        weight_host = None if weight is None else _numpy(weight)
         zeros = np.zeros_like(gate)
         grad_h, through_gate = _scores_backward(
             u,

@@ -267,7 +267,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--benchmarks", nargs="+", choices=sorted(BENCHMARKS), default=None)
     parser.add_argument("--pools", nargs="+", choices=[*POOLS, "graclus", *ABLATIONS], default=None)
-    parser.add_argument("--seeds", type=int, default=3, help="model seeds 0 .. seeds-1")
+    parser.add_argument("--seeds", type=int, default=3, help="how many model seeds")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds run from here (more seeds for a table without rerunning the first ones)",
+    )
     parser.add_argument(
         "--epochs", type=int, default=None, help=f"epochs for every benchmark (default {EPOCHS})"
     )
@@ -288,6 +294,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--jobs must be at least 1")
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    if args.first_seed < 0:
+        parser.error("--first-seed must be at least 0")
     pools = args.pools or list(POOLS) + (["graclus"] if graclus_available() else [])
     if "graclus" in pools and not graclus_available():
         parser.error("graclus needs torch-cluster, which is not installed")
@@ -302,7 +310,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(1) from None
     skipped = "" if graclus_available() else "; graclus skipped (torch-cluster not installed)"
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), seeds {seeds}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+        f"seeds {args.first_seed}-{args.first_seed + seeds - 1}, "
         f"pools {pools}{skipped}",
         flush=True,
     )
@@ -320,7 +329,8 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
                 continue
-            runs += [(name, pool, seed, epochs) for seed in range(seeds)]
+            first = args.first_seed
+            runs += [(name, pool, seed, epochs) for seed in range(first, first + seeds)]
 
     _WORKER_STATE.update(data=data, builders=builders, threads=args.threads)
     results: dict[str, dict[str, list[RunResult]]] = {name: {} for name in benchmarks}

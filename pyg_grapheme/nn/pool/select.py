@@ -16,7 +16,7 @@ loop over nodes or edges, no SciPy) and TorchScript-compatible:
 * :func:`number_clusters`: output node ids, by graph then smallest member.
 * :func:`pooled_edges`: the input edges between clusters, coalesced.
 
-:mod:`pyg_grapheme.nn.pool.select_host` does the same with NumPy for CPU tensors.
+:mod:`pyg_grapheme.nn.pool.select_host` does the same as compiled (Numba) loops for CPU arrays.
 
 Every node of a component ends up pointing to the smallest node index of the
 component (its *root*); the result does not depend on the order of the pairs,

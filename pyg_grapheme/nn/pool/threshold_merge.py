@@ -574,7 +574,8 @@ class ThresholdMergePool(torch.nn.Module):
     @torch.jit.unused
     def _runs_on_host(self, x: Tensor) -> bool:
         """Whether :meth:`_forward_on_host` serves this call: adjacent candidates of float32 or
-        float64 features on the CPU, outside ``torch.compile`` (which would trace NumPy)."""
+        float64 features on the CPU, outside ``torch.compile`` (whose tracing cannot enter
+        the host kernels)."""
         return (
             x.device.type == "cpu"
             and x.dtype in HOST_DTYPES

@@ -91,6 +91,8 @@ ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
     "threshold-sim8": _threshold_with(similarity_channels=8),
     "threshold-sim16": _threshold_with(similarity_channels=16),
     "threshold-sim32": _threshold_with(similarity_channels=32),
+    # the similarity on x.detach(): merges learn through the projection and tau only
+    "threshold-detach": _threshold_with(detach_similarity=True),
 }
 
 

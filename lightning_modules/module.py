@@ -124,10 +124,24 @@ class GraphTransformModule(pl.LightningModule):
         sup = build_supervision(inputs, targets, self.net.output_vocab, self.hparams.alignment).to(
             self.device
         )
+        emitted = None
+        if self.net.decoder is not None:
+            # Teacher forcing: output node k of a graph stands for its k-th target grapheme.
+            class_rows = self.net.class_features(sup.space).to(inputs.x)
+            emitted = class_rows.index_select(0, sup.target_class)
         if augment > 0.0:
             inputs = inputs.clone()
-            inputs.x = randomize_graphemes(inputs.x, sup.member_class, augment)
-        out = self.net(inputs, length=sup.length)
+            if emitted is None:
+                inputs.x = randomize_graphemes(inputs.x, sup.member_class, augment)
+            else:
+                # One draw for inputs and targets, so a redrawn class looks the same in both.
+                both = randomize_graphemes(
+                    torch.cat([inputs.x, emitted]),
+                    torch.cat([sup.member_class, sup.target_class]),
+                    augment,
+                )
+                inputs.x, emitted = both[: inputs.num_nodes], both[inputs.num_nodes :]
+        out = self.net(inputs, length=sup.length, emitted=emitted)
         probs = self.net.type_probs(out, sup.member_class, sup.space)
         terms = self.objective(out, probs, targets, sup)
         terms["merge_ratio"] = torch.tensor(

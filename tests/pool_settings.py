@@ -12,9 +12,11 @@ CLASSIC = {
     "similarity": "cosine",
     "gate_features": False,
     "reduce": "mean",
+    "detach_similarity": False,
 }
-"""Plain cosine, a fixed starting threshold of 0.8, connected components, ungated means: the
-text model's settings, and the ones whose exact outputs the hand-built cases spell out."""
+"""Plain cosine, a fixed starting threshold of 0.8, connected components, ungated means, the
+similarity's gradient reaching the features: the text model's settings, and the ones whose
+exact outputs the hand-built cases spell out."""
 
 
 def classic_pool(*args: Any, **kwargs: Any) -> ThresholdMergePool:

@@ -211,3 +211,46 @@ def test_gradcheck_with_similarity_channels(gradcheck, module_gradcheck):
     torch.manual_seed(1)
     pool = ThresholdMergePool(6, threshold=0.3, similarity_channels=4).double()
     check_gradients_within_the_merge_pattern(pool, gradcheck, module_gradcheck)
+
+
+@pytest.mark.parametrize("mode", ["components", "matching"])
+def test_detach_similarity_keeps_the_forward_and_trains_only_the_projection_and_tau(
+    module_gradcheck, mode
+):
+    x, edge_index, batch = clustered_batch(seed=0)
+    settings = dict(
+        threshold=0.5, mode=mode, similarity="centered", gate_features=True, reduce="sum"
+    )
+    attached = classic_pool(6, **settings).double()
+    with torch.no_grad():
+        attached.lin.weight.add_(0.2 * torch.randn(6, 6, dtype=torch.float64))
+    detached = classic_pool(6, **settings, detach_similarity=True).double()
+    detached.load_state_dict(attached.state_dict())
+    assert margin(detached, x, edge_index, batch) > 1e-4
+
+    x_in = x.clone().requires_grad_()
+    x_out, _, _, info = detached(x_in, edge_index, batch)
+    reference, _, _, reference_info = attached(x, edge_index, batch)
+    # Same forward pass: clusters, similarities, gates and pooled features.
+    assert torch.equal(info.cluster, reference_info.cluster)
+    assert torch.allclose(x_out, reference) and torch.allclose(info.gate, reference_info.gate)
+    assert 0 < int(info.merged.sum()) < info.merged.numel()
+
+    # x gets gradient only through the reduce, as if the gates were constants:
+    # x_out[c] = score_c * size_c * sum_i w_i x_i (w_i = 1/2 in a matched pair).
+    weight = torch.randn_like(x_out)
+    (grad,) = torch.autograd.grad((x_out * weight).sum(), x_in)
+    size = torch.bincount(info.cluster).to(x.dtype)
+    factor = (info.score * size)[info.cluster] * info.member_weight
+    assert torch.allclose(grad, weight[info.cluster] * factor.detach().unsqueeze(-1))
+    # ...which is not the full gradient: without detaching, the gates pass gradient to x too.
+    x_full = x.clone().requires_grad_()
+    (full,) = torch.autograd.grad((attached(x_full, edge_index, batch)[0] * weight).sum(), x_full)
+    assert not torch.allclose(grad, full, atol=1e-3)
+
+    # The projection and the threshold logit keep their exact gradients through the gates.
+    def outputs(module: ThresholdMergePool) -> torch.Tensor:
+        x_out, _, _, info = module(x, edge_index, batch)
+        return torch.cat([x_out.flatten(), info.score, info.gate, info.member_weight])
+
+    module_gradcheck(detached, outputs, names=["lin.weight", "threshold_logit"])

@@ -86,11 +86,12 @@ def test_matching_roots_and_components_on_hand_built_pairs():
 
 
 OPTIONS = [
-    dict(zip(("mode", "similarity", "gate_features", "reduce"), combo))
+    dict(zip(("mode", "similarity", "gate_features", "reduce", "detach_similarity"), combo))
     for combo in itertools.product(
-        ("matching", "components"), ("centered", "cosine"), (True, False), ("sum", "mean")
+        ("matching", "components"), ("centered", "cosine"), (True, False), ("sum", "mean"),
+        (True, False),
     )
-]
+]  # fmt: skip
 
 
 def run(pool, x, edge_index, batch, edge_attr, host: bool, monkeypatch):

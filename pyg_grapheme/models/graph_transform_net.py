@@ -14,6 +14,8 @@ r"""GraphTransformNet: embed graphemes, pass messages, attend, merge, emit.
       -> NodeSplit: count head per pooled node (0..max_children), each pooled
          node becomes that many chained children                  [M, H]
       -> ContextStack on the grown chain (post_growth_layers)     [M, H]
+      -> OutputDecoder (decoder_layers > 0): each output node reads the grapheme
+         emitted before it and attends to the input nodes          [M, H]
       -> heads: per output node a pointer over its parent cluster's input nodes
                 and generation logits (pointer-generator, output_classes),
                 activation; edit operation (keep/delete/modify/insert) per input node
@@ -52,11 +54,19 @@ from pyg_grapheme.models.context_stack import ContextStack
 from pyg_grapheme.models.edit_supervision import EDIT_OPS
 from pyg_grapheme.models.node_inputs import NodeInputs
 from pyg_grapheme.models.output_classes import ClassSpace, pointer_generator_probs
+from pyg_grapheme.models.output_decoder import OutputDecoder
 from pyg_grapheme.models.text_transform import transform_text
 from pyg_grapheme.nn import MergeInfo, MorphHistory, NodeSplit, SplitInfo, ThresholdMergePool
-from pyg_grapheme.text import FeatureLayout
+from pyg_grapheme.text import FeatureLayout, cluster_features
 
-__all__ = ["MAX_CLUSTER_SIZE", "GraphTransformNet", "TransformOutput", "copy_pairs"]
+__all__ = [
+    "MAX_CLUSTER_SIZE",
+    "GraphTransformNet",
+    "TransformOutput",
+    "copy_pairs",
+    "first_member",
+    "teacher_forced_index",
+]
 
 MAX_CLUSTER_SIZE = 16
 """Cluster sizes the size embedding tells apart (larger ones share the last entry)."""
@@ -86,6 +96,34 @@ def copy_pairs(cluster: Tensor, parent: Tensor, num_clusters: int) -> tuple[Tens
     rank = torch.arange(num_pairs, device=parent.device) - first_pair.index_select(0, child)
     member = order.index_select(0, start.index_select(0, parent.index_select(0, child)) + rank)
     return member, child
+
+
+def first_member(cluster: Tensor, num_clusters: int) -> Tensor:
+    """``LongTensor[K]``: the smallest input node of each cluster."""
+    index = torch.arange(cluster.numel(), device=cluster.device)
+    start = torch.full((num_clusters,), cluster.numel(), dtype=torch.long, device=cluster.device)
+    return start.scatter_reduce(0, cluster, index, reduce="amin")
+
+
+def teacher_forced_index(
+    length: Tensor, cluster: Tensor, num_clusters: int, parent: Tensor, slot: Tensor
+) -> Tensor:
+    """``LongTensor[M]``: the target grapheme each output node stands for when the network
+    grew by the target counts (teacher forcing): output node ``s`` of cluster ``k`` is the
+    ``s``-th grapheme that ``k``'s members produce.
+
+    Args:
+        length: ``LongTensor[N]`` target graphemes each input node produces (in input order,
+            graphs concatenated, so their running sum indexes the concatenated targets).
+        cluster: ``LongTensor[N]`` pooled node of each input node (each cluster a run of
+            consecutive input nodes).
+        num_clusters: ``K``.
+        parent: ``LongTensor[M]`` cluster of each output node.
+        slot: ``LongTensor[M]`` place of each output node among its siblings.
+    """
+    start = torch.cumsum(length, 0) - length
+    first = first_member(cluster, num_clusters)
+    return start.index_select(0, first).index_select(0, parent) + slot
 
 
 @dataclass
@@ -129,6 +167,25 @@ class TransformOutput:
     vocab_logit: Tensor
     act: Tensor
     edit_logit: Tensor
+    num_graphs: int
+
+
+@dataclass
+class _Morph:
+    """What the network computes before its output nodes pick graphemes: the encoded input
+    nodes ``h [N, H]`` and their ``batch``, the composed ``cluster`` map, the merge
+    records, the morph ``history``, the growth record ``split`` and the grown chain
+    (``grown [M, H]``, its edges and batch)."""
+
+    h: Tensor
+    batch: Tensor
+    cluster: Tensor
+    merges: list[MergeInfo]
+    history: MorphHistory
+    split: SplitInfo
+    grown: Tensor
+    grown_edge_index: Tensor
+    grown_batch: Tensor
     num_graphs: int
 
 
@@ -183,6 +240,12 @@ class GraphTransformNet(torch.nn.Module):
         post_growth_layers (int, optional): Layers run on the grown chain before
             the heads (two convolutions and an attention block each), so new nodes
             know their neighbours. (default: :obj:`1`)
+        decoder_layers (int, optional): Layers of the
+            :class:`~pyg_grapheme.models.output_decoder.OutputDecoder` between the
+            grown chain and the heads; each output node then reads the grapheme
+            emitted before it (teacher forcing in training, greedy decoding in
+            :meth:`emit_classes`) and attends to the input nodes. :obj:`0` decodes
+            every output node on its own, in parallel. (default: :obj:`0`)
     """
 
     def __init__(
@@ -204,6 +267,7 @@ class GraphTransformNet(torch.nn.Module):
         dropout: float = 0.0,
         max_children: int = 16,
         post_growth_layers: int = 1,
+        decoder_layers: int = 0,
     ) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
@@ -213,6 +277,10 @@ class GraphTransformNet(torch.nn.Module):
         if attention_layers < 1:
             raise ValueError(
                 f"GraphTransformNet: attention_layers must be >= 1, got {attention_layers}"
+            )
+        if decoder_layers < 0:
+            raise ValueError(
+                f"GraphTransformNet: decoder_layers must be >= 0, got {decoder_layers}"
             )
         if len(set(output_vocab)) != len(output_vocab):
             raise ValueError("GraphTransformNet: output_vocab has duplicate graphemes")
@@ -233,6 +301,7 @@ class GraphTransformNet(torch.nn.Module):
         self.dropout = dropout
         self.max_children = max_children
         self.post_growth_layers = post_growth_layers
+        self.decoder_layers = decoder_layers
 
         self.node_inputs = NodeInputs(self.periods, run_features)
         self.embed = Linear(self.node_inputs.num_features, hidden_channels)
@@ -268,6 +337,11 @@ class GraphTransformNet(torch.nn.Module):
             hidden_channels, 2 * post_growth_layers, post_growth_layers, heads, feedforward,
             gated_feedforward, dropout,
         )  # fmt: skip
+        self.decoder = (
+            OutputDecoder(hidden_channels, decoder_layers, heads, dropout)
+            if decoder_layers > 0
+            else None
+        )
         self.copy_head = Linear(hidden_channels, 1)
         self.copy_query = Linear(hidden_channels, hidden_channels)
         self.copy_key = Linear(hidden_channels, hidden_channels, bias=False)
@@ -307,10 +381,14 @@ class GraphTransformNet(torch.nn.Module):
         torch.nn.init.zeros_(self.size_embedding.weight)
         self.split.reset_parameters()
         self.post_growth.reset_parameters()
+        if self.decoder is not None:
+            self.decoder.reset_parameters()
         self.copy_query.reset_parameters()
         self.copy_key.reset_parameters()
 
-    def forward(self, data: Batch, length: Tensor | None = None) -> TransformOutput:
+    def forward(
+        self, data: Batch, length: Tensor | None = None, emitted: Tensor | None = None
+    ) -> TransformOutput:
         """Run the network on a batch of grapheme chains (``text_to_graph`` output).
 
         Args:
@@ -319,7 +397,37 @@ class GraphTransformNet(torch.nn.Module):
                 (:class:`~pyg_grapheme.models.edit_supervision.EditTargets`); in
                 training it fixes the counts (teacher forcing). ``None`` grows by
                 the count head's most likely counts.
+            emitted: ``[T, FeatureLayout.width]``, with ``decoder_layers > 0`` only: the
+                feature rows of the ``T = length.sum()`` target graphemes, in order
+                (teacher forcing). Output node ``s`` of cluster ``k`` stands for the
+                ``s``-th grapheme ``k`` produces (:func:`teacher_forced_index`) and the
+                output node after it reads its row. Inference decodes greedily instead
+                (:meth:`emit_classes`).
         """
+        morph = self._morph(data, length)
+        if self.decoder is None:
+            if emitted is not None:
+                raise ValueError("GraphTransformNet: emitted is read only with decoder_layers > 0")
+            return self._heads(morph, morph.grown)
+        if emitted is None or length is None:
+            raise ValueError(
+                "GraphTransformNet: with decoder_layers > 0 the forward pass needs the target "
+                "counts and the emitted graphemes (teacher forcing: length and emitted); use "
+                "emit_classes to decode greedily"
+            )
+        if emitted.size(0) != int(length.sum()):
+            raise ValueError(
+                f"GraphTransformNet: emitted must hold one row per target grapheme, "
+                f"length.sum() = {int(length.sum())}, got {emitted.size(0)} rows"
+            )
+        split = morph.split
+        index = teacher_forced_index(
+            length, morph.cluster, split.count.numel(), split.parent, split.slot
+        )
+        return self._heads(morph, self._decode(morph, emitted.index_select(0, index)))
+
+    def _morph(self, data: Batch, length: Tensor | None) -> _Morph:
+        """Embed, merge and grow: everything before the output nodes pick their graphemes."""
         x, edge_index = data.x, data.edge_index
         batch = getattr(data, "batch", None)
         if batch is None:
@@ -367,35 +475,124 @@ class GraphTransformNet(torch.nn.Module):
         )
         history.append(split)
         grown = self.post_growth(grown, grown_edge_index, grown_batch)
-
-        # Emit: copy one of the parent cluster's input graphemes, or generate one.
-        copy_member, copy_child = copy_pairs(cluster, split.parent, num_clusters)
-        query = self.copy_query(grown).index_select(0, copy_child)
-        key = self.copy_key(h).index_select(0, copy_member)
-        copy_logit = (query * key).sum(dim=1) / math.sqrt(self.hidden_channels)
-        copy_logit = copy_logit + self.copy_head(h).squeeze(1).index_select(0, copy_member)
-        return TransformOutput(
+        return _Morph(
+            h=h,
+            batch=batch,
             cluster=cluster,
-            infos=merges,
-            split=split,
+            merges=merges,
             history=history,
-            x=grown,
-            edge_index=grown_edge_index,
-            batch=grown_batch,
+            split=split,
+            grown=grown,
+            grown_edge_index=grown_edge_index,
+            grown_batch=grown_batch,
+            num_graphs=num_graphs,
+        )
+
+    def _decode(self, morph: _Morph, emitted: Tensor) -> Tensor:
+        """``[M, H]``: the output decoder on the grown chain (``decoder_layers > 0``)."""
+        assert self.decoder is not None
+        return self.decoder(
+            morph.grown, morph.grown_batch, emitted, morph.h, morph.batch, morph.num_graphs
+        )
+
+    def _heads(self, morph: _Morph, x: Tensor) -> TransformOutput:
+        """Emit from output features ``x [M, H]``: copy one of the parent cluster's input
+        graphemes, or generate one; activation and edit heads."""
+        h, split = morph.h, morph.split
+        num_clusters = split.count.numel()
+        copy_member, copy_child = copy_pairs(morph.cluster, split.parent, num_clusters)
+        copy_logit = self._copy_logit(x, copy_child, *self._copy_keys(h, copy_member))
+        return TransformOutput(
+            cluster=morph.cluster,
+            infos=morph.merges,
+            split=split,
+            history=morph.history,
+            x=x,
+            edge_index=morph.grown_edge_index,
+            batch=morph.grown_batch,
             count_logit=split.count_logit,
             presence=split.presence,
             copy_member=copy_member,
             copy_child=copy_child,
             copy_logit=copy_logit,
             vocab_logit=(
-                self.vocab_head(grown)
-                if self.vocab_head is not None
-                else grown.new_zeros(grown.size(0), 0)
+                self.vocab_head(x) if self.vocab_head is not None else x.new_zeros(x.size(0), 0)
             ),
-            act=torch.sigmoid(self.act_head(grown).squeeze(1)),
+            act=torch.sigmoid(self.act_head(x).squeeze(1)),
             edit_logit=self.edit_head(h),
-            num_graphs=num_graphs,
+            num_graphs=morph.num_graphs,
         )
+
+    def _copy_keys(self, h: Tensor, copy_member: Tensor) -> tuple[Tensor, Tensor]:
+        """Key ``[P, H]`` and bias ``[P]`` of the input node of every copy pair."""
+        key = self.copy_key(h).index_select(0, copy_member)
+        return key, self.copy_head(h).squeeze(1).index_select(0, copy_member)
+
+    def _copy_logit(self, x: Tensor, copy_child: Tensor, key: Tensor, key_bias: Tensor) -> Tensor:
+        """``[P]``: scaled dot product of the output node's query and the input node's key,
+        plus the input node's bias (output features ``x``, pairs' output nodes ``copy_child``)."""
+        query = self.copy_query(x).index_select(0, copy_child)
+        return (query * key).sum(dim=1) / math.sqrt(self.hidden_channels) + key_bias
+
+    @torch.no_grad()
+    def emit_classes(
+        self, data: Batch, member_class: Tensor, space: ClassSpace
+    ) -> tuple[TransformOutput, Tensor]:
+        """Forward without targets (counts from the count head) and the ``[M, C]`` class
+        distribution of every output node.
+
+        With ``decoder_layers > 0`` the output nodes are decoded greedily, rank by rank:
+        every node at rank ``r`` of its graph takes its most likely grapheme, whose
+        feature row the nodes at rank ``r + 1`` then read.
+
+        Args:
+            data: the batch.
+            member_class: ``LongTensor[N]`` class of each input node's grapheme in ``space``.
+            space: the batch's class space (output vocabulary first).
+        """
+        morph = self._morph(data, None)
+        if self.decoder is None:
+            out = self._heads(morph, morph.grown)
+            return out, self.type_probs(out, member_class, space)
+        class_rows = self.class_features(space).to(morph.grown)
+        split = morph.split
+        copy_member, copy_child = copy_pairs(morph.cluster, split.parent, split.count.numel())
+        key, key_bias = self._copy_keys(morph.h, copy_member)
+        pair_class = member_class.index_select(0, copy_member)
+        vocab_class = torch.arange(len(self.output_vocab), device=member_class.device)
+        local = torch.full_like(split.parent, -1)
+
+        def choose(rows: Tensor, nodes: Tensor) -> Tensor:
+            """The feature rows of the most likely graphemes of ``nodes`` (decoded ``rows``)."""
+            local[nodes] = torch.arange(nodes.numel(), device=nodes.device)
+            pairs = (local.index_select(0, copy_child) >= 0).nonzero().view(-1)
+            child = local.index_select(0, copy_child.index_select(0, pairs))
+            local[nodes] = -1
+            logit = self._copy_logit(
+                rows, child, key.index_select(0, pairs), key_bias.index_select(0, pairs)
+            )
+            vocab_logit = (
+                self.vocab_head(rows)
+                if self.vocab_head is not None
+                else rows.new_zeros(rows.size(0), 0)
+            )
+            probs = pointer_generator_probs(
+                logit, pair_class.index_select(0, pairs), child, vocab_logit, vocab_class,
+                len(space),
+            )  # fmt: skip
+            return class_rows.index_select(0, probs.argmax(dim=1))
+
+        assert self.decoder is not None
+        decoded = self.decoder.decode_greedily(
+            morph.grown, morph.grown_batch, morph.h, morph.batch, morph.num_graphs, choose
+        )
+        out = self._heads(morph, decoded)
+        return out, self.type_probs(out, member_class, space)
+
+    @staticmethod
+    def class_features(space: ClassSpace) -> Tensor:
+        """``[C, FeatureLayout.width]``: the feature row of every class's grapheme."""
+        return cluster_features(space.graphemes)
 
     def type_probs(self, out: TransformOutput, member_class: Tensor, space: ClassSpace) -> Tensor:
         """``[M, C]`` class distribution of each output node (pointer-generator).

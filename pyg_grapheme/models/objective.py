@@ -45,7 +45,11 @@ from torch_geometric.utils import scatter
 
 from pyg_grapheme.loss import StructuralLoss
 from pyg_grapheme.models.edit_supervision import edit_targets
-from pyg_grapheme.models.graph_transform_net import TransformOutput
+from pyg_grapheme.models.graph_transform_net import (
+    TransformOutput,
+    first_member,
+    teacher_forced_index,
+)
 from pyg_grapheme.models.output_classes import ClassSpace
 
 __all__ = ["Supervision", "TransformObjective", "build_supervision", "first_member"]
@@ -63,9 +67,9 @@ class Supervision:
         target_class: ``LongTensor[T]`` class of each target node.
         edit_op: ``LongTensor[N]`` edit operation of each input node.
         group: ``LongTensor[N]`` merge group of each input node, unique over the batch.
-        length: ``LongTensor[N]`` target graphemes each input node produces.
-        start: ``LongTensor[N]`` index in ``target_class`` of the first grapheme of each
-            input node's segment (where it would start, for ``length == 0``).
+        length: ``LongTensor[N]`` target graphemes each input node produces (their running
+            sum indexes ``target_class``: input node ``i``'s segment starts at
+            ``sum(length[:i])``).
     """
 
     space: ClassSpace
@@ -74,7 +78,6 @@ class Supervision:
     edit_op: Tensor
     group: Tensor
     length: Tensor
-    start: Tensor
 
     def to(self, device: torch.device) -> Supervision:
         return Supervision(
@@ -87,7 +90,6 @@ class Supervision:
                     self.edit_op,
                     self.group,
                     self.length,
-                    self.start,
                 )
             ),
         )
@@ -106,8 +108,8 @@ def build_supervision(
     if len(sources) != len(dests):
         raise ValueError(f"{len(sources)} input graphs but {len(dests)} target graphs")
     space = ClassSpace.build(vocab, sources, dests)
-    ops, groups, lengths, starts = [], [], [], []
-    group_offset = target_offset = 0
+    ops, groups, lengths = [], [], []
+    group_offset = 0
     for source, dest in zip(sources, dests):
         edits = edit_targets(source, dest, alignment)
         if int(edits.length.sum()) != len(dest):
@@ -118,9 +120,7 @@ def build_supervision(
         ops.append(edits.op)
         groups.append(edits.group + group_offset)
         lengths.append(edits.length)
-        starts.append(torch.cumsum(edits.length, 0) - edits.length + target_offset)
         group_offset += len(source)
-        target_offset += len(dest)
     empty = torch.zeros(0, dtype=torch.long)
     return Supervision(
         space=space,
@@ -129,15 +129,7 @@ def build_supervision(
         edit_op=torch.cat(ops) if ops else empty,
         group=torch.cat(groups) if groups else empty,
         length=torch.cat(lengths) if lengths else empty,
-        start=torch.cat(starts) if starts else empty,
     )
-
-
-def first_member(cluster: Tensor, num_clusters: int) -> Tensor:
-    """``LongTensor[K]``: the smallest input node of each cluster."""
-    index = torch.arange(cluster.numel(), device=cluster.device)
-    start = torch.full((num_clusters,), cluster.numel(), dtype=torch.long, device=cluster.device)
-    return start.scatter_reduce(0, cluster, index, reduce="amin")
 
 
 class TransformObjective(torch.nn.Module):
@@ -210,8 +202,9 @@ class TransformObjective(torch.nn.Module):
                 "TransformObjective: the output was not grown with the target counts; "
                 "call the network with length=supervision.length"
             )
-        start = sup.start.index_select(0, first_member(out.cluster, num_clusters))
-        return start.index_select(0, out.split.parent) + out.split.slot
+        return teacher_forced_index(
+            sup.length, out.cluster, num_clusters, out.split.parent, out.split.slot
+        )
 
     @staticmethod
     def _pred_graph(out: TransformOutput, probs: Tensor) -> Data:

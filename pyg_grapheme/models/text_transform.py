@@ -22,10 +22,9 @@ __all__ = ["emit", "morphs", "transform_text"]
 def emit(model: GraphTransformNet, data: Batch) -> tuple[TransformOutput, list[list[str]]]:
     """Forward ``data`` (counts from the count head) and return each graph's emitted
     graphemes, one per output node."""
-    out = model(data)
     space = ClassSpace.build(model.output_vocab, data.clusters)
     member_class = space.encode((g for c in data.clusters for g in c), device=data.x.device)
-    probs = model.type_probs(out, member_class, space)
+    out, probs = model.emit_classes(data, member_class, space)
     return out, emitted_graphemes(probs, out.batch, out.num_graphs, space)
 
 

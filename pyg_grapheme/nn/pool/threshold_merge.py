@@ -105,6 +105,8 @@ class ThresholdMergePool(torch.nn.Module):
 
     **Gradients.** Within one merge pattern the outputs are exact differentiable
     functions of :math:`\mathbf{x}`, :math:`\mathbf{W}` and :math:`\theta`
+    (with :obj:`detach_similarity`, of :math:`\mathbf{W}` and :math:`\theta`, and of
+    :math:`\mathbf{x}` with the similarities held fixed)
     (through :math:`g_{ij}` in :math:`w_i`, ``info.gate`` and ``info.edge_weight``).
     The hard pattern itself is piecewise constant in :math:`\tau`. To learn
     :math:`\tau` across patterns, use the *pairwise straight-through* estimator:
@@ -188,6 +190,13 @@ class ThresholdMergePool(torch.nn.Module):
             :math:`F` the map starts with orthonormal rows, a random projection
             that keeps cosines close. :obj:`None` means :math:`k = F`.
             (default: :obj:`None`)
+        detach_similarity (bool, optional): Measure the similarity on
+            :math:`\mathrm{sg}(\mathbf{x})` (``x.detach()``): the same forward pass,
+            but the task loss reaches the merge decisions only through
+            :math:`\mathbf{W}` and :math:`\theta`, and :math:`\mathbf{x}` gets gradient
+            only through the reduce (as if the gates were constants). The layers
+            before the pool are then not trained to move merges.
+            (default: :obj:`False`)
     """
 
     # TorchScript compiles `threshold` per concrete module type and then refuses a
@@ -207,6 +216,7 @@ class ThresholdMergePool(torch.nn.Module):
         gate_features: bool = True,
         ratio: float | None = None,
         similarity_channels: int | None = None,
+        detach_similarity: bool = False,
     ) -> None:
         super().__init__()
         if in_channels is not None and in_channels <= 0:
@@ -249,6 +259,7 @@ class ThresholdMergePool(torch.nn.Module):
         self.max_pairs = int(max_pairs)
         self.similarity = similarity
         self.gate_features = bool(gate_features)
+        self.detach_similarity = bool(detach_similarity)
         self.ratio = None if ratio is None else float(ratio)
         self.similarity_channels = (
             in_channels if similarity_channels is None else int(similarity_channels)
@@ -325,7 +336,9 @@ class ThresholdMergePool(torch.nn.Module):
 
         # Select: score candidate pairs, decide hard merges, number the clusters.
         candidate_index, pair_of_edge = self._candidates(edge_index, batch, num_nodes)
-        similarity = self._similarity(x, candidate_index, batch)
+        similarity = self._similarity(
+            x.detach() if self.detach_similarity else x, candidate_index, batch
+        )
         if self._start_from_data and not torch.jit.is_scripting():
             self._start_threshold(similarity)
         threshold = torch.sigmoid(self.threshold_logit)
@@ -599,10 +612,11 @@ class ThresholdMergePool(torch.nn.Module):
         candidates, pair_of_edge = select_host.edge_candidates(edges, graph, num_nodes)
         weight = None if self.lin is None else self.lin.weight
         scores = (candidates, graph, num_graphs, self.similarity == "centered", self.temperature)
-        similarity, gate = pair_scores(x, weight, self.threshold_logit, *scores)
+        x_scored = x.detach() if self.detach_similarity else x
+        similarity, gate = pair_scores(x_scored, weight, self.threshold_logit, *scores)
         if self._start_from_data:
             self._start_threshold(similarity)
-            similarity, gate = pair_scores(x, weight, self.threshold_logit, *scores)
+            similarity, gate = pair_scores(x_scored, weight, self.threshold_logit, *scores)
         similarity_host = similarity.detach().numpy()
         above = similarity_host > torch.sigmoid(self.threshold_logit.detach()).numpy()
         candidate_index = torch.from_numpy(candidates)
@@ -694,8 +708,10 @@ class ThresholdMergePool(torch.nn.Module):
             if self.similarity_channels == self.in_channels
             else f", similarity_channels={self.similarity_channels}"
         )
+        detached = ", detach_similarity=True" if self.detach_similarity else ""
         return (
             f"{self.__class__.__name__}({self.in_channels}, threshold={threshold}, "
             f"mode={self.mode!r}, candidates={self.candidates!r}, "
-            f"similarity={self.similarity!r}, gate_features={self.gate_features}{ratio}{channels})"
+            f"similarity={self.similarity!r}, gate_features={self.gate_features}"
+            f"{ratio}{channels}{detached})"
         )

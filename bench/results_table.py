@@ -93,10 +93,24 @@ ROW_CONFIGS: dict[str, str] = {
 generic ``pairs.yaml``."""
 
 ROW_OPTIONS: dict[str, list[str]] = {
-    # Derivatives and integrals are up to 1.6x as long as their input: under the right
-    # alignment one node grows up to 31 (level 5) and 44 (level 6) graphemes.
-    "math_l5": ["--model.net.max_children", "48"],
-    "math_l6": ["--model.net.max_children", "48"],
+    # Derivatives and integrals reorder and repeat subtrees of their input. The "lcs"
+    # alignment keeps the copied graphemes on the input nodes they copy (one node then
+    # grows at most 28 graphemes at level 5, 38 at level 6, against 31 and 44 under
+    # "right"), and the output decoder lets every grown node read the input and the
+    # graphemes written before it. Validation only feeds the logs: every 40th epoch.
+    **{
+        f"math_l{level}": [
+            "--model.alignment",
+            "lcs",
+            "--model.net.max_children",
+            "40",
+            "--model.net.decoder_layers",
+            "2",
+            "--trainer.check_val_every_n_epoch",
+            "40",
+        ]
+        for level in (5, 6)
+    },
 }
 """Command-line options our model gets on top of its row's config."""
 

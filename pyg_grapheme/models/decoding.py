@@ -21,7 +21,11 @@ EMPTY = "\u2205"
 
 
 def emitted_graphemes(
-    probs: Tensor, batch: Tensor, num_graphs: int, space: ClassSpace
+    probs: Tensor,
+    batch: Tensor,
+    num_graphs: int,
+    space: ClassSpace,
+    spare: Tensor | None = None,
 ) -> list[list[str]]:
     """Each graph's output nodes in chain order, each as its most likely grapheme.
 
@@ -30,11 +34,14 @@ def emitted_graphemes(
         batch: ``LongTensor[M]`` graph of every output node (sorted).
         num_graphs: ``B``; graphs with no output node give an empty list.
         space: the class space ``probs`` refers to.
+        spare: ``BoolTensor[M]``, output nodes that emit nothing (``""``, so the list
+            still has one entry per output node); ``None``: every node emits.
     """
     best = probs.argmax(dim=1).tolist()
+    silent = [False] * len(best) if spare is None else spare.tolist()
     emitted: list[list[str]] = [[] for _ in range(num_graphs)]
     for node, graph in enumerate(batch.tolist()):
-        emitted[graph].append(space.graphemes[best[node]])
+        emitted[graph].append("" if silent[node] else space.graphemes[best[node]])
     return emitted
 
 

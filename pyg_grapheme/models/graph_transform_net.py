@@ -18,13 +18,16 @@ r"""GraphTransformNet: embed graphemes, pass messages, attend, merge, emit.
          emitted before it and attends to the input nodes          [M, H]
       -> heads: per output node a pointer over its parent cluster's input nodes
                 and generation logits (pointer-generator, output_classes),
-                activation; edit operation (keep/delete/modify/insert) per input node
+                activation, end of its cluster's output (spare_slots > 0);
+                edit operation (keep/delete/modify/insert) per input node
 
 In training the counts are the target counts from the alignment
 (:mod:`.edit_supervision`, teacher forcing: output node ``s`` of cluster ``k``
 is then the ``s``-th target grapheme the cluster produces); at inference they
 are the count head's most likely counts. Counts of 0 delete, so the output may
-be longer or shorter than the input, or empty.
+be longer or shorter than the input, or empty. With ``spare_slots`` the decoder
+shares the decision: each cluster grows up to that many more nodes (a random
+number in training, all of them at inference) and the decoder ends its output.
 
 Merge features. The pool compares nodes by the cosine of
 :math:`z_i = [\,\mathrm{softplus}(g(h_i))\,\mathbf{s}_i \,\|\, c(h_i)\,]`, where
@@ -150,6 +153,11 @@ class TransformOutput:
         act: ``[M]`` activation in (0, 1).
         edit_logit: ``[N, len(EDIT_OPS)]`` edit-operation logits of each input node.
         num_graphs: ``B``.
+        end_logit: ``[M]`` logit that an output node is a spare slot and emits nothing
+            (``spare_slots > 0`` only, else ``None``).
+        spare: ``BoolTensor[M]``: output nodes that emit nothing: in training the spare
+            slots grown past the target counts, after :meth:`GraphTransformNet.emit_classes`
+            the slots the decoder ended (``None`` without spare slots).
     """
 
     cluster: Tensor
@@ -168,6 +176,8 @@ class TransformOutput:
     act: Tensor
     edit_logit: Tensor
     num_graphs: int
+    end_logit: Tensor | None = None
+    spare: Tensor | None = None
 
 
 @dataclass
@@ -187,6 +197,7 @@ class _Morph:
     grown_edge_index: Tensor
     grown_batch: Tensor
     num_graphs: int
+    spare: Tensor | None = None
 
 
 class GraphTransformNet(torch.nn.Module):
@@ -246,6 +257,14 @@ class GraphTransformNet(torch.nn.Module):
             emitted before it (teacher forcing in training, greedy decoding in
             :meth:`emit_classes`) and attends to the input nodes. :obj:`0` decodes
             every output node on its own, in parallel. (default: :obj:`0`)
+        spare_slots (int, optional): With the decoder, every pooled node grows up to
+            ``spare_slots`` more output nodes than its count, and the decoder ends its
+            output, so the output's length is the decoder's choice within that margin:
+            in training each cluster gets a uniform draw of ``0..spare_slots`` spare
+            slots past its target count, whose nodes learn to end (``end_logit``); at
+            inference every cluster grows its most likely count plus ``spare_slots``,
+            and once a slot ends, the rest of its cluster emits nothing.
+            (default: :obj:`0`)
     """
 
     def __init__(
@@ -268,6 +287,7 @@ class GraphTransformNet(torch.nn.Module):
         max_children: int = 16,
         post_growth_layers: int = 1,
         decoder_layers: int = 0,
+        spare_slots: int = 0,
     ) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
@@ -281,6 +301,12 @@ class GraphTransformNet(torch.nn.Module):
         if decoder_layers < 0:
             raise ValueError(
                 f"GraphTransformNet: decoder_layers must be >= 0, got {decoder_layers}"
+            )
+        if spare_slots < 0 or (spare_slots > 0 and decoder_layers == 0):
+            raise ValueError(
+                "GraphTransformNet: spare_slots must be >= 0 and needs decoder_layers > 0 "
+                f"(the decoder ends the spare slots), got spare_slots={spare_slots}, "
+                f"decoder_layers={decoder_layers}"
             )
         if len(set(output_vocab)) != len(output_vocab):
             raise ValueError("GraphTransformNet: output_vocab has duplicate graphemes")
@@ -302,6 +328,7 @@ class GraphTransformNet(torch.nn.Module):
         self.max_children = max_children
         self.post_growth_layers = post_growth_layers
         self.decoder_layers = decoder_layers
+        self.spare_slots = spare_slots
 
         self.node_inputs = NodeInputs(self.periods, run_features)
         self.embed = Linear(self.node_inputs.num_features, hidden_channels)
@@ -357,6 +384,7 @@ class GraphTransformNet(torch.nn.Module):
             else None
         )
         self.act_head = Linear(hidden_channels, 1)
+        self.end_head = Linear(hidden_channels, 1) if spare_slots > 0 else None
         self.edit_head = Linear(hidden_channels, len(EDIT_OPS))
         self.reset_parameters()
 
@@ -383,6 +411,8 @@ class GraphTransformNet(torch.nn.Module):
         self.post_growth.reset_parameters()
         if self.decoder is not None:
             self.decoder.reset_parameters()
+        if self.end_head is not None:
+            self.end_head.reset_parameters()
         self.copy_query.reset_parameters()
         self.copy_key.reset_parameters()
 
@@ -396,7 +426,9 @@ class GraphTransformNet(torch.nn.Module):
             length: ``LongTensor[N]``, target graphemes each input node produces
                 (:class:`~pyg_grapheme.models.edit_supervision.EditTargets`); in
                 training it fixes the counts (teacher forcing). ``None`` grows by
-                the count head's most likely counts.
+                the count head's most likely counts. With ``spare_slots`` a network in
+                training grows a uniform draw of ``0..spare_slots`` more nodes per
+                cluster (``TransformOutput.spare``), which read a zero feature row.
             emitted: ``[T, FeatureLayout.width]``, with ``decoder_layers > 0`` only: the
                 feature rows of the ``T = length.sum()`` target graphemes, in order
                 (teacher forcing). Output node ``s`` of cluster ``k`` stands for the
@@ -424,6 +456,10 @@ class GraphTransformNet(torch.nn.Module):
         index = teacher_forced_index(
             length, morph.cluster, split.count.numel(), split.parent, split.slot
         )
+        if morph.spare is not None:
+            # Spare slots read a zero feature row, which no grapheme has.
+            emitted = torch.cat([emitted, emitted.new_zeros(1, emitted.size(1))])
+            index = torch.where(morph.spare, emitted.size(0) - 1, index)
         return self._heads(morph, self._decode(morph, emitted.index_select(0, index)))
 
     def _morph(self, data: Batch, length: Tensor | None) -> _Morph:
@@ -466,13 +502,26 @@ class GraphTransformNet(torch.nn.Module):
         pooled = self.post_pool(pooled, pooled_edge_index, pooled_batch)
 
         # Grow.
-        count = None
+        count = wanted = None
         if length is not None:
             wanted = scatter(length, cluster, dim=0, dim_size=num_clusters, reduce="sum")
             count = wanted.clamp(max=self.max_children)
+            if self.spare_slots > 0 and self.training:
+                extra = torch.randint(0, self.spare_slots + 1, count.shape, device=count.device)
+                count = (count + extra).clamp(max=self.max_children)
+        elif self.spare_slots > 0 and num_clusters > 0:
+            logit = self.split.count_head(pooled)  # as NodeSplit reads it
+            count = (logit.argmax(dim=1) + self.spare_slots).clamp(max=self.max_children)
         grown, grown_edge_index, grown_batch, split = self.split(
             pooled, pooled_edge_index, pooled_batch, count=count
         )
+        spare = None
+        if self.spare_slots > 0:
+            spare = (
+                split.slot >= wanted.index_select(0, split.parent)
+                if wanted is not None
+                else torch.zeros_like(split.slot, dtype=torch.bool)
+            )
         history.append(split)
         grown = self.post_growth(grown, grown_edge_index, grown_batch)
         return _Morph(
@@ -486,6 +535,7 @@ class GraphTransformNet(torch.nn.Module):
             grown_edge_index=grown_edge_index,
             grown_batch=grown_batch,
             num_graphs=num_graphs,
+            spare=spare,
         )
 
     def _decode(self, morph: _Morph, emitted: Tensor) -> Tensor:
@@ -521,6 +571,8 @@ class GraphTransformNet(torch.nn.Module):
             act=torch.sigmoid(self.act_head(x).squeeze(1)),
             edit_logit=self.edit_head(h),
             num_graphs=morph.num_graphs,
+            end_logit=self.end_head(x).squeeze(1) if self.end_head is not None else None,
+            spare=morph.spare,
         )
 
     def _copy_keys(self, h: Tensor, copy_member: Tensor) -> tuple[Tensor, Tensor]:
@@ -561,6 +613,10 @@ class GraphTransformNet(torch.nn.Module):
         pair_class = member_class.index_select(0, copy_member)
         vocab_class = torch.arange(len(self.output_vocab), device=member_class.device)
         local = torch.full_like(split.parent, -1)
+        # Spare slots: a slot the end head ends, and every later slot of its cluster,
+        # emits nothing and passes a zero row on (as in training).
+        spare = torch.zeros_like(split.parent, dtype=torch.bool)
+        ended = torch.zeros(split.count.numel(), dtype=torch.bool, device=spare.device)
 
         def choose(rows: Tensor, nodes: Tensor) -> Tensor:
             """The feature rows of the most likely graphemes of ``nodes`` (decoded ``rows``)."""
@@ -580,13 +636,22 @@ class GraphTransformNet(torch.nn.Module):
                 logit, pair_class.index_select(0, pairs), child, vocab_logit, vocab_class,
                 len(space),
             )  # fmt: skip
-            return class_rows.index_select(0, probs.argmax(dim=1))
+            chosen = class_rows.index_select(0, probs.argmax(dim=1))
+            if self.end_head is None:
+                return chosen
+            parent = split.parent.index_select(0, nodes)
+            end = (self.end_head(rows).squeeze(1) > 0) | ended.index_select(0, parent)
+            ended[parent[end]] = True
+            spare[nodes] = end
+            return torch.where(end.unsqueeze(1), torch.zeros_like(chosen), chosen)
 
         assert self.decoder is not None
         decoded = self.decoder.decode_greedily(
             morph.grown, morph.grown_batch, morph.h, morph.batch, morph.num_graphs, choose
         )
         out = self._heads(morph, decoded)
+        if self.end_head is not None:
+            out.spare = spare
         return out, self.type_probs(out, member_class, space)
 
     @staticmethod

@@ -7,6 +7,7 @@ r"""The training objective of :class:`GraphTransformNet`.
         + w_c\,\mathrm{CE}(\text{counts}, \text{target counts})
         + w_t\,\mathrm{CE}(\text{output types}, \text{target graphemes})
         + w_e\,\mathrm{CE}(\text{edit head}, \text{edit operation})
+        + w_{end}\,\mathrm{BCE}(\text{end head}, \text{spare slot})
 
 Everything supervised comes from one alignment of input and target
 (:mod:`.edit_supervision`): each input node produces a run of target graphemes
@@ -26,6 +27,9 @@ Everything supervised comes from one alignment of input and target
   presence :math:`P(c > s)`) and the target graph. It is permutation invariant:
   it sees what the model predicts, not the order of the text.
 - **edit**: CE of the edit-operation head of each input node (auxiliary).
+- **end** (networks with ``spare_slots > 0``): BCE of each output node's end head
+  against "this node is a spare slot past its cluster's target count"; spare
+  slots get no type term.
 
 All weights are constructor arguments (``model.objective.init_args`` in YAML).
 The README's ablation gives the measured effect of each term and the command
@@ -143,6 +147,8 @@ class TransformObjective(torch.nn.Module):
         count_weight (float): :math:`w_c`, CE of the count head. (default: :obj:`1.0`)
         type_weight (float): :math:`w_t`, CE of the output graphemes. (default: :obj:`1.0`)
         edit_weight (float): :math:`w_e`, CE of the edit-operation head. (default: :obj:`0.1`)
+        end_weight (float): :math:`w_{end}`, BCE of the end head (networks with spare
+            slots only). (default: :obj:`1.0`)
     """
 
     def __init__(
@@ -153,6 +159,7 @@ class TransformObjective(torch.nn.Module):
         count_weight: float = 1.0,
         type_weight: float = 1.0,
         edit_weight: float = 0.1,
+        end_weight: float = 1.0,
     ) -> None:
         super().__init__()
         self.structural = structural if structural is not None else StructuralLoss()
@@ -161,6 +168,7 @@ class TransformObjective(torch.nn.Module):
         self.count_weight = count_weight
         self.type_weight = type_weight
         self.edit_weight = edit_weight
+        self.end_weight = end_weight
 
     def forward(
         self, out: TransformOutput, probs: Tensor, targets: Batch, sup: Supervision
@@ -183,6 +191,8 @@ class TransformObjective(torch.nn.Module):
                 else zero
             ),
         }
+        if out.end_logit is not None:
+            terms["end"] = self._end_term(out, sup) if self.end_weight else zero
         terms["loss"] = (
             self.structural_weight * terms["structural"]
             + self.merge_weight * terms["merge"]
@@ -190,21 +200,32 @@ class TransformObjective(torch.nn.Module):
             + self.type_weight * terms["type"]
             + self.edit_weight * terms["edit"]
         )
+        if "end" in terms:
+            terms["loss"] = terms["loss"] + self.end_weight * terms["end"]
         return terms
 
     @staticmethod
     def target_index(out: TransformOutput, sup: Supervision) -> Tensor:
-        """``LongTensor[M]``: the target node each output node stands for (teacher forcing)."""
+        """``LongTensor[M]``: the target node each output node stands for (teacher forcing);
+        ``-1`` for spare slots."""
         num_clusters = out.count_logit.size(0)
         wanted = scatter(sup.length, out.cluster, dim=0, dim_size=num_clusters, reduce="sum")
-        if not torch.equal(out.split.count, wanted.clamp(max=out.count_logit.size(1) - 1)):
+        wanted = wanted.clamp(max=out.count_logit.size(1) - 1)
+        grown = out.split.count
+        if out.spare is None:
+            mismatch = not torch.equal(grown, wanted)
+        else:
+            expected = out.split.slot >= wanted.index_select(0, out.split.parent)
+            mismatch = bool((grown < wanted).any()) or not torch.equal(out.spare, expected)
+        if mismatch:
             raise ValueError(
                 "TransformObjective: the output was not grown with the target counts; "
                 "call the network with length=supervision.length"
             )
-        return teacher_forced_index(
+        index = teacher_forced_index(
             sup.length, out.cluster, num_clusters, out.split.parent, out.split.slot
         )
+        return index if out.spare is None else torch.where(out.spare, -1, index)
 
     @staticmethod
     def _pred_graph(out: TransformOutput, probs: Tensor) -> Data:
@@ -262,6 +283,18 @@ class TransformObjective(torch.nn.Module):
         """CE of each output node against the target grapheme it stands for."""
         if probs.size(0) == 0:
             return probs.sum() * 0.0
-        wanted = sup.target_class.index_select(0, self.target_index(out, sup))
-        picked = probs.gather(1, wanted.unsqueeze(1)).squeeze(1)
+        index = self.target_index(out, sup)
+        real = index >= 0
+        if not bool(real.any()):
+            return probs.sum() * 0.0
+        wanted = sup.target_class.index_select(0, index[real])
+        picked = probs[real].gather(1, wanted.unsqueeze(1)).squeeze(1)
         return -torch.log(picked.clamp_min(1e-12)).mean()
+
+    def _end_term(self, out: TransformOutput, sup: Supervision) -> Tensor:
+        """BCE of each output node's end head against "a spare slot" (mean over nodes)."""
+        assert out.end_logit is not None
+        if out.end_logit.numel() == 0:
+            return out.end_logit.sum() * 0.0
+        spare = self.target_index(out, sup) < 0
+        return F.binary_cross_entropy_with_logits(out.end_logit, spare.to(out.end_logit.dtype))

@@ -25,7 +25,7 @@ def emit(model: GraphTransformNet, data: Batch) -> tuple[TransformOutput, list[l
     space = ClassSpace.build(model.output_vocab, data.clusters)
     member_class = space.encode((g for c in data.clusters for g in c), device=data.x.device)
     out, probs = model.emit_classes(data, member_class, space)
-    return out, emitted_graphemes(probs, out.batch, out.num_graphs, space)
+    return out, emitted_graphemes(probs, out.batch, out.num_graphs, space, out.spare)
 
 
 def morphs(data: Batch, out: TransformOutput, emitted: Sequence[Sequence[str]]) -> list[str]:

@@ -26,6 +26,7 @@ seconds our model used on that row; ``same-epochs`` gives it as many epochs.
     python bench/results_table.py --out results.md
     python bench/results_table.py --rows copy,math_l1 --json results.json
     python bench/results_table.py --rows copy --models baseline --baseline-cpu-seconds 60
+    python bench/results_table.py --rows math_l5 --ours-options "--model.net.spare_slots 2"
     python bench/results_table.py --quick          # tiny budgets: a smoke test
 """
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -329,6 +331,7 @@ def run_row(
     quick: bool = False,
     kindergarten: str | None = None,
     seed: int = 0,
+    options: Sequence[str] = (),
 ) -> RowResult:
     """Train and score the models of one row; a row that cannot run says why in ``notes``.
 
@@ -342,6 +345,7 @@ def run_row(
         quick: tiny budgets (one short epoch of ours; one epoch of the baseline unless fixed).
         kindergarten: the earlier system's kindergarten file (the ``kindergarten`` row).
         seed: the baseline's seed.
+        options: fit options for our model after the row's own (:data:`ROW_OPTIONS`).
     """
     if budget not in ("same-cpu", "same-epochs"):
         raise ValueError(f"budget must be 'same-cpu' or 'same-epochs', got {budget!r}")
@@ -363,7 +367,11 @@ def run_row(
         else:
             try:
                 result.ours = run_ours(
-                    data, config, epochs=epochs, quick=quick, options=ROW_OPTIONS.get(row, ())
+                    data,
+                    config,
+                    epochs=epochs,
+                    quick=quick,
+                    options=[*ROW_OPTIONS.get(row, ()), *options],
                 )
             except Exception as error:  # one failing row must not lose the others
                 traceback.print_exc()
@@ -457,6 +465,12 @@ def main(argv: Sequence[str] | None = None) -> list[RowResult]:
     parser.add_argument("--kindergarten", help="the earlier system's kindergarten JSONL file")
     parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test)")
     parser.add_argument("--seed", type=int, default=0, help="the baseline's seed")
+    parser.add_argument(
+        "--ours-options",
+        default="",
+        help="fit options for our model, after each row's own, as one string "
+        '(e.g. "--model.net.spare_slots 2")',
+    )
     parser.add_argument("--out", help="write the markdown table here too")
     parser.add_argument("--json", help="write every figure here as JSON")
     args = parser.parse_args(argv)
@@ -472,6 +486,10 @@ def main(argv: Sequence[str] | None = None) -> list[RowResult]:
         parser.error(f"--models must list 'ours' and/or 'baseline', got {args.models!r}")
     if args.baseline_epochs is not None and args.baseline_cpu_seconds is not None:
         parser.error("give at most one of --baseline-epochs and --baseline-cpu-seconds")
+    try:
+        ours_options = shlex.split(args.ours_options)
+    except ValueError as error:
+        parser.error(f"--ours-options: {error}")
     torch.set_num_threads(1)  # CPU seconds are compared: one thread for both models
     results = []
     for row in rows:
@@ -486,6 +504,7 @@ def main(argv: Sequence[str] | None = None) -> list[RowResult]:
                 quick=args.quick,
                 kindergarten=args.kindergarten,
                 seed=args.seed,
+                options=ours_options,
             )
         )
         print(markdown_table(results[-1:]), flush=True)

@@ -222,10 +222,34 @@ def test_row_runner_baseline_smoke():
     assert no_budget.baseline is None and "no budget" in no_budget.notes[0]
 
 
+def test_our_options_follow_the_rows_own(monkeypatch):
+    import bench.results_table as results_table
+
+    seen = []
+
+    def fake_run_ours(data, config, *, epochs=None, quick=False, options=()):
+        seen.append(list(options))
+        return {
+            "exact_match": {name: 0.5 for name in data.suites},
+            "train_cpu_seconds": 1.0,
+            "epochs": 1,
+            "parameters": 1,
+        }
+
+    monkeypatch.setattr(results_table, "run_ours", fake_run_ours)
+    monkeypatch.setattr(sys, "argv", ["results_table"])
+    main(["--rows", "math_l5,copy", "--models", "ours",
+          "--ours-options", "--model.net.spare_slots 2 --trainer.max_epochs '3'"])  # fmt: skip
+    extra = ["--model.net.spare_slots", "2", "--trainer.max_epochs", "3"]
+    assert seen == [[*results_table.ROW_OPTIONS["math_l5"], *extra], extra]
+    assert "--model.net.decoder_layers" in results_table.ROW_OPTIONS["math_l5"]
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [(["--rows", "nope"], "unknown rows"), (["--models", "theirs"], "--models"),
-     (["--baseline-epochs", "1", "--baseline-cpu-seconds", "1"], "at most one")],
+     (["--baseline-epochs", "1", "--baseline-cpu-seconds", "1"], "at most one"),
+     (["--ours-options", "--model.lr '1"], "--ours-options: No closing quotation")],
 )  # fmt: skip
 def test_cli_bad_arguments_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

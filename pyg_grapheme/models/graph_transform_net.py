@@ -588,7 +588,11 @@ class GraphTransformNet(torch.nn.Module):
 
     @torch.no_grad()
     def emit_classes(
-        self, data: Batch, member_class: Tensor, space: ClassSpace
+        self,
+        data: Batch,
+        member_class: Tensor,
+        space: ClassSpace,
+        length: Tensor | None = None,
     ) -> tuple[TransformOutput, Tensor]:
         """Forward without targets (counts from the count head) and the ``[M, C]`` class
         distribution of every output node.
@@ -601,8 +605,11 @@ class GraphTransformNet(torch.nn.Module):
             data: the batch.
             member_class: ``LongTensor[N]`` class of each input node's grapheme in ``space``.
             space: the batch's class space (output vocabulary first).
+            length: ``LongTensor[N]``, optional: grow by these target counts instead of
+                the count head's (every output node then emits; no spare slots), to
+                tell length errors from grapheme errors.
         """
-        morph = self._morph(data, None)
+        morph = self._morph(data, length)
         if self.decoder is None:
             out = self._heads(morph, morph.grown)
             return out, self.type_probs(out, member_class, space)
@@ -637,7 +644,7 @@ class GraphTransformNet(torch.nn.Module):
                 len(space),
             )  # fmt: skip
             chosen = class_rows.index_select(0, probs.argmax(dim=1))
-            if self.end_head is None:
+            if self.end_head is None or length is not None:
                 return chosen
             parent = split.parent.index_select(0, nodes)
             end = (self.end_head(rows).squeeze(1) > 0) | ended.index_select(0, parent)
@@ -650,7 +657,7 @@ class GraphTransformNet(torch.nn.Module):
             morph.grown, morph.grown_batch, morph.h, morph.batch, morph.num_graphs, choose
         )
         out = self._heads(morph, decoded)
-        if self.end_head is not None:
+        if self.end_head is not None and length is None:
             out.spare = spare
         return out, self.type_probs(out, member_class, space)
 

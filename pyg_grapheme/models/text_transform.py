@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
+from torch import Tensor
 from torch_geometric.data import Batch
 
 from pyg_grapheme.models.decoding import describe_morph, emitted_graphemes
@@ -19,12 +20,15 @@ __all__ = ["emit", "morphs", "transform_text"]
 
 
 @torch.no_grad()
-def emit(model: GraphTransformNet, data: Batch) -> tuple[TransformOutput, list[list[str]]]:
-    """Forward ``data`` (counts from the count head) and return each graph's emitted
-    graphemes, one per output node."""
+def emit(
+    model: GraphTransformNet, data: Batch, length: Tensor | None = None
+) -> tuple[TransformOutput, list[list[str]]]:
+    """Forward ``data`` (counts from the count head, or the target counts ``length``,
+    ``LongTensor[N]``) and return each graph's emitted graphemes, one per output node
+    (``""`` for a spare slot)."""
     space = ClassSpace.build(model.output_vocab, data.clusters)
     member_class = space.encode((g for c in data.clusters for g in c), device=data.x.device)
-    out, probs = model.emit_classes(data, member_class, space)
+    out, probs = model.emit_classes(data, member_class, space, length)
     return out, emitted_graphemes(probs, out.batch, out.num_graphs, space, out.spare)
 
 

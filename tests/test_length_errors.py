@@ -1,0 +1,53 @@
+"""Decoding with the target counts, and bench/length_errors.py built on it."""
+
+import pytest
+import torch
+
+from bench.length_errors import length_report, main
+from lightning_modules.module import segment
+from pyg_grapheme.data import TextPair
+from pyg_grapheme.models import GraphTransformNet
+from pyg_grapheme.models.edit_supervision import edit_targets
+from pyg_grapheme.models.text_transform import emit
+from pyg_grapheme.text import graphs_from_texts
+
+PAIRS = [TextPair("abc", "aabbcc"), TextPair("xyz", "x"), TextPair("q r", "qr"), TextPair("m", "")]
+
+
+@pytest.mark.parametrize("spare_slots", [0, 2])
+def test_target_counts_fix_every_output_length(spare_slots):
+    torch.manual_seed(0)
+    net = GraphTransformNet(hidden_channels=16, heads=2, num_layers=2, output_vocab=["q"],
+                            decoder_layers=1, spare_slots=spare_slots).eval()  # fmt: skip
+    if spare_slots:
+        with torch.no_grad():
+            net.end_head.bias.fill_(100.0)  # would end every slot: target counts override it
+    data = graphs_from_texts([p.input for p in PAIRS])
+    data.num_graphs = len(PAIRS)
+    length = torch.cat([edit_targets(segment(p.input), segment(p.target)).length for p in PAIRS])
+    out, emitted = emit(net, data, length)
+    assert [len("".join(nodes)) for nodes in emitted] == [6, 1, 2, 0]
+    assert out.split.count.sum() == 9
+    free = emit(net, data)[1]  # the count head's counts: untrained, other lengths
+    assert [len(nodes) for nodes in free] != [6, 1, 2, 0]
+
+
+def test_length_report_counts_what_it_says():
+    torch.manual_seed(1)
+    net = GraphTransformNet(hidden_channels=16, heads=2, num_layers=2, decoder_layers=1)
+    report = length_report(net, PAIRS, "lcs", batch_size=3)
+    predictions = net.transform_text([p.input for p in PAIRS])
+    wrong = [(got, p.target) for got, p in zip(predictions, PAIRS) if got != p.target]
+    assert report.problems == 4 and report.wrong == len(wrong) > 0
+    assert report.exact_match == 1 - len(wrong) / 4
+    assert report.wrong_length == sum(len(got) != len(want) for got, want in wrong)
+    assert 0.0 <= report.exact_match_with_target_counts <= 1.0
+    assert "4 problems: exact match" in str(report)
+
+
+def test_command_line_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--row", "math_l5", "--ckpt", str(tmp_path / "missing.ckpt")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("length_errors: error:") and err.count("\n") == 1

@@ -181,16 +181,17 @@ def test_whole_model_loss_gradcheck_through_the_decoder(module_gradcheck):
         info = model._morph(inputs, None).merges[0]
         margin = (info.similarity - model.pools[0].threshold).abs().min()
     assert margin > 1e-3, "finite differences would cross a merge boundary"
+    # Biases where a layer's weight takes the same backward path: the check stays cheap.
     names = [
-        "embed.weight",
+        "embed.bias",
         "pools.0.threshold_logit",
-        "post_growth.attention.0.attn.in_proj_weight",
+        "post_growth.attention.0.attn.in_proj_bias",
         "decoder.embed_previous.weight",
         "decoder.start",
-        "decoder.layers.0.self_attn.in_proj_weight",
-        "decoder.layers.0.multihead_attn.in_proj_weight",
-        "decoder.layers.0.linear1.weight",
-        "copy_query.weight",
+        "decoder.layers.0.self_attn.in_proj_bias",
+        "decoder.layers.0.multihead_attn.in_proj_bias",
+        "decoder.layers.0.linear1.bias",
+        "copy_query.bias",
     ]
     assert module_gradcheck(model, loss_fn, names=names, atol=1e-6, rtol=1e-4)
 

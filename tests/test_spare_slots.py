@@ -6,7 +6,6 @@ the decoder ends."""
 import pytest
 import torch
 
-from pyg_grapheme.loss import StructuralLoss
 from pyg_grapheme.models import GraphTransformNet
 from pyg_grapheme.models.objective import TransformObjective, build_supervision
 from pyg_grapheme.models.output_classes import ClassSpace
@@ -147,9 +146,8 @@ def test_end_term_gradcheck_through_the_decoder(module_gradcheck):
     torch.manual_seed(5)
     model = GraphTransformNet(hidden_channels=8, num_layers=2, heads=2, output_vocab=["0"],
                               decoder_layers=1, spare_slots=2)  # fmt: skip
-    objective = TransformObjective(
-        StructuralLoss(grad="autodiff", outer_iter=2, inner_iter=3, epsilon=0.5, epsilon_start=1.0)
-    )
+    # The structural loss has its own gradchecks; without it each evaluation is cheap.
+    objective = TransformObjective(structural_weight=0.0)
     inputs = graphs_from_texts(["aab", "xyz", "q"])
     targets = graphs_from_texts(["ab", "x0", "qq"])
     sup = build_supervision(inputs, targets, model.output_vocab)
@@ -167,7 +165,7 @@ def test_end_term_gradcheck_through_the_decoder(module_gradcheck):
         info = model._morph(inputs, None).merges[0]
         margin = (info.similarity - model.pools[0].threshold).abs().min()
     assert margin > 1e-3, "finite differences would cross a merge boundary"
-    names = ["end_head.weight", "end_head.bias", "decoder.layers.0.linear1.weight", "embed.weight"]
+    names = ["end_head.weight", "end_head.bias", "decoder.layers.0.linear1.bias", "embed.bias"]
     assert module_gradcheck(model, loss_fn, names=names, atol=1e-6, rtol=1e-4)
 
 

@@ -80,6 +80,20 @@ def module_gradcheck() -> Callable[..., bool]:
     return check
 
 
+@pytest.fixture
+def merge_margin() -> Callable[[torch.nn.Module, object], float]:
+    """``margin(net, inputs)``: smallest distance between the first pool's pair similarities
+    and its threshold on ``inputs``, for a :class:`GraphTransformNet`. A gradcheck whose
+    finite differences must not flip a merge needs it well above ``eps``."""
+
+    def margin(net: torch.nn.Module, inputs: object) -> float:
+        with torch.no_grad():
+            info = net._morph(inputs, None).merges[0]
+            return float((info.similarity - net.pools[0].threshold).abs().min())
+
+    return margin
+
+
 # Graph batches here are small: one intra-op thread is faster than two, and far
 # faster when the cores are shared (OpenMP spinning under oversubscription cost
 # 20-30x per op when measured). Subprocesses started by tests inherit it.

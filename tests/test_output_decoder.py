@@ -153,7 +153,7 @@ def test_teacher_forcing_survives_counts_clamped_at_max_children():
     assert out.x.shape == (3, 16) and torch.isfinite(out.x).all()
 
 
-def test_whole_model_loss_gradcheck_through_the_decoder(module_gradcheck):
+def test_whole_model_loss_gradcheck_through_the_decoder(module_gradcheck, merge_margin):
     """The teacher-forced loss of a network with a decoder, float64, away from merge
     boundaries: the decoder's layers, its embedding of the emitted graphemes and the
     layers before it."""
@@ -177,10 +177,7 @@ def test_whole_model_loss_gradcheck_through_the_decoder(module_gradcheck):
         return objective(out, m.type_probs(out, sup.member_class, sup.space), targets, sup)["loss"]
 
     model = model.double()
-    with torch.no_grad():
-        info = model._morph(inputs, None).merges[0]
-        margin = (info.similarity - model.pools[0].threshold).abs().min()
-    assert margin > 1e-3, "finite differences would cross a merge boundary"
+    assert merge_margin(model, inputs) > 1e-3, "finite differences would cross a merge boundary"
     # Biases where a layer's weight takes the same backward path: the check stays cheap.
     names = [
         "embed.bias",

@@ -22,6 +22,14 @@ def _batch():
     return inputs, targets
 
 
+def _inference_batch(net: GraphTransformNet, texts: list[str]):
+    """The batch of ``texts``, its class space and the class of each input grapheme."""
+    data = graphs_from_texts(texts)
+    data.num_graphs = len(texts)
+    space = ClassSpace.build(net.output_vocab, data.clusters)
+    return data, space, space.encode(g for c in data.clusters for g in c)
+
+
 def test_spare_slots_need_the_decoder_and_are_not_negative():
     with pytest.raises(ValueError, match="spare_slots must be >= 0 and needs decoder_layers > 0"):
         GraphTransformNet(spare_slots=2)
@@ -91,10 +99,7 @@ def test_inference_grows_the_counts_plus_spare_slots_and_the_decoder_ends_them()
     torch.manual_seed(2)
     net = GraphTransformNet(**NET, output_vocab=["q"], spare_slots=2).eval()
     texts = ["abc", "xy"]
-    data = graphs_from_texts(texts)
-    data.num_graphs = len(texts)
-    space = ClassSpace.build(net.output_vocab, data.clusters)
-    member_class = space.encode(g for c in data.clusters for g in c)
+    data, space, member_class = _inference_batch(net, texts)
     with torch.no_grad():
         net.end_head.bias.fill_(-100.0)  # nothing ends: every slot emits
     out, _ = net.emit_classes(data, member_class, space)
@@ -114,10 +119,7 @@ def test_once_a_slot_ends_the_rest_of_its_cluster_emits_nothing():
     torch.manual_seed(4)
     net = GraphTransformNet(**NET, output_vocab=["q"], spare_slots=3).eval()
     texts = ["abcd", "xyz"]
-    data = graphs_from_texts(texts)
-    data.num_graphs = len(texts)
-    space = ClassSpace.build(net.output_vocab, data.clusters)
-    member_class = space.encode(g for c in data.clusters for g in c)
+    data, space, member_class = _inference_batch(net, texts)
     # An end head with a random direction, its threshold at the median node, ends some
     # slots and not others.
     with torch.no_grad():
@@ -140,7 +142,7 @@ def test_once_a_slot_ends_the_rest_of_its_cluster_emits_nothing():
     assert [len(t) for t in emitted] == kept.tolist()
 
 
-def test_end_term_gradcheck_through_the_decoder(module_gradcheck):
+def test_end_term_gradcheck_through_the_decoder(module_gradcheck, merge_margin):
     """The teacher-forced loss with spare slots, float64: the end head, the decoder that
     feeds it and the layers before it. The spare draw is fixed by reseeding per call."""
     torch.manual_seed(5)
@@ -161,10 +163,7 @@ def test_end_term_gradcheck_through_the_decoder(module_gradcheck):
         return objective(out, m.type_probs(out, sup.member_class, sup.space), targets, sup)["loss"]
 
     model = model.double().train()
-    with torch.no_grad():
-        info = model._morph(inputs, None).merges[0]
-        margin = (info.similarity - model.pools[0].threshold).abs().min()
-    assert margin > 1e-3, "finite differences would cross a merge boundary"
+    assert merge_margin(model, inputs) > 1e-3, "finite differences would cross a merge boundary"
     names = ["end_head.weight", "end_head.bias", "decoder.layers.0.linear1.bias", "embed.bias"]
     assert module_gradcheck(model, loss_fn, names=names, atol=1e-6, rtol=1e-4)
 

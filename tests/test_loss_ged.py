@@ -1,7 +1,7 @@
 """Fidelity of StructuralLoss() to exact graph edit distance (networkx).
 
 The pair families and readouts are those of ``bench/ged_fidelity.py`` (which
-runs larger sweeps). Spearman correlations are printed (``pytest -s``) and
+runs larger sweeps). Spearman correlations are printed (``pytest -s -n 0``) and
 asserted against the 0.97 target and against the tie ceiling: the exact GED
 is an integer with many ties, and a score without ties cannot exceed the
 Spearman of GED with GED plus an infinitesimal tie-break.

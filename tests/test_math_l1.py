@@ -4,7 +4,7 @@ The training takes about 13 minutes on one CPU core (640 epochs), more than
 the suite's budget allows next to everything else, so the test is marked
 ``long`` and deselected by default (``pyproject.toml``); run it with
 
-    pytest -m long -s
+    pytest -m long -s -n 0
 
 It trains and evaluates through ``bench/math_l1.py``, which prints the
 same figures from the command line.

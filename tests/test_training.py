@@ -1,6 +1,6 @@
 """Training pipeline: the model learns, generalises, resumes, and runs under DDP.
 
-Figures these tests measure are printed (``pytest -s`` shows them) and
+Figures these tests measure are printed (``pytest -s -n 0`` shows them) and
 recorded in the README.
 """
 

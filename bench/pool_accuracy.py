@@ -91,8 +91,11 @@ ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
     "threshold-sim8": _threshold_with(similarity_channels=8),
     "threshold-sim16": _threshold_with(similarity_channels=16),
     "threshold-sim32": _threshold_with(similarity_channels=32),
-    # the similarity on x.detach(): merges learn through the projection and tau only
-    "threshold-detach": _threshold_with(detach_similarity=True),
+    # a share of the similarity's gradient reaching the backbone (0: x.detach(), merges
+    # learn through the projection and tau only)
+    "threshold-gradient0": _threshold_with(similarity_gradient=0.0),
+    "threshold-gradient0.1": _threshold_with(similarity_gradient=0.1),
+    "threshold-gradient0.3": _threshold_with(similarity_gradient=0.3),
 }
 
 

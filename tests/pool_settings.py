@@ -12,7 +12,7 @@ CLASSIC = {
     "similarity": "cosine",
     "gate_features": False,
     "reduce": "mean",
-    "detach_similarity": False,
+    "similarity_gradient": 1.0,
 }
 """Plain cosine, a fixed starting threshold of 0.8, connected components, ungated means, the
 similarity's gradient reaching the features: the text model's settings, and the ones whose

@@ -214,7 +214,7 @@ def test_gradcheck_with_similarity_channels(gradcheck, module_gradcheck):
 
 
 @pytest.mark.parametrize("mode", ["components", "matching"])
-def test_detach_similarity_keeps_the_forward_and_trains_only_the_projection_and_tau(
+def test_similarity_gradient_zero_keeps_the_forward_and_trains_only_the_projection_and_tau(
     module_gradcheck, mode
 ):
     x, edge_index, batch = clustered_batch(seed=0)
@@ -224,7 +224,7 @@ def test_detach_similarity_keeps_the_forward_and_trains_only_the_projection_and_
     attached = classic_pool(6, **settings).double()
     with torch.no_grad():
         attached.lin.weight.add_(0.2 * torch.randn(6, 6, dtype=torch.float64))
-    detached = classic_pool(6, **settings, detach_similarity=True).double()
+    detached = classic_pool(6, **settings, similarity_gradient=0.0).double()
     detached.load_state_dict(attached.state_dict())
     assert margin(detached, x, edge_index, batch) > 1e-4
 
@@ -254,3 +254,43 @@ def test_detach_similarity_keeps_the_forward_and_trains_only_the_projection_and_
         return torch.cat([x_out.flatten(), info.score, info.gate, info.member_weight])
 
     module_gradcheck(detached, outputs, names=["lin.weight", "threshold_logit"])
+
+
+@pytest.mark.parametrize("host", [True, False], ids=["host", "tensor"])
+@pytest.mark.parametrize("mode", ["components", "matching"])
+def test_similarity_gradient_passes_that_share_of_the_similarity_path_to_x(mode, host, monkeypatch):
+    """kappa in (0, 1): the same forward; d/dx is (1 - kappa) times the detached gradient plus
+    kappa times the exact one (the similarity path is linear in its share), and the projection
+    and threshold keep their exact gradients."""
+    if not host:
+        monkeypatch.setattr(ThresholdMergePool, "_runs_on_host", lambda self, x: False)
+    x, edge_index, batch = clustered_batch(seed=0)
+    settings = dict(
+        threshold=0.5, mode=mode, similarity="centered", gate_features=True, reduce="sum"
+    )
+    pools = {kappa: classic_pool(6, **settings, similarity_gradient=kappa).double()
+             for kappa in (1.0, 0.3, 0.0)}  # fmt: skip
+    with torch.no_grad():
+        pools[1.0].lin.weight.add_(0.2 * torch.randn(6, 6, dtype=torch.float64))
+    weight = None
+    grads = {}
+    for kappa, pool in pools.items():
+        pool.load_state_dict(pools[1.0].state_dict())
+        x_in = x.clone().requires_grad_()
+        x_out, _, _, info = pool(x_in, edge_index, batch)
+        if weight is None:
+            weight = torch.randn_like(x_out)
+            gate_weight = torch.randn_like(info.gate)
+            reference = (x_out.detach(), info.cluster)
+        assert torch.equal(info.cluster, reference[1]) and torch.equal(x_out, reference[0])
+        loss = (x_out * weight).sum() + (info.gate * gate_weight).sum()
+        parameters = [x_in, pool.lin.weight, pool.threshold_logit]
+        grads[kappa] = torch.autograd.grad(loss, parameters)
+    exact, shared, detached = grads[1.0], grads[0.3], grads[0.0]
+    assert not torch.allclose(exact[0], detached[0], atol=1e-3)
+    assert torch.allclose(shared[0], 0.7 * detached[0] + 0.3 * exact[0], atol=1e-12)
+    for got, want in zip(shared[1:], exact[1:]):
+        assert torch.allclose(got, want, atol=1e-12)
+    assert "similarity_gradient=0.3" in repr(pools[0.3]) and "similarity_gradient" not in repr(
+        pools[1.0]
+    )

@@ -86,10 +86,10 @@ def test_matching_roots_and_components_on_hand_built_pairs():
 
 
 OPTIONS = [
-    dict(zip(("mode", "similarity", "gate_features", "reduce", "detach_similarity"), combo))
+    dict(zip(("mode", "similarity", "gate_features", "reduce", "similarity_gradient"), combo))
     for combo in itertools.product(
         ("matching", "components"), ("centered", "cosine"), (True, False), ("sum", "mean"),
-        (True, False),
+        (1.0, 0.3, 0.0),
     )
 ]  # fmt: skip
 

@@ -371,6 +371,8 @@ def test_empty_graph_and_no_edges():
         ({"temperature": 0.0}, "temperature must be positive"),
         ({"in_channels": 0}, "in_channels must be positive"),
         ({"max_pairs": -1}, "max_pairs must be >= 0"),
+        ({"similarity_gradient": -0.1}, r"similarity_gradient must lie in \[0, 1\], got -0.1"),
+        ({"similarity_gradient": 1.5}, r"similarity_gradient must lie in \[0, 1\], got 1.5"),
     ],
 )
 def test_bad_arguments(kwargs, message):

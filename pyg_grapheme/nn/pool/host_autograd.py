@@ -166,7 +166,8 @@ class _PairScores(torch.autograd.Function):
     :math:`\bar{\mathbf{c}}_i = r_i(\bar{\mathbf{u}}_i - [\lVert\mathbf{c}_i\rVert > \epsilon]
     \langle \bar{\mathbf{u}}_i, \mathbf{u}_i\rangle \mathbf{u}_i)`;
     :math:`\bar{\mathbf{h}}` is :math:`\bar{\mathbf{c}}` centred per graph;
-    :math:`\bar{\mathbf{x}} = \bar{\mathbf{h}}\mathbf{W}`,
+    :math:`\bar{\mathbf{x}} = \kappa\,\bar{\mathbf{h}}\mathbf{W}` (:math:`\kappa`
+    is ``x_gradient``, 1 for the exact gradient),
     :math:`\bar{\mathbf{W}} = \bar{\mathbf{h}}^\top\mathbf{x}`;
     :math:`\bar\theta = -\sigma'(\theta) \sum_p \bar g_p\, g_p (1 - g_p) / T`.
     """
@@ -182,6 +183,7 @@ class _PairScores(torch.autograd.Function):
         num_graphs: int,
         centered: bool,
         temperature: float,
+        x_gradient: float,
     ) -> tuple[Tensor, Tensor]:
         h = _numpy(x) if weight is None else _matmul(_numpy(x), _numpy(weight).T)
         tau = torch.sigmoid(threshold_logit.detach())
@@ -189,7 +191,7 @@ class _PairScores(torch.autograd.Function):
             h, batch, num_graphs, centered, candidate_index, float(tau), 1.0 / temperature
         )
         ctx.host = (u, inv_norm, unclamped, candidate_index, batch)
-        ctx.options = (num_graphs, centered, 1.0 / temperature)
+        ctx.options = (num_graphs, centered, 1.0 / temperature, x_gradient)
         similarity_out, gate_out = torch.from_numpy(similarity), torch.from_numpy(gate)
         # Saved as tensors, so that autograd notices if any is changed in place before backward.
         ctx.save_for_backward(x, weight, gate_out, tau)
@@ -203,7 +205,7 @@ class _PairScores(torch.autograd.Function):
         ctx: Any, grad_similarity: Tensor | None, grad_gate: Tensor | None
     ) -> tuple[Tensor | None, ...]:
         u, inv_norm, unclamped, candidate_index, batch = ctx.host
-        num_graphs, centered, inv_temperature = ctx.options
+        num_graphs, centered, inv_temperature, x_gradient = ctx.options
         x, weight, gate_out, tau = ctx.saved_tensors
         x_host, gate = _numpy(x), _numpy(gate_out)
         weight_host = None if weight is None else _numpy(weight)
@@ -226,12 +228,14 @@ class _PairScores(torch.autograd.Function):
             grad_x = torch.from_numpy(
                 grad_h if weight_host is None else _matmul(grad_h, weight_host)
             )
+            if x_gradient != 1.0:
+                grad_x.mul_(x_gradient)
         if ctx.needs_input_grad[1]:
             grad_weight = torch.from_numpy(_matmul(grad_h.T, x_host))  # a view: BLAS transposes
         if ctx.needs_input_grad[2]:  # scalar arithmetic in Python: three tensor ops cost more
             tau_value = float(tau)
             grad_theta = tau.new_tensor(-through_gate * tau_value * (1.0 - tau_value))
-        return grad_x, grad_weight, grad_theta, None, None, None, None, None
+        return grad_x, grad_weight, grad_theta, None, None, None, None, None, None
 
 
 def pair_scores(
@@ -243,6 +247,7 @@ def pair_scores(
     num_graphs: int,
     centered: bool,
     temperature: float,
+    x_gradient: float = 1.0,
 ) -> tuple[Tensor, Tensor]:
     r"""Similarity and gate :math:`[P]` of each candidate pair (see :class:`_PairScores`).
 
@@ -255,6 +260,9 @@ def pair_scores(
         num_graphs (int): Graphs in the batch (more than the largest entry of ``batch``).
         centered (bool): Centre the projected features per graph.
         temperature (float): :math:`T`.
+        x_gradient (float): Factor on :math:`\bar{\mathbf{x}}` (the gradient that reaches
+            :math:`\mathbf{x}` through the scores); :math:`\bar{\mathbf{W}}` and
+            :math:`\bar\theta` are exact whatever it is.
 
     Returns:
         * **similarity** (*torch.Tensor*): :math:`[P]`.
@@ -269,6 +277,7 @@ def pair_scores(
         num_graphs,
         centered,
         temperature,
+        x_gradient,
     )
 
 

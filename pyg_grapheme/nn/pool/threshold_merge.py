@@ -41,6 +41,17 @@ SIMILARITIES = ("cosine", "centered")
 START_QUANTILE = 0.5  # threshold=None: tau starts at this quantile of the first similarities
 
 
+def _scale_gradient(x: Tensor, factor: float) -> Tensor:
+    r""":math:`\mathrm{sg}(\mathbf{x}) + \kappa(\mathbf{x} - \mathrm{sg}(\mathbf{x}))`: equal to
+    ``x`` (exactly: the difference is zero), with its gradient multiplied by ``factor``."""
+    if factor == 1.0:
+        return x
+    frozen = x.detach()
+    if factor == 0.0:
+        return frozen
+    return frozen + factor * (x - frozen)
+
+
 class ThresholdMergePool(torch.nn.Module):
     r"""Merges nodes whose features are more similar than a learnable threshold,
     and returns the cluster map as merge history.
@@ -105,8 +116,9 @@ class ThresholdMergePool(torch.nn.Module):
 
     **Gradients.** Within one merge pattern the outputs are exact differentiable
     functions of :math:`\mathbf{x}`, :math:`\mathbf{W}` and :math:`\theta`
-    (with :obj:`detach_similarity`, of :math:`\mathbf{W}` and :math:`\theta`, and of
-    :math:`\mathbf{x}` with the similarities held fixed)
+    (with :obj:`similarity_gradient` :math:`\kappa < 1`, exact in :math:`\mathbf{W}`
+    and :math:`\theta`, while the part of :math:`\partial/\partial\mathbf{x}` that passes
+    through the similarities is multiplied by :math:`\kappa`)
     (through :math:`g_{ij}` in :math:`w_i`, ``info.gate`` and ``info.edge_weight``).
     The hard pattern itself is piecewise constant in :math:`\tau`. To learn
     :math:`\tau` across patterns, use the *pairwise straight-through* estimator:
@@ -190,13 +202,18 @@ class ThresholdMergePool(torch.nn.Module):
             :math:`F` the map starts with orthonormal rows, a random projection
             that keeps cosines close. :obj:`None` means :math:`k = F`.
             (default: :obj:`None`)
-        detach_similarity (bool, optional): Measure the similarity on
-            :math:`\mathrm{sg}(\mathbf{x})` (``x.detach()``): the same forward pass,
-            but the task loss reaches the merge decisions only through
-            :math:`\mathbf{W}` and :math:`\theta`, and :math:`\mathbf{x}` gets gradient
-            only through the reduce (as if the gates were constants). The layers
-            before the pool are then not trained to move merges.
-            (default: :obj:`False`)
+        similarity_gradient (float, optional): :math:`\kappa \in [0, 1]`, the share
+            of the gradient through the similarities that reaches :math:`\mathbf{x}`:
+            the similarity is measured on
+            :math:`\mathrm{sg}(\mathbf{x}) + \kappa(\mathbf{x} - \mathrm{sg}(\mathbf{x}))`,
+            the same forward pass. :math:`1` is the exact gradient; :math:`0` detaches
+            it, so the task loss reaches the merge decisions only through
+            :math:`\mathbf{W}` and :math:`\theta` and the layers before the pool are not
+            trained to move merges; in between, those layers learn from the merge
+            gates at a :math:`\kappa` share, which keeps the gates' sharpness
+            :math:`1/T` from dominating the features they share with the task.
+            :math:`\mathbf{W}` and :math:`\theta` keep their exact gradients.
+            (default: :obj:`1.0`)
     """
 
     # TorchScript compiles `threshold` per concrete module type and then refuses a
@@ -216,7 +233,7 @@ class ThresholdMergePool(torch.nn.Module):
         gate_features: bool = True,
         ratio: float | None = None,
         similarity_channels: int | None = None,
-        detach_similarity: bool = False,
+        similarity_gradient: float = 1.0,
     ) -> None:
         super().__init__()
         if in_channels is not None and in_channels <= 0:
@@ -244,6 +261,11 @@ class ThresholdMergePool(torch.nn.Module):
             )
         if ratio is not None and not 0.0 < ratio <= 1.0:
             raise ValueError(f"ThresholdMergePool: ratio must lie in (0, 1], got {ratio}")
+        if not 0.0 <= similarity_gradient <= 1.0:
+            raise ValueError(
+                f"ThresholdMergePool: similarity_gradient must lie in [0, 1], "
+                f"got {similarity_gradient}"
+            )
         if similarity_channels is not None and (in_channels is None or similarity_channels <= 0):
             raise ValueError(
                 f"ThresholdMergePool: similarity_channels needs in_channels and must be positive, "
@@ -259,7 +281,7 @@ class ThresholdMergePool(torch.nn.Module):
         self.max_pairs = int(max_pairs)
         self.similarity = similarity
         self.gate_features = bool(gate_features)
-        self.detach_similarity = bool(detach_similarity)
+        self.similarity_gradient = float(similarity_gradient)
         self.ratio = None if ratio is None else float(ratio)
         self.similarity_channels = (
             in_channels if similarity_channels is None else int(similarity_channels)
@@ -337,7 +359,7 @@ class ThresholdMergePool(torch.nn.Module):
         # Select: score candidate pairs, decide hard merges, number the clusters.
         candidate_index, pair_of_edge = self._candidates(edge_index, batch, num_nodes)
         similarity = self._similarity(
-            x.detach() if self.detach_similarity else x, candidate_index, batch
+            _scale_gradient(x, self.similarity_gradient), candidate_index, batch
         )
         if self._start_from_data and not torch.jit.is_scripting():
             self._start_threshold(similarity)
@@ -612,11 +634,13 @@ class ThresholdMergePool(torch.nn.Module):
         candidates, pair_of_edge = select_host.edge_candidates(edges, graph, num_nodes)
         weight = None if self.lin is None else self.lin.weight
         scores = (candidates, graph, num_graphs, self.similarity == "centered", self.temperature)
-        x_scored = x.detach() if self.detach_similarity else x
-        similarity, gate = pair_scores(x_scored, weight, self.threshold_logit, *scores)
+        # kappa = 0: nothing to pass back to x, so the kernel need not compute it.
+        kappa = self.similarity_gradient
+        x_scored = x.detach() if kappa == 0.0 else x
+        similarity, gate = pair_scores(x_scored, weight, self.threshold_logit, *scores, kappa)
         if self._start_from_data:
             self._start_threshold(similarity)
-            similarity, gate = pair_scores(x_scored, weight, self.threshold_logit, *scores)
+            similarity, gate = pair_scores(x_scored, weight, self.threshold_logit, *scores, kappa)
         similarity_host = similarity.detach().numpy()
         above = similarity_host > torch.sigmoid(self.threshold_logit.detach()).numpy()
         candidate_index = torch.from_numpy(candidates)
@@ -708,10 +732,11 @@ class ThresholdMergePool(torch.nn.Module):
             if self.similarity_channels == self.in_channels
             else f", similarity_channels={self.similarity_channels}"
         )
-        detached = ", detach_similarity=True" if self.detach_similarity else ""
+        kappa = self.similarity_gradient
+        gradient = "" if kappa == 1.0 else f", similarity_gradient={kappa}"
         return (
             f"{self.__class__.__name__}({self.in_channels}, threshold={threshold}, "
             f"mode={self.mode!r}, candidates={self.candidates!r}, "
             f"similarity={self.similarity!r}, gate_features={self.gate_features}"
-            f"{ratio}{channels}{detached})"
+            f"{ratio}{channels}{gradient})"
         )

@@ -20,6 +20,10 @@ it; the "+pool" columns give the time a pool adds over the same model without a 
     python bench/pool_accuracy.py --benchmarks molecules --pools none edge threshold-matching
     python bench/pool_accuracy.py --benchmarks molecules --pools threshold-classic \
         threshold-cosine-mean threshold-ungated-mean threshold-mean threshold-matching
+
+Besides mean ± std, every pool is paired with the first one named: the mean difference
+over the same seeds and its standard error, which sees differences far below the
+seed-to-seed spread.
 """
 
 from __future__ import annotations
@@ -220,6 +224,26 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def paired_difference(
+    runs: list[RunResult], reference: list[RunResult]
+) -> tuple[float, float, int]:
+    """Mean accuracy difference ``runs - reference`` over the seeds both have, its standard
+    error and the number of those seeds.
+
+    Pairing by seed removes what the seed does to every pool alike (the split of batches, the
+    initial backbone), so a difference far smaller than either standard deviation can still
+    be measured: the standard error is ``stdev(d) / sqrt(n)`` of the per-seed differences
+    ``d`` (0 with one seed).
+    """
+    by_seed = {r.seed: r.accuracy for r in reference}
+    differences = [r.accuracy - by_seed[r.seed] for r in runs if r.seed in by_seed]
+    if not differences:
+        return float("nan"), float("nan"), 0
+    n = len(differences)
+    error = statistics.stdev(differences) / n**0.5 if n > 1 else 0.0
+    return statistics.mean(differences), error, n
+
+
 def print_tables(results: dict[str, dict[str, list[RunResult]]], pools: list[str]) -> None:
     print("\n## Test accuracy, mean ± std over seeds (best per row in bold)\n")
     print("| benchmark | " + " | ".join(pools) + " |")
@@ -256,6 +280,24 @@ def print_tables(results: dict[str, dict[str, list[RunResult]]], pools: list[str
             else:
                 cells.append(f"{seconds[p]:.3f} (+{100 * (seconds[p] / base - 1):.0f}%)")
         print(f"| {name} | " + " | ".join(cells) + " |")
+
+    if len(pools) > 1:
+        reference = pools[0]
+        print(
+            f"\n## Paired with {reference}: mean accuracy difference over the same seeds "
+            "± its standard error\n"
+        )
+        print("| benchmark | " + " | ".join(pools[1:]) + " |")
+        print("|---|" + "---|" * (len(pools) - 1))
+        for name, by_pool in results.items():
+            cells = []
+            for p in pools[1:]:
+                if p not in by_pool or reference not in by_pool:
+                    cells.append("-")
+                    continue
+                mean, error, n = paired_difference(by_pool[p], by_pool[reference])
+                cells.append(f"{mean:+.4f} ± {error:.4f} ({n} seeds)")
+            print(f"| {name} | " + " | ".join(cells) + " |")
 
     print("\n## Nodes kept by the pool (test set, mean over seeds)\n")
     print("| benchmark | " + " | ".join(pools) + " |")

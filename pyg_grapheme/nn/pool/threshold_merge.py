@@ -42,8 +42,9 @@ START_QUANTILE = 0.5  # threshold=None: tau starts at this quantile of the first
 
 
 def _scale_gradient(x: Tensor, factor: float) -> Tensor:
-    r""":math:`\mathrm{sg}(\mathbf{x}) + \kappa(\mathbf{x} - \mathrm{sg}(\mathbf{x}))`: equal to
-    ``x`` (exactly: the difference is zero), with its gradient multiplied by ``factor``."""
+    r""":math:`\mathrm{sg}(\mathbf{x}) + \kappa(\mathbf{x} - \mathrm{sg}(\mathbf{x}))` with
+    :math:`\kappa` = ``factor``: equal to ``x`` (exactly: the difference is zero), with its
+    gradient multiplied by ``factor``."""
     if factor == 1.0:
         return x
     frozen = x.detach()
@@ -210,9 +211,8 @@ class ThresholdMergePool(torch.nn.Module):
             it, so the task loss reaches the merge decisions only through
             :math:`\mathbf{W}` and :math:`\theta` and the layers before the pool are not
             trained to move merges; in between, those layers learn from the merge
-            gates at a :math:`\kappa` share, which keeps the gates' sharpness
-            :math:`1/T` from dominating the features they share with the task.
-            :math:`\mathbf{W}` and :math:`\theta` keep their exact gradients.
+            gates at a :math:`\kappa` share. :math:`\mathbf{W}` and :math:`\theta`
+            keep their exact gradients.
             (default: :obj:`1.0`)
     """
 

@@ -272,17 +272,15 @@ def test_similarity_gradient_passes_that_share_of_the_similarity_path_to_x(mode,
              for kappa in (1.0, 0.3, 0.0)}  # fmt: skip
     with torch.no_grad():
         pools[1.0].lin.weight.add_(0.2 * torch.randn(6, 6, dtype=torch.float64))
-    weight = None
+    reference, _, _, reference_info = pools[1.0](x, edge_index, batch)
+    weight, gate_weight = torch.randn_like(reference), torch.randn_like(reference_info.gate)
     grads = {}
     for kappa, pool in pools.items():
         pool.load_state_dict(pools[1.0].state_dict())
         x_in = x.clone().requires_grad_()
         x_out, _, _, info = pool(x_in, edge_index, batch)
-        if weight is None:
-            weight = torch.randn_like(x_out)
-            gate_weight = torch.randn_like(info.gate)
-            reference = (x_out.detach(), info.cluster)
-        assert torch.equal(info.cluster, reference[1]) and torch.equal(x_out, reference[0])
+        assert torch.equal(info.cluster, reference_info.cluster)
+        assert torch.equal(x_out, reference)
         loss = (x_out * weight).sum() + (info.gate * gate_weight).sum()
         parameters = [x_in, pool.lin.weight, pool.threshold_logit]
         grads[kappa] = torch.autograd.grad(loss, parameters)

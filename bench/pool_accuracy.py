@@ -271,6 +271,10 @@ def print_tables(
 ) -> None:
     """Markdown tables of the runs; the benchmarks in ``regressions`` are scored by RMSE,
     where the lowest is the best."""
+
+    def label(name: str) -> str:
+        return f"{name} (RMSE)" if name in regressions else name
+
     print(
         "\n## Test score, mean ± std over seeds (best per row in bold): accuracy, or RMSE "
         "for a regression (marked), lower the better\n"
@@ -289,8 +293,7 @@ def print_tables(
             m, s = means[p]
             cell = f"{m:.3f} ± {s:.3f}"
             cells.append(f"**{cell}**" if m == best else cell)
-        label = f"{name} (RMSE)" if name in regressions else name
-        print(f"| {label} | " + " | ".join(cells) + " |")
+        print(f"| {label(name)} | " + " | ".join(cells) + " |")
 
     print(
         "\n## CPU seconds per training epoch (one thread); in brackets: time added over no pool\n"
@@ -328,8 +331,7 @@ def print_tables(
                     continue
                 mean, error, n = paired_difference(by_pool[p], by_pool[reference])
                 cells.append(f"{mean:+.4f} ± {error:.4f} ({n} seeds)")
-            label = f"{name} (RMSE)" if name in regressions else name
-            print(f"| {label} | " + " | ".join(cells) + " |")
+            print(f"| {label(name)} | " + " | ".join(cells) + " |")
 
     print("\n## Nodes kept by the pool (test set, mean over seeds)\n")
     print("| benchmark | " + " | ".join(pools) + " |")

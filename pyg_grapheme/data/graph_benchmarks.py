@@ -78,6 +78,7 @@ ATOM_FEATURES = (
     ("is_aromatic", 1),
     ("is_in_ring", 1),
 )
+_ATOM_COLUMNS = sum(width for _, width in ATOM_FEATURES)  # 26
 
 
 class GraphBenchmark(NamedTuple):
@@ -127,6 +128,11 @@ def _atom_features(mol: object) -> Tensor:
     return torch.cat(parts, dim=1)
 
 
+def _molecule_graph(mol: object, y: Tensor, smiles: str) -> Data:
+    """An rdkit molecule as a graph: one-hot atoms, every bond in both directions."""
+    return Data(x=_atom_features(mol), edge_index=from_rdmol(mol).edge_index, y=y, smiles=smiles)
+
+
 def solubility_graphs() -> tuple[list[Data], list[Data]]:
     r"""Huuskonen solubility molecules as graphs, with the files' own train/test split.
 
@@ -145,15 +151,8 @@ def solubility_graphs() -> tuple[list[Data], list[Data]]:
     ):
         if label not in SOLUBILITY_CLASSES:
             raise ValueError(f"solubility_graphs: unknown SOL_classification {label!r}")
-        graph = from_rdmol(mol)
-        splits[split].append(
-            Data(
-                x=_atom_features(mol),
-                edge_index=graph.edge_index,
-                y=torch.tensor([SOLUBILITY_CLASSES.index(label)]),
-                smiles=smiles,
-            )
-        )
+        y = torch.tensor([SOLUBILITY_CLASSES.index(label)])
+        splits[split].append(_molecule_graph(mol, y, smiles))
     return splits["train"], splits["test"]
 
 
@@ -180,14 +179,7 @@ def solvation_graphs(test_fraction: float = 0.2, seed: int = 0) -> tuple[list[Da
         mol = chem.MolFromSmiles(smiles)
         if mol is None:
             raise ValueError(f"solvation_graphs: freesolv row {row}: rdkit cannot parse {smiles!r}")
-        graphs.append(
-            Data(
-                x=_atom_features(mol),
-                edge_index=from_rdmol(mol).edge_index,
-                y=torch.tensor([float(energy)]),
-                smiles=smiles,
-            )
-        )
+        graphs.append(_molecule_graph(mol, torch.tensor([float(energy)]), smiles))
     order = np.random.default_rng(seed).permutation(len(graphs))
     num_test = round(test_fraction * len(graphs))
     return [graphs[i] for i in order[num_test:]], [graphs[i] for i in order[:num_test]]
@@ -311,14 +303,12 @@ def digit_graphs(test_fraction: float = 0.25, seed: int = 0) -> tuple[list[Data]
 
 def _solubility() -> GraphBenchmark:
     train, test = solubility_graphs()
-    return GraphBenchmark("molecules", train, test, sum(w for _, w in ATOM_FEATURES), 3)
+    return GraphBenchmark("molecules", train, test, _ATOM_COLUMNS, 3)
 
 
 def _solvation() -> GraphBenchmark:
     train, test = solvation_graphs()
-    return GraphBenchmark(
-        "solvation", train, test, sum(w for _, w in ATOM_FEATURES), 1, "regression"
-    )
+    return GraphBenchmark("solvation", train, test, _ATOM_COLUMNS, 1, "regression")
 
 
 def _structures() -> GraphBenchmark:

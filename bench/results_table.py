@@ -27,6 +27,7 @@ seconds our model used on that row; ``same-epochs`` gives it as many epochs.
     python bench/results_table.py --rows copy,math_l1 --json results.json
     python bench/results_table.py --rows copy --models baseline --baseline-cpu-seconds 60
     python bench/results_table.py --rows math_l5 --ours-options "--model.net.spare_slots 2"
+    python bench/results_table.py --rows math_l3 --math-train 4800 --epochs 80
     python bench/results_table.py --quick          # tiny budgets: a smoke test
 """
 
@@ -54,7 +55,7 @@ if __name__ == "__main__":
     sys.modules.setdefault("bench.results_table", sys.modules["__main__"])
 
 from bench.seq2seq_baseline import PRESETS, BaselineConfig, train_and_evaluate
-from pyg_grapheme.data import TASKS, TextPair, generate, read_jsonl
+from pyg_grapheme.data import TASKS, TextPair, generate, read_jsonl, space_size
 from pyg_grapheme.data.commutative_swap import swap_operands
 from pyg_grapheme.data.held_out import held_out_suites
 from pyg_grapheme.data.math_expressions import parse_polish, to_polish
@@ -164,11 +165,18 @@ class RowData:
     augment: Callable[[TextPair], TextPair] | None = None
 
 
-def row_data(row: str, *, kindergarten: str | None = None) -> RowData:
+def row_data(
+    row: str, *, kindergarten: str | None = None, math_train: int | None = None
+) -> RowData:
     """Pairs and suites of ``row`` (see the module docstring).
 
+    ``math_train`` replaces the math rows' 960 training problems; the 240 held-out
+    problems are always seed 1's draw of problems not in training, so they change with
+    the training set.
+
     Raises ``ValueError`` for an unknown row, a task or level the generators do not
-    have (yet), or a kindergarten row without ``kindergarten``.
+    have (yet), a level whose space cannot hold ``math_train`` problems besides the
+    held-out ones, or a kindergarten row without ``kindergarten``.
     """
     if row not in ROW_CONFIGS:
         raise ValueError(f"unknown row {row!r}; rows are {', '.join(ROWS)}")
@@ -189,7 +197,15 @@ def row_data(row: str, *, kindergarten: str | None = None) -> RowData:
     if row.startswith("math_l"):
         level = int(row.removeprefix("math_l"))
         split = MATH_SPLIT
-        train = generate("math", split["n_train"], seed=split["seed"], level=level)
+        n_train = split["n_train"] if math_train is None else math_train
+        space = space_size("math", level=level)
+        if not 0 < n_train <= space - split["n_val"]:
+            raise ValueError(
+                f"math level {level} has {space} problems: it can train on 1 to "
+                f"{space - split['n_val']} of them besides the {split['n_val']} held out, "
+                f"not {n_train}"
+            )
+        train = generate("math", n_train, seed=split["seed"], level=level)
         seen = {p.input for p in train}
         val = generate("math", split["n_val"], seed=split["seed"] + 1, level=level, exclude=seen)
         p = MATH_SWAP.get(level, 0.0)
@@ -332,6 +348,7 @@ def run_row(
     kindergarten: str | None = None,
     seed: int = 0,
     options: Sequence[str] = (),
+    math_train: int | None = None,
 ) -> RowResult:
     """Train and score the models of one row; a row that cannot run says why in ``notes``.
 
@@ -346,6 +363,7 @@ def run_row(
         kindergarten: the earlier system's kindergarten file (the ``kindergarten`` row).
         seed: the baseline's seed.
         options: fit options for our model after the row's own (:data:`ROW_OPTIONS`).
+        math_train: training problems of a math row (default 960; see :func:`row_data`).
     """
     if budget not in ("same-cpu", "same-epochs"):
         raise ValueError(f"budget must be 'same-cpu' or 'same-epochs', got {budget!r}")
@@ -355,7 +373,7 @@ def run_row(
     config_name = ROW_CONFIGS.get(row, "?")
     result = RowResult(row=row, config=config_name)
     try:
-        data = row_data(row, kindergarten=kindergarten)
+        data = row_data(row, kindergarten=kindergarten, math_train=math_train)
     except (OSError, ValueError) as error:
         result.notes.append(f"not run: {error}")
         return result
@@ -471,6 +489,11 @@ def main(argv: Sequence[str] | None = None) -> list[RowResult]:
         help="fit options for our model, after each row's own, as one string "
         '(e.g. "--model.net.spare_slots 2")',
     )
+    parser.add_argument(
+        "--math-train",
+        type=int,
+        help="training problems of the math rows (default 960; both models train on them)",
+    )
     parser.add_argument("--out", help="write the markdown table here too")
     parser.add_argument("--json", help="write every figure here as JSON")
     args = parser.parse_args(argv)
@@ -505,6 +528,7 @@ def main(argv: Sequence[str] | None = None) -> list[RowResult]:
                 kindergarten=args.kindergarten,
                 seed=args.seed,
                 options=ours_options,
+                math_train=args.math_train,
             )
         )
         print(markdown_table(results[-1:]), flush=True)

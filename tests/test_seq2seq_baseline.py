@@ -257,3 +257,23 @@ def test_cli_bad_arguments_one_line(argv, message, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_math_train_sets_the_training_problems():
+    """More training problems: the first 960 are the default's, and 240 others (drawn
+    with seed 1 around the training set) are held out; a count the level cannot hold is
+    an error."""
+    default = row_data("math_l3")
+    more = row_data("math_l3", math_train=2000)
+    assert len(more.train) == 2000 and len({p.input for p in more.train}) == 2000
+    assert more.train[:960] == default.train
+    assert len(more.val) == len({p.input for p in more.val}) == 240
+    assert not {p.input for p in more.train} & {p.input for p in more.val}
+    with pytest.raises(
+        ValueError, match="math level 1 has 1200 problems: it can train on 1 to 960"
+    ):
+        row_data("math_l1", math_train=961)
+    with pytest.raises(ValueError, match="not 0"):
+        row_data("math_l3", math_train=0)
+    result = run_row("math_l1", models=("baseline",), quick=True, math_train=5000)
+    assert result.baseline is None and result.notes[0].startswith("not run: math level 1 has 1200")

@@ -7,7 +7,8 @@ answers it still gets wrong are wrong in their graphemes, not their length.
     python bench/length_errors.py --row math_l5 --ckpt RUN/outputs/checkpoints/last.ckpt
 
 ``RUN`` is the ``run_dir`` that ``bench/results_table.py --json`` records for our model.
-The held-out problems are the row's (``bench.results_table.row_data``); the alignment
+The held-out problems are the row's (``bench.results_table.row_data``; pass the run's
+``--math-train`` too, since the held-out draw follows the training set); the alignment
 that gives the target counts is the checkpoint's own.
 """
 
@@ -89,10 +90,16 @@ def main(argv: Sequence[str] | None = None) -> LengthReport:
     parser.add_argument("--row", required=True, choices=sorted(ROW_CONFIGS))
     parser.add_argument("--ckpt", required=True, help="our model's checkpoint")
     parser.add_argument("--suite", default=None, help="held-out suite (default: each)")
+    parser.add_argument(
+        "--math-train",
+        type=int,
+        default=None,
+        help="the run's training problems (results_table's --math-train; default 960)",
+    )
     args = parser.parse_args(argv)
     try:
+        data = row_data(args.row, math_train=args.math_train)
         module = GraphTransformModule.load_from_checkpoint(args.ckpt, map_location="cpu")
-        data = row_data(args.row)
     except (OSError, ValueError) as error:
         print(f"length_errors: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

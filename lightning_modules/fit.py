@@ -55,7 +55,9 @@ class GraphemeCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # Best by validation exact match, and last after every epoch. (save_last=True
         # on the monitored callback only refreshes last.ckpt when the best improves,
-        # so a plateaued run would resume from a stale epoch.)
+        # so a plateaued run would resume from a stale epoch. The last one saves at the
+        # end of every training epoch, not after validation: a run that validates every
+        # k-th epoch, or never, still ends with its last epoch's weights.)
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
         parser.set_defaults(
@@ -68,6 +70,7 @@ class GraphemeCLI(LightningCLI):
                 "last_checkpoint.save_top_k": 1,
                 "last_checkpoint.filename": "last",
                 "last_checkpoint.enable_version_counter": False,
+                "last_checkpoint.save_on_train_epoch_end": True,
             }
         )
         parser.add_lightning_class_args(FitReport, "report")

@@ -51,3 +51,15 @@ def test_command_line_errors_are_one_line(tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("length_errors: error:") and err.count("\n") == 1
+
+
+def test_math_train_picks_the_runs_held_out_problems(tmp_path, capsys):
+    # The held-out draw follows the training set, so a run with --math-train is scored on
+    # its own held-out problems; a count the level cannot hold is one line, before the
+    # checkpoint is read.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--row", "math_l1", "--math-train", "5000", "--ckpt", str(tmp_path / "x.ckpt")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("length_errors: error: math level 1 has 1200 problems")
+    assert err.count("\n") == 1

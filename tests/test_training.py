@@ -321,6 +321,22 @@ def test_same_input_same_merges_across_runs_and_reload(tmp_path, monkeypatch):
     assert torch.equal(cluster_a, cluster_b) and text_a == text_b
 
 
+def test_last_checkpoint_without_validation_holds_the_last_epoch(tmp_path, monkeypatch):
+    # A run that validates every k-th epoch with k past its last one never validates; its
+    # last.ckpt must still be written, and hold the weights training ended with.
+    cli = fit(
+        tmp_path, monkeypatch,
+        "--trainer.max_epochs", "2", "--trainer.check_val_every_n_epoch", "5",
+        "--data.n_train", "64", "--data.n_val", "16",
+    )  # fmt: skip
+    last = tmp_path / "outputs" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    assert checkpoint["epoch"] == 1 and checkpoint["global_step"] == cli.trainer.global_step
+    state = cli.model.state_dict()
+    assert all(torch.equal(checkpoint["state_dict"][k], state[k]) for k in state)
+    assert not list((tmp_path / "outputs" / "checkpoints").glob("best-*"))
+
+
 def test_resume_after_kill_continues_where_it_left_off(tmp_path):
     args = [
         sys.executable,

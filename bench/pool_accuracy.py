@@ -102,6 +102,10 @@ ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
     "threshold-gradient0": _threshold_with(similarity_gradient=0.0),
     "threshold-gradient0.1": _threshold_with(similarity_gradient=0.1),
     "threshold-gradient0.3": _threshold_with(similarity_gradient=0.3),
+    # a softer gate (slope 1 / temperature at the threshold): the pooled features' gate
+    # of a merged pair stays nearer 1/2 and changes less with its similarity
+    "threshold-temperature0.3": _threshold_with(temperature=0.3),
+    "threshold-temperature1": _threshold_with(temperature=1.0),
 }
 
 

@@ -102,6 +102,13 @@ ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
     "threshold-gradient0": _threshold_with(similarity_gradient=0.0),
     "threshold-gradient0.1": _threshold_with(similarity_gradient=0.1),
     "threshold-gradient0.3": _threshold_with(similarity_gradient=0.3),
+    # the merge score's share in the pooled features' scale, 1 - a + a * score (default 0.1):
+    # 1 multiplies by the score (the previous default), 0 leaves the features unscaled
+    "threshold-gate1": _threshold_with(gate_features=1.0),
+    "threshold-components-gate1": _threshold_with(mode="components", gate_features=1.0),
+    "threshold-gate0.3": _threshold_with(gate_features=0.3),
+    "threshold-components-gate0.3": _threshold_with(mode="components", gate_features=0.3),
+    "threshold-gate0": _threshold_with(gate_features=0.0),
     # a softer gate (slope 1 / temperature at the threshold): the pooled features' gate
     # of a merged pair stays nearer 1/2 and changes less with its similarity
     "threshold-temperature0.3": _threshold_with(temperature=0.3),

@@ -95,6 +95,61 @@ def test_gate_features_matching_scales_each_pair_by_its_gate():
     assert pool.threshold_logit.grad.abs().item() > 0
 
 
+@pytest.mark.parametrize("host", [True, False], ids=["host", "tensor"])
+@pytest.mark.parametrize("mode", ["components", "matching"])
+def test_gate_strength_scales_by_one_minus_alpha_plus_alpha_times_the_score(
+    mode, host, monkeypatch
+):
+    if not host:
+        monkeypatch.setattr(ThresholdMergePool, "_runs_on_host", lambda self, x: False)
+    x_plain, _, _, _ = classic_pool(2, mode=mode)(X, EDGE_INDEX, BATCH)
+    x, _, _, info = classic_pool(2, mode=mode, gate_features=0.3)(X, EDGE_INDEX, BATCH)
+    g = [sigmoid((s - 0.8) / 0.1) for s in SIMILARITY]
+    if mode == "components":  # {0,1} (pair 0), {2,3} (pair 3), {4,5,6} (pairs 4, 5), {7}
+        score = [g[0], g[3], (g[4] + g[5]) / 2, 1.0]
+    else:  # pairs (0,1), (2,3), (4,5) matched; 6 and 7 alone
+        score = [g[0], g[3], g[4], 1.0, 1.0]
+    assert torch.allclose(info.score, torch.tensor(score), atol=1e-6)
+    scale = torch.tensor([0.7 + 0.3 * s for s in score])
+    assert torch.allclose(x, x_plain * scale.unsqueeze(-1), atol=1e-6)
+    # Cluster {0, 1}: the mean of (1, 0) and (2, 0), scaled by 0.7 + 0.3 g_01.
+    assert x[0].tolist() == pytest.approx([1.5 * (0.7 + 0.3 * g[0]), 0.0], abs=1e-6)
+    # A node that merged with nothing passes through unscaled.
+    assert x[-1].tolist() == pytest.approx(X[7].tolist(), abs=1e-6)
+
+
+@pytest.mark.parametrize("host", [True, False], ids=["host", "tensor"])
+def test_gate_strength_scales_the_gradient_the_gates_send_to_the_projection_and_tau(
+    host, monkeypatch
+):
+    """A loss linear in the pooled features of a matching (member weights exactly 1/2, so the
+    gates act only through the scale): the projection and tau learn only through the gates, and
+    at strength alpha their gradients are exactly alpha times those at 1, which a scale-free
+    optimiser such as Adam turns into the same steps."""
+    if not host:
+        monkeypatch.setattr(ThresholdMergePool, "_runs_on_host", lambda self, x: False)
+    x, edge_index, batch = clustered_batch(seed=0)
+    settings = dict(threshold=0.5, mode="matching", similarity="centered", reduce="sum")
+    full = classic_pool(6, **settings, gate_features=1.0).double()
+    with torch.no_grad():
+        full.lin.weight.add_(0.2 * torch.randn(6, 6, dtype=torch.float64))
+    partial = classic_pool(6, **settings, gate_features=0.3).double()
+    partial.load_state_dict(full.state_dict())
+    weight = None
+    grads = {}
+    for alpha, pool in ((1.0, full), (0.3, partial)):
+        x_out, _, _, info = pool(x, edge_index, batch)
+        assert 0 < int(info.merged.sum()) < info.merged.numel()
+        if weight is None:
+            weight = torch.randn(x_out.shape, dtype=x_out.dtype,
+                                 generator=torch.Generator().manual_seed(3))  # fmt: skip
+        parameters = [pool.lin.weight, pool.threshold_logit]
+        grads[alpha] = torch.autograd.grad((x_out * weight).sum(), parameters)
+    assert float(grads[1.0][0].abs().sum()) > 0 and float(grads[1.0][1].abs()) > 0
+    for got, want in zip(grads[0.3], grads[1.0]):
+        assert torch.allclose(got, 0.3 * want, atol=1e-12)
+
+
 def test_ratio_keeps_the_best_pairs_of_each_graph():
     # Chain of six identical nodes: every pair has similarity 1 and would merge.
     x = torch.ones(6, 3)
@@ -151,10 +206,13 @@ def check_gradients_within_the_merge_pattern(
     )
 
 
+@pytest.mark.parametrize("strength", [1.0, 0.3])
 @pytest.mark.parametrize("mode", ["components", "matching"])
-def test_gradcheck_with_centered_similarity_and_gated_features(gradcheck, module_gradcheck, mode):
+def test_gradcheck_with_centered_similarity_and_gated_features(
+    gradcheck, module_gradcheck, mode, strength
+):
     pool = classic_pool(
-        6, threshold=0.5, mode=mode, similarity="centered", gate_features=True
+        6, threshold=0.5, mode=mode, similarity="centered", gate_features=strength
     ).double()
     with torch.no_grad():
         pool.lin.weight.add_(0.2 * torch.randn(6, 6, dtype=torch.float64))
@@ -162,10 +220,11 @@ def test_gradcheck_with_centered_similarity_and_gated_features(gradcheck, module
 
 
 def test_defaults_are_the_drop_in_settings():
-    """No arguments: centred similarity, tau from the first batch, matching, gated sums."""
+    """No arguments: centred similarity, tau from the first batch, matching, sums scaled by
+    0.9 + 0.1 times the merge score."""
     pool = ThresholdMergePool()
     assert (pool.mode, pool.similarity, pool.reduce) == ("matching", "centered", "sum")
-    assert pool.gate_features and pool.ratio is None
+    assert pool.gate_features == 0.1 and pool.ratio is None
     x, _, _, info = pool(X, EDGE_INDEX, BATCH)
     centred = ThresholdMergePool(threshold=0.5)(X, EDGE_INDEX, BATCH)[3].similarity
     assert torch.allclose(info.similarity, centred)
@@ -175,10 +234,15 @@ def test_defaults_are_the_drop_in_settings():
     # Matching by descending similarity: (0, 1), then (4, 5); (5, 6) is blocked at 5.
     assert info.merged.tolist() == [True, False, False, False, True, False]
     assert info.cluster.tolist() == [0, 0, 1, 2, 3, 3, 4, 5]
-    # Each output node: the sum of its members times its merge score (the pair's gate).
+    # The merge scores are the pairs' gates: cos(0, 1) = 1/sqrt(2) and cos(4, 5) = 1/sqrt(17)
+    # after centring, against that tau at temperature 0.1.
+    tau = pool.threshold.item()
+    gate_01, gate_45 = (sigmoid((s - tau) / 0.1) for s in (1 / math.sqrt(2), 1 / math.sqrt(17)))
+    assert info.score.tolist() == pytest.approx([gate_01, 1, 1, gate_45, 1, 1], abs=1e-6)
+    # Each output node: the sum of its members times 0.9 + 0.1 * its merge score.
     members = torch.zeros(info.num_clusters, X.size(1)).index_add_(0, info.cluster, X)
-    assert torch.allclose(x, members * info.score.unsqueeze(-1), atol=1e-6)
-    assert bool((info.score[torch.bincount(info.cluster) == 2] < 1).all())
+    assert torch.allclose(x, members * (0.9 + 0.1 * info.score).unsqueeze(-1), atol=1e-6)
+    assert x[3].tolist() == pytest.approx([3.0 * (0.9 + 0.1 * gate_45), 0.0], abs=1e-6)
 
 
 def test_similarity_channels_projects_to_fewer_dimensions_with_orthonormal_rows():

@@ -88,7 +88,7 @@ def test_matching_roots_and_components_on_hand_built_pairs():
 OPTIONS = [
     dict(zip(("mode", "similarity", "gate_features", "reduce", "similarity_gradient"), combo))
     for combo in itertools.product(
-        ("matching", "components"), ("centered", "cosine"), (True, False), ("sum", "mean"),
+        ("matching", "components"), ("centered", "cosine"), (1.0, 0.3, 0.0), ("sum", "mean"),
         (1.0, 0.3, 0.0),
     )
 ]  # fmt: skip
@@ -202,9 +202,9 @@ def test_host_functions_gradcheck(gradcheck):
     cluster, num_clusters = select_host.number_clusters(root, graph)
     assert merged.sum() >= 3
     gate_leaf = gate.detach().clone().requires_grad_(True)
-    for mean, gated in itertools.product((False, True), repeat=2):
+    for mean, strength in itertools.product((False, True), (0.0, 0.3, 1.0)):
         assert gradcheck(
-            lambda x, g, m=mean, q=gated: [
+            lambda x, g, m=mean, q=strength: [
                 out
                 for i, out in enumerate(
                     matching_reduce(x, g, pairs, merged, cluster, num_clusters, m, q)

@@ -71,11 +71,11 @@ def test_repr_and_threshold():
     pool = classic_pool(16, threshold=0.7, mode="matching")
     assert str(pool) == (
         "ThresholdMergePool(16, threshold=0.70, mode='matching', candidates='edges', "
-        "similarity='cosine', gate_features=False)"
+        "similarity='cosine', gate_features=0.0)"
     )
     assert str(ThresholdMergePool(ratio=0.5)) == (
         "ThresholdMergePool(None, threshold=None, mode='matching', candidates='edges', "
-        "similarity='centered', gate_features=True, ratio=0.5)"
+        "similarity='centered', gate_features=0.1, ratio=0.5)"
     )
     assert isinstance(pool.threshold_logit, torch.nn.Parameter)
     assert pool.threshold.item() == pytest.approx(0.7, abs=1e-6)
@@ -371,6 +371,8 @@ def test_empty_graph_and_no_edges():
         ({"temperature": 0.0}, "temperature must be positive"),
         ({"in_channels": 0}, "in_channels must be positive"),
         ({"max_pairs": -1}, "max_pairs must be >= 0"),
+        ({"gate_features": -0.5}, r"gate_features must lie in \[0, 1\] .*got -0.5"),
+        ({"gate_features": 2}, r"gate_features must lie in \[0, 1\] .*got 2"),
         ({"similarity_gradient": -0.1}, r"similarity_gradient must lie in \[0, 1\], got -0.1"),
         ({"similarity_gradient": 1.5}, r"similarity_gradient must lie in \[0, 1\], got 1.5"),
     ],

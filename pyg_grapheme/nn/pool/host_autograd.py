@@ -290,7 +290,7 @@ def _matching_reduce_forward(
     cluster: Index,
     num_clusters: int,
     mean: bool,
-    gated: bool,
+    strength: float,
 ) -> tuple[Array, Array, Array, Array, Array]:
     num_nodes, channels = x.shape
     x_sum = np.zeros((num_clusters, channels), x.dtype)
@@ -301,11 +301,16 @@ def _matching_reduce_forward(
         for f in range(channels):
             x_sum[c, f] += x[i, f]
     score = np.ones(num_clusters, x.dtype)
-    if gated:
+    if strength > 0.0:
         for p in range(merged.size):
             if merged[p]:
                 score[cluster[candidate_index[0, p]]] = gate[p]
-    factor = score / size if mean else score.copy()
+    factor = score.copy()
+    if strength != 1.0:  # at strength 1 the score itself, with no rounding from 0 + 1 * score
+        for c in range(num_clusters):
+            factor[c] = (1.0 - strength) + strength * score[c]
+    if mean:
+        factor /= size
     x_out = np.empty_like(x_sum)
     for c in range(num_clusters):
         for f in range(channels):
@@ -324,6 +329,7 @@ def _matching_reduce_backward(
     merged: Mask,
     cluster: Index,
     mean: bool,
+    strength: float,
 ) -> tuple[Array, Array]:
     num_nodes, channels = cluster.size, x_sum.shape[1]
     grad_x = np.empty((num_nodes, channels), x_sum.dtype)
@@ -338,20 +344,21 @@ def _matching_reduce_backward(
             total = 0.0
             for f in range(channels):
                 total += grad_out[c, f] * x_sum[c, f]
-            grad_gate[p] = (total / size[c] if mean else total) + grad_score[c]
+            grad_gate[p] = strength * (total / size[c] if mean else total) + grad_score[c]
     return grad_x, grad_gate
 
 
 class _MatchingReduce(torch.autograd.Function):
-    r"""Pooled features of a matching: :math:`\mathbf{x}'_c = \lambda_c\, \bar g_c
-    \sum_{i \in c} \mathbf{x}_i` with :math:`\lambda_c = 1` (sum) or :math:`1 / |c|`
-    (mean), and :math:`\bar g_c` the gate of the cluster's matched pair (:math:`1` for a
-    node left alone, or everywhere without gating).
+    r"""Pooled features of a matching: :math:`\mathbf{x}'_c = \lambda_c\, (1 - \alpha +
+    \alpha \bar g_c) \sum_{i \in c} \mathbf{x}_i` with :math:`\lambda_c = 1` (sum) or
+    :math:`1 / |c|` (mean), :math:`\bar g_c` the gate of the cluster's matched pair
+    (:math:`1` for a node left alone, or everywhere when :math:`\alpha = 0`) and
+    :math:`\alpha` the gate strength.
 
-    Backward: :math:`\bar{\mathbf{x}}_i = \lambda_c \bar g_c \bar{\mathbf{x}}'_c` for
-    :math:`c = c(i)`; for the matched pair :math:`p` of cluster :math:`c`,
-    :math:`\bar g_p = \lambda_c \langle \bar{\mathbf{x}}'_c, \sum_{i \in c}\mathbf{x}_i\rangle
-    + \overline{\mathrm{score}}_c`.
+    Backward: :math:`\bar{\mathbf{x}}_i = \lambda_c (1 - \alpha + \alpha \bar g_c)
+    \bar{\mathbf{x}}'_c` for :math:`c = c(i)`; for the matched pair :math:`p` of cluster
+    :math:`c`, :math:`\bar g_p = \alpha \lambda_c \langle \bar{\mathbf{x}}'_c,
+    \sum_{i \in c}\mathbf{x}_i\rangle + \overline{\mathrm{score}}_c`.
     """
 
     @staticmethod
@@ -364,15 +371,16 @@ class _MatchingReduce(torch.autograd.Function):
         cluster: Index,
         num_clusters: int,
         mean: bool,
-        gated: bool,
+        strength: float,
     ) -> tuple[Tensor, Tensor, Tensor]:
         x_out, x_sum, size, score, factor = _matching_reduce_forward(
-            _numpy(x), _numpy(gate), candidate_index, merged, cluster, num_clusters, mean, gated
-        )
-        ctx.host = (x_sum, size, factor, candidate_index, merged, cluster, mean)
+            _numpy(x), _numpy(gate), candidate_index, merged, cluster, num_clusters, mean,
+            strength,
+        )  # fmt: skip
+        ctx.host = (x_sum, size, factor, candidate_index, merged, cluster, mean, strength)
         size_out, score_out = torch.from_numpy(size), torch.from_numpy(score)
         ctx.mark_non_differentiable(size_out)
-        if not gated:
+        if strength == 0.0:
             ctx.mark_non_differentiable(score_out)
         return torch.from_numpy(x_out), size_out, score_out
 
@@ -381,7 +389,7 @@ class _MatchingReduce(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: Any, grad_x_out: Tensor | None, _: Tensor | None, grad_score: Tensor | None
     ) -> tuple[Tensor | None, ...]:
-        x_sum, size, factor, candidate_index, merged, cluster, mean = ctx.host
+        x_sum, size, factor, candidate_index, merged, cluster, mean, strength = ctx.host
         grad_x, grad_gate = _matching_reduce_backward(
             np.zeros_like(x_sum) if grad_x_out is None else _numpy(grad_x_out),
             np.zeros_like(size) if grad_score is None else _numpy(grad_score),
@@ -392,6 +400,7 @@ class _MatchingReduce(torch.autograd.Function):
             merged,
             cluster,
             mean,
+            strength,
         )
         return (
             torch.from_numpy(grad_x) if ctx.needs_input_grad[0] else None,
@@ -408,7 +417,7 @@ def matching_reduce(
     cluster: Index,
     num_clusters: int,
     mean: bool,
-    gated: bool,
+    strength: float,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     r"""The Reduce step of a matching (see :class:`_MatchingReduce`).
 
@@ -420,7 +429,8 @@ def matching_reduce(
         cluster (numpy.ndarray): :math:`[N]`, input node -> output node.
         num_clusters (int): :math:`C`.
         mean (bool): A pair's mean instead of its sum.
-        gated (bool): Multiply by the matched pair's gate.
+        strength (float): :math:`\alpha \in [0, 1]`, how much the matched pair's gate
+            scales its cluster's features (:math:`1 - \alpha + \alpha \bar g_c`).
 
     Returns:
         * **x** (*torch.Tensor*): :math:`[C, F]`.
@@ -431,13 +441,13 @@ def matching_reduce(
     # Ungated, the output does not depend on the gates: keep them out of its graph.
     x_out, size, score = _MatchingReduce.apply(
         x.contiguous(),
-        gate if gated else gate.detach(),
+        gate if strength > 0.0 else gate.detach(),
         candidate_index,
         merged,
         cluster,
         num_clusters,
         mean,
-        gated,
+        float(strength),
     )
     member_weight = torch.from_numpy(np.take(1.0 / _numpy(size), cluster))
     return x_out, member_weight, size, score

@@ -34,7 +34,9 @@ class MergeInfo(NamedTuple):
         num_clusters (int): :math:`C`.
         score (torch.Tensor): :math:`[C]`, merge score of each output node: the mean
             gate of the merged pairs inside it, :math:`1` for a node that merged with
-            nothing. With ``gate_features=True`` the pooled features are scaled by it.
+            nothing. The pooled features are scaled by :math:`1 - \alpha + \alpha\,`
+            ``score`` (:math:`\alpha` = ``gate_features``); with ``gate_features=0`` it is
+            all ones.
     """
 
     cluster: Tensor

@@ -39,6 +39,7 @@ CANDIDATES = ("edges", "all")
 REDUCES = ("mean", "sum")
 SIMILARITIES = ("cosine", "centered")
 START_QUANTILE = 0.5  # threshold=None: tau starts at this quantile of the first similarities
+GATE_STRENGTH = 0.1  # default gate_features: the share of the merge score in the pooled scale
 
 
 def _scale_gradient(x: Tensor, factor: float) -> Tensor:
@@ -97,12 +98,24 @@ class ThresholdMergePool(torch.nn.Module):
     the stationary distribution of a random walk on the cluster's gate-weighted
     merge graph (:math:`w_i = 1` for a node that merges with nothing, which
     passes through unchanged); a matched pair has :math:`w_i = w_j = 1/2`.
-    :obj:`reduce="sum"` multiplies by the cluster size. With
-    :obj:`gate_features=True` (the default) the pooled features are multiplied
-    by the cluster's merge score :math:`\bar g_c` (its pair's gate in a
-    matching, the mean gate of its merged pairs in a component, 1 for a node
-    that merged with nothing), as EdgePooling multiplies by its edge score: the
-    task loss then reaches the similarities, the projection and :math:`\tau`.
+    :obj:`reduce="sum"` multiplies by the cluster size. The pooled features are
+    then scaled by the cluster's merge score :math:`\bar g_c` (its pair's gate
+    in a matching, the mean gate of its merged pairs in a component, 1 for a
+    node that merged with nothing) at a strength
+    :math:`\alpha` = :obj:`gate_features`,
+
+    .. math::
+        \mathbf{x}'_c \leftarrow (1 - \alpha + \alpha\, \bar g_c)\, \mathbf{x}'_c,
+
+    so the task loss reaches the similarities, the projection and :math:`\tau`
+    (EdgePooling multiplies by its edge score, :math:`\alpha = 1`). The
+    gradient that the merge decisions send back through the similarities into
+    the layers before the pool is :math:`\alpha` times that of
+    :math:`\alpha = 1`; under a scale-invariant optimiser (Adam) the
+    projection and :math:`\tau` learn at the same rate whatever
+    :math:`\alpha`, while the backbone is pulled less towards making nodes
+    mergeable and more by the task. The forward result stays an exact hard
+    merge and the gradient the exact one of this forward.
 
     **Connect.** Every input edge :math:`(u, v)` becomes :math:`(c(u), c(v))`;
     self-loops are removed and duplicates coalesced (edge attributes averaged),
@@ -190,8 +203,12 @@ class ThresholdMergePool(torch.nn.Module):
             bytes per pair (no :math:`[P, F]` tensors). (default: :obj:`2**22`)
         similarity (str, optional): :obj:`"centered"` (cosine after subtracting
             each graph's mean) or :obj:`"cosine"`. (default: :obj:`"centered"`)
-        gate_features (bool, optional): Multiply the pooled features by the
-            cluster merge scores ``info.score``. (default: :obj:`True`)
+        gate_features (float, optional): :math:`\alpha \in [0, 1]`, how much the
+            cluster merge scores ``info.score`` scale the pooled features, by
+            :math:`1 - \alpha + \alpha \bar g_c`. :obj:`True` (:math:`1`)
+            multiplies by the score itself, :obj:`False` (:math:`0`) leaves the
+            features unscaled (``info.score`` is then all ones).
+            (default: :obj:`0.1`)
         ratio (float, optional): If given, at most the
             :math:`\lfloor (1 - \mathrm{ratio})\, n_g \rfloor` most similar
             pairs of each graph may merge, so at least
@@ -230,7 +247,7 @@ class ThresholdMergePool(torch.nn.Module):
         temperature: float = 0.1,
         max_pairs: int = 2**22,
         similarity: str = "centered",
-        gate_features: bool = True,
+        gate_features: float = GATE_STRENGTH,
         ratio: float | None = None,
         similarity_channels: int | None = None,
         similarity_gradient: float = 1.0,
@@ -261,6 +278,11 @@ class ThresholdMergePool(torch.nn.Module):
             )
         if ratio is not None and not 0.0 < ratio <= 1.0:
             raise ValueError(f"ThresholdMergePool: ratio must lie in (0, 1], got {ratio}")
+        if not 0.0 <= gate_features <= 1.0:
+            raise ValueError(
+                f"ThresholdMergePool: gate_features must lie in [0, 1] (False = 0, True = 1), "
+                f"got {gate_features}"
+            )
         if not 0.0 <= similarity_gradient <= 1.0:
             raise ValueError(
                 f"ThresholdMergePool: similarity_gradient must lie in [0, 1], "
@@ -280,7 +302,7 @@ class ThresholdMergePool(torch.nn.Module):
         self.temperature = float(temperature)
         self.max_pairs = int(max_pairs)
         self.similarity = similarity
-        self.gate_features = bool(gate_features)
+        self.gate_features = float(gate_features)
         self.similarity_gradient = float(similarity_gradient)
         self.ratio = None if ratio is None else float(ratio)
         self.similarity_channels = (
@@ -389,12 +411,12 @@ class ThresholdMergePool(torch.nn.Module):
         else:
             # A matched pair has d_i = d_j = g_ij, so w = 1/2 exactly: no gate in the weights.
             x_out, member_weight, cluster_size, score = self._pair_reduce(
-                x, gate, merged, candidate_index, cluster, num_clusters, self.gate_features
+                x, gate, merged, candidate_index, cluster, num_clusters, self.gate_features > 0.0
             )
             if self.reduce == "mean":
                 x_out = x_out / cluster_size.unsqueeze(-1)
-            if self.gate_features:
-                x_out = x_out * score.unsqueeze(-1)
+            if self.gate_features > 0.0:
+                x_out = x_out * self._feature_scale(score).unsqueeze(-1)
         batch_out = batch.new_empty(num_clusters).scatter_(0, cluster, batch)
 
         # Connect: edges between clusters.
@@ -597,14 +619,21 @@ class ThresholdMergePool(torch.nn.Module):
         """Components: pooled features :math:`[C, F]`, member weights :math:`[N]`, cluster sizes
         :math:`[C]` and merge scores :math:`[C]`."""
         member_weight, cluster_size, score = self._member_weight(
-            gate, merged, candidate_index, cluster, num_clusters, self.gate_features
+            gate, merged, candidate_index, cluster, num_clusters, self.gate_features > 0.0
         )
         x_out = scatter(x * member_weight.unsqueeze(-1), cluster, 0, num_clusters, "sum")
         if self.reduce == "sum":
             x_out = x_out * cluster_size.unsqueeze(-1)
-        if self.gate_features:
-            x_out = x_out * score.unsqueeze(-1)
+        if self.gate_features > 0.0:
+            x_out = x_out * self._feature_scale(score).unsqueeze(-1)
         return x_out, member_weight, cluster_size, score
+
+    def _feature_scale(self, score: Tensor) -> Tensor:
+        r""":math:`1 - \alpha + \alpha \bar g_c` :math:`[C]` from the merge scores :math:`[C]`
+        (the score itself at :math:`\alpha = 1`, with no rounding)."""
+        if self.gate_features == 1.0:
+            return score
+        return (1.0 - self.gate_features) + self.gate_features * score
 
     @torch.jit.unused
     def _runs_on_host(self, x: Tensor) -> bool:
@@ -665,7 +694,7 @@ class ThresholdMergePool(torch.nn.Module):
         else:
             x_out, member_weight, _, score = matching_reduce(
                 x, gate, candidates, merged, cluster_host, num_clusters,
-                mean=self.reduce == "mean", gated=self.gate_features,
+                mean=self.reduce == "mean", strength=self.gate_features,
             )  # fmt: skip
         batch_out = np.empty(num_clusters, dtype=np.int64)
         batch_out[cluster_host] = graph

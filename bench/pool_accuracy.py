@@ -92,16 +92,22 @@ ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
     "threshold-cosine-mean": _threshold_with(similarity="cosine", reduce="mean"),
     "threshold-ungated-mean": _threshold_with(gate_features=False, reduce="mean"),
     "threshold-mean": _threshold_with(reduce="mean"),
+    # Measured with the previous default gate_features=1 (the README's figures for them), so
+    # each takes its one step back from that setting.
     # no learnt projection: the similarity of the centred features themselves
-    "threshold-identity": lambda channels: ThresholdMergePool(),
-    "threshold-sim8": _threshold_with(similarity_channels=8),
-    "threshold-sim16": _threshold_with(similarity_channels=16),
-    "threshold-sim32": _threshold_with(similarity_channels=32),
+    "threshold-identity": lambda channels: ThresholdMergePool(gate_features=1.0),
+    "threshold-sim8": _threshold_with(similarity_channels=8, gate_features=1.0),
+    "threshold-sim16": _threshold_with(similarity_channels=16, gate_features=1.0),
+    "threshold-sim32": _threshold_with(similarity_channels=32, gate_features=1.0),
     # a share of the similarity's gradient reaching the backbone (0: x.detach(), merges
     # learn through the projection and tau only)
-    "threshold-gradient0": _threshold_with(similarity_gradient=0.0),
-    "threshold-gradient0.1": _threshold_with(similarity_gradient=0.1),
-    "threshold-gradient0.3": _threshold_with(similarity_gradient=0.3),
+    "threshold-gradient0": _threshold_with(similarity_gradient=0.0, gate_features=1.0),
+    "threshold-gradient0.1": _threshold_with(similarity_gradient=0.1, gate_features=1.0),
+    "threshold-gradient0.3": _threshold_with(similarity_gradient=0.3, gate_features=1.0),
+    # a softer gate (slope 1 / temperature at the threshold): the pooled features' gate
+    # of a merged pair stays nearer 1/2 and changes less with its similarity
+    "threshold-temperature0.3": _threshold_with(temperature=0.3, gate_features=1.0),
+    "threshold-temperature1": _threshold_with(temperature=1.0, gate_features=1.0),
     # the merge score's share in the pooled features' scale, 1 - a + a * score (default 0.1):
     # 1 multiplies by the score (the previous default), 0 leaves the features unscaled
     "threshold-gate1": _threshold_with(gate_features=1.0),
@@ -109,10 +115,6 @@ ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
     "threshold-gate0.3": _threshold_with(gate_features=0.3),
     "threshold-components-gate0.3": _threshold_with(mode="components", gate_features=0.3),
     "threshold-gate0": _threshold_with(gate_features=0.0),
-    # a softer gate (slope 1 / temperature at the threshold): the pooled features' gate
-    # of a merged pair stays nearer 1/2 and changes less with its similarity
-    "threshold-temperature0.3": _threshold_with(temperature=0.3),
-    "threshold-temperature1": _threshold_with(temperature=1.0),
 }
 
 

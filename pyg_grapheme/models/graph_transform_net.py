@@ -28,6 +28,10 @@ are the count head's most likely counts. Counts of 0 delete, so the output may
 be longer or shorter than the input, or empty. With ``spare_slots`` the decoder
 shares the decision: each cluster grows up to that many more nodes (a random
 number in training, all of them at inference) and the decoder ends its output.
+With ``growth="decoder"`` the decoder makes the whole decision, as a transducer
+does: it writes each cluster's graphemes in reading order and ends the cluster
+with an end node, so every length is decided after what came before it was
+written (the count head is then trained but not read).
 
 Merge features. The pool compares nodes by the cosine of
 :math:`z_i = [\,\mathrm{softplus}(g(h_i))\,\mathbf{s}_i \,\|\, c(h_i)\,]`, where
@@ -44,7 +48,7 @@ never saw.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -153,8 +157,9 @@ class TransformOutput:
         act: ``[M]`` activation in (0, 1).
         edit_logit: ``[N, len(EDIT_OPS)]`` edit-operation logits of each input node.
         num_graphs: ``B``.
-        end_logit: ``[M]`` logit that an output node is a spare slot and emits nothing
-            (``spare_slots > 0`` only, else ``None``).
+        end_logit: ``[M]`` logit that an output node is a spare slot (or the end node of
+            its cluster) and emits nothing (``spare_slots > 0`` or ``growth="decoder"``
+            only, else ``None``).
         spare: ``BoolTensor[M]``: output nodes that emit nothing: in training the spare
             slots grown past the target counts, after :meth:`GraphTransformNet.emit_classes`
             the slots the decoder ended (``None`` without spare slots).
@@ -178,6 +183,22 @@ class TransformOutput:
     num_graphs: int
     end_logit: Tensor | None = None
     spare: Tensor | None = None
+
+
+@dataclass
+class _Pooled:
+    """The network up to its pools: the encoded input nodes ``h [N, H]`` and their
+    ``batch``, the composed ``cluster`` map, the merge ``history``, and the pooled chain
+    (``x [K, H]``, its edges and ``pooled_batch``)."""
+
+    h: Tensor
+    batch: Tensor
+    cluster: Tensor
+    history: MorphHistory
+    x: Tensor
+    edge_index: Tensor
+    pooled_batch: Tensor
+    num_graphs: int
 
 
 @dataclass
@@ -265,6 +286,21 @@ class GraphTransformNet(torch.nn.Module):
             inference every cluster grows its most likely count plus ``spare_slots``,
             and once a slot ends, the rest of its cluster emits nothing.
             (default: :obj:`0`)
+        growth (str, optional): Who decides how many output nodes each pooled node
+            grows. ``"count"``: the count head, for all pooled nodes at once.
+            ``"decoder"``: the output decoder, one node at a time, as a transducer:
+            the output nodes of pooled node :math:`k` are its children at slots
+            :math:`0, 1, \ldots` (features :math:`\mathbf{x}_k + \mathbf{e}_s`, which
+            do not depend on the count), each decoded after every node before it,
+            and the first one whose end head fires is the cluster's *end node*: it
+            emits nothing, and the decoder moves on to pooled node :math:`k + 1`
+            (a cluster that wrote ``max_children`` graphemes ends there). Training
+            grows every cluster by its target count plus its end node (teacher
+            forcing; ``TransformOutput.spare`` flags the end nodes); inference
+            (:meth:`emit_classes`) grows the chain as the decoder writes it. Needs
+            ``decoder_layers > 0``; ``post_growth_layers`` must be 0 and
+            ``spare_slots`` 0, since no layer may read output nodes that are not
+            written yet. (default: :obj:`"count"`)
     """
 
     def __init__(
@@ -288,6 +324,7 @@ class GraphTransformNet(torch.nn.Module):
         post_growth_layers: int = 1,
         decoder_layers: int = 0,
         spare_slots: int = 0,
+        growth: str = "count",
     ) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
@@ -307,6 +344,17 @@ class GraphTransformNet(torch.nn.Module):
                 "GraphTransformNet: spare_slots must be >= 0 and needs decoder_layers > 0 "
                 f"(the decoder ends the spare slots), got spare_slots={spare_slots}, "
                 f"decoder_layers={decoder_layers}"
+            )
+        if growth not in ("count", "decoder"):
+            raise ValueError(
+                f"GraphTransformNet: growth must be 'count' or 'decoder', got {growth!r}"
+            )
+        if growth == "decoder" and (decoder_layers == 0 or post_growth_layers or spare_slots):
+            raise ValueError(
+                "GraphTransformNet: growth='decoder' needs decoder_layers > 0, "
+                "post_growth_layers=0 and spare_slots=0 (nothing may read output nodes "
+                f"before they are written), got decoder_layers={decoder_layers}, "
+                f"post_growth_layers={post_growth_layers}, spare_slots={spare_slots}"
             )
         if len(set(output_vocab)) != len(output_vocab):
             raise ValueError("GraphTransformNet: output_vocab has duplicate graphemes")
@@ -329,6 +377,7 @@ class GraphTransformNet(torch.nn.Module):
         self.post_growth_layers = post_growth_layers
         self.decoder_layers = decoder_layers
         self.spare_slots = spare_slots
+        self.growth = growth
 
         self.node_inputs = NodeInputs(self.periods, run_features)
         self.embed = Linear(self.node_inputs.num_features, hidden_channels)
@@ -384,7 +433,9 @@ class GraphTransformNet(torch.nn.Module):
             else None
         )
         self.act_head = Linear(hidden_channels, 1)
-        self.end_head = Linear(hidden_channels, 1) if spare_slots > 0 else None
+        self.end_head = (
+            Linear(hidden_channels, 1) if spare_slots > 0 or growth == "decoder" else None
+        )
         self.edit_head = Linear(hidden_channels, len(EDIT_OPS))
         self.reset_parameters()
 
@@ -464,6 +515,28 @@ class GraphTransformNet(torch.nn.Module):
 
     def _morph(self, data: Batch, length: Tensor | None) -> _Morph:
         """Embed, merge and grow: everything before the output nodes pick their graphemes."""
+        pooled = self._pool(data)
+        num_clusters = pooled.x.size(0)
+        count = wanted = None
+        if length is not None:
+            wanted = scatter(length, pooled.cluster, dim=0, dim_size=num_clusters, reduce="sum")
+            wanted = wanted.clamp(max=self.max_children)
+            count = wanted
+            if self.growth == "decoder":
+                # Every cluster that did not write max_children graphemes ends on a node.
+                count = wanted + (wanted < self.max_children).long()
+            elif self.spare_slots > 0 and self.training:
+                extra = torch.randint(0, self.spare_slots + 1, count.shape, device=count.device)
+                count = (count + extra).clamp(max=self.max_children)
+        elif self.spare_slots > 0 and num_clusters > 0:
+            logit = self.split.count_head(pooled.x)  # as NodeSplit reads it
+            count = (logit.argmax(dim=1) + self.spare_slots).clamp(max=self.max_children)
+        if wanted is None and self.spare_slots > 0:
+            wanted = torch.full((num_clusters,), self.max_children, device=pooled.x.device)
+        return self._grow(pooled, count, wanted)
+
+    def _pool(self, data: Batch) -> _Pooled:
+        """Embed and merge: the input nodes and the pooled chain."""
         x, edge_index = data.x, data.edge_index
         batch = getattr(data, "batch", None)
         if batch is None:
@@ -472,7 +545,6 @@ class GraphTransformNet(torch.nn.Module):
         h = self.drop(self.embed(self.node_inputs(x, edge_index, data.pos)))
         h = self.encoder(h, edge_index, batch)
 
-        # Merge.
         merge_features = torch.cat(
             [
                 torch.nn.functional.softplus(self.signature_gain(h))
@@ -494,47 +566,50 @@ class GraphTransformNet(torch.nn.Module):
                 reduce="sum",
             )
             history.append(info)
-        merges = list(history)
         cluster = history.cluster
         num_clusters = pooled.size(0)
         size = torch.bincount(cluster, minlength=num_clusters).clamp(max=MAX_CLUSTER_SIZE)
         pooled = pooled + self.size_embedding(size - 1)
         pooled = self.post_pool(pooled, pooled_edge_index, pooled_batch)
-
-        # Grow.
-        count = wanted = None
-        if length is not None:
-            wanted = scatter(length, cluster, dim=0, dim_size=num_clusters, reduce="sum")
-            count = wanted.clamp(max=self.max_children)
-            if self.spare_slots > 0 and self.training:
-                extra = torch.randint(0, self.spare_slots + 1, count.shape, device=count.device)
-                count = (count + extra).clamp(max=self.max_children)
-        elif self.spare_slots > 0 and num_clusters > 0:
-            logit = self.split.count_head(pooled)  # as NodeSplit reads it
-            count = (logit.argmax(dim=1) + self.spare_slots).clamp(max=self.max_children)
-        grown, grown_edge_index, grown_batch, split = self.split(
-            pooled, pooled_edge_index, pooled_batch, count=count
-        )
-        spare = None
-        if self.spare_slots > 0:
-            spare = (
-                split.slot >= wanted.index_select(0, split.parent)
-                if wanted is not None
-                else torch.zeros_like(split.slot, dtype=torch.bool)
-            )
-        history.append(split)
-        grown = self.post_growth(grown, grown_edge_index, grown_batch)
-        return _Morph(
+        return _Pooled(
             h=h,
             batch=batch,
             cluster=cluster,
+            history=history,
+            x=pooled,
+            edge_index=pooled_edge_index,
+            pooled_batch=pooled_batch,
+            num_graphs=num_graphs,
+        )
+
+    def _grow(self, pooled: _Pooled, count: Tensor | None, wanted: Tensor | None) -> _Morph:
+        """Split the pooled chain by ``count`` (``None``: the count head's) and flag as
+        spare the output nodes at slots ``>= wanted`` of their cluster (when given)."""
+        merges = list(pooled.history)
+        history = MorphHistory(merges)
+        grown, grown_edge_index, grown_batch, split = self.split(
+            pooled.x, pooled.edge_index, pooled.pooled_batch, count=count
+        )
+        spare = None
+        if wanted is not None and (self.spare_slots > 0 or self.growth == "decoder"):
+            spare = split.slot >= wanted.index_select(0, split.parent)
+        history.append(split)
+        if self.growth == "decoder":
+            # A child's features may not depend on its count, which is decided after it.
+            grown = self.split.child_features(pooled.x, split.parent, split.slot)
+        else:
+            grown = self.post_growth(grown, grown_edge_index, grown_batch)
+        return _Morph(
+            h=pooled.h,
+            batch=pooled.batch,
+            cluster=pooled.cluster,
             merges=merges,
             history=history,
             split=split,
             grown=grown,
             grown_edge_index=grown_edge_index,
             grown_batch=grown_batch,
-            num_graphs=num_graphs,
+            num_graphs=pooled.num_graphs,
             spare=spare,
         )
 
@@ -599,57 +674,49 @@ class GraphTransformNet(torch.nn.Module):
 
         With ``decoder_layers > 0`` the output nodes are decoded greedily, rank by rank:
         every node at rank ``r`` of its graph takes its most likely grapheme, whose
-        feature row the nodes at rank ``r + 1`` then read.
+        feature row the nodes at rank ``r + 1`` then read. With ``growth="decoder"`` the
+        decoder also grows the chain (:meth:`_grow_by_decoder`).
 
         Args:
             data: the batch.
             member_class: ``LongTensor[N]`` class of each input node's grapheme in ``space``.
             space: the batch's class space (output vocabulary first).
             length: ``LongTensor[N]``, optional: grow by these target counts instead of
-                the count head's (every output node then emits; no spare slots), to
-                tell length errors from grapheme errors.
+                the model's (every output node but the end nodes then emits; no spare
+                slots), to tell length errors from grapheme errors.
         """
+        if self.growth == "decoder" and length is None:
+            out = self._grow_by_decoder(data, member_class, space)
+            return out, self.type_probs(out, member_class, space)
         morph = self._morph(data, length)
         if self.decoder is None:
             out = self._heads(morph, morph.grown)
             return out, self.type_probs(out, member_class, space)
         class_rows = self.class_features(space).to(morph.grown)
         split = morph.split
-        copy_member, copy_child = copy_pairs(morph.cluster, split.parent, split.count.numel())
-        key, key_bias = self._copy_keys(morph.h, copy_member)
-        pair_class = member_class.index_select(0, copy_member)
-        vocab_class = torch.arange(len(self.output_vocab), device=member_class.device)
-        local = torch.full_like(split.parent, -1)
+        key, key_bias = self._copy_keys(
+            morph.h, torch.arange(morph.h.size(0), device=morph.h.device)
+        )
+        pick = self._greedy_picker(
+            morph.cluster, split.count.numel(), key, key_bias, member_class, space
+        )
         # Spare slots: a slot the end head ends, and every later slot of its cluster,
-        # emits nothing and passes a zero row on (as in training).
+        # emits nothing and passes a zero row on (as in training); so does a given end node.
         spare = torch.zeros_like(split.parent, dtype=torch.bool)
         ended = torch.zeros(split.count.numel(), dtype=torch.bool, device=spare.device)
 
         def choose(rows: Tensor, nodes: Tensor) -> Tensor:
             """The feature rows of the most likely graphemes of ``nodes`` (decoded ``rows``)."""
-            local[nodes] = torch.arange(nodes.numel(), device=nodes.device)
-            pairs = (local.index_select(0, copy_child) >= 0).nonzero().view(-1)
-            child = local.index_select(0, copy_child.index_select(0, pairs))
-            local[nodes] = -1
-            logit = self._copy_logit(
-                rows, child, key.index_select(0, pairs), key_bias.index_select(0, pairs)
-            )
-            vocab_logit = (
-                self.vocab_head(rows)
-                if self.vocab_head is not None
-                else rows.new_zeros(rows.size(0), 0)
-            )
-            probs = pointer_generator_probs(
-                logit, pair_class.index_select(0, pairs), child, vocab_logit, vocab_class,
-                len(space),
-            )  # fmt: skip
-            chosen = class_rows.index_select(0, probs.argmax(dim=1))
-            if self.end_head is None or length is not None:
-                return chosen
             parent = split.parent.index_select(0, nodes)
-            end = (self.end_head(rows).squeeze(1) > 0) | ended.index_select(0, parent)
-            ended[parent[end]] = True
-            spare[nodes] = end
+            chosen = class_rows.index_select(0, pick(rows, parent))
+            if length is not None or self.end_head is None:
+                if morph.spare is None:
+                    return chosen
+                end = morph.spare.index_select(0, nodes)
+            else:
+                end = (self.end_head(rows).squeeze(1) > 0) | ended.index_select(0, parent)
+                ended[parent[end]] = True
+                spare[nodes] = end
             return torch.where(end.unsqueeze(1), torch.zeros_like(chosen), chosen)
 
         assert self.decoder is not None
@@ -660,6 +727,100 @@ class GraphTransformNet(torch.nn.Module):
         if self.end_head is not None and length is None:
             out.spare = spare
         return out, self.type_probs(out, member_class, space)
+
+    def _greedy_picker(
+        self,
+        cluster: Tensor,
+        num_clusters: int,
+        key: Tensor,
+        key_bias: Tensor,
+        member_class: Tensor,
+        space: ClassSpace,
+    ) -> Callable[[Tensor, Tensor], Tensor]:
+        """``pick(rows [R, H], parent LongTensor[R]) -> LongTensor[R]``: the most likely class
+        of output nodes with decoded features ``rows`` and parent clusters ``parent``
+        (pointer over the parent's members, ``key``/``key_bias`` of every input node, and
+        generation)."""
+        vocab_class = torch.arange(len(self.output_vocab), device=member_class.device)
+
+        def pick(rows: Tensor, parent: Tensor) -> Tensor:
+            member, child = copy_pairs(cluster, parent, num_clusters)
+            logit = self._copy_logit(
+                rows, child, key.index_select(0, member), key_bias.index_select(0, member)
+            )
+            vocab_logit = (
+                self.vocab_head(rows)
+                if self.vocab_head is not None
+                else rows.new_zeros(rows.size(0), 0)
+            )
+            probs = pointer_generator_probs(
+                logit, member_class.index_select(0, member), child, vocab_logit, vocab_class,
+                len(space),
+            )  # fmt: skip
+            return probs.argmax(dim=1)
+
+        return pick
+
+    def _grow_by_decoder(
+        self, data: Batch, member_class: Tensor, space: ClassSpace
+    ) -> TransformOutput:
+        r"""Grow and decode the chain node by node (``growth="decoder"``, inference).
+
+        Every graph walks its pooled nodes in order. Its next output node is child
+        :math:`s` of its current pooled node :math:`k` (features
+        :math:`\mathbf{x}_k + \mathbf{e}_s` plus the embedding of the grapheme before it,
+        a zero row after an end node), decoded by one step of the decoder. If its end head
+        fires it is :math:`k`'s end node and the graph moves on to :math:`k + 1`; else it
+        emits its most likely grapheme and the graph stays on :math:`k` at slot
+        :math:`s + 1`, or moves on once :math:`k` wrote ``max_children``. The output is
+        the chain the steps grew, split record, end nodes (``spare``) and all; its rows
+        equal a teacher-forced forward pass fed the chosen graphemes and counts.
+        """
+        assert self.decoder is not None and self.end_head is not None
+        pooled = self._pool(data)
+        num_graphs, num_clusters = pooled.num_graphs, pooled.x.size(0)
+        device = pooled.x.device
+        key, key_bias = self._copy_keys(pooled.h, torch.arange(pooled.h.size(0), device=device))
+        pick = self._greedy_picker(pooled.cluster, num_clusters, key, key_bias, member_class, space)
+        class_rows = self.class_features(space).to(pooled.x)
+        embedded_zero = self.decoder.embed_previous(class_rows.new_zeros(1, class_rows.size(1)))
+
+        clusters_of = torch.bincount(pooled.pooled_batch, minlength=num_graphs)
+        current = torch.cumsum(clusters_of, 0) - clusters_of  # each graph's pooled node
+        last = current + clusters_of  # one past each graph's last pooled node
+        slot = torch.zeros(num_graphs, dtype=torch.long, device=device)
+        written = torch.zeros(num_clusters, dtype=torch.long, device=device)
+        previous = self.decoder.start.expand(num_graphs, -1)
+        steps = self.decoder.steps(pooled.h, pooled.batch, num_graphs)
+        step_cluster, step_slot, step_rows = [], [], []
+        while True:
+            full = (slot >= self.max_children) & (current < last)
+            current, slot = current + full.long(), torch.where(full, 0, slot)
+            graphs = (current < last).nonzero().view(-1)
+            if graphs.numel() == 0:
+                break
+            parent, place = current.index_select(0, graphs), slot.index_select(0, graphs)
+            inputs = self.split.child_features(pooled.x, parent, place)
+            rows = steps.step(graphs, inputs + previous.index_select(0, graphs))
+            end = self.end_head(rows).squeeze(1) > 0
+            chosen = self.decoder.embed_previous(class_rows.index_select(0, pick(rows, parent)))
+            previous = previous.clone()
+            previous[graphs] = torch.where(end.unsqueeze(1), embedded_zero, chosen)
+            written.index_add_(0, parent, (~end).long())
+            current[graphs] = parent + end.long()
+            slot[graphs] = torch.where(end, 0, place + 1)
+            step_cluster.append(parent)
+            step_slot.append(place)
+            step_rows.append(rows)
+
+        count = written + (written < self.max_children).long()
+        morph = self._grow(pooled, count, written)
+        decoded = pooled.x.new_empty(morph.grown.shape)
+        if step_rows:
+            offset = torch.cumsum(count, 0) - count
+            node = offset.index_select(0, torch.cat(step_cluster)) + torch.cat(step_slot)
+            decoded[node] = torch.cat(step_rows)
+        return self._heads(morph, decoded)
 
     @staticmethod
     def class_features(space: ClassSpace) -> Tensor:

@@ -50,7 +50,7 @@ from torch_geometric.utils import to_dense_batch
 
 from pyg_grapheme.text import FeatureLayout
 
-__all__ = ["OutputDecoder", "chain_rank", "previous_in_graph"]
+__all__ = ["DecoderSteps", "OutputDecoder", "chain_rank", "previous_in_graph"]
 
 
 def chain_rank(batch: Tensor) -> Tensor:
@@ -209,47 +209,85 @@ class OutputDecoder(torch.nn.Module):
         if x.size(0) == 0:
             return x
         rank = chain_rank(batch)
-        source, source_mask = to_dense_batch(memory, memory_batch, batch_size=num_graphs)
-        source_padding = ~source_mask
-        source_padding[:, 0] &= source_mask.any(dim=1)
-        # Per layer, the inputs of the ranks decoded so far: [B, r, H], and which are real.
-        kept: list[list[Tensor]] = [[] for _ in self.layers]
-        real: list[Tensor] = []
+        steps = self.steps(memory, memory_batch, num_graphs)
         decoded = torch.empty_like(x)
         previous = self.start.expand(num_graphs, -1)
         for step in range(int(rank.max()) + 1):
             nodes = (rank == step).nonzero().view(-1)
             graphs = batch.index_select(0, nodes)
-            present = torch.zeros(num_graphs, dtype=torch.bool, device=x.device)
-            present[graphs] = True
-            # Graphs with no node at this rank get a zero row that only attends to itself,
-            # so no softmax row is empty; their results are never read.
-            real.append(present)
-            padding = ~torch.stack(real, dim=1)
-            padding[:, -1] = False
-            y = x.new_zeros(num_graphs, 1, x.size(1))
-            y[graphs, 0] = x.index_select(0, nodes) + previous.index_select(0, graphs)
-            for layer, inputs in zip(self.layers, kept):
-                inputs.append(y)
-                keys = torch.cat(inputs, dim=1)
-                attended = layer.self_attn(
-                    y, keys, keys, key_padding_mask=padding, need_weights=False
-                )[0]
-                y = layer.norm1(y + layer.dropout1(attended))
-                attended = layer.multihead_attn(
-                    y, source, source, key_padding_mask=source_padding, need_weights=False
-                )[0]
-                y = layer.norm2(y + layer.dropout2(attended))
-                y = layer.norm3(y + layer._ff_block(y))
-            rows = y[graphs, 0]
+            rows = steps.step(graphs, x.index_select(0, nodes) + previous.index_select(0, graphs))
             decoded[nodes] = rows
             chosen = self.embed_previous(choose(rows, nodes))
             previous = previous.clone()
             previous[graphs] = chosen
         return decoded
 
+    def steps(self, memory: Tensor, memory_batch: Tensor, num_graphs: int) -> DecoderSteps:
+        """An incremental decoding of ``num_graphs`` graphs over the input nodes ``memory``
+        (:class:`DecoderSteps`)."""
+        return DecoderSteps(self, memory, memory_batch, num_graphs)
+
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.channels}, num_layers={self.num_layers}, "
             f"heads={self.heads})"
         )
+
+
+class DecoderSteps:
+    r"""The decoder run one output node per graph at a time, in evaluation mode.
+
+    Each :meth:`step` decodes the next output node of some graphs from its layer input
+    (its features plus the embedding of the grapheme before it, or the start vector);
+    every layer attends to the inputs that layer got at the graph's earlier steps, kept
+    here, so the rows equal what :meth:`OutputDecoder.forward` gives the same nodes
+    (causal mask), at a cost linear in the steps taken so far. What the next node is may
+    depend on what was decoded: :meth:`OutputDecoder.decode_greedily` walks a chain fixed
+    in advance, :meth:`~pyg_grapheme.models.GraphTransformNet.emit_classes` grows the
+    chain as the decoder ends each cluster's output.
+
+    Args:
+        decoder: the :class:`OutputDecoder`.
+        memory: ``[N, H]`` features of the input nodes.
+        memory_batch: ``LongTensor[N]`` graph of each input node (sorted).
+        num_graphs: ``B``.
+    """
+
+    def __init__(
+        self, decoder: OutputDecoder, memory: Tensor, memory_batch: Tensor, num_graphs: int
+    ) -> None:
+        self.layers = decoder.layers
+        self.num_graphs = num_graphs
+        self.source, source_mask = to_dense_batch(memory, memory_batch, batch_size=num_graphs)
+        self.source_padding = ~source_mask
+        self.source_padding[:, 0] &= source_mask.any(dim=1)
+        # Per layer, the inputs of the steps so far: [B, 1, H] each; and which are real.
+        self.kept: list[list[Tensor]] = [[] for _ in self.layers]
+        self.real: list[Tensor] = []
+
+    def step(self, graphs: Tensor, inputs: Tensor) -> Tensor:
+        """``[R, H]``: the decoded rows of the next output node of each of ``graphs``
+        (``LongTensor[R]``, distinct), given their layer inputs ``[R, H]``."""
+        present = torch.zeros(self.num_graphs, dtype=torch.bool, device=inputs.device)
+        present[graphs] = True
+        # Graphs without a node at this step get a zero row that only attends to itself,
+        # so no softmax row is empty; their results are never read.
+        self.real.append(present)
+        padding = ~torch.stack(self.real, dim=1)
+        padding[:, -1] = False
+        y = inputs.new_zeros(self.num_graphs, 1, inputs.size(1))
+        y[graphs, 0] = inputs
+        for layer, kept in zip(self.layers, self.kept):
+            kept.append(y)
+            keys = torch.cat(kept, dim=1)
+            attended = layer.self_attn(y, keys, keys, key_padding_mask=padding, need_weights=False)[
+                0
+            ]
+            y = layer.norm1(y + layer.dropout1(attended))
+            attended = layer.multihead_attn(
+                y, self.source, self.source, key_padding_mask=self.source_padding,
+                need_weights=False,
+            )[0]  # fmt: skip
+            y = layer.norm2(y + layer.dropout2(attended))
+            y = layer.norm3(y + layer._ff_block(y))
+        return y[graphs, 0]

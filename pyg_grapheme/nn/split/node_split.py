@@ -156,10 +156,7 @@ class NodeSplit(torch.nn.Module):
             torch.arange(num_nodes, device=x.device), grown, output_size=num_out
         )
         slot = torch.arange(num_out, device=x.device) - offset.index_select(0, parent)
-        x_out = x.index_select(0, parent)
-        if self.slot_embedding is not None:
-            after = (count.index_select(0, parent) - 1 - slot).clamp(min=0)
-            x_out = x_out + self.slot_embedding(slot) + self.after_embedding(after)
+        x_out = self.child_features(x, parent, slot, count)
         batch_out = batch.index_select(0, parent)
 
         edge_index_out = self._connect(edge_index, grown, offset, parent, slot, num_out)
@@ -182,6 +179,33 @@ class NodeSplit(torch.nn.Module):
             num_nodes=num_out,
         )
         return x_out, edge_index_out, batch_out, info
+
+    def child_features(
+        self, x: Tensor, parent: Tensor, slot: Tensor, count: Tensor | None = None
+    ) -> Tensor:
+        r"""Features of output nodes: :math:`\mathbf{x}_i + \mathbf{e}_s + \mathbf{f}_{c_i - 1 - s}`
+        (class docstring), or :math:`\mathbf{x}_i + \mathbf{e}_s` without :obj:`count`, for a
+        child made before its parent's count is known (a decoder that ends each node's
+        output as it writes it).
+
+        Args:
+            x: ``[N, F]`` features of the input nodes.
+            parent: ``LongTensor[M]`` input node of each output node.
+            slot: ``LongTensor[M]`` place of each output node among its siblings, below
+                ``max_children``.
+            count: ``LongTensor[N]``, optional: children of each input node.
+
+        Returns:
+            ``[M, F]``.
+        """
+        x_out = x.index_select(0, parent)
+        if self.slot_embedding is None:
+            return x_out
+        x_out = x_out + self.slot_embedding(slot)
+        if count is None:
+            return x_out
+        after = (count.index_select(0, parent) - 1 - slot).clamp(min=0)
+        return x_out + self.after_embedding(after)
 
     def unsplit(self, x: Tensor, info: SplitInfo) -> tuple[Tensor, Tensor, Tensor]:
         r"""Lifts output-node values back to the input graph.

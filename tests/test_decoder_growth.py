@@ -192,3 +192,43 @@ def test_decoder_growth_learns_lengths_read_off_the_input():
           f"held-out exact match {score:.3f}")  # fmt: skip
     assert losses[-1] < 0.3 * losses[0]
     assert score >= 0.95
+
+
+def test_whole_model_loss_gradcheck_with_decoder_growth(module_gradcheck, merge_margin):
+    """The teacher-forced loss with end nodes, float64, away from merge boundaries: the end
+    head, the slot embeddings the children read, the decoder and the layers before it."""
+    from pyg_grapheme.loss import StructuralLoss
+
+    torch.manual_seed(3)
+    model = GraphTransformNet(**{**NET, "hidden_channels": 8, "decoder_layers": 1},
+                              output_vocab=["0", "1"])  # fmt: skip
+    objective = TransformObjective(
+        StructuralLoss(grad="autodiff", outer_iter=2, inner_iter=3, epsilon=0.5, epsilon_start=1.0)
+    )
+    inputs = graphs_from_texts(["aab", "xyz", "q", "mn", "pp"])
+    targets = graphs_from_texts(["ab", "x0", "q", "mmnn", ""])
+    sup = build_supervision(inputs, targets, model.output_vocab)
+    inputs.x, targets.x = inputs.x.double(), targets.x.double()
+    emitted = GraphTransformNet.class_features(sup.space).double()[sup.target_class]
+
+    def loss_fn(m: GraphTransformNet) -> torch.Tensor:
+        out = m(inputs, length=sup.length, emitted=emitted)
+        assert out.spare.any()
+        return objective(out, m.type_probs(out, sup.member_class, sup.space), targets, sup)["loss"]
+
+    model = model.double()
+    with torch.no_grad():
+        model.split.slot_embedding.weight.normal_(0.0, 0.3)
+    assert merge_margin(model, inputs) > 1e-3, "finite differences would cross a merge boundary"
+    names = [
+        "embed.bias",
+        "pools.0.threshold_logit",
+        "split.slot_embedding.weight",
+        "end_head.weight",
+        "end_head.bias",
+        "decoder.embed_previous.bias",
+        "decoder.start",
+        "decoder.layers.0.self_attn.in_proj_bias",
+        "copy_query.bias",
+    ]
+    assert module_gradcheck(model, loss_fn, names=names, atol=1e-6, rtol=1e-4)

@@ -26,7 +26,8 @@ seconds our model used on that row; ``same-epochs`` gives it as many epochs.
     python bench/results_table.py --out results.md
     python bench/results_table.py --rows copy,math_l1 --json results.json
     python bench/results_table.py --rows copy --models baseline --baseline-cpu-seconds 60
-    python bench/results_table.py --rows math_l5 --ours-options "--model.net.spare_slots 2"
+    python bench/results_table.py --rows math_l5 --ours-options "--model.net.growth count
+        --model.net.post_growth_layers 1 --model.net.spare_slots 2"   # a variant
     python bench/results_table.py --rows math_l3 --math-train 4800 --epochs 80
     python bench/results_table.py --quick          # tiny budgets: a smoke test
 """
@@ -99,8 +100,10 @@ ROW_OPTIONS: dict[str, list[str]] = {
     # Derivatives and integrals reorder and repeat subtrees of their input. The "lcs"
     # alignment keeps the copied graphemes on the input nodes they copy (one node then
     # grows at most 28 graphemes at level 5, 38 at level 6, against 31 and 44 under
-    # "right"), and the output decoder lets every grown node read the input and the
-    # graphemes written before it. Validation only feeds the logs: every 40th epoch.
+    # "right"), the output decoder lets every grown node read the input and the
+    # graphemes written before it, and decoder growth lets it end each cluster's output
+    # after reading them (the count head's parallel decision was most of the errors).
+    # Validation only feeds the logs: every 40th epoch.
     **{
         f"math_l{level}": [
             "--model.alignment",
@@ -109,6 +112,10 @@ ROW_OPTIONS: dict[str, list[str]] = {
             "40",
             "--model.net.decoder_layers",
             "2",
+            "--model.net.growth",
+            "decoder",
+            "--model.net.post_growth_layers",
+            "0",
             "--trainer.check_val_every_n_epoch",
             "40",
         ]
@@ -487,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> list[RowResult]:
         "--ours-options",
         default="",
         help="fit options for our model, after each row's own, as one string "
-        '(e.g. "--model.net.spare_slots 2")',
+        '(e.g. "--model.net.decoder_layers 3")',
     )
     parser.add_argument(
         "--math-train",

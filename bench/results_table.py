@@ -28,6 +28,8 @@ seconds our model used on that row; ``same-epochs`` gives it as many epochs.
     python bench/results_table.py --rows copy --models baseline --baseline-cpu-seconds 60
     python bench/results_table.py --rows math_l5 --ours-options "--model.net.growth count
         --model.net.post_growth_layers 1 --model.net.spare_slots 2"   # a variant
+    python bench/results_table.py --rows math_l6 --ours-options "--model.net.growth decoder
+        --model.net.post_growth_layers 0"                               # a variant
     python bench/results_table.py --rows math_l3 --math-train 4800 --epochs 80
     python bench/results_table.py --quick          # tiny budgets: a smoke test
 """
@@ -64,6 +66,7 @@ from pyg_grapheme.metrics import exact_match
 
 __all__ = [
     "CONF_DIR",
+    "DECODER_GROWTH",
     "MATH_SPLIT",
     "ROWS",
     "ROW_CONFIGS",
@@ -96,14 +99,18 @@ ROW_CONFIGS: dict[str, str] = {
 """Config (in ``conf/``) our model trains each row with; rows without their own use the
 generic ``pairs.yaml``."""
 
+DECODER_GROWTH = ["--model.net.growth", "decoder", "--model.net.post_growth_layers", "0"]
+"""Fit options that hand every length decision to the output decoder (transducer growth)."""
+
 ROW_OPTIONS: dict[str, list[str]] = {
     # Derivatives and integrals reorder and repeat subtrees of their input. The "lcs"
     # alignment keeps the copied graphemes on the input nodes they copy (one node then
     # grows at most 28 graphemes at level 5, 38 at level 6, against 31 and 44 under
-    # "right"), the output decoder lets every grown node read the input and the
-    # graphemes written before it, and decoder growth lets it end each cluster's output
-    # after reading them (the count head's parallel decision was most of the errors).
-    # Validation only feeds the logs: every 40th epoch.
+    # "right"), and the output decoder lets every grown node read the input and the
+    # graphemes written before it. Level 5 also grows by the decoder, which ends each
+    # cluster's output after reading what came before (the count head's parallel
+    # decision was most of its errors); on level 6 that scored below the count head,
+    # which it keeps (README). Validation only feeds the logs: every 40th epoch.
     **{
         f"math_l{level}": [
             "--model.alignment",
@@ -112,10 +119,7 @@ ROW_OPTIONS: dict[str, list[str]] = {
             "40",
             "--model.net.decoder_layers",
             "2",
-            "--model.net.growth",
-            "decoder",
-            "--model.net.post_growth_layers",
-            "0",
+            *(DECODER_GROWTH if level == 5 else []),
             "--trainer.check_val_every_n_epoch",
             "40",
         ]

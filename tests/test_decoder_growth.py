@@ -7,10 +7,10 @@ import random
 
 import pytest
 import torch
+from decoder_cases import end_at_the_median, inference_batch, teacher_forced_loss
 
 from pyg_grapheme.models import GraphTransformNet
 from pyg_grapheme.models.objective import TransformObjective, build_supervision
-from pyg_grapheme.models.output_classes import ClassSpace
 from pyg_grapheme.models.text_transform import transform_text
 from pyg_grapheme.text import graphs_from_texts
 
@@ -24,14 +24,6 @@ NET = dict(
     post_growth_layers=0,
     growth="decoder",
 )
-
-
-def _inference_batch(net: GraphTransformNet, texts: list[str]):
-    """The batch of ``texts``, its class space and the class of each input grapheme."""
-    data = graphs_from_texts(texts)
-    data.num_graphs = len(texts)
-    space = ClassSpace.build(net.output_vocab, data.clusters)
-    return data, space, space.encode(g for c in data.clusters for g in c)
 
 
 def test_decoder_growth_needs_the_decoder_and_nothing_reading_later_nodes():
@@ -110,7 +102,7 @@ def test_an_end_head_that_always_or_never_fires_gives_empty_or_full_clusters():
     torch.manual_seed(3)
     net = GraphTransformNet(**NET, max_children=3, output_vocab=["q"]).eval()
     texts = ["abc", "xy", ""]
-    data, space, member_class = _inference_batch(net, texts)
+    data, space, member_class = inference_batch(net, texts)
     with torch.no_grad():
         net.end_head.bias.fill_(100.0)
     out, _ = net.emit_classes(data, member_class, space)
@@ -127,14 +119,10 @@ def test_greedy_growth_equals_the_teacher_forced_pass_on_its_own_choices():
     torch.manual_seed(4)
     net = GraphTransformNet(**NET, max_children=4, output_vocab=["q", "r"]).eval()
     texts = ["abcd", "xyz", "k"]
-    data, space, member_class = _inference_batch(net, texts)
+    data, space, member_class = inference_batch(net, texts)
     # An end head with a random direction, its threshold at the median node, ends some
     # clusters early and lets others write several graphemes.
-    with torch.no_grad():
-        net.end_head.weight.normal_(0.0, 3.0)
-        net.end_head.bias.fill_(-100.0)
-        out, _ = net.emit_classes(data, member_class, space)
-        net.end_head.bias.fill_(-float((out.x @ net.end_head.weight.view(-1)).median()))
+    end_at_the_median(net, data, member_class, space)
     out, probs = net.emit_classes(data, member_class, space)
     assert out.cluster.tolist() == list(range(8))
     ends = torch.zeros_like(out.split.count).index_add(0, out.split.parent, out.spare.long())
@@ -197,24 +185,11 @@ def test_decoder_growth_learns_lengths_read_off_the_input():
 def test_whole_model_loss_gradcheck_with_decoder_growth(module_gradcheck, merge_margin):
     """The teacher-forced loss with end nodes, float64, away from merge boundaries: the end
     head, the slot embeddings the children read, the decoder and the layers before it."""
-    from pyg_grapheme.loss import StructuralLoss
-
     torch.manual_seed(3)
     model = GraphTransformNet(**{**NET, "hidden_channels": 8, "decoder_layers": 1},
                               output_vocab=["0", "1"])  # fmt: skip
-    objective = TransformObjective(
-        StructuralLoss(grad="autodiff", outer_iter=2, inner_iter=3, epsilon=0.5, epsilon_start=1.0)
-    )
-    inputs = graphs_from_texts(["aab", "xyz", "q", "mn", "pp"])
-    targets = graphs_from_texts(["ab", "x0", "q", "mmnn", ""])
-    sup = build_supervision(inputs, targets, model.output_vocab)
-    inputs.x, targets.x = inputs.x.double(), targets.x.double()
-    emitted = GraphTransformNet.class_features(sup.space).double()[sup.target_class]
-
-    def loss_fn(m: GraphTransformNet) -> torch.Tensor:
-        out = m(inputs, length=sup.length, emitted=emitted)
-        assert out.spare.any()
-        return objective(out, m.type_probs(out, sup.member_class, sup.space), targets, sup)["loss"]
+    loss_fn = teacher_forced_loss(model)
+    inputs = loss_fn.inputs
 
     model = model.double()
     with torch.no_grad():

@@ -3,6 +3,7 @@ network's greedy decode agreeing with its teacher-forced forward pass."""
 
 import pytest
 import torch
+from decoder_cases import teacher_forced_loss
 
 from pyg_grapheme.models import GraphTransformNet
 from pyg_grapheme.models.output_classes import ClassSpace
@@ -157,24 +158,11 @@ def test_whole_model_loss_gradcheck_through_the_decoder(module_gradcheck, merge_
     """The teacher-forced loss of a network with a decoder, float64, away from merge
     boundaries: the decoder's layers, its embedding of the emitted graphemes and the
     layers before it."""
-    from pyg_grapheme.loss import StructuralLoss
-    from pyg_grapheme.models.objective import TransformObjective, build_supervision
-
     torch.manual_seed(3)
     model = GraphTransformNet(hidden_channels=8, num_layers=2, heads=2, output_vocab=["0", "1"],
                               decoder_layers=1)  # fmt: skip
-    objective = TransformObjective(
-        StructuralLoss(grad="autodiff", outer_iter=2, inner_iter=3, epsilon=0.5, epsilon_start=1.0)
-    )
-    inputs = graphs_from_texts(["aab", "xyz", "q", "mn", "pp"])
-    targets = graphs_from_texts(["ab", "x0", "q", "mmnn", ""])
-    sup = build_supervision(inputs, targets, model.output_vocab)
-    inputs.x, targets.x = inputs.x.double(), targets.x.double()
-    emitted = GraphTransformNet.class_features(sup.space).double()[sup.target_class]
-
-    def loss_fn(m: GraphTransformNet) -> torch.Tensor:
-        out = m(inputs, length=sup.length, emitted=emitted)
-        return objective(out, m.type_probs(out, sup.member_class, sup.space), targets, sup)["loss"]
+    loss_fn = teacher_forced_loss(model)
+    inputs = loss_fn.inputs
 
     model = model.double()
     assert merge_margin(model, inputs) > 1e-3, "finite differences would cross a merge boundary"

@@ -5,10 +5,10 @@ the decoder ends."""
 
 import pytest
 import torch
+from decoder_cases import end_at_the_median, inference_batch
 
 from pyg_grapheme.models import GraphTransformNet
 from pyg_grapheme.models.objective import TransformObjective, build_supervision
-from pyg_grapheme.models.output_classes import ClassSpace
 from pyg_grapheme.models.text_transform import transform_text
 from pyg_grapheme.text import graphs_from_texts
 
@@ -20,14 +20,6 @@ def _batch():
     inputs = graphs_from_texts(["abc", "xy"])
     targets = graphs_from_texts(["aabc", "y"])
     return inputs, targets
-
-
-def _inference_batch(net: GraphTransformNet, texts: list[str]):
-    """The batch of ``texts``, its class space and the class of each input grapheme."""
-    data = graphs_from_texts(texts)
-    data.num_graphs = len(texts)
-    space = ClassSpace.build(net.output_vocab, data.clusters)
-    return data, space, space.encode(g for c in data.clusters for g in c)
 
 
 def test_spare_slots_need_the_decoder_and_are_not_negative():
@@ -99,7 +91,7 @@ def test_inference_grows_the_counts_plus_spare_slots_and_the_decoder_ends_them()
     torch.manual_seed(2)
     net = GraphTransformNet(**NET, output_vocab=["q"], spare_slots=2).eval()
     texts = ["abc", "xy"]
-    data, space, member_class = _inference_batch(net, texts)
+    data, space, member_class = inference_batch(net, texts)
     with torch.no_grad():
         net.end_head.bias.fill_(-100.0)  # nothing ends: every slot emits
     out, _ = net.emit_classes(data, member_class, space)
@@ -119,14 +111,10 @@ def test_once_a_slot_ends_the_rest_of_its_cluster_emits_nothing():
     torch.manual_seed(4)
     net = GraphTransformNet(**NET, output_vocab=["q"], spare_slots=3).eval()
     texts = ["abcd", "xyz"]
-    data, space, member_class = _inference_batch(net, texts)
+    data, space, member_class = inference_batch(net, texts)
     # An end head with a random direction, its threshold at the median node, ends some
     # slots and not others.
-    with torch.no_grad():
-        net.end_head.weight.normal_(0.0, 3.0)
-        net.end_head.bias.fill_(-100.0)
-        out, _ = net.emit_classes(data, member_class, space)
-        net.end_head.bias.fill_(-float((out.x @ net.end_head.weight.view(-1)).median()))
+    end_at_the_median(net, data, member_class, space)
     out, _ = net.emit_classes(data, member_class, space)
     ended = net.end_head(out.x).squeeze(1) > 0
     assert 0 < int(out.spare.sum()) < out.spare.numel()

@@ -1,0 +1,57 @@
+"""Inputs shared by the tests of networks with an output decoder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch_geometric.data import Batch
+
+from pyg_grapheme.loss import StructuralLoss
+from pyg_grapheme.models import GraphTransformNet
+from pyg_grapheme.models.objective import TransformObjective, build_supervision
+from pyg_grapheme.models.output_classes import ClassSpace
+from pyg_grapheme.text import graphs_from_texts
+
+
+def inference_batch(
+    net: GraphTransformNet, texts: list[str]
+) -> tuple[Batch, ClassSpace, torch.Tensor]:
+    """The batch of ``texts``, its class space and the class of each input grapheme."""
+    data = graphs_from_texts(texts)
+    data.num_graphs = len(texts)
+    space = ClassSpace.build(net.output_vocab, data.clusters)
+    return data, space, space.encode(g for c in data.clusters for g in c)
+
+
+def teacher_forced_loss(net: GraphTransformNet) -> Callable[[GraphTransformNet], torch.Tensor]:
+    """``loss_fn(m)``: the float64 teacher-forced loss of merging, relabelling, growing
+    (``"mn" -> "mmnn"``) and emptying (``"pp" -> ""``) pairs, for a gradcheck of ``net``
+    (whose ``output_vocab`` must hold ``"0"``)."""
+    objective = TransformObjective(
+        StructuralLoss(grad="autodiff", outer_iter=2, inner_iter=3, epsilon=0.5, epsilon_start=1.0)
+    )
+    inputs = graphs_from_texts(["aab", "xyz", "q", "mn", "pp"])
+    targets = graphs_from_texts(["ab", "x0", "q", "mmnn", ""])
+    sup = build_supervision(inputs, targets, net.output_vocab)
+    inputs.x, targets.x = inputs.x.double(), targets.x.double()
+    emitted = GraphTransformNet.class_features(sup.space).double()[sup.target_class]
+
+    def loss_fn(m: GraphTransformNet) -> torch.Tensor:
+        out = m(inputs, length=sup.length, emitted=emitted)
+        return objective(out, m.type_probs(out, sup.member_class, sup.space), targets, sup)["loss"]
+
+    loss_fn.inputs = inputs  # type: ignore[attr-defined]
+    return loss_fn
+
+
+def end_at_the_median(
+    net: GraphTransformNet, data: Batch, member_class: torch.Tensor, space: ClassSpace
+) -> None:
+    """Give ``net``'s end head a random direction and put its threshold at the median output
+    node of ``data`` with nothing ended, so it ends some nodes and not others."""
+    with torch.no_grad():
+        net.end_head.weight.normal_(0.0, 3.0)
+        net.end_head.bias.fill_(-100.0)
+        out, _ = net.emit_classes(data, member_class, space)
+        net.end_head.bias.fill_(-float((out.x @ net.end_head.weight.view(-1)).median()))

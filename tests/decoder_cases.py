@@ -24,10 +24,12 @@ def inference_batch(
     return data, space, space.encode(g for c in data.clusters for g in c)
 
 
-def teacher_forced_loss(net: GraphTransformNet) -> Callable[[GraphTransformNet], torch.Tensor]:
-    """``loss_fn(m)``: the float64 teacher-forced loss of merging, relabelling, growing
-    (``"mn" -> "mmnn"``) and emptying (``"pp" -> ""``) pairs, for a gradcheck of ``net``
-    (whose ``output_vocab`` must hold ``"0"``)."""
+def teacher_forced_loss(
+    net: GraphTransformNet,
+) -> tuple[Callable[[GraphTransformNet], torch.Tensor], Batch]:
+    """``(loss_fn, inputs)``: ``loss_fn(m)`` is the float64 teacher-forced loss of merging,
+    relabelling, growing (``"mn" -> "mmnn"``) and emptying (``"pp" -> ""``) pairs, for a
+    gradcheck of ``net`` (whose ``output_vocab`` must hold ``"0"``), on ``inputs``."""
     objective = TransformObjective(
         StructuralLoss(grad="autodiff", outer_iter=2, inner_iter=3, epsilon=0.5, epsilon_start=1.0)
     )
@@ -41,8 +43,7 @@ def teacher_forced_loss(net: GraphTransformNet) -> Callable[[GraphTransformNet],
         out = m(inputs, length=sup.length, emitted=emitted)
         return objective(out, m.type_probs(out, sup.member_class, sup.space), targets, sup)["loss"]
 
-    loss_fn.inputs = inputs  # type: ignore[attr-defined]
-    return loss_fn
+    return loss_fn, inputs
 
 
 def end_at_the_median(

@@ -188,8 +188,7 @@ def test_whole_model_loss_gradcheck_with_decoder_growth(module_gradcheck, merge_
     torch.manual_seed(3)
     model = GraphTransformNet(**{**NET, "hidden_channels": 8, "decoder_layers": 1},
                               output_vocab=["0", "1"])  # fmt: skip
-    loss_fn = teacher_forced_loss(model)
-    inputs = loss_fn.inputs
+    loss_fn, inputs = teacher_forced_loss(model)
 
     model = model.double()
     with torch.no_grad():

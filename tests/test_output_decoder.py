@@ -161,8 +161,7 @@ def test_whole_model_loss_gradcheck_through_the_decoder(module_gradcheck, merge_
     torch.manual_seed(3)
     model = GraphTransformNet(hidden_channels=8, num_layers=2, heads=2, output_vocab=["0", "1"],
                               decoder_layers=1)  # fmt: skip
-    loss_fn = teacher_forced_loss(model)
-    inputs = loss_fn.inputs
+    loss_fn, inputs = teacher_forced_loss(model)
 
     model = model.double()
     assert merge_margin(model, inputs) > 1e-3, "finite differences would cross a merge boundary"

@@ -508,7 +508,8 @@ class GraphTransformNet(torch.nn.Module):
             length, morph.cluster, split.count.numel(), split.parent, split.slot
         )
         if morph.spare is not None:
-            # Spare slots read a zero feature row, which no grapheme has.
+            # Spare slots and end nodes pass on a zero feature row, which no grapheme
+            # has: the node after them reads it.
             emitted = torch.cat([emitted, emitted.new_zeros(1, emitted.size(1))])
             index = torch.where(morph.spare, emitted.size(0) - 1, index)
         return self._heads(morph, self._decode(morph, emitted.index_select(0, index)))

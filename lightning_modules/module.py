@@ -41,8 +41,10 @@ class GraphTransformModule(pl.LightningModule):
             (:class:`~pyg_grapheme.models.objective.TransformObjective`, which
             holds the :class:`~pyg_grapheme.loss.StructuralLoss`); its defaults
             when ``None``.
-        alignment: input-to-target alignment of the supervision, ``"lcs"``
-            or ``"right"`` (:func:`~pyg_grapheme.models.edit_supervision.edit_targets`).
+        alignment: input-to-target alignment of the supervision, ``"lcs"``,
+            ``"right"`` or ``"whole"`` (the whole input merges into one node that
+            grows the whole answer; for answers that reorder the input, with
+            ``growth="decoder"``) (:func:`~pyg_grapheme.models.edit_supervision.edit_targets`).
         augment: probability that a grapheme class of a training batch gets
             redrawn features (:func:`~pyg_grapheme.models.feature_augmentation.randomize_graphemes`);
             0 for tasks whose rules depend on grapheme properties (arithmetic).

@@ -115,3 +115,16 @@ def test_right_alignment_anchors_result_digits_to_the_last_nodes():
 def test_unknown_alignment_is_named():
     with pytest.raises(ValueError, match="alignment"):
         edit_targets(segment("ab"), segment("a"), alignment="left")
+
+
+def test_whole_alignment_merges_everything_into_the_first_node():
+    t = targets("abc", "cba", "whole")
+    assert t.group.tolist() == [0, 0, 0] and t.merge.tolist() == [1.0, 1.0]
+    assert t.length.tolist() == [3, 0, 0] and t.op.tolist() == [M, D, D]
+    assert targets("ab", "abab", "whole").op.tolist() == [INS, D]
+    assert targets("a", "a", "whole").op.tolist() == [K]
+    # An empty target: one group that produces nothing.
+    t = targets("abc", "", "whole")
+    assert t.group.tolist() == [0, 0, 0] and t.length.tolist() == [0, 0, 0]
+    assert t.op.tolist() == [D, D, D]
+    assert targets("", "", "whole").op.numel() == 0

@@ -48,6 +48,15 @@ canonical alignment for outputs that summarise the whole input and are
 written right-aligned (arithmetic results: the units digit always sits on the
 last node and the merge pattern depends only on the result's length).
 
+``alignment="whole"`` ties no target grapheme to an input node: the whole input
+merges into one group, whose first node produces the whole target (an empty
+target: nothing). The pooled node of a graph then grows the entire answer, and a
+network that grows by its decoder (``growth="decoder"``) writes it grapheme by
+grapheme, copying from any input node or generating: a pointer-generator
+sequence-to-sequence model on the graph encoder. This is the alignment for
+answers that reorder or repeat parts of the input (derivatives, integrals,
+reversal), which no in-order alignment can assign to the nodes they copy.
+
 An empty target deletes every node (each produces nothing). A non-empty target
 cannot be produced from an empty input; callers check ``sum(length) == len(target)``.
 """
@@ -65,7 +74,7 @@ from torch import Tensor
 
 __all__ = ["ALIGNMENTS", "EDIT_OPS", "EditTargets", "edit_targets"]
 
-ALIGNMENTS = ("lcs", "right")
+ALIGNMENTS = ("lcs", "right", "whole")
 
 EDIT_OPS = ("keep", "delete", "modify", "insert")
 KEEP, DELETE, MODIFY, INSERT = range(len(EDIT_OPS))
@@ -102,6 +111,8 @@ def edit_targets(
         raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}")
     if alignment == "right":
         return _right_aligned(tuple(source), tuple(target))
+    if alignment == "whole":
+        return _whole_aligned(tuple(source), tuple(target))
     return _lcs_aligned(tuple(source), tuple(target))
 
 
@@ -261,4 +272,22 @@ def _right_aligned(source: tuple[str, ...], target: tuple[str, ...]) -> EditTarg
     if m > 0:
         for i in range(first):
             plan.joins[i] = first
+    return plan.targets()
+
+
+@lru_cache(maxsize=1 << 17)
+def _whole_aligned(source: tuple[str, ...], target: tuple[str, ...]) -> EditTargets:
+    """Every node joins node 0's group; node 0 produces the whole target (module docstring)."""
+    n, m = len(source), len(target)
+    plan = _Plan(n)
+    if n == 0:
+        return plan.targets()
+    plan.produced[0] = list(range(m))
+    if m > 0:
+        if target[0] != source[0]:
+            plan.op[0] = MODIFY
+        else:
+            plan.op[0] = KEEP if m == 1 else INSERT
+    for i in range(1, n):
+        plan.joins[i] = 0
     return plan.targets()

@@ -18,9 +18,7 @@ def test_whole_alignment_learns_to_reverse():
     copies from any input node. 300 Adam steps on 600 strings of 2-4 letters; 150
     held-out strings of the same lengths."""
     letters = "abcdefgh"
-    strings = [
-        "".join(p) for n in (2, 3, 4) for p in itertools.product(letters, repeat=n)
-    ]
+    strings = ["".join(p) for n in (2, 3, 4) for p in itertools.product(letters, repeat=n)]
     random.Random(0).shuffle(strings)
     train, held_out = strings[:600], strings[600:750]
     torch.manual_seed(0)

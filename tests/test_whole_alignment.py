@@ -4,8 +4,11 @@ the output decoder (growth="decoder"), so answers may reorder the input."""
 import itertools
 import random
 
+import pytest
 import torch
 
+from lightning_modules.module import check_producible
+from pyg_grapheme.data import TextPair
 from pyg_grapheme.models import GraphTransformNet
 from pyg_grapheme.models.objective import TransformObjective, build_supervision
 from pyg_grapheme.models.text_transform import transform_text
@@ -49,3 +52,13 @@ def test_whole_alignment_learns_to_reverse():
           f"held-out exact match {score:.3f}")  # fmt: skip
     assert losses[-1] < 0.2 * losses[0]
     assert score >= 0.95
+
+
+def test_a_whole_answer_longer_than_max_children_is_refused_before_training():
+    """Under "whole" one node grows the whole answer, so ``max_children`` bounds its length;
+    the same pair passes under "lcs", where every node keeps its own grapheme."""
+    pairs = [TextPair("ab", "ab"), TextPair("abcd", "abcd", {"source": "train.jsonl:2"})]
+    check_producible(pairs, "lcs", max_children=1)
+    with pytest.raises(ValueError, match=r"train.jsonl:2: one input node must produce 4 .*'whole'"):
+        check_producible(pairs, "whole", max_children=3)
+    check_producible(pairs, "whole", max_children=4)

@@ -28,17 +28,25 @@ probe               input -> target             what it needs
 
     python bench/generic_config.py                 # every task, about 10 minutes
     python bench/generic_config.py double rle_decode
+    python bench/generic_config.py reverse swap_pairs --options "--model.alignment whole
+        --model.net.decoder_layers 2 --model.net.growth decoder
+        --model.net.post_growth_layers 0 --model.objective.init_args.count_weight 0"
+
+``--options`` adds fit options after the config's (here: the whole answer written by
+the output decoder from one node, for tasks that reorder their input).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
+import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -109,8 +117,9 @@ def _write(path: Path, rows: list[Pair]) -> None:
     )
 
 
-def run(task: str) -> dict[str, float]:
-    """Train ``task`` with conf/pairs.yaml in a temporary folder; scores and CPU seconds."""
+def run(task: str, options: Sequence[str] = ()) -> dict[str, float]:
+    """Train ``task`` with conf/pairs.yaml (and fit ``options`` after it) in a temporary
+    folder; scores and CPU seconds."""
     folder = Path(tempfile.mkdtemp(prefix=f"generic-{task}-"))
     os.chdir(folder)
     train = pairs(task, 2000, 0, "latin", 1, 8)
@@ -121,7 +130,8 @@ def run(task: str) -> dict[str, float]:
     cli = main(
         ["--config", str(CONF_DIR / "pairs.yaml"),
          "--data.train_path", "train.jsonl", "--data.val_path", "val.jsonl",
-         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+         *options]
     )  # fmt: skip
     cpu = time.process_time() - start
     _, last = checkpoint_paths(cli.trainer)
@@ -138,14 +148,23 @@ def run(task: str) -> dict[str, float]:
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    sys.argv, chosen = sys.argv[:1], sys.argv[1:] or [*GENERATED, *PROBES]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("tasks", nargs="*", help="tasks and probes (default: all)")
+    parser.add_argument("--options", default="", help="fit options, one string")
+    args = parser.parse_args()
+    chosen = args.tasks or [*GENERATED, *PROBES]
     unknown = [t for t in chosen if t not in GENERATED and t not in PROBES]
     if unknown:
-        raise SystemExit(f"unknown task(s) {unknown}; choose from {[*GENERATED, *PROBES]}")
+        parser.error(f"unknown task(s) {unknown}; choose from {[*GENERATED, *PROBES]}")
+    try:
+        options = shlex.split(args.options)
+    except ValueError as error:
+        parser.error(f"--options: {error}")
+    sys.argv = sys.argv[:1]  # the fit CLI parses sys.argv too
     print("| task | Latin, 9-16 | Greek | Cyrillic | emoji | training CPU s |")
     print("|---|---|---|---|---|---|")
     for task in chosen:
-        r = run(task)
+        r = run(task, options)
         print(
             f"| {task} | {r['latin_2x']:.3f} | {r['greek']:.3f} | {r['cyrillic']:.3f} | "
             f"{r['emoji']:.3f} | {r['cpu_s']:.0f} |",

@@ -1,12 +1,16 @@
 """alignment="whole": the input merges into one node that grows the whole answer, written by
 the output decoder (growth="decoder"), so answers may reorder the input."""
 
+import csv
 import itertools
+import json
 import random
+import sys
 
 import pytest
 import torch
 
+from lightning_modules.fit import CONF_DIR, main
 from lightning_modules.module import check_producible
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.models import GraphTransformNet
@@ -62,3 +66,35 @@ def test_a_whole_answer_longer_than_max_children_is_refused_before_training():
     with pytest.raises(ValueError, match=r"train.jsonl:2: one input node must produce 4 .*'whole'"):
         check_producible(pairs, "whole", max_children=3)
     check_producible(pairs, "whole", max_children=4)
+
+
+def test_fit_trains_the_whole_alignment_from_the_command_line(tmp_path, monkeypatch):
+    """``--model.alignment whole`` with decoder growth through the fit CLI on a user's JSONL
+    pairs (reversal): the loss falls and every pooled node holds a whole input."""
+    rng = random.Random(0)
+    words = ["".join(rng.choice("abcdef") for _ in range(rng.randint(2, 4))) for _ in range(256)]
+    for name, chunk in (("train.jsonl", words[:192]), ("val.jsonl", words[192:])):
+        (tmp_path / name).write_text(
+            "".join(json.dumps({"input": w, "target": w[::-1]}) + "\n" for w in chunk)
+        )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["fit"])
+    cli = main(
+        ["--config", str(CONF_DIR / "pairs.yaml"),
+         "--data.train_path", "train.jsonl", "--data.val_path", "val.jsonl",
+         "--model.alignment", "whole", "--model.net.decoder_layers", "1",
+         "--model.net.growth", "decoder", "--model.net.post_growth_layers", "0",
+         "--model.objective.init_args.count_weight", "0", "--trainer.max_epochs", "6",
+         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    )  # fmt: skip
+    assert cli.model.hparams.alignment == "whole"
+    (path,) = (tmp_path / "outputs" / "csv").glob("version_*/metrics.csv")
+    rows = [r for r in csv.DictReader(path.open()) if r["train_loss_epoch"]]
+    losses = [float(r["train_loss_epoch"]) for r in rows]
+    ratio = float(rows[-1]["train_merge_ratio_epoch"])  # pooled nodes per input node
+    print(f"\nfit, alignment='whole': loss {losses[0]:.3f} -> {losses[-1]:.3f}, "
+          f"pooled nodes per input node {ratio:.3f}")  # fmt: skip
+    assert len(losses) == 6 and losses[-1] < 0.7 * losses[0]
+    assert all(b < a for a, b in itertools.pairwise(losses))
+    # One pooled node per graph: 192 graphs of 2-4 input nodes, 3 on average.
+    assert ratio < 0.4

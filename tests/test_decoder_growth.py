@@ -7,7 +7,13 @@ import random
 
 import pytest
 import torch
-from decoder_cases import end_at_the_median, inference_batch, teacher_forced_loss
+from decoder_cases import (
+    end_at_the_median,
+    exact_match_of,
+    inference_batch,
+    teacher_forced_loss,
+    train_teacher_forced,
+)
 
 from pyg_grapheme.models import GraphTransformNet
 from pyg_grapheme.models.objective import TransformObjective, build_supervision
@@ -157,25 +163,8 @@ def test_decoder_growth_learns_lengths_read_off_the_input():
     train, held_out = pairs[:400], pairs[400:500]
     torch.manual_seed(0)
     net = GraphTransformNet(**{**NET, "hidden_channels": 32, "decoder_layers": 1}, max_children=4)
-    objective = TransformObjective(structural_weight=0.0)
-    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
-    losses = []
-    for step in range(200):
-        batch = random.Random(step).sample(train, 64)
-        inputs = graphs_from_texts([source for source, _ in batch])
-        targets = graphs_from_texts([target for _, target in batch])
-        sup = build_supervision(inputs, targets, net.output_vocab)
-        rows = GraphTransformNet.class_features(sup.space)[sup.target_class]
-        out = net.train()(inputs, length=sup.length, emitted=rows)
-        probs = net.type_probs(out, sup.member_class, sup.space)
-        loss = objective(out, probs, targets, sup)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-    net.eval()
-    written = transform_text(net, [source for source, _ in held_out])
-    score = sum(w == target for w, (_, target) in zip(written, held_out)) / len(held_out)
+    losses = train_teacher_forced(net, train, 200)
+    score = exact_match_of(net, held_out)
     print(f"\nrle_decode, growth='decoder': loss {losses[0]:.3f} -> {losses[-1]:.3f}, "
           f"held-out exact match {score:.3f}")  # fmt: skip
     assert losses[-1] < 0.3 * losses[0]

@@ -9,14 +9,12 @@ import sys
 
 import pytest
 import torch
+from decoder_cases import exact_match_of, train_teacher_forced
 
 from lightning_modules.fit import CONF_DIR, main
 from lightning_modules.module import check_producible
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.models import GraphTransformNet
-from pyg_grapheme.models.objective import TransformObjective, build_supervision
-from pyg_grapheme.models.text_transform import transform_text
-from pyg_grapheme.text import graphs_from_texts
 
 
 def test_whole_alignment_learns_to_reverse():
@@ -33,25 +31,8 @@ def test_whole_alignment_learns_to_reverse():
         hidden_channels=32, heads=2, num_layers=2, decoder_layers=2, threshold=0.5,
         post_growth_layers=0, growth="decoder", max_children=4,
     )  # fmt: skip
-    objective = TransformObjective(structural_weight=0.0)
-    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
-    losses = []
-    for step in range(300):
-        batch = random.Random(step).sample(train, 64)
-        inputs = graphs_from_texts(batch)
-        targets = graphs_from_texts([s[::-1] for s in batch])
-        sup = build_supervision(inputs, targets, net.output_vocab, alignment="whole")
-        rows = GraphTransformNet.class_features(sup.space)[sup.target_class]
-        out = net.train()(inputs, length=sup.length, emitted=rows)
-        probs = net.type_probs(out, sup.member_class, sup.space)
-        loss = objective(out, probs, targets, sup)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-    net.eval()
-    written = transform_text(net, held_out)
-    score = sum(w == s[::-1] for w, s in zip(written, held_out)) / len(held_out)
+    losses = train_teacher_forced(net, [(s, s[::-1]) for s in train], 300, "whole")
+    score = exact_match_of(net, [(s, s[::-1]) for s in held_out])
     print(f"\nreverse, alignment='whole': loss {losses[0]:.3f} -> {losses[-1]:.3f}, "
           f"held-out exact match {score:.3f}")  # fmt: skip
     assert losses[-1] < 0.2 * losses[0]

@@ -6,7 +6,6 @@ recorded in the README.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import os
@@ -20,10 +19,11 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
+from fit_cases import QUIET, fit, metrics_rows
 
 from bench.ablation import held_out_scores
 from lightning_modules.datamodule import GraphemeDataModule
-from lightning_modules.fit import CONF_DIR, main
+from lightning_modules.fit import CONF_DIR
 from lightning_modules.module import GraphTransformModule
 from lightning_modules.predict import predict
 from lightning_modules.report import checkpoint_paths
@@ -36,19 +36,6 @@ from pyg_grapheme.models.objective import TransformObjective, build_supervision
 from pyg_grapheme.text import graphs_from_texts
 
 REPO = Path(__file__).resolve().parent.parent
-QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
-
-
-def fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["fit"])  # pytest's own options are not the CLI's
-    return main([*args, *QUIET])
-
-
-def metrics_rows(tmp_path: Path) -> list[dict[str, str]]:
-    (path,) = sorted((tmp_path / "outputs" / "csv").glob("version_*/metrics.csv"))[-1:]
-    with open(path) as f:
-        return list(csv.DictReader(f))
 
 
 # --------------------------------------------------------------------------- gradients

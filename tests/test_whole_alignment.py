@@ -1,17 +1,16 @@
 """alignment="whole": the input merges into one node that grows the whole answer, written by
 the output decoder (growth="decoder"), so answers may reorder the input."""
 
-import csv
 import itertools
 import json
 import random
-import sys
 
 import pytest
 import torch
 from decoder_cases import exact_match_of, train_teacher_forced
+from fit_cases import fit, metrics_rows
 
-from lightning_modules.fit import CONF_DIR, main
+from lightning_modules.fit import CONF_DIR
 from lightning_modules.module import check_producible
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.models import GraphTransformNet
@@ -58,19 +57,16 @@ def test_fit_trains_the_whole_alignment_from_the_command_line(tmp_path, monkeypa
         (tmp_path / name).write_text(
             "".join(json.dumps({"input": w, "target": w[::-1]}) + "\n" for w in chunk)
         )
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["fit"])
-    cli = main(
-        ["--config", str(CONF_DIR / "pairs.yaml"),
-         "--data.train_path", "train.jsonl", "--data.val_path", "val.jsonl",
-         "--model.alignment", "whole", "--model.net.decoder_layers", "1",
-         "--model.net.growth", "decoder", "--model.net.post_growth_layers", "0",
-         "--model.objective.init_args.count_weight", "0", "--trainer.max_epochs", "6",
-         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    cli = fit(
+        tmp_path, monkeypatch,
+        "--config", str(CONF_DIR / "pairs.yaml"),
+        "--data.train_path", "train.jsonl", "--data.val_path", "val.jsonl",
+        "--model.alignment", "whole", "--model.net.decoder_layers", "1",
+        "--model.net.growth", "decoder", "--model.net.post_growth_layers", "0",
+        "--model.objective.init_args.count_weight", "0", "--trainer.max_epochs", "6",
     )  # fmt: skip
     assert cli.model.hparams.alignment == "whole"
-    (path,) = (tmp_path / "outputs" / "csv").glob("version_*/metrics.csv")
-    rows = [r for r in csv.DictReader(path.open()) if r["train_loss_epoch"]]
+    rows = [r for r in metrics_rows(tmp_path) if r["train_loss_epoch"]]
     losses = [float(r["train_loss_epoch"]) for r in rows]
     ratio = float(rows[-1]["train_merge_ratio_epoch"])  # pooled nodes per input node
     print(f"\nfit, alignment='whole': loss {losses[0]:.3f} -> {losses[-1]:.3f}, "

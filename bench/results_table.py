@@ -65,6 +65,7 @@ from pyg_grapheme.data.math_expressions import parse_polish, to_polish
 from pyg_grapheme.metrics import exact_match
 
 __all__ = [
+    "CALCULUS",
     "CONF_DIR",
     "DECODER_GROWTH",
     "MATH_SPLIT",
@@ -102,6 +103,10 @@ generic ``pairs.yaml``."""
 DECODER_GROWTH = ["--model.net.growth", "decoder", "--model.net.post_growth_layers", "0"]
 """Fit options that hand every length decision to the output decoder (transducer growth)."""
 
+CALCULUS = ["--model.net.decoder_layers", "2", "--trainer.check_val_every_n_epoch", "40"]
+"""Fit options both calculus rows share: a two-layer output decoder, validation (which only
+feeds the logs) every 40th epoch."""
+
 ROW_OPTIONS: dict[str, list[str]] = {
     # Derivatives and integrals reorder and repeat subtrees of their input; both rows
     # add a two-layer output decoder, which lets every output node read the input and
@@ -113,30 +118,17 @@ ROW_OPTIONS: dict[str, list[str]] = {
     # times the CPU (README). Level 6 keeps "lcs", which keeps the copied graphemes on
     # the input nodes they copy (one node grows at most 38 graphemes), and the count
     # head (0.792): "whole" as on level 5 scored 0.788, decoder growth on "lcs" 0.767.
-    # Validation only feeds the logs: every 40th epoch.
     "math_l5": [
+        *CALCULUS,
         "--model.alignment",
         "whole",
         "--model.net.max_children",
         "80",
-        "--model.net.decoder_layers",
-        "2",
         *DECODER_GROWTH,
         "--model.objective.init_args.count_weight",
         "0",
-        "--trainer.check_val_every_n_epoch",
-        "40",
     ],
-    "math_l6": [
-        "--model.alignment",
-        "lcs",
-        "--model.net.max_children",
-        "40",
-        "--model.net.decoder_layers",
-        "2",
-        "--trainer.check_val_every_n_epoch",
-        "40",
-    ],
+    "math_l6": [*CALCULUS, "--model.alignment", "lcs", "--model.net.max_children", "40"],
 }
 """Command-line options our model gets on top of its row's config."""
 

@@ -163,9 +163,12 @@ class NodeSplit(torch.nn.Module):
         presence = None
         if count_logit is not None:
             probs = torch.softmax(count_logit, dim=1)
-            # tail[i, s] = P(c_i > s) = sum_{c > s} p_ic, s = 0..K (P(c > K) = 0).
+            # tail[i, s] = P(c_i > s) = sum_{c > s} p_ic, s = 0..K (P(c > K) = 0), as a
+            # product with a lower-triangular matrix of ones: a floating-point cumsum has no
+            # deterministic CUDA kernel, and Trainer(deterministic=True) refuses it there.
             # Clamped: float rounding of the sum can give 1 + 1e-7, which is no probability.
-            tail = probs.flip(1).cumsum(1).flip(1)[:, 1:].clamp(0.0, 1.0)
+            at_least = probs.new_ones(probs.size(1), probs.size(1)).tril()
+            tail = (probs @ at_least)[:, 1:].clamp(0.0, 1.0)
             tail = torch.cat([tail, tail.new_zeros(num_nodes, 1)], dim=1)
             presence = tail[parent, slot]
         info = SplitInfo(
@@ -270,8 +273,9 @@ class NodeSplit(torch.nn.Module):
         """First kept node downstream of each edge's target through bypassable deleted nodes
         (``num_nodes`` when there is none)."""
         proper = src != dst
-        in_deg = torch.bincount(dst, weights=proper.double(), minlength=num_nodes)
-        out_deg = torch.bincount(src, weights=proper.double(), minlength=num_nodes)
+        # Unweighted counts: a weighted bincount has no deterministic CUDA kernel.
+        in_deg = torch.bincount(dst[proper], minlength=num_nodes)
+        out_deg = torch.bincount(src[proper], minlength=num_nodes)
         passable = deleted & (in_deg == 1) & (out_deg == 1)
         sentinel = num_nodes
         step = torch.arange(num_nodes + 1, device=src.device)

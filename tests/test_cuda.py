@@ -1,0 +1,104 @@
+"""The model, its objective and the training CLI on a GPU give what they give on the CPU.
+
+Skipped where CUDA is absent (CI has none); the pool's own CPU/CUDA parity tests are in
+``test_pool_threshold_merge.py``. The README records the GPU these ran on.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from fit_cases import fit, metrics_rows
+
+from lightning_modules.fit import CONF_DIR
+from lightning_modules.module import GraphTransformModule
+from lightning_modules.report import checkpoint_paths
+from pyg_grapheme.loss import StructuralLoss
+from pyg_grapheme.models import GraphTransformNet
+from pyg_grapheme.models.objective import TransformObjective, build_supervision
+from pyg_grapheme.models.text_transform import emit
+from pyg_grapheme.text import graphs_from_texts
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+# Merging, relabelling, growing ("mn" -> "mmnn") and emptying ("pp" -> "") pairs.
+SOURCES = ["aab", "xyz", "q", "mn", "pp"]
+TARGETS = ["ab", "x0", "q", "mmnn", ""]
+
+COUNT_GROWTH = dict(growth="count", post_growth_layers=1)
+DECODER_GROWTH = dict(growth="decoder", post_growth_layers=0, decoder_layers=2)
+
+
+def _loss_and_grads(
+    net: GraphTransformNet, alignment: str, device: str
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], list[str]]:
+    """The float64 teacher-forced loss of the pairs above on ``device``, every parameter's
+    gradient, and the greedy outputs of the sources."""
+    objective = TransformObjective(
+        StructuralLoss(grad="autodiff", outer_iter=2, inner_iter=3, epsilon=0.5, epsilon_start=1.0)
+    )
+    inputs = graphs_from_texts(SOURCES)
+    targets = graphs_from_texts(TARGETS)
+    sup = build_supervision(inputs, targets, net.output_vocab, alignment)
+    emitted = GraphTransformNet.class_features(sup.space).double()[sup.target_class]
+    inputs.x, targets.x = inputs.x.double(), targets.x.double()
+    inputs, targets, sup = inputs.to(device), targets.to(device), sup.to(device)
+    net = net.to(device).train()
+    emitted = emitted.to(device) if net.decoder is not None else None
+    out = net(inputs, length=sup.length, emitted=emitted)
+    probs = net.type_probs(out, sup.member_class, sup.space)
+    loss = objective(out, probs, targets, sup)["loss"]
+    net.zero_grad()
+    loss.backward()
+    grads = {name: p.grad.cpu() for name, p in net.named_parameters() if p.grad is not None}
+    data = graphs_from_texts(SOURCES)
+    data.x = data.x.double()
+    data.num_graphs = len(SOURCES)
+    _, emitted_graphemes = emit(net.eval(), data.to(device))
+    return loss.detach().cpu(), grads, ["".join(nodes) for nodes in emitted_graphemes]
+
+
+@pytest.mark.parametrize(
+    "options, alignment",
+    [(COUNT_GROWTH, "lcs"), (DECODER_GROWTH, "lcs"), (DECODER_GROWTH, "whole")],
+    ids=["count-lcs", "decoder-lcs", "decoder-whole"],
+)
+def test_model_and_objective_cpu_cuda_parity(options, alignment):
+    """Pool, growth, decoder, pointer, structural loss: the same loss, gradients and greedy
+    outputs in float64 (a threshold of 0.5 merges some nodes and not others)."""
+    torch.manual_seed(3)
+    net = GraphTransformNet(
+        hidden_channels=8, num_layers=2, heads=2, threshold=0.5, output_vocab=["0", "1"], **options
+    ).double()
+    cpu_loss, cpu_grads, cpu_text = _loss_and_grads(copy.deepcopy(net), alignment, "cpu")
+    cuda_loss, cuda_grads, cuda_text = _loss_and_grads(net, alignment, "cuda")
+    assert torch.allclose(cpu_loss, cuda_loss, rtol=1e-9, atol=1e-12)
+    assert cpu_grads.keys() == cuda_grads.keys() and "pools.0.threshold_logit" in cpu_grads
+    for name, grad in cpu_grads.items():
+        assert torch.allclose(grad, cuda_grads[name], rtol=1e-7, atol=1e-10), name
+    assert cpu_text == cuda_text
+
+
+def test_fit_cli_trains_on_the_gpu(tmp_path, monkeypatch):
+    """``python -m lightning_modules.fit --config conf/drop_last.yaml --trainer.accelerator
+    gpu``: it trains on the GPU, the loss falls, and held-out exact match (new Latin
+    strings up to twice the training length) is 1.000 after the config's 10 epochs, as on
+    the CPU."""
+    cli = fit(
+        tmp_path, monkeypatch, "--config", str(CONF_DIR / "drop_last.yaml"),
+        "--trainer.accelerator", "gpu", "--trainer.devices", "1",
+    )  # fmt: skip
+    assert cli.trainer.strategy.root_device.type == "cuda"  # Lightning moves the module back
+    epoch_losses = [float(r["train_loss_epoch"]) for r in metrics_rows(tmp_path)
+                    if r.get("train_loss_epoch")]  # fmt: skip
+    print(f"\ndrop_last on the GPU: loss by epoch {[round(x, 4) for x in epoch_losses]}")
+    assert len(epoch_losses) == 10 and epoch_losses[-1] < 0.2 * epoch_losses[0]
+    _, last = checkpoint_paths(cli.trainer)
+    net = GraphTransformModule.load_from_checkpoint(last, map_location="cuda").net
+    val = cli.datamodule.val_pairs
+    outputs = net.transform_text([p.input for p in val])
+    score = sum(o == p.target for o, p in zip(outputs, val)) / len(val)
+    print(f"drop_last on the GPU: validation exact match {score:.4f} over {len(val)} pairs")
+    assert score == 1.0

@@ -163,12 +163,9 @@ class NodeSplit(torch.nn.Module):
         presence = None
         if count_logit is not None:
             probs = torch.softmax(count_logit, dim=1)
-            # tail[i, s] = P(c_i > s) = sum_{c > s} p_ic, s = 0..K (P(c > K) = 0), as a
-            # product with a lower-triangular matrix of ones: a floating-point cumsum has no
-            # deterministic CUDA kernel, and Trainer(deterministic=True) refuses it there.
+            # tail[i, s] = P(c_i > s) = sum_{c > s} p_ic, s = 0..K (P(c > K) = 0).
             # Clamped: float rounding of the sum can give 1 + 1e-7, which is no probability.
-            at_least = probs.new_ones(probs.size(1), probs.size(1)).tril()
-            tail = (probs @ at_least)[:, 1:].clamp(0.0, 1.0)
+            tail = self._tail_sums(probs)[:, 1:].clamp(0.0, 1.0)
             tail = torch.cat([tail, tail.new_zeros(num_nodes, 1)], dim=1)
             presence = tail[parent, slot]
         info = SplitInfo(
@@ -267,6 +264,19 @@ class NodeSplit(torch.nn.Module):
             # edge, give the same output edge twice; coalescing keeps each edge once.
             out = coalesce(out, num_nodes=num_out)
         return out
+
+    @staticmethod
+    def _tail_sums(probs: Tensor) -> Tensor:
+        """``out[i, s] = sum_{c >= s} probs[i, c]``, ``[N, K + 1]``.
+
+        A floating-point cumsum has no deterministic CUDA kernel (``Trainer(deterministic=
+        True)`` refuses it there), so off the CPU the sums are a product with a
+        lower-triangular matrix of ones; the CPU keeps its sequential cumsum, whose rounding
+        the recorded trainings were run with.
+        """
+        if probs.device.type == "cpu":
+            return probs.flip(1).cumsum(1).flip(1)
+        return probs @ probs.new_ones(probs.size(1), probs.size(1)).tril()
 
     @staticmethod
     def _bypass(src: Tensor, dst: Tensor, deleted: Tensor, num_nodes: int) -> Tensor:

@@ -64,7 +64,6 @@ from pyg_grapheme.data.math_expressions import parse_polish, to_polish
 from pyg_grapheme.metrics import exact_match
 
 __all__ = [
-    "CALCULUS",
     "CONF_DIR",
     "DECODER_GROWTH",
     "MATH_SPLIT",
@@ -72,6 +71,7 @@ __all__ = [
     "ROW_CONFIGS",
     "ROW_OPTIONS",
     "STRING_SPLIT",
+    "WHOLE_ANSWER",
     "RowData",
     "RowResult",
     "TrainingCpuClock",
@@ -102,7 +102,7 @@ generic ``pairs.yaml``."""
 DECODER_GROWTH = ["--model.net.growth", "decoder", "--model.net.post_growth_layers", "0"]
 """Fit options that hand every length decision to the output decoder (transducer growth)."""
 
-CALCULUS = [
+WHOLE_ANSWER = [
     "--model.net.decoder_layers",
     "2",
     "--model.alignment",
@@ -117,16 +117,21 @@ CALCULUS = [
     "--trainer.check_val_every_n_epoch",
     "40",
 ]
-"""Fit options of both calculus rows (levels 5 and 6). Derivatives and integrals reorder
-and repeat subtrees of their input, so each answer is written whole from one node: the
-"whole" alignment merges the input into one node, which grows by a two-layer output
-decoder (up to 80 graphemes) whose pointer copies from any input node. The decoder ends
-the answer, so the count head is not read and its loss is dropped. Weight decay 0.1
+"""Fit options of the rows whose answer is not a local rewrite of the input: derivatives
+and integrals (levels 5 and 6) reorder and repeat subtrees of their input, and a linear
+equation's solution (level 7) depends on all of it. Each answer is written whole from one
+node: the "whole" alignment merges the input into one node, which grows by a two-layer
+output decoder (up to 80 graphemes) whose pointer copies from any input node. The decoder
+ends the answer, so the count head is not read and its loss is dropped. Weight decay 0.1
 replaces the arithmetic config's 1.0, which held these larger models back. Validation,
 which only feeds the logs, runs every 40th epoch. The README gives each option's measured
 effect and the command that reproduces it."""
 
-ROW_OPTIONS: dict[str, list[str]] = {"math_l5": CALCULUS, "math_l6": CALCULUS}
+ROW_OPTIONS: dict[str, list[str]] = {
+    "math_l5": WHOLE_ANSWER,
+    "math_l6": WHOLE_ANSWER,
+    "math_l7": WHOLE_ANSWER,
+}
 """Command-line options our model gets on top of its row's config."""
 
 ROWS = tuple(ROW_CONFIGS)

@@ -3,8 +3,10 @@ model's wrong answers among them.
 
 A *fact* is one operation on two values, ``7 * 6 = 42``: every application inside a
 problem, its operands evaluated (``(* (+ 3 4) 6)`` needs ``3 + 4`` and ``7 * 6``). Sums and
-products are facts in either order (the training data's operand swap writes both). A
-held-out problem whose facts all occur somewhere in training can be answered from them;
+products are facts in either order: a model that has learnt that they commute answers one
+order from the other (the operand-swap augmentation teaches that on training problems and
+never writes a held-out one). A held-out problem whose facts all occur somewhere in
+training can be answered from them;
 one that needs an unseen sum or difference can be answered by an algorithm a model can
 learn from other sums (digits and carries); one that needs an unseen product cannot be
 answered from what training shows, unless a model learns to multiply.

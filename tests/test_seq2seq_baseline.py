@@ -243,6 +243,12 @@ def test_our_options_follow_the_rows_own(monkeypatch):
     extra = ["--model.net.spare_slots", "2", "--trainer.max_epochs", "3"]
     assert seen == [[*results_table.ROW_OPTIONS["math_l5"], *extra], extra]
     assert "--model.net.decoder_layers" in results_table.ROW_OPTIONS["math_l5"]
+    # --no-row-options: the row's config and the given options alone (the former rows).
+    seen.clear()
+    main(["--rows", "math_l1,math_l7", "--models", "ours", "--no-row-options",
+          "--ours-options", "--seed_everything 1"])  # fmt: skip
+    assert seen == [["--seed_everything", "1"], ["--seed_everything", "1"]]
+    assert results_table.ROW_OPTIONS["math_l1"] == results_table.ROW_OPTIONS["math_l7"]
 
 
 @pytest.mark.parametrize(

@@ -83,19 +83,14 @@ def length_report(
 
 
 def main(argv: Sequence[str] | None = None) -> LengthReport:
-    from bench.results_table import ROW_CONFIGS, row_data
+    from bench.results_table import ROW_CONFIGS, add_run_math_train_option, row_data
     from lightning_modules.module import GraphTransformModule
 
     parser = argparse.ArgumentParser(prog="length_errors", description=__doc__.splitlines()[0])
     parser.add_argument("--row", required=True, choices=sorted(ROW_CONFIGS))
     parser.add_argument("--ckpt", required=True, help="our model's checkpoint")
     parser.add_argument("--suite", default=None, help="held-out suite (default: each)")
-    parser.add_argument(
-        "--math-train",
-        type=int,
-        default=None,
-        help="the run's training problems (results_table's --math-train; default 960)",
-    )
+    add_run_math_train_option(parser)
     args = parser.parse_args(argv)
     try:
         data = row_data(args.row, math_train=args.math_train)

@@ -76,6 +76,7 @@ __all__ = [
     "RowData",
     "RowResult",
     "TrainingCpuClock",
+    "add_run_math_train_option",
     "held_out_suites",
     "markdown_table",
     "row_data",
@@ -352,6 +353,17 @@ class RowResult:
     ours: dict[str, Any] | None = None
     baseline: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+
+
+def add_run_math_train_option(parser: argparse.ArgumentParser) -> None:
+    """``--math-train N`` for scripts that score a results-table run's checkpoint: the run's
+    training problems, since a math row's held-out draw follows its training set."""
+    parser.add_argument(
+        "--math-train",
+        type=int,
+        default=None,
+        help="the run's training problems (results_table's --math-train; default 960)",
+    )
 
 
 def run_row(

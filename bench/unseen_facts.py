@@ -116,17 +116,12 @@ def fact_report(
 
 
 def main(argv: Sequence[str] | None = None) -> FactReport:
-    from bench.results_table import row_data
+    from bench.results_table import add_run_math_train_option, row_data
 
     parser = argparse.ArgumentParser(prog="unseen_facts", description=__doc__.splitlines()[0])
     parser.add_argument("--row", required=True, choices=ARITHMETIC_ROWS)
     parser.add_argument("--ckpt", default=None, help="our model's checkpoint (optional)")
-    parser.add_argument(
-        "--math-train",
-        type=int,
-        default=None,
-        help="the run's training problems (results_table's --math-train; default 960)",
-    )
+    add_run_math_train_option(parser)
     args = parser.parse_args(argv)
     try:
         data = row_data(args.row, math_train=args.math_train)

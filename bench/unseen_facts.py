@@ -6,10 +6,10 @@ problem, its operands evaluated (``(* (+ 3 4) 6)`` needs ``3 + 4`` and ``7 * 6``
 products are facts in either order: a model that has learnt that they commute answers one
 order from the other (the operand-swap augmentation teaches that on training problems and
 never writes a held-out one). A held-out problem whose facts all occur somewhere in
-training can be answered from them;
-one that needs an unseen sum or difference can be answered by an algorithm a model can
-learn from other sums (digits and carries); one that needs an unseen product cannot be
-answered from what training shows, unless a model learns to multiply.
+training can be answered from them; one that needs an unseen sum or difference can be
+answered by an algorithm a model can learn from other sums (digits and carries); one that
+needs an unseen product cannot be answered from what training shows, unless a model learns
+to multiply.
 
     python bench/unseen_facts.py --row math_l1 [--ckpt RUN/outputs/checkpoints/last.ckpt]
 
@@ -52,7 +52,7 @@ def facts(expression: Expression) -> set[Fact]:
         op, left, right = e
         a, b = walk(left), walk(right)
         found.add((op, frozenset((a, b))) if op in _COMMUTATIVE else (op, a, b))
-        return int(evaluate(e))
+        return int(evaluate((op, a, b)))  # this application alone: its operands are known
 
     walk(expression)
     return found

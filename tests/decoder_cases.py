@@ -27,19 +27,25 @@ def inference_batch(
 
 
 def teacher_forced_loss(
-    net: GraphTransformNet,
+    net: GraphTransformNet, alignment: str = "lcs", device: str = "cpu"
 ) -> tuple[Callable[[GraphTransformNet], torch.Tensor], Batch]:
     """``(loss_fn, inputs)``: ``loss_fn(m)`` is the float64 teacher-forced loss of merging,
-    relabelling, growing (``"mn" -> "mmnn"``) and emptying (``"pp" -> ""``) pairs, for a
-    gradcheck of ``net`` (whose ``output_vocab`` must hold ``"0"``), on ``inputs``."""
+    relabelling, growing (``"mn" -> "mmnn"``) and emptying (``"pp" -> ""``) pairs under
+    ``alignment``, for a gradcheck of ``net`` (whose ``output_vocab`` must hold ``"0"``), on
+    ``inputs``; every tensor on ``device``. The decoder reads the target rows when ``net``
+    has one."""
     objective = TransformObjective(
         StructuralLoss(grad="autodiff", outer_iter=2, inner_iter=3, epsilon=0.5, epsilon_start=1.0)
     )
     inputs = graphs_from_texts(["aab", "xyz", "q", "mn", "pp"])
     targets = graphs_from_texts(["ab", "x0", "q", "mmnn", ""])
-    sup = build_supervision(inputs, targets, net.output_vocab)
+    sup = build_supervision(inputs, targets, net.output_vocab, alignment)
     inputs.x, targets.x = inputs.x.double(), targets.x.double()
-    emitted = GraphTransformNet.class_features(sup.space).double()[sup.target_class]
+    emitted = None
+    if net.decoder is not None:
+        emitted = GraphTransformNet.class_features(sup.space).double()[sup.target_class]
+        emitted = emitted.to(device)
+    inputs, targets, sup = inputs.to(device), targets.to(device), sup.to(device)
 
     def loss_fn(m: GraphTransformNet) -> torch.Tensor:
         out = m(inputs, length=sup.length, emitted=emitted)

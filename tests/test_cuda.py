@@ -10,22 +10,16 @@ import copy
 
 import pytest
 import torch
+from decoder_cases import teacher_forced_loss
 from fit_cases import fit, metrics_rows
 
 from lightning_modules.fit import CONF_DIR
 from lightning_modules.module import GraphTransformModule
 from lightning_modules.report import checkpoint_paths
-from pyg_grapheme.loss import StructuralLoss
 from pyg_grapheme.models import GraphTransformNet
-from pyg_grapheme.models.objective import TransformObjective, build_supervision
 from pyg_grapheme.models.text_transform import emit
-from pyg_grapheme.text import graphs_from_texts
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-
-# Merging, relabelling, growing ("mn" -> "mmnn") and emptying ("pp" -> "") pairs.
-SOURCES = ["aab", "xyz", "q", "mn", "pp"]
-TARGETS = ["ab", "x0", "q", "mmnn", ""]
 
 COUNT_GROWTH = dict(growth="count", post_growth_layers=1)
 DECODER_GROWTH = dict(growth="decoder", post_growth_layers=0, decoder_layers=2)
@@ -34,29 +28,16 @@ DECODER_GROWTH = dict(growth="decoder", post_growth_layers=0, decoder_layers=2)
 def _loss_and_grads(
     net: GraphTransformNet, alignment: str, device: str
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], list[str]]:
-    """The float64 teacher-forced loss of the pairs above on ``device``, every parameter's
-    gradient, and the greedy outputs of the sources."""
-    objective = TransformObjective(
-        StructuralLoss(grad="autodiff", outer_iter=2, inner_iter=3, epsilon=0.5, epsilon_start=1.0)
-    )
-    inputs = graphs_from_texts(SOURCES)
-    targets = graphs_from_texts(TARGETS)
-    sup = build_supervision(inputs, targets, net.output_vocab, alignment)
-    emitted = GraphTransformNet.class_features(sup.space).double()[sup.target_class]
-    inputs.x, targets.x = inputs.x.double(), targets.x.double()
-    inputs, targets, sup = inputs.to(device), targets.to(device), sup.to(device)
+    """The float64 teacher-forced loss of :func:`decoder_cases.teacher_forced_loss` on
+    ``device``, every parameter's gradient, and the greedy outputs of its inputs."""
     net = net.to(device).train()
-    emitted = emitted.to(device) if net.decoder is not None else None
-    out = net(inputs, length=sup.length, emitted=emitted)
-    probs = net.type_probs(out, sup.member_class, sup.space)
-    loss = objective(out, probs, targets, sup)["loss"]
+    loss_fn, inputs = teacher_forced_loss(net, alignment, device)
+    loss = loss_fn(net)
     net.zero_grad()
     loss.backward()
     grads = {name: p.grad.cpu() for name, p in net.named_parameters() if p.grad is not None}
-    data = graphs_from_texts(SOURCES)
-    data.x = data.x.double()
-    data.num_graphs = len(SOURCES)
-    _, emitted_graphemes = emit(net.eval(), data.to(device))
+    inputs.num_graphs = len(inputs.clusters)
+    _, emitted_graphemes = emit(net.eval(), inputs)
     return loss.detach().cpu(), grads, ["".join(nodes) for nodes in emitted_graphemes]
 
 

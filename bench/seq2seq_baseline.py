@@ -68,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.metrics import exact_match
+from pyg_grapheme.models.output_units import OutputUnits
 from pyg_grapheme.text import segment
 
 __all__ = [
@@ -95,13 +96,21 @@ UNK_TEXT = "\ufffd"
 # --------------------------------------------------------------------------- vocabulary
 @dataclass(frozen=True)
 class GraphemeVocabulary:
-    """Grapheme clusters <-> ids; ids ``0..3`` are :data:`SPECIALS`, then ``graphemes`` in order.
+    """Symbols <-> ids; ids ``0..3`` are :data:`SPECIALS`, then ``graphemes`` in order.
+
+    Inputs are always read as grapheme clusters; targets as the output units of
+    :class:`~pyg_grapheme.models.output_units.OutputUnits` (``target_units``), the same
+    units GraphTransformNet writes, so with ``"tokens"`` a phone such as ``t͡s`` is one
+    symbol and outputs are joined by single spaces.
 
     Args:
-        graphemes: distinct grapheme clusters (sorted by :meth:`from_pairs`).
+        graphemes: distinct symbols: grapheme clusters and target units (sorted by
+            :meth:`from_pairs`).
+        target_units: ``"graphemes"`` or ``"tokens"``.
     """
 
     graphemes: tuple[str, ...]
+    target_units: str = "graphemes"
 
     def __post_init__(self) -> None:
         if len(set(self.graphemes)) != len(self.graphemes):
@@ -111,13 +120,21 @@ class GraphemeVocabulary:
         )
 
     @classmethod
-    def from_pairs(cls, pairs: Sequence[TextPair]) -> GraphemeVocabulary:
-        """Every grapheme cluster of the inputs and targets of ``pairs``, sorted."""
+    def from_pairs(
+        cls, pairs: Sequence[TextPair], target_units: str = "graphemes"
+    ) -> GraphemeVocabulary:
+        """Every grapheme cluster of the inputs and every unit of the targets, sorted."""
+        split = OutputUnits(target_units).split
         seen: set[str] = set()
         for pair in pairs:
             seen.update(segment(pair.input))
-            seen.update(segment(pair.target))
-        return cls(tuple(sorted(seen)))
+            seen.update(split(pair.target))
+        return cls(tuple(sorted(seen)), target_units)
+
+    def encode_target(self, text: str) -> list[int]:
+        """Ids of ``text``'s output units; an unseen unit is :data:`UNK`."""
+        index: dict[str, int] = self._index  # type: ignore[attr-defined]
+        return [index.get(u, UNK) for u in OutputUnits(self.target_units).split(text)]
 
     def __len__(self) -> int:
         return len(SPECIALS) + len(self.graphemes)
@@ -128,8 +145,8 @@ class GraphemeVocabulary:
         return [index.get(g, UNK) for g in segment(text)]
 
     def decode(self, ids: Sequence[int]) -> str:
-        """Text of ``ids`` up to the first :data:`EOS`; pads and ``<bos>`` are skipped,
-        ``<unk>`` is written :data:`UNK_TEXT`."""
+        """Text of ``ids`` up to the first :data:`EOS` (units joined as the target units
+        are); pads and ``<bos>`` are skipped, ``<unk>`` is written :data:`UNK_TEXT`."""
         out: list[str] = []
         for i in ids:
             if i == EOS:
@@ -138,11 +155,12 @@ class GraphemeVocabulary:
                 out.append(UNK_TEXT)
             elif i >= len(SPECIALS):
                 out.append(self.graphemes[i - len(SPECIALS)])
-        return "".join(out)
+        return OutputUnits(self.target_units).join(out)
 
-    def has_unknown(self, text: str) -> bool:
-        """Whether ``text`` holds a grapheme cluster outside the vocabulary."""
-        return UNK in self.encode(text)
+    def has_unknown(self, text: str, target: bool = False) -> bool:
+        """Whether ``text`` holds a grapheme cluster (a unit, for a ``target``) outside the
+        vocabulary."""
+        return UNK in (self.encode_target(text) if target else self.encode(text))
 
 
 # --------------------------------------------------------------------------- model
@@ -307,6 +325,56 @@ class Seq2SeqTransformer(nn.Module):
                 break
         return out[:, 1:]
 
+    @torch.no_grad()
+    def beam_decode(self, src: Tensor, beam: int, max_length: int | None = None) -> Tensor:
+        """Beam search: the ``beam`` most likely prefixes of each row are kept after every
+        step; a prefix that emits ``<eos>`` is finished and leaves the beam. A row stops
+        once its best finished score (sum of log-probabilities) is at least every live
+        one (scores only fall), or after ``max_length`` steps. ``beam=1`` is
+        :meth:`greedy_decode`.
+
+        Returns:
+            ``LongTensor[B, T]``: the best finished sequence of each row (its ``<eos>``
+            included; ``<pad>`` after it), or the best live one if none finished.
+        """
+        if beam < 1:
+            raise ValueError(f"beam must be >= 1, got {beam}")
+        if beam == 1:
+            return self.greedy_decode(src, max_length)
+        steps = 2 * src.size(1) + 8 if max_length is None else max_length
+        batch, device = src.size(0), src.device
+        memory = self.encode(src).repeat_interleave(beam, dim=0)
+        source = src.repeat_interleave(beam, dim=0)
+        out = torch.full((batch * beam, 1), BOS, dtype=torch.long, device=device)
+        score = torch.full((batch, beam), float("-inf"), device=device)
+        score[:, 0] = 0.0
+        best_done = torch.full((batch,), float("-inf"), device=device)
+        best_seq: list[list[int] | None] = [None] * batch
+        for _ in range(steps):
+            logp = torch.log_softmax(self.decode(memory, source, out)[:, -1], dim=-1)
+            vocab = logp.size(-1)
+            total = (score.view(-1, 1) + logp).view(batch, beam * vocab)
+            top, index = total.topk(beam, dim=1)
+            origin = index // vocab + torch.arange(batch, device=device).unsqueeze(1) * beam
+            token = index % vocab
+            out = torch.cat([out.index_select(0, origin.view(-1)), token.view(-1, 1)], dim=1)
+            finished = (token == EOS) & torch.isfinite(top)
+            for b, k in finished.nonzero().tolist():
+                if float(top[b, k]) > float(best_done[b]):
+                    best_done[b] = top[b, k]
+                    best_seq[b] = out[b * beam + k, 1:].tolist()
+            score = torch.where(finished, float("-inf"), top)
+            if bool((best_done >= score.amax(dim=1)).all()):
+                break
+        rows = []
+        for b in range(batch):
+            seq = best_seq[b]
+            if seq is None:
+                seq = out[b * beam + int(score[b].argmax()), 1:].tolist()
+            rows.append(seq)
+        width = max(len(r) for r in rows)
+        return torch.tensor([r + [PAD] * (width - len(r)) for r in rows], dtype=torch.long)
+
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}(vocab={self.vocab_size}, d_model={self.d_model}, "
@@ -388,6 +456,17 @@ PRESETS: dict[str, BaselineConfig] = {
         lr=1e-3,
         weight_decay=0.1,
     ),
+    # Words to phones (bench/g2p.py): test words are as long as the training ones.
+    "g2p": BaselineConfig(
+        d_model=128,
+        encoder_layers=2,
+        decoder_layers=2,
+        feedforward=512,
+        dropout=0.2,
+        max_position_shift=0,
+        lr=1e-3,
+        label_smoothing=0.1,
+    ),
 }
 """Sizes near our configs' (``tests/test_seq2seq_baseline.py`` checks within 20%):
 ``string`` near ``conf/default.yaml``'s GraphTransformNet (hidden 64, 4 layers),
@@ -431,6 +510,9 @@ def train(
     seed: int = 0,
     config: BaselineConfig = PRESETS["string"],
     augment: Callable[[TextPair], TextPair] | None = None,
+    target_units: str = "graphemes",
+    select_on: Sequence[TextPair] | None = None,
+    selections: int = 10,
 ) -> TrainedBaseline:
     """Train the baseline on ``pairs`` for ``epochs`` epochs or ``cpu_seconds`` CPU seconds.
 
@@ -442,6 +524,12 @@ def train(
         config: sizes and optimiser settings.
         augment: rewrites a training pair each time it is drawn (e.g. the commutative
             operand swap our math config uses); it owns its random state.
+        target_units: ``"graphemes"`` or ``"tokens"`` (:class:`GraphemeVocabulary`).
+        select_on: development pairs: the weights returned are those of highest greedy
+            exact match on them among ``selections`` evenly spaced points of the budget
+            (and its end), as a checkpoint chosen on a development set would be. Their
+            decoding is not counted in the CPU budget.
+        selections: how many points of the budget are scored on ``select_on``.
     """
     if (epochs is None) == (cpu_seconds is None):
         raise ValueError("give exactly one budget: epochs or cpu_seconds")
@@ -453,7 +541,7 @@ def train(
         raise ValueError("no training pairs")
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    vocabulary = GraphemeVocabulary.from_pairs(pairs)
+    vocabulary = GraphemeVocabulary.from_pairs(pairs, target_units)
     model = Seq2SeqTransformer(
         len(vocabulary),
         d_model=config.d_model,
@@ -470,11 +558,28 @@ def train(
     loss_fn = nn.CrossEntropyLoss(ignore_index=PAD, label_smoothing=config.label_smoothing)
     steps_per_epoch = math.ceil(len(pairs) / config.batch_size)
     total_steps = None if epochs is None else epochs * steps_per_epoch
-    encoded = [(vocabulary.encode(p.input), vocabulary.encode(p.target)) for p in pairs]
+    encoded = [(vocabulary.encode(p.input), vocabulary.encode_target(p.target)) for p in pairs]
 
     model.train()
     start = time.process_time()
+    paused = 0.0  # CPU seconds spent scoring development pairs, outside the budget
     step, loss_value, progress = 0, float("nan"), 0.0
+    best_score, best_state, next_selection = -1.0, None, 1.0 / max(selections, 1)
+
+    def select() -> None:
+        nonlocal best_score, best_state, paused
+        began = time.process_time()
+        model.eval()
+        trained_now = TrainedBaseline(model, vocabulary, 0.0, 0.0, step, loss_value)
+        outputs = transform_text(trained_now, [p.input for p in select_on or ()])
+        wanted = [OutputUnits(target_units).canonical(p.target) for p in select_on or ()]
+        score = exact_match(outputs, wanted)
+        if score > best_score:
+            best_score = score
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.train()
+        paused += time.process_time() - began
+
     while progress < 1.0:
         order = list(range(len(pairs)))
         rng.shuffle(order)
@@ -484,7 +589,7 @@ def train(
                 batch = [encoded[i] for i in chosen]
             else:
                 batch = [
-                    (vocabulary.encode(q.input), vocabulary.encode(q.target))
+                    (vocabulary.encode(q.input), vocabulary.encode_target(q.target))
                     for q in (augment(pairs[i]) for i in chosen)
                 ]
             src = _batch([[*s, EOS] for s, _ in batch])
@@ -503,15 +608,20 @@ def train(
             optimizer.step()
             step += 1
             loss_value = float(loss.detach())
-            used = time.process_time() - start
+            used = time.process_time() - start - paused
             progress = step / total_steps if total_steps is not None else used / cpu_seconds
+            if select_on is not None and (progress >= next_selection or progress >= 1.0):
+                select()
+                next_selection += 1.0 / max(selections, 1)
             if progress >= 1.0:
                 break
     model.eval()
+    if best_state is not None:
+        model.load_state_dict(best_state)
     return TrainedBaseline(
         model=model,
         vocabulary=vocabulary,
-        cpu_seconds=time.process_time() - start,
+        cpu_seconds=time.process_time() - start - paused,
         epochs=step / steps_per_epoch,
         steps=step,
         final_loss=loss_value,
@@ -519,14 +629,15 @@ def train(
 
 
 def transform_text(
-    trained: TrainedBaseline, texts: Sequence[str], batch_size: int = 256
+    trained: TrainedBaseline, texts: Sequence[str], batch_size: int = 256, beam: int = 1
 ) -> list[str]:
-    """Greedy outputs of the trained baseline for ``texts`` (the model's ``transform_text``)."""
+    """Outputs of the trained baseline for ``texts`` (the model's ``transform_text``):
+    greedy, or beam search with ``beam > 1``."""
     outputs: list[str] = []
     for first in range(0, len(texts), batch_size):
         chunk = texts[first : first + batch_size]
         src = _batch([[*trained.vocabulary.encode(t), EOS] for t in chunk])
-        ids = trained.model.greedy_decode(src)
+        ids = trained.model.beam_decode(src, beam)
         outputs.extend(trained.vocabulary.decode(row) for row in ids.tolist())
     return outputs
 

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from pyg_grapheme.data import PairDataset, TextPair, collate_pairs, generate, read_jsonl
 from pyg_grapheme.data.commutative_swap import CommutativeSwapDataset
-from pyg_grapheme.models.output_classes import generated_graphemes
+from pyg_grapheme.models.output_units import UNIT_MODES, OutputUnits, choose_units
 
 __all__ = ["GraphemeDataModule"]
 
@@ -41,6 +41,11 @@ class GraphemeDataModule(pl.LightningDataModule):
             (:class:`~pyg_grapheme.data.commutative_swap.CommutativeSwapDataset`);
             a swap that would give a validation input is not made. 0 (default)
             for string tasks.
+        target_units: what one output node writes, ``"graphemes"`` or ``"tokens"``
+            (whitespace-separated units such as phones;
+            :class:`~pyg_grapheme.models.output_units.OutputUnits`); ``None`` chooses
+            from the training targets (:func:`~pyg_grapheme.models.output_units.choose_units`)
+            and prints the choice. Linked to ``model.net.output_units`` by the CLI.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class GraphemeDataModule(pl.LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         swap_commutative: float = 0.0,
+        target_units: str | None = None,
     ) -> None:
         super().__init__()
         if train_path is not None and val_path is None:
@@ -70,6 +76,10 @@ class GraphemeDataModule(pl.LightningDataModule):
             raise ValueError(
                 "no training data: give --data.train_path and --data.val_path (JSONL files), "
                 "or --data.task to generate a curriculum task"
+            )
+        if target_units is not None and target_units not in UNIT_MODES:
+            raise ValueError(
+                f"data.target_units must be one of {UNIT_MODES} or null, got {target_units!r}"
             )
         self.save_hyperparameters()
 
@@ -109,11 +119,22 @@ class GraphemeDataModule(pl.LightningDataModule):
         result = read_jsonl(path, skip_bad_lines=self.hparams.skip_bad_lines)
         return list(result)
 
+    @cached_property
+    def output_units(self) -> str:
+        """``data.target_units``, or the mode :func:`choose_units` reads off the training
+        targets (printed); linked to ``model.net.output_units`` by the CLI."""
+        if self.hparams.target_units is not None:
+            return self.hparams.target_units
+        mode = choose_units(p.target for p in self.train_pairs)
+        print(f"data.target_units: {mode} (chosen from the training targets)", flush=True)
+        return mode
+
     @property
     def output_vocab(self) -> list[str]:
-        """Graphemes the model must generate (:func:`generated_graphemes`); linked to
-        ``model.net.output_vocab`` by the CLI."""
-        return generated_graphemes((p.input, p.target) for p in self.train_pairs)
+        """Every unit of the training targets, sorted: what the model can generate (it can
+        also copy any input grapheme); linked to ``model.net.output_vocab`` by the CLI."""
+        split = OutputUnits(self.output_units).split
+        return sorted({unit for p in self.train_pairs for unit in split(p.target)})
 
     def train_dataloader(self) -> DataLoader:
         if self.hparams.swap_commutative > 0.0:

@@ -92,6 +92,9 @@ class GraphemeCLI(LightningCLI):
         parser.link_arguments(
             "data.output_vocab", "model.net.init_args.output_vocab", apply_on="instantiate"
         )
+        parser.link_arguments(
+            "data.output_units", "model.net.init_args.output_units", apply_on="instantiate"
+        )
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The configured trainer; unless a logger is configured, logs go under its root dir."""

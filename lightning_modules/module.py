@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -13,15 +12,15 @@ from torch_geometric.data import Batch
 
 from lightning_modules.component_config import build_component, component_config
 from pyg_grapheme.data import TextPair
-from pyg_grapheme.metrics import CharErrorRate, ExactMatch
+from pyg_grapheme.metrics import CharErrorRate, ExactMatch, UnitErrorRate
 from pyg_grapheme.models import GraphTransformNet
-from pyg_grapheme.models.edit_supervision import ALIGNMENTS, edit_targets
 from pyg_grapheme.models.feature_augmentation import randomize_graphemes
-from pyg_grapheme.models.objective import TransformObjective, build_supervision
-from pyg_grapheme.models.text_transform import emit
+from pyg_grapheme.models.objective import TransformObjective
+from pyg_grapheme.models.output_units import OutputUnits
+from pyg_grapheme.models.unit_targets import UnitTargets
 from pyg_grapheme.text import segment
 
-__all__ = ["GraphTransformModule"]
+__all__ = ["GraphTransformModule", "check_producible"]
 
 LR_SCHEDULES = ("constant", "onecycle")
 
@@ -33,28 +32,27 @@ class GraphTransformModule(pl.LightningModule):
     ``model.net`` and ``model.objective`` (``class_path`` + ``init_args``), so
     each of their options is spelled once, in its own class. The module saves
     their configurations with its hyper-parameters, and ``load_from_checkpoint``
-    rebuilds them. ``net.output_vocab`` is linked from the DataModule.
+    rebuilds them. ``net.output_vocab`` and ``net.output_units`` are linked from the
+    DataModule.
 
     Args:
         net: the network (:class:`~pyg_grapheme.models.GraphTransformNet`).
         objective: the training objective
-            (:class:`~pyg_grapheme.models.objective.TransformObjective`, which
-            holds the :class:`~pyg_grapheme.loss.StructuralLoss`); its defaults
-            when ``None``.
-        alignment: input-to-target alignment of the supervision, ``"lcs"``,
-            ``"right"`` or ``"whole"`` (the whole input merges into one node that
-            grows the whole answer; for answers that reorder the input, with
-            ``growth="decoder"``) (:func:`~pyg_grapheme.models.edit_supervision.edit_targets`).
-        augment: probability that a grapheme class of a training batch gets
-            redrawn features (:func:`~pyg_grapheme.models.feature_augmentation.randomize_graphemes`);
-            0 for tasks whose rules depend on grapheme properties (arithmetic).
+            (:class:`~pyg_grapheme.models.objective.TransformObjective`, which holds the
+            :class:`~pyg_grapheme.loss.StructuralLoss`); its defaults when ``None``.
+        augment: probability that a grapheme of a training pair gets redrawn features
+            (:func:`~pyg_grapheme.models.feature_augmentation.randomize_graphemes`), for
+            pairs whose target the input can write by copying (every unit of the target is
+            whitespace or one of the pair's input graphemes): such a model learns to copy
+            what it has never seen, in any script. Other pairs (letters to phones, digits
+            to numbers) keep their features, which their answers depend on.
         lr: AdamW learning rate (the peak one with ``lr_schedule="onecycle"``).
         weight_decay: AdamW weight decay.
         lr_schedule: ``"constant"`` or ``"onecycle"`` (``OneCycleLR``: warm-up over
             the first ``warmup`` fraction of the steps, then cosine decay to
-            ``lr / 1e4``; the step count comes from the trainer). Deeper models
-            with several attention layers train reliably only with the warm-up.
+            ``lr / 1e4``; the step count comes from the trainer).
         warmup: warm-up fraction for ``"onecycle"``.
+        beam: hypotheses kept per input when validation decodes (1: greedy).
         examples_to_keep: validation examples kept for the end-of-fit report.
     """
 
@@ -62,21 +60,21 @@ class GraphTransformModule(pl.LightningModule):
         self,
         net: GraphTransformNet,
         objective: TransformObjective | None = None,
-        alignment: str = "lcs",
         augment: float = 0.0,
         lr: float = 3e-3,
         weight_decay: float = 0.0,
         lr_schedule: str = "constant",
         warmup: float = 0.15,
+        beam: int = 1,
         examples_to_keep: int = 8,
     ) -> None:
         super().__init__()
-        if alignment not in ALIGNMENTS:
-            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}")
         if lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
         if not 0.0 <= augment <= 1.0:
             raise ValueError(f"augment must be a probability in [0, 1], got {augment}")
+        if beam < 1:
+            raise ValueError(f"beam must be >= 1, got {beam}")
         self.net = build_component(net, GraphTransformNet)
         self.objective = build_component(
             objective if objective is not None else TransformObjective(), TransformObjective
@@ -97,60 +95,64 @@ class GraphTransformModule(pl.LightningModule):
         )
         self.val_exact_match = ExactMatch()
         self.val_cer = CharErrorRate()
+        self.val_uer = UnitErrorRate(self.net.output_units)
         self.examples_to_keep = examples_to_keep
         self.val_examples: list[tuple[str, str, str]] = []
-
-    @classmethod
-    def load_from_checkpoint(  # type: ignore[override]
-        cls, checkpoint_path: str | Path, *args: Any, weights_only: bool = True, **kwargs: Any
-    ) -> GraphTransformModule:
-        """Lightning's ``load_from_checkpoint``; refuses checkpoints of the old flat layout
-        with a message that says what to do. Our checkpoints hold tensors and plain
-        configuration only, so they load with ``weights_only=True`` by default."""
-        _reject_flat_layout(checkpoint_path)
-        return super().load_from_checkpoint(
-            checkpoint_path, *args, weights_only=weights_only, **kwargs
-        )
 
     def on_fit_start(self) -> None:
         """Check once that every training pair can be produced, before any step runs."""
         datamodule = getattr(self.trainer, "datamodule", None)
         pairs = getattr(datamodule, "train_pairs", None)
         if pairs is not None:
-            check_producible(pairs, self.hparams.alignment, self.net.max_children)
+            check_producible(pairs, self.net.units, self.net.max_children)
 
     # ---------------------------------------------------------------- steps
+    def _targets(self, inputs: Batch, targets: Batch) -> UnitTargets:
+        return self.net.targets(inputs, list(targets.text))
+
+    def _augmented(self, inputs: Batch, sup: UnitTargets) -> tuple[Batch, UnitTargets]:
+        """Redraw grapheme features of the pairs the input can write by copying (``augment``),
+        one draw for inputs and target units so a redrawn grapheme looks the same in both."""
+        copyable = torch.tensor(
+            [
+                all(u.isspace() or u in set(source) for u in units)
+                for source, units in zip(inputs.clusters, sup.units)
+            ],
+            dtype=torch.bool,
+            device=inputs.x.device,
+        )
+        if not bool(copyable.any()):
+            return inputs, sup
+        real_unit = sup.unit_class >= 0
+        rows = torch.cat([inputs.x, sup.unit_rows[real_unit]])
+        classes = torch.cat([sup.member_class, sup.unit_class[real_unit]])
+        drawn = randomize_graphemes(rows, classes, self.hparams.augment)
+        unit_graph = real_unit.nonzero()[:, 0]
+        node_ok = copyable.index_select(0, inputs.batch)
+        unit_ok = copyable.index_select(0, unit_graph)
+        inputs = inputs.clone()
+        num_nodes = inputs.num_nodes
+        inputs.x = torch.where(node_ok.unsqueeze(1), drawn[:num_nodes], inputs.x)
+        unit_rows = sup.unit_rows.clone()
+        unit_rows[real_unit] = torch.where(
+            unit_ok.unsqueeze(1), drawn[num_nodes:], sup.unit_rows[real_unit]
+        )
+        return inputs, UnitTargets(
+            sup.space, sup.member_class, sup.unit_class, unit_rows, sup.num_units, sup.units
+        )
+
     def _shared_step(self, batch: tuple[Batch, Batch], augment: float = 0.0) -> dict[str, Tensor]:
-        """Loss terms of a batch, with the target counts (teacher forcing)."""
+        """Loss terms of a batch (the target is read whole: teacher forcing)."""
         inputs, targets = batch
-        sup = build_supervision(inputs, targets, self.net.output_vocab, self.hparams.alignment).to(
-            self.device
-        )
-        emitted = None
-        if self.net.decoder is not None:
-            # Teacher forcing: output node k of a graph stands for its k-th target grapheme.
-            class_rows = self.net.class_features(sup.space).to(inputs.x)
-            emitted = class_rows.index_select(0, sup.target_class)
+        sup = self._targets(inputs, targets)
         if augment > 0.0:
-            inputs = inputs.clone()
-            if emitted is None:
-                inputs.x = randomize_graphemes(inputs.x, sup.member_class, augment)
-            else:
-                # One draw for inputs and targets, so a redrawn class looks the same in both.
-                both = randomize_graphemes(
-                    torch.cat([inputs.x, emitted]),
-                    torch.cat([sup.member_class, sup.target_class]),
-                    augment,
-                )
-                inputs.x, emitted = both[: inputs.num_nodes], both[inputs.num_nodes :]
-        out = self.net(inputs, length=sup.length, emitted=emitted)
-        probs = self.net.type_probs(out, sup.member_class, sup.space)
-        terms = self.objective(out, probs, targets, sup)
+            inputs, sup = self._augmented(inputs, sup)
+        out = self.net(inputs, sup, with_classes=bool(self.objective.structural_weight))
+        terms = self.objective(out, sup)
         terms["merge_ratio"] = torch.tensor(
-            out.count_logit.size(0) / max(inputs.num_nodes, 1), device=self.device
+            out.pooled_batch.numel() / max(inputs.num_nodes, 1), device=self.device
         )
-        for k, pool in enumerate(self.net.pools):
-            terms[f"threshold_{k}"] = pool.threshold.detach()
+        terms["threshold"] = self.net.pool.threshold.detach()
         return terms
 
     def training_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> Tensor:
@@ -170,23 +172,23 @@ class GraphTransformModule(pl.LightningModule):
     def validation_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> None:
         inputs, targets = batch
         terms = self._shared_step(batch)
-        # Predictions grow by the model's own counts, as at inference.
-        _, emitted = emit(self.net, inputs)
-        predictions = ["".join(nodes) for nodes in emitted]
-        wanted = list(targets.text)
+        predictions = self.net.transduce(inputs, beam=self.hparams.beam).outputs
+        wanted = [self.net.units.canonical(t) for t in targets.text]
         size = inputs.num_graphs
         for name, value in terms.items():
             self.log(f"val_{name}", value, on_epoch=True, batch_size=size, sync_dist=True)
         self.val_exact_match.update(predictions, wanted)
         self.val_cer.update(predictions, wanted)
+        self.val_uer.update(predictions, wanted)
         self.log(
             "val_exact_match", self.val_exact_match, on_epoch=True, batch_size=size, prog_bar=True
         )
         self.log("val_cer", self.val_cer, on_epoch=True, batch_size=size, prog_bar=True)
+        self.log("val_uer", self.val_uer, on_epoch=True, batch_size=size)
         if batch_idx == 0:
             self.val_examples = list(zip(inputs.text, predictions, wanted))[: self.examples_to_keep]
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> Any:
         optimizer = torch.optim.AdamW(
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
         )
@@ -203,45 +205,27 @@ class GraphTransformModule(pl.LightningModule):
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
 
-    def transform_text(self, texts: Sequence[str]) -> list[str]:
+    def transform_text(self, texts: Sequence[str], beam: int = 1) -> list[str]:
         """Shortcut to :meth:`GraphTransformNet.transform_text`."""
-        return self.net.transform_text(texts)
+        return self.net.transform_text(texts, beam=beam)
 
 
-def check_producible(pairs: Sequence[TextPair], alignment: str, max_children: int) -> None:
+def check_producible(pairs: Sequence[TextPair], units: OutputUnits, max_children: int) -> None:
     """Raise a ``ValueError`` naming the first pair the network cannot produce: a non-empty
-    target from an empty input, or more graphemes from one merge group than ``max_children``."""
+    target from an empty input, or a target of more than ``max_children`` units per input
+    grapheme (no monotonic alignment writes it)."""
     for pair in pairs:
-        source, target = segment(pair.input), segment(pair.target)
+        source, target = segment(pair.input), units.split(pair.target)
         where = pair.meta.get("source", repr(pair.input))
         if not source and target:
             raise ValueError(
                 f"{where}: target {pair.target!r} cannot be produced from an empty input "
-                "(the model grows output nodes from input nodes)"
+                "(the model grows output units from input nodes)"
             )
-        edits = edit_targets(source, target, alignment)
-        if edits.length.numel() == 0:
-            continue
-        per_group = torch.zeros(int(edits.group.max()) + 1, dtype=torch.long)
-        largest = int(per_group.index_add(0, edits.group, edits.length).max())
-        if largest > max_children:
+        if len(target) > max_children * len(source):
             raise ValueError(
-                f"{where}: one input node must produce {largest} target graphemes under the "
-                f"{alignment!r} alignment, more than model.net.max_children={max_children}; "
-                f"raise --model.net.max_children to at least {largest}"
+                f"{where}: the target has {len(target)} {units.mode} for {len(source)} input "
+                f"graphemes, more than model.net.growth.max_children={max_children} per "
+                f"grapheme; raise --model.net.growth.init_args.max_children to at least "
+                f"{-(-len(target) // len(source))}"
             )
-
-
-def _reject_flat_layout(checkpoint_path: str | Path) -> None:
-    """Checkpoints written before ``model.net`` existed kept the network's options as flat
-    hyper-parameters (``hidden_channels``, ...) and the network under ``model.*`` keys."""
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True)
-    hparams = checkpoint.get("hyper_parameters", {})
-    if "net" not in hparams and "hidden_channels" in hparams:
-        raise ValueError(
-            f"{checkpoint_path}: this checkpoint uses the old layout (the network's options as "
-            "flat model.* keys, before the network became the model.net component). It cannot "
-            "be loaded into this version: retrain it with the same task config "
-            "(python -m lightning_modules.fit --config conf/<task>.yaml), whose model.net "
-            "section now holds those options."
-        )

@@ -7,7 +7,6 @@ from typing import Any
 
 import lightning.pytorch as pl
 
-from pyg_grapheme.models.text_transform import emit, morphs
 from pyg_grapheme.text import graphs_from_texts
 from pyg_grapheme.viz import plot_curves, plot_morph_diagrams
 
@@ -86,16 +85,16 @@ class FitReport(pl.Callback):
         model.eval()
         data = graphs_from_texts(sources).to(pl_module.device)
         data.num_graphs = len(sources)
-        out, emitted = emit(model, data)
+        result = model.transduce(data, beam=getattr(pl_module.hparams, "beam", 1))
         model.train(was_training)
-        described = morphs(data, out, emitted)
-        result = []
+        cluster = result.cluster.tolist()
+        graph_of = data.batch.tolist()
+        drawn = []
         for g, source_clusters in enumerate(data.clusters):
-            cluster = out.cluster[data.batch == g].tolist()
-            parent = out.split.parent[out.batch == g].tolist()
-            diagram = (list(source_clusters), cluster, emitted[g], parent)
-            result.append(("".join(emitted[g]), described[g], diagram))
-        return result
+            graph_cluster = [k for k, b in zip(cluster, graph_of) if b == g]
+            diagram = (list(source_clusters), graph_cluster, result.units[g], result.parent[g])
+            drawn.append((result.outputs[g], result.morphs[g], diagram))
+        return drawn
 
     def _figures(
         self,
@@ -106,11 +105,11 @@ class FitReport(pl.Callback):
         losses = {
             k: v
             for k, v in self.curves.items()
-            if k in ("loss", "structural", "merge", "count", "type", "edit")
+            if k in ("loss", "transducer", "merge", "structural")
         }
         if losses:
             paths.append(plot_curves(self.steps, losses, out_dir / "loss_curves.png", "loss"))
-        thresholds = {k: v for k, v in self.curves.items() if k.startswith("threshold")}
+        thresholds = {k: v for k, v in self.curves.items() if k == "threshold"}
         thresholds.update({k: v for k, v in self.curves.items() if k == "merge_ratio"})
         if thresholds:
             paths.append(

@@ -10,14 +10,18 @@ Node features are vocabulary-free. Every cluster ``g`` gets
 
 .. math::
 
-    x(g) = [\\, h(g) \\;\\|\\; c(g) \\,] \\in \\mathbb{R}^{F},\\qquad F = 64 + 13,
+    x(g) = [\\, h(g) \\;\\|\\; c(g) \\;\\|\\; b(g) \\;\\|\\; r(g) \\,] \\in \\mathbb{R}^{F},
+    \\qquad F = 64 + 13 + 64 + 64,
 
 where ``h(g)`` is a fixed pseudo-random unit vector read off the SHAKE-256
 digest of the UTF-8 bytes of the cluster's NFC form (so canonically
 equivalent spellings, precomposed ``"é"`` and ``"e" + U+0301``, share it; the
 text itself is never normalised) (64 signed 16-bit draws, centred and
 L2-normalised) and ``c(g)`` are 13 coarse Unicode properties of the cluster
-(general-category group, case, digit value, whitespace, emoji, size). There is
+(general-category group, case, digit value, whitespace, emoji, size). ``b(g)`` and
+``r(g)`` describe the cluster's canonical decomposition (NFD): its first code point and
+the others (:class:`FeatureLayout`), so the 834 Hangul syllables of a Korean word list
+share the 61 jamo they are built from, and a Devanagari conjunct its consonants. There is
 no vocabulary file and no out-of-vocabulary case: any string, in any script,
 maps to a deterministic feature that is identical on every machine and every
 version of Python, NumPy or PyTorch (only ``hashlib`` and ``unicodedata``).
@@ -46,6 +50,7 @@ from torch_geometric.data import Batch, Data
 
 __all__ = [
     "CATEGORY_GROUPS",
+    "COMPOSITION_DIM",
     "HASH_DIM",
     "NUM_NODE_FEATURES",
     "PROPERTY_DIM",
@@ -84,15 +89,26 @@ class FeatureLayout:
     """1 if the cluster contains an emoji code point or joiner."""
     extra_code_points = 76
     """``min(len(cluster) - 1, 7) / 7``: how many code points beyond the first."""
-    width = 77
+    base = slice(77, 77 + 64)
+    """``b(g)``: the hashed unit vector of the cluster's first code point after canonical
+    decomposition (NFD): the base letter of ``"é"``, the initial consonant of a Hangul
+    syllable, the first consonant of a Devanagari conjunct."""
+    marks = slice(77 + 64, 77 + 128)
+    """``r(g)``: the normalised sum of the hashed unit vectors of the other NFD code points
+    (combining marks, Hangul vowel and final consonant, virama and the next consonant);
+    zero for a cluster of one code point."""
+    composition = slice(77, 77 + 128)
+    """Both composition blocks."""
+    width = 77 + 128
     """Number of columns."""
 
     properties = slice(64, 77)
-    """All property columns (everything but the signature)."""
+    """The coarse Unicode property columns."""
 
 
 HASH_DIM = FeatureLayout.signature.stop
-PROPERTY_DIM = FeatureLayout.width - HASH_DIM
+PROPERTY_DIM = FeatureLayout.properties.stop - FeatureLayout.properties.start
+COMPOSITION_DIM = FeatureLayout.composition.stop - FeatureLayout.composition.start
 NUM_NODE_FEATURES = FeatureLayout.width
 
 _GRAPHEME = regex.compile(r"\X", flags=regex.UNICODE)
@@ -109,10 +125,12 @@ def segment(text: str) -> list[str]:
     return _GRAPHEME.findall(text)
 
 
-def _hash_vector(cluster: str) -> list[float]:
-    """Unit vector ``h(g)`` in R^64 from the SHAKE-256 digest of ``cluster``."""
+def _hash_vector(cluster: str, salt: bytes = b"") -> list[float]:
+    """Unit vector ``h(g)`` in R^64 from the SHAKE-256 digest of ``salt`` + ``cluster``."""
     canonical = unicodedata.normalize("NFC", cluster)
-    digest = hashlib.shake_256(canonical.encode("utf-8", "surrogatepass")).digest(2 * HASH_DIM)
+    digest = hashlib.shake_256(salt + canonical.encode("utf-8", "surrogatepass")).digest(
+        2 * HASH_DIM
+    )
     values = [
         int.from_bytes(digest[2 * k : 2 * k + 2], "little") - 32767.5 for k in range(HASH_DIM)
     ]
@@ -143,7 +161,24 @@ def _cached_features(cluster: str) -> tuple[float, ...]:
     row[FeatureLayout.digit_value] = (digit + 1) / 10.0 if digit >= 0 else 0.0
     row[FeatureLayout.emoji] = 1.0 if _is_emoji(cluster) else 0.0
     row[FeatureLayout.extra_code_points] = min(len(cluster) - 1, 7) / 7.0
+    row[FeatureLayout.base], row[FeatureLayout.marks] = _composition(cluster)
     return tuple(row)
+
+
+def _composition(cluster: str) -> tuple[list[float], list[float]]:
+    """``(b(g), r(g))`` (:class:`FeatureLayout`): the canonical decomposition of a cluster
+    as its first code point and the normalised sum of the others, each hashed with its own
+    salt so that neither block equals the signature of a one-code-point cluster."""
+    code_points = unicodedata.normalize("NFD", cluster)
+    base = _hash_vector(code_points[0], b"base:")
+    if len(code_points) == 1:
+        return base, [0.0] * HASH_DIM
+    total = [0.0] * HASH_DIM
+    for code_point in code_points[1:]:
+        for k, v in enumerate(_hash_vector(code_point, b"mark:")):
+            total[k] += v
+    norm = math.sqrt(sum(v * v for v in total)) or 1.0
+    return base, [v / norm for v in total]
 
 
 def cluster_features(clusters: Sequence[str]) -> Tensor:

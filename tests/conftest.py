@@ -88,8 +88,10 @@ def merge_margin() -> Callable[[torch.nn.Module, object], float]:
 
     def margin(net: torch.nn.Module, inputs: object) -> float:
         with torch.no_grad():
-            info = net._morph(inputs, None).merges[0]
-            return float((info.similarity - net.pools[0].threshold).abs().min())
+            info = net._pool(inputs).info
+            if info.similarity.numel() == 0:
+                return float("inf")
+            return float((info.similarity - net.pool.threshold).abs().min())
 
     return margin
 

@@ -1,6 +1,13 @@
 """Models that morph grapheme graphs, and their training objective."""
 
-from pyg_grapheme.models.graph_transform_net import GraphTransformNet, TransformOutput
+from pyg_grapheme.models.graph_transform_net import GraphTransformNet, Transduction, TransformOutput
 from pyg_grapheme.models.objective import TransformObjective
+from pyg_grapheme.models.transducer import TransducerGrowth
 
-__all__ = ["GraphTransformNet", "TransformObjective", "TransformOutput"]
+__all__ = [
+    "GraphTransformNet",
+    "TransducerGrowth",
+    "Transduction",
+    "TransformObjective",
+    "TransformOutput",
+]

@@ -9,8 +9,9 @@ README gives the measured figures and the command that reproduces them).
 :func:`randomize_graphemes` replaces, for a random subset of the grapheme
 *classes* of a batch (probability ``p`` each),
 
-- the hashed signature (the first ``HASH_DIM`` features) by a fresh random unit
-  vector, and
+- the hashed signature (the first ``HASH_DIM`` features) and the hashed
+  composition (its base code point, and its other code points when it has any)
+  by fresh random unit vectors, and
 - the coarse properties other than whitespace (category group, case, digit,
   emoji, size) by a random draw,
 
@@ -69,6 +70,9 @@ def randomize_graphemes(
     rows = torch.zeros(num_classes, layout.width, device=device, dtype=dtype)
     signature = torch.randn(num_classes, layout.signature.stop, generator=generator)
     rows[:, layout.signature] = torch.nn.functional.normalize(signature, dim=1).to(device, dtype)
+    for block in (layout.base, layout.marks):
+        drawn = torch.randn(num_classes, block.stop - block.start, generator=generator)
+        rows[:, block] = torch.nn.functional.normalize(drawn, dim=1).to(device, dtype)
     pick = torch.randint(len(_REDRAWN_GROUPS), (num_classes,), generator=generator)
     group = _REDRAWN_GROUPS[pick].to(device)
     rows[torch.arange(num_classes, device=device), layout.category_group.start + group] = 1.0
@@ -85,5 +89,9 @@ def randomize_graphemes(
     redraw_props = node_chosen & ~whitespace
     out = x.clone()
     out[node_chosen, layout.signature] = rows[node_class[node_chosen], layout.signature]
+    out[node_chosen, layout.base] = rows[node_class[node_chosen], layout.base]
+    # A cluster of one code point keeps an empty marks block: its size is not redrawn here.
+    has_marks = (x[:, layout.marks] != 0).any(dim=1, keepdim=True).to(dtype)
+    out[node_chosen, layout.marks] = (rows[:, layout.marks][node_class] * has_marks)[node_chosen]
     out[redraw_props, layout.properties] = rows[node_class[redraw_props], layout.properties]
     return out

@@ -1,0 +1,308 @@
+r"""Grapheme-to-phoneme on SIGMORPHON 2020 task 1: our model against the seq2seq peer.
+
+For every language ``L`` with ``L_train.jsonl``, ``L_dev.jsonl`` and ``L_test.jsonl`` in
+the data directory (records ``{"input": word, "target": "p h o n e s"}``):
+
+1. **Ours.** ``python -m lightning_modules.fit --config conf/g2p.yaml`` on train, with
+   dev as the validation file (its best checkpoint by dev exact match is the model;
+   model selection sees dev only). The CPU seconds of that whole process (start-up,
+   training, validation) are measured with ``os.wait4``.
+2. **The peer.** ``bench/seq2seq_baseline.py``'s Transformer, on the same pairs, with
+   the same output units (phones as tokens), the same CPU seconds as ours for its
+   training steps, its weights chosen on dev the same way (its dev decoding is not
+   charged to it), and the same beam.
+3. Both decode test with beam ``--beam`` and are scored: word error rate (WER, 100 minus
+   exact match in %) and phone error rate (PER, edit distance over phones in %).
+
+Published test WER (Gorman et al. 2020, "The SIGMORPHON 2020 shared task on multilingual
+grapheme-to-phoneme conversion", table 3) sit beside each row. The data comes from the
+task's public repository (Wiktionary via WikiPron); this package ships none of it.
+
+Command (the results page, ``bench/results/g2p.md``, says how long it ran)::
+
+    python bench/g2p.py --data-dir ../shared/data/g2p2020 --jobs 2 \
+        --out bench/results/g2p.md
+
+``--langs fre geo`` runs some languages; ``--no-baseline`` only ours; extra arguments
+after ``--`` go to the fit command (``-- --trainer.max_epochs 30``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pyg_grapheme.metrics import exact_match, unit_error_rate  # noqa: E402
+
+PUBLISHED: dict[str, tuple[float, float, float, float]] = {
+    # language: (pair n-gram, LSTM, Transformer, best system), test WER in %
+    "ady": (32.00, 28.00, 28.44, 24.67),
+    "arm": (18.00, 14.67, 14.22, 12.22),
+    "bul": (41.33, 31.11, 34.00, 22.22),
+    "dut": (23.78, 16.44, 15.78, 13.56),
+    "fre": (13.56, 6.22, 6.89, 5.11),
+    "geo": (37.78, 26.44, 28.00, 24.89),
+    "gre": (21.78, 18.89, 18.89, 14.44),
+    "hin": (12.67, 6.67, 9.56, 5.11),
+    "hun": (6.67, 5.33, 5.33, 4.00),
+    "ice": (17.56, 10.00, 10.22, 9.11),
+    "jpn": (9.56, 7.56, 7.33, 4.89),
+    "kor": (52.22, 46.89, 43.78, 24.00),
+    "lit": (23.11, 19.11, 20.67, 18.67),
+    "rum": (11.56, 10.67, 12.00, 9.78),
+    "vie": (8.44, 4.67, 7.56, 0.89),
+}
+"""Gorman et al. (2020), test WER: the pair n-gram, LSTM and Transformer baselines and the
+best submitted system per language."""
+
+
+def read_pairs(path: Path) -> list[tuple[str, str]]:
+    """``(input, target)`` of every record of a G2P JSONL file (the project's reader, so a
+    bad line is reported with ``file:line``)."""
+    from pyg_grapheme.data import read_jsonl
+
+    return [(p.input, p.target) for p in read_jsonl(str(path))]
+
+
+def languages(data_dir: Path) -> list[str]:
+    """Languages with all three splits in ``data_dir``, sorted."""
+    found = sorted(p.name[: -len("_train.jsonl")] for p in data_dir.glob("*_train.jsonl"))
+    return [
+        lang
+        for lang in found
+        if (data_dir / f"{lang}_dev.jsonl").is_file() and (data_dir / f"{lang}_test.jsonl").is_file()
+    ]
+
+
+def _run_measured(command: list[str], log: Path) -> float:
+    """Run ``command`` (output to ``log``) and return its CPU seconds (user + system, its
+    children included) from ``os.wait4``; raise if it fails."""
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"{' '.join(command[:4])} failed: {' | '.join(tail)}")
+    return usage.ru_utime + usage.ru_stime
+
+
+def _best_checkpoint(run_dir: Path) -> Path:
+    best = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
+    if not best:
+        raise RuntimeError(f"no best checkpoint in {run_dir / 'checkpoints'}")
+    return best[-1]
+
+
+def score(outputs: list[str], targets: list[str]) -> dict[str, float]:
+    """WER and PER in % (tokens: phones)."""
+    canonical = [" ".join(t.split()) for t in targets]
+    return {
+        "wer": 100.0 * (1.0 - exact_match(outputs, canonical)),
+        "per": 100.0 * unit_error_rate(outputs, canonical, "tokens"),
+    }
+
+
+def run_ours(lang: str, data_dir: Path, work: Path, beam: int, extra: list[str]) -> dict[str, Any]:
+    """Fit with conf/g2p.yaml, then decode test from the best (dev) checkpoint."""
+    run_dir = work / lang / "ours"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "lightning_modules.fit", "--config", "conf/g2p.yaml",
+        "--data.train_path", str(data_dir / f"{lang}_train.jsonl"),
+        "--data.val_path", str(data_dir / f"{lang}_dev.jsonl"),
+        "--trainer.default_root_dir", str(run_dir), *extra,
+    ]  # fmt: skip
+    cpu = _run_measured(command, run_dir / "fit.log")
+    import torch
+
+    from lightning_modules.module import GraphTransformModule
+
+    torch.set_num_threads(1)
+    checkpoint = _best_checkpoint(run_dir)
+    net = GraphTransformModule.load_from_checkpoint(checkpoint, map_location="cpu").net.eval()
+    test = read_pairs(data_dir / f"{lang}_test.jsonl")
+    outputs: list[str] = []
+    for first in range(0, len(test), 128):
+        outputs += net.transform_text([a for a, _ in test[first : first + 128]], beam=beam)
+    return {"cpu_seconds": cpu, "checkpoint": str(checkpoint), **score(outputs, [b for _, b in test])}
+
+
+def run_baseline(
+    lang: str, data_dir: Path, work: Path, beam: int, cpu_seconds: float
+) -> dict[str, Any]:
+    """The seq2seq peer in a process of its own, with the same CPU seconds and beam."""
+    out = work / lang / "baseline.json"
+    command = [
+        sys.executable, str(REPO / "bench" / "g2p.py"), "--baseline-only", lang,
+        "--data-dir", str(data_dir), "--work", str(work), "--beam", str(beam),
+        "--cpu-seconds", f"{cpu_seconds:.1f}",
+    ]  # fmt: skip
+    (work / lang).mkdir(parents=True, exist_ok=True)
+    _run_measured(command, work / lang / "baseline.log")
+    return json.loads(out.read_text())
+
+
+def _baseline_process(lang: str, data_dir: Path, work: Path, beam: int, cpu_seconds: float) -> None:
+    import torch
+
+    from bench.seq2seq_baseline import PRESETS, train, transform_text
+    from pyg_grapheme.data import TextPair
+
+    torch.set_num_threads(1)
+    train_pairs = [TextPair(a, b) for a, b in read_pairs(data_dir / f"{lang}_train.jsonl")]
+    dev = [TextPair(a, b) for a, b in read_pairs(data_dir / f"{lang}_dev.jsonl")]
+    test = read_pairs(data_dir / f"{lang}_test.jsonl")
+    trained = train(
+        train_pairs, cpu_seconds=cpu_seconds, config=PRESETS["g2p"], target_units="tokens",
+        select_on=dev,
+    )  # fmt: skip
+    outputs = transform_text(trained, [a for a, _ in test], beam=beam)
+    result = {
+        "cpu_seconds": trained.cpu_seconds,
+        "epochs": trained.epochs,
+        "parameters": sum(p.numel() for p in trained.model.parameters()),
+        **score(outputs, [b for _, b in test]),
+    }
+    (work / lang / "baseline.json").write_text(json.dumps(result))
+
+
+def run_language(
+    lang: str, data_dir: Path, work: Path, beam: int, baseline: bool, extra: list[str]
+) -> dict[str, Any]:
+    began = time.time()
+    ours = run_ours(lang, data_dir, work, beam, extra)
+    row: dict[str, Any] = {"lang": lang, "ours": ours}
+    if baseline:
+        row["baseline"] = run_baseline(lang, data_dir, work, beam, ours["cpu_seconds"])
+    row["wall_seconds"] = time.time() - began
+    (work / lang / "row.json").write_text(json.dumps(row))
+    line = f"{lang}: ours WER {ours['wer']:.2f} PER {ours['per']:.2f} cpu {ours['cpu_seconds']:.0f}s"
+    if baseline:
+        b = row["baseline"]
+        line += f" | baseline WER {b['wer']:.2f} PER {b['per']:.2f} cpu {b['cpu_seconds']:.0f}s"
+    print(line, flush=True)
+    return row
+
+
+def results_page(rows: list[dict[str, Any]], command: str, beam: int) -> str:
+    """The Markdown results page: one row per language, then the macro averages."""
+    import platform
+
+    has_baseline = all("baseline" in r for r in rows)
+    head = "| lang | ours WER | ours PER |"
+    rule = "|---|---|---|"
+    if has_baseline:
+        head += " seq2seq WER | seq2seq PER |"
+        rule += "---|---|"
+    head += " CPU s | pair n-gram | LSTM | Transformer | best 2020 |"
+    rule += "---|---|---|---|---|"
+    lines = [head, rule]
+    below_lstm = beats_peer = 0
+    for r in rows:
+        o = r["ours"]
+        published = PUBLISHED.get(r["lang"])
+        cells = [r["lang"], f"{o['wer']:.2f}", f"{o['per']:.2f}"]
+        if has_baseline:
+            b = r["baseline"]
+            cells += [f"{b['wer']:.2f}", f"{b['per']:.2f}"]
+            beats_peer += o["wer"] <= b["wer"]
+        cells.append(f"{o['cpu_seconds']:.0f}")
+        cells += [f"{v:.2f}" for v in published] if published else ["", "", "", ""]
+        if published:
+            below_lstm += o["wer"] < published[1]
+        lines.append("| " + " | ".join(cells) + " |")
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else float("nan")
+
+    macro = ["**macro**", f"**{mean([r['ours']['wer'] for r in rows]):.2f}**",
+             f"{mean([r['ours']['per'] for r in rows]):.2f}"]  # fmt: skip
+    if has_baseline:
+        macro += [f"{mean([r['baseline']['wer'] for r in rows]):.2f}",
+                  f"{mean([r['baseline']['per'] for r in rows]):.2f}"]  # fmt: skip
+    macro.append(f"{mean([r['ours']['cpu_seconds'] for r in rows]):.0f}")
+    known = [PUBLISHED[r["lang"]] for r in rows if r["lang"] in PUBLISHED]
+    macro += [f"{mean([k[c] for k in known]):.2f}" for c in range(4)]
+    lines.append("| " + " | ".join(macro) + " |")
+    summary = [
+        f"- Ours is below the 2020 LSTM baseline on {below_lstm} of {len(known)} languages "
+        "with published figures.",
+    ]
+    if has_baseline:
+        summary.append(
+            f"- Ours is at least as good as the seq2seq peer (same CPU seconds, same units, "
+            f"beam {beam}) on {beats_peer} of {len(rows)} languages."
+        )
+    return "\n".join(
+        [
+            "# Grapheme-to-phoneme (SIGMORPHON 2020 task 1)",
+            "",
+            f"Command: `{command}`",
+            "",
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}; date {time.strftime('%Y-%m-%d')}. Test WER and PER "
+            f"in %, beam {beam} for both models; CPU s: CPU seconds of our whole fit process "
+            "(the peer trained for as many). Published columns: Gorman et al. (2020), test WER.",
+            "",
+            *lines,
+            "",
+            *summary,
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--langs", nargs="*", help="default: every language in --data-dir")
+    parser.add_argument("--work", type=Path, default=REPO / "outputs" / "g2p")
+    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=1, help="languages run in parallel")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--out", type=Path, help="write the results page here")
+    parser.add_argument("--baseline-only", metavar="LANG", help=argparse.SUPPRESS)
+    parser.add_argument("--cpu-seconds", type=float, help=argparse.SUPPRESS)
+    args, extra = parser.parse_known_args(argv)
+    extra = [a for a in extra if a != "--"]
+    if not args.data_dir.is_dir():
+        parser.error(f"--data-dir {args.data_dir} is not a directory")
+    if args.baseline_only:
+        if args.cpu_seconds is None:
+            parser.error("--baseline-only needs --cpu-seconds")
+        _baseline_process(args.baseline_only, args.data_dir, args.work, args.beam, args.cpu_seconds)
+        return
+    langs = args.langs or languages(args.data_dir)
+    missing = sorted(set(langs) - set(languages(args.data_dir)))
+    if missing:
+        parser.error(f"no train/dev/test files for {missing} in {args.data_dir}")
+    args.work.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+        rows = list(
+            pool.map(
+                lambda lang: run_language(
+                    lang, args.data_dir, args.work, args.beam, not args.no_baseline, extra
+                ),
+                langs,
+            )
+        )
+    command = "python bench/g2p.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    page = results_page(rows, command, args.beam)
+    print(page)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(page)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,415 @@
+r"""Growth by a transducer: each pooled node writes 0..K units, the alignment is learnt.
+
+The pooled chain (after :class:`~pyg_grapheme.nn.ThresholdMergePool`) is read in order.
+At lattice point :math:`(i, j)`, node :math:`i` having the encoding
+:math:`\mathbf{x}_i` and :math:`j` units written (prediction network state
+:math:`\mathbf{d}_j`, :mod:`.prediction_network`), a joint layer
+
+.. math::
+
+    \mathbf{z}_{ij} = \tanh(W_x \mathbf{x}_i + W_d \mathbf{d}_j + \mathbf{b})
+
+scores, in one softmax,
+
+- *end*: node :math:`i` writes nothing more (the walk moves to node :math:`i + 1`);
+- *generate* :math:`v`: one logit per unit of the output vocabulary;
+- *copy* :math:`k`: one logit per member input node :math:`k` of cluster :math:`i`
+  (query from :math:`\mathbf{z}_{ij}`, key from the member's encoding), which writes that
+  member's grapheme: any grapheme, in any script, seen in training or not.
+
+The end logit also depends on how many units node :math:`i` wrote so far,
+:math:`s`: it gains :math:`w^\top \tanh(W_x \mathbf{x}_i + \mathbf{e}_s)`, so a node
+can count (``"ab" -> "aabb"``, at any length) while everything else stays independent
+of the alignment. A unit's probability sums its generation and every copy that writes
+it (a pointer-generator). These give the lattice of :mod:`.monotonic_alignment`, whose
+forward algorithm sums over every way the pooled nodes can share the target in
+reading order: the training loss is :math:`-\log p(y \mid x)`, exact, with no fixed
+alignment. Its Viterbi path says which node wrote which unit: the growth counts of the
+morph (:class:`~pyg_grapheme.nn.NodeSplit`) and the merge labels of the pool
+(:func:`merge_labels`) come from it. Inference walks the same lattice
+(:mod:`.transducer_search`: greedy, or beam search).
+
+Each node writes at most ``max_children`` units (:math:`K`); a pair whose target is
+longer than :math:`K` times its pooled nodes has no alignment and is left out of the
+loss (:func:`~pyg_grapheme.models.monotonic_alignment.feasible`; the training module
+counts them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn import Linear
+from torch_geometric.utils import to_dense_batch
+
+from pyg_grapheme.models.monotonic_alignment import (
+    LOG_ZERO,
+    feasible,
+    monotonic_forward,
+    monotonic_viterbi,
+)
+from pyg_grapheme.models.prediction_network import DecoderState, PredictionNetwork
+
+__all__ = ["TransducerContext", "TransducerGrowth", "TransducerLattice", "dense_members"]
+
+
+def dense_members(cluster: Tensor, num_clusters: int) -> Tensor:
+    """``LongTensor[K, S]``: the input nodes of each cluster in input order, ``-1`` padded
+    (``S`` the largest cluster; ``S = 0`` when there is no input node)."""
+    if cluster.numel() == 0:
+        return cluster.new_zeros(num_clusters, 0)
+    order = torch.sort(cluster, stable=True).indices
+    size = torch.bincount(cluster, minlength=num_clusters)
+    start = torch.cumsum(size, 0) - size
+    rank = torch.arange(cluster.numel(), device=cluster.device) - start.index_select(
+        0, cluster.index_select(0, order)
+    )
+    members = cluster.new_full((num_clusters, int(size.max())), -1)
+    members[cluster.index_select(0, order), rank] = order
+    return members
+
+
+@dataclass
+class TransducerContext:
+    """One batch's pooled chains, densely per graph, as the transducer reads them.
+
+    ``B`` graphs, at most ``n`` pooled nodes, ``S`` members and ``N`` input nodes each.
+
+    Attributes:
+        node: ``[B, n, J]`` the joint's projection of each pooled node.
+        num_nodes: ``LongTensor[B]`` pooled nodes per graph.
+        member_class: ``LongTensor[B, n, S]`` class of each member's grapheme, ``-1`` padded.
+        key: ``[B, n, S, J]`` copy key of each member.
+        key_bias: ``[B, n, S]`` copy bias of each member (:data:`LOG_ZERO` on padding).
+        memory: ``[B, N, H]`` encoded input nodes, for the prediction network's attention.
+        memory_mask: ``BoolTensor[B, N]`` real input nodes.
+        pooled_index: ``LongTensor[B, n]`` row of each pooled node in the flat pooled
+            tensors (``-1`` padded).
+    """
+
+    node: Tensor
+    num_nodes: Tensor
+    member_class: Tensor
+    key: Tensor
+    key_bias: Tensor
+    memory: Tensor
+    memory_mask: Tensor
+    pooled_index: Tensor
+
+    def select(self, graphs: Tensor) -> TransducerContext:
+        """The context of ``graphs`` (``LongTensor[R]``, repeats allowed), e.g. per hypothesis."""
+        return TransducerContext(
+            *(getattr(self, f).index_select(0, graphs) for f in self.__dataclass_fields__)
+        )
+
+
+@dataclass
+class TransducerLattice:
+    """Log-probabilities of the lattice of a batch of (input, target) pairs.
+
+    Attributes:
+        emit: ``[B, n, K + 1, m]`` :math:`\\log p(y_j \\mid i, s, y_{<j})`, node :math:`i`
+            having written :math:`s` units.
+        end: ``[B, n, K + 1, m + 1]`` :math:`\\log p(\\text{end} \\mid i, s, y_{<j})`.
+        num_nodes: ``LongTensor[B]``.
+        num_units: ``LongTensor[B]``.
+        class_logp: ``[B, n, m + 1, C]`` each point's distribution over the batch's
+            classes given that it writes (generation and copies summed), or ``None`` when
+            not asked for.
+    """
+
+    emit: Tensor
+    end: Tensor
+    num_nodes: Tensor
+    num_units: Tensor
+    class_logp: Tensor | None = None
+
+
+class TransducerGrowth(torch.nn.Module):
+    r"""The transducer growth policy (module docstring).
+
+    Its layers are built by :meth:`bind`, which :class:`GraphTransformNet` calls with its
+    width and output vocabulary, so a configuration names each option once.
+
+    Args:
+        max_children (int, optional): :math:`K`, the most units one pooled node writes.
+            (default: :obj:`16`)
+        decoder_layers (int, optional): LSTM layers of the prediction network.
+            (default: :obj:`1`)
+        decoder_heads (int, optional): Heads of the prediction network's attention to the
+            input nodes; ``0``: no attention. (default: :obj:`4`)
+        dropout (float, optional): Dropout in the prediction network and the joint layer.
+            (default: :obj:`0.0`)
+    """
+
+    def __init__(
+        self,
+        max_children: int = 16,
+        decoder_layers: int = 1,
+        decoder_heads: int = 4,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if max_children < 1:
+            raise ValueError(f"TransducerGrowth: max_children must be >= 1, got {max_children}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"TransducerGrowth: dropout must be in [0, 1), got {dropout}")
+        self.max_children = max_children
+        self.decoder_layers = decoder_layers
+        self.decoder_heads = decoder_heads
+        self.dropout = dropout
+        self.vocab_size = -1
+
+    def bind(self, channels: int, output_vocab: Sequence[str]) -> None:
+        """Build the layers for width ``channels`` and the output vocabulary."""
+        self.channels = channels
+        self.vocab_size = len(output_vocab)
+        self.decoder = PredictionNetwork(
+            channels, self.decoder_layers, self.decoder_heads, self.dropout
+        )
+        self.node_proj = Linear(channels, channels)
+        self.state_proj = Linear(channels, channels, bias=False)
+        self.drop = torch.nn.Dropout(self.dropout)
+        self.end_head = Linear(channels, 1)
+        self.slot_embedding = torch.nn.Embedding(self.max_children + 1, channels)
+        self.slot_end = Linear(channels, 1, bias=False)
+        self.vocab_head = Linear(channels, self.vocab_size) if self.vocab_size else None
+        self.copy_query = Linear(channels, channels)
+        self.copy_key = Linear(channels, channels, bias=False)
+        self.copy_bias = Linear(channels, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.vocab_size < 0:
+            return
+        self.decoder.reset_parameters()
+        torch.nn.init.normal_(self.slot_embedding.weight, std=0.1)
+        torch.nn.init.zeros_(self.slot_end.weight)
+        for layer in (
+            self.node_proj, self.state_proj, self.end_head, self.vocab_head, self.copy_query,
+            self.copy_key, self.copy_bias,
+        ):  # fmt: skip
+            if layer is not None:
+                layer.reset_parameters()
+
+    # ----------------------------------------------------------------- context
+    def context(
+        self,
+        h: Tensor,
+        batch: Tensor,
+        cluster: Tensor,
+        pooled: Tensor,
+        pooled_batch: Tensor,
+        member_class: Tensor,
+        num_graphs: int,
+    ) -> TransducerContext:
+        """Dense per-graph views of a batch (:class:`TransducerContext`).
+
+        Args:
+            h: ``[N, H]`` encoded input nodes; ``batch``: their graphs (sorted).
+            cluster: ``LongTensor[N]`` pooled node of each input node.
+            pooled: ``[K, H]`` pooled nodes; ``pooled_batch``: their graphs (sorted).
+            member_class: ``LongTensor[N]`` class of each input node's grapheme.
+            num_graphs: ``B``.
+        """
+        num_clusters = pooled.size(0)
+        members = dense_members(cluster, num_clusters)  # [K, S]
+        real = members >= 0
+        safe = members.clamp(min=0)
+        key = self.copy_key(h)
+        key_bias = self.copy_bias(h).squeeze(1)
+        if members.size(1) > 0:
+            member_key = key[safe] * real.unsqueeze(2)
+            member_bias = torch.where(real, key_bias[safe], LOG_ZERO)
+            member_cls = torch.where(real, member_class[safe], -1)
+        else:
+            member_key = key.new_zeros(num_clusters, 0, key.size(1))
+            member_bias = key.new_zeros(num_clusters, 0)
+            member_cls = members
+        node, node_mask = to_dense_batch(self.node_proj(pooled), pooled_batch, batch_size=num_graphs)
+        index = torch.arange(num_clusters, device=pooled.device)
+        pooled_index, _ = to_dense_batch(index, pooled_batch, fill_value=-1, batch_size=num_graphs)
+        dense_key, _ = to_dense_batch(member_key, pooled_batch, batch_size=num_graphs)
+        dense_bias, _ = to_dense_batch(
+            member_bias, pooled_batch, fill_value=LOG_ZERO, batch_size=num_graphs
+        )
+        dense_cls, _ = to_dense_batch(member_cls, pooled_batch, fill_value=-1, batch_size=num_graphs)
+        memory, memory_mask = to_dense_batch(h, batch, batch_size=num_graphs)
+        return TransducerContext(
+            node=node,
+            num_nodes=node_mask.sum(dim=1),
+            member_class=dense_cls,
+            key=dense_key,
+            key_bias=dense_bias,
+            memory=memory,
+            memory_mask=memory_mask,
+            pooled_index=pooled_index,
+        )
+
+    # ----------------------------------------------------------------- joint
+    def _scores(
+        self, node: Tensor, state: Tensor, key: Tensor, key_bias: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Joint logits for every pair of a node row and a state row.
+
+        Args:
+            node: ``[..., P, 1, J]`` projected nodes; ``state``: ``[..., 1, Q, H]`` or
+                broadcastable prediction states.
+            key: ``[..., P, S, J]``; ``key_bias``: ``[..., P, S]``.
+
+        Returns:
+            ``(end [..., P, Q], vocab [..., P, Q, V], copy [..., P, Q, S])`` logits.
+        """
+        z = self.drop(torch.tanh(node + self.state_proj(state)))
+        end = self.end_head(z).squeeze(-1)
+        vocab = (
+            self.vocab_head(z) if self.vocab_head is not None else z.new_zeros(*z.shape[:-1], 0)
+        )
+        query = self.copy_query(z)
+        copy = torch.einsum("...pqj,...psj->...pqs", query, key) / math.sqrt(self.channels)
+        return end, vocab, copy + key_bias.unsqueeze(-2)
+
+    def lattice(
+        self,
+        ctx: TransducerContext,
+        unit_class: Tensor,
+        unit_rows: Tensor,
+        num_units: Tensor,
+        num_classes: int | None = None,
+    ) -> TransducerLattice:
+        """Teacher-forced lattice of a batch (module docstring).
+
+        Args:
+            ctx: the batch's :meth:`context`.
+            unit_class: ``LongTensor[B, m]`` class of each target unit (vocabulary ids
+                ``< V`` first, as :class:`~pyg_grapheme.models.output_classes.ClassSpace`),
+                anything on padding.
+            unit_rows: ``[B, m, F]`` feature rows of the target units (prediction network).
+            num_units: ``LongTensor[B]`` units of each target.
+            num_classes: also return each point's class distribution over ``C`` classes
+                (:attr:`TransducerLattice.class_logp`) when given.
+        """
+        d = self.decoder(unit_rows, ctx.memory, ctx.memory_mask)  # [B, m + 1, H]
+        end, vocab, copy = self._scores(
+            ctx.node.unsqueeze(2), d.unsqueeze(1), ctx.key, ctx.key_bias
+        )
+        units = torch.logsumexp(torch.cat([vocab, copy], dim=-1), dim=-1)  # [B, n, m + 1]
+        slot_end = self._slot_end(ctx.node)  # [B, n, S]
+        end = end.unsqueeze(2) + slot_end.unsqueeze(3)  # [B, n, S, m + 1]
+        norm = torch.logaddexp(end, units.unsqueeze(2))
+        batch, n, m = unit_class.size(0), ctx.node.size(1), unit_class.size(1)
+        target = unit_class.view(batch, 1, m, 1)
+        if self.vocab_size:
+            index = unit_class.clamp(0, self.vocab_size - 1).view(batch, 1, m, 1)
+            gen = vocab[:, :, :m].gather(-1, index.expand(batch, n, m, 1))
+            gen = torch.where((target >= 0) & (target < self.vocab_size), gen, LOG_ZERO)
+        else:
+            gen = vocab.new_full((batch, n, m, 1), LOG_ZERO)
+        match = (ctx.member_class.unsqueeze(2) == target) & (target >= 0)  # [B, n, m, S]
+        copied = torch.where(match, copy[:, :, :m], LOG_ZERO)
+        written = torch.logsumexp(torch.cat([gen, copied], dim=-1), dim=-1)  # [B, n, m]
+        emit = written.unsqueeze(2) - norm[..., :m]
+        class_logp = None
+        if num_classes is not None:
+            class_logp = self._class_logp(vocab, copy, units, ctx.member_class, num_classes)
+        return TransducerLattice(
+            emit=emit,
+            end=end - norm,
+            num_nodes=ctx.num_nodes,
+            num_units=num_units,
+            class_logp=class_logp,
+        )
+
+    def _slot_end(self, node: Tensor) -> Tensor:
+        """``[..., S]``: how the end logit of each node changes with the units it wrote,
+        :math:`w^\top \tanh(W_x \mathbf{x}_i + \mathbf{e}_s)` for slots
+        :math:`s = 0..K` (``node``: ``[..., J]`` projected nodes)."""
+        slots = self.slot_embedding.weight  # [S, J]
+        return self.slot_end(torch.tanh(node.unsqueeze(-2) + slots)).squeeze(-1)
+
+    def _class_logp(
+        self, vocab: Tensor, copy: Tensor, units: Tensor, member_class: Tensor, num_classes: int
+    ) -> Tensor:
+        """``[..., C]`` log-probability of each class *given that a unit is written*,
+        generation and copies summed, at every point (``member_class [..., P, S]``
+        broadcast over the points' second axis; ``units``: the log-normaliser over units)."""
+        shape = (*vocab.shape[:-1], num_classes)
+        probs = vocab.new_zeros(shape)
+        if self.vocab_size:
+            probs[..., : self.vocab_size] = torch.exp(vocab - units.unsqueeze(-1))
+        cls = member_class.unsqueeze(-2).expand(*copy.shape)
+        copy_p = torch.exp(copy - units.unsqueeze(-1)) * (cls >= 0)
+        probs = probs.scatter_add(-1, cls.clamp(min=0), copy_p)
+        return torch.log(probs.clamp_min(1e-30))
+
+    # ----------------------------------------------------------------- training
+    def log_likelihood(self, lattice: TransducerLattice) -> tuple[Tensor, Tensor]:
+        """``(log p(y|x) [B], feasible BoolTensor[B])`` summed over every alignment.
+
+        A pair is infeasible when no alignment has a non-zero probability: its target is
+        longer than ``max_children`` units per pooled node, or holds a unit that is
+        neither in the output vocabulary nor a grapheme of its input. Its
+        log-likelihood is reported as 0 (left out of a loss), never as an infinity."""
+        logp = monotonic_forward(
+            lattice.emit, lattice.end, lattice.num_nodes, lattice.num_units, self.max_children
+        )
+        ok = feasible(lattice.num_nodes, lattice.num_units, self.max_children)
+        ok = ok & (logp > LOG_ZERO / 2)
+        return torch.where(ok, logp, torch.zeros_like(logp)), ok
+
+    def best_alignment(self, lattice: TransducerLattice) -> Tensor:
+        """``LongTensor[B, n]``: units each pooled node writes on the Viterbi path."""
+        count, _ = monotonic_viterbi(
+            lattice.emit.detach(), lattice.end.detach(), lattice.num_nodes, lattice.num_units,
+            self.max_children,
+        )  # fmt: skip
+        return count
+
+    # ----------------------------------------------------------------- inference
+    def begin(self, ctx: TransducerContext) -> tuple[Tensor, DecoderState]:
+        """Prediction state of ``R = B`` empty outputs: ``(d [R, H], state)``."""
+        return self.decoder.begin(ctx.memory, ctx.memory_mask)
+
+    def advance(
+        self, ctx: TransducerContext, unit_rows: Tensor, state: DecoderState
+    ) -> tuple[Tensor, DecoderState]:
+        """Read one unit per sequence: ``(d [R, H], state)`` (``ctx`` selected per row)."""
+        return self.decoder.step(unit_rows, state, ctx.memory, ctx.memory_mask)
+
+    def point_logp(
+        self, ctx: TransducerContext, node: Tensor, slot: Tensor, d: Tensor, num_classes: int
+    ) -> tuple[Tensor, Tensor]:
+        """At one lattice point per row: ``(end [R], class [R, C])`` log-probabilities
+        (the class ones include the probability of writing at all).
+
+        Args:
+            ctx: the context selected per row (``R`` rows).
+            node: ``LongTensor[R]`` current pooled node of each row (within its graph).
+            slot: ``LongTensor[R]`` units that node wrote so far (at most ``max_children``).
+            d: ``[R, H]`` prediction state of each row.
+        """
+        rows = torch.arange(node.numel(), device=node.device)
+        node_row = ctx.node[rows, node]
+        key = ctx.key[rows, node].unsqueeze(1)
+        key_bias = ctx.key_bias[rows, node].unsqueeze(1)
+        end, vocab, copy = self._scores(
+            node_row.view(-1, 1, 1, node_row.size(-1)), d.view(-1, 1, 1, d.size(-1)), key, key_bias
+        )
+        end = end.view(-1) + self._slot_end(node_row)[rows, slot]
+        units = torch.logsumexp(torch.cat([vocab, copy], dim=-1), dim=-1).view(-1)
+        norm = torch.logaddexp(end, units)
+        member_class = ctx.member_class[rows, node].unsqueeze(1)
+        class_logp = self._class_logp(
+            vocab, copy, units.view(-1, 1, 1), member_class, num_classes
+        ).view(node.numel(), num_classes)
+        return end - norm, class_logp + (units - norm).unsqueeze(1)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(max_children={self.max_children}, "
+            f"decoder_layers={self.decoder_layers}, decoder_heads={self.decoder_heads})"
+        )

@@ -13,7 +13,8 @@
 * Polish notation: the grammar and :func:`parse_polish_tree`
   (``polish_grammar.py``); :func:`format_result` and the arithmetic of levels 1-2
   (``math_expressions.py``); sympy conversion and the canonical answer form
-  (``symbolic_polish.py``).
+  (``symbolic_polish.py``); an engine that answers any question of the notation
+  (evaluate, ``d/dx``, ``int``, solve) as the curriculum does (``polish_engine.py``).
 * :class:`PairDataset`, :func:`collate_pairs` (``pair_dataset.py``): graphs for training.
 """
 

@@ -57,6 +57,8 @@ ERRORS = [
     ("(= (+ x x) (* 2 x))", "every x solves '(= (+ x x) (* 2 x))'"),
     ("(= (^ x 2) -1)", "no real x solves '(= (^ x 2) -1)'"),
     ("(= (+ x 1) x)", "no real x solves '(= (+ x 1) x)'"),
+    ("(= (sin x) x)", "sympy cannot solve '(= (sin x) x)'"),
+    ("(= (sin x) (/ 1 2))", "the answer to '(= (sin x) (/ 1 2))', pi/6, is outside the notation"),
     ("(^ 10 (^ 10 10))", "'(^ 10 (^ 10 10))' is too large to compute"),
     ("(^ (+ x 1) 1000)", "'(^ (+ x 1) 1000)' is too large to compute"),
     ("(let n 100000 (d/dx (^ (+ x 1) n)))", "'d/dx' names a question"),

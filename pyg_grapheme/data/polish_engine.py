@@ -28,8 +28,8 @@ notation has no imaginary unit.
 text outside the grammar (with the character offset), a task head inside an
 expression, a value that is undefined (``(/ 1 0)``, ``(ln 0)``) or not real
 (``(sqrt -4)``), an answer the notation cannot write (``(int (exp (^ x 2)))``
-needs ``erfi``), an equation without ``x``, with no real solution or solved by
-every ``x``, and a power too large to compute: a number raised to a number may
+needs ``erfi``), an equation without ``x``, with no real solution, solved by
+every ``x`` or beyond sympy (``(= (sin x) x)``), and a power too large to compute: a number raised to a number may
 have at most :data:`MAX_POWER_BITS` bits, and a non-number raised to a number
 an exponent of at most :data:`MAX_SYMBOLIC_EXPONENT` (``(^ (+ x 1) 1000)``
 expands to 1,001 terms of up to 300 digits). Powers are checked before sympy
@@ -129,7 +129,11 @@ def _solve(left: PolishTree, right: PolishTree, text: str) -> str:
         raise EngineError(f"{text!r} has no x to solve for")
     if sympy.simplify(left_value - right_value) == 0:
         raise EngineError(f"every x solves {text!r}")
-    solutions = [s for s in solutions_for_x(left_value, right_value) if s.is_real is not False]
+    try:
+        found = solutions_for_x(left_value, right_value)
+    except NotImplementedError:  # sympy's way of saying it has no method for this equation
+        raise EngineError(f"sympy cannot solve {text!r}") from None
+    solutions = [s for s in found if s.is_real is not False]
     if not solutions:
         raise EngineError(f"no real x solves {text!r}")
     return ", ".join(_written(solution, text) for solution in solutions)
@@ -156,7 +160,10 @@ def answer_polish(text: str) -> str:
     if head == "d/dx":
         return _written(derivative_in_x(tree_to_sympy(args[0])), text)
     if head == "int":
-        antiderivative = antiderivative_in_x(tree_to_sympy(args[0]))
+        try:
+            antiderivative = antiderivative_in_x(tree_to_sympy(args[0]))
+        except NotImplementedError:
+            antiderivative = sympy.Integral(tree_to_sympy(args[0]), X)
         if antiderivative.has(sympy.Integral):
             raise EngineError(f"sympy finds no antiderivative of {tree_to_text(args[0])!r}")
         return _written(antiderivative, text)

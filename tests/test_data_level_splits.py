@@ -2,7 +2,7 @@
 
 A problem is its input up to the order of ``+`` and ``*`` operands
 (:func:`operand_order_key`); the splits of every level are checked for it, and
-the files are checked to read back (earlier system's math records) as the
+the files are checked to read back (GRAPHEME's math records) as the
 pairs :func:`level_splits` draws.
 """
 

@@ -13,6 +13,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
+from lightning_modules.command_line import bare_flags
 from lightning_modules.interactive import PROMPT, interactive_session
 from lightning_modules.module import GraphTransformModule
 from lightning_modules.predict import predict
@@ -113,3 +114,14 @@ def test_checkpoint_session_answers_as_the_model_does(tmp_path: Path) -> None:
     assert done.stdout.decode().splitlines() == [f"{out}\t{morph}" for out, morph in expected]
     errors = [line for line in done.stderr.decode().splitlines() if line.startswith("predict")]
     assert errors == ["predict: line 4: invalid UTF-8 at byte 0 of the line"]
+
+
+def test_boolean_options_may_be_given_bare() -> None:
+    names = ("show_morph", "interactive")
+    assert bare_flags(["--ckpt", "m", "--interactive"], names) == [
+        "--ckpt", "m", "--interactive", "true",
+    ]  # fmt: skip
+    assert bare_flags(["--show_morph", "--interactive", "FALSE"], names) == [
+        "--show_morph", "true", "--interactive", "FALSE",
+    ]  # fmt: skip
+    assert bare_flags(["--text", "--interactive"], ("show_morph",)) == ["--text", "--interactive"]

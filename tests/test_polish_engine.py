@@ -1,4 +1,4 @@
-"""The sympy engine for Polish notation: exact answers, the curriculum's targets, one-line errors."""
+"""The sympy engine for Polish notation: exact answers, the curriculum's targets, errors."""
 
 from __future__ import annotations
 

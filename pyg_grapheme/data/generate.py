@@ -29,8 +29,8 @@ half-written. A line on stdout says what was written and the size of the space.
 ``--all-levels`` writes every math level 1-7, ``N`` problems each, split
 train/val/test by ``--split`` (default ``0.8,0.1,0.1``) into ``DIR`` (created if
 missing) as ``level_N_train.jsonl``, ``level_N_val.jsonl`` and
-``level_N_test.jsonl``, the files the earlier system's curriculum read. The
-records are the earlier system's math records (:mod:`.math_record`; ``id``
+``level_N_test.jsonl``, the files GRAPHEME's curriculum read. The
+records are GRAPHEME's math records (:mod:`.math_record`; ``id``
 ``L3-00001`` counts on through train, val and test), which ``read_jsonl``
 reads back as the same pairs. No problem is in two splits of a level, not even
 with its ``+``/``*`` operands swapped (:mod:`.level_splits`). Every level is
@@ -41,8 +41,9 @@ with the given alphabet and lengths) and every math level, and writes nothing.
 
 Bad arguments (an unknown task, a level out of range or given to a string task,
 a count larger than the space, a malformed ``--split`` or one that leaves a
-split empty, an option ``--all-levels`` does not take, a missing or malformed exclude file, an output
-that cannot be written) print one line on stderr and exit with status 2.
+split empty, an option ``--all-levels`` does not take, a missing or malformed
+exclude file, an output that cannot be written) print one line on stderr and
+exit with status 2.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 r"""GSM8K records (grade-school math word problems) as text pairs.
 
-The earlier system shipped one real-world data set, GSM8K (Cobbe et al., 2021,
-"Training Verifiers to Solve Math Word Problems"): ``train.jsonl`` (7,473
-records) and ``test.jsonl`` (1,319), one JSON object per line with two string
-keys::
+GRAPHEME, the predecessor project, shipped one real-world data set, GSM8K (Cobbe
+et al., 2021, "Training Verifiers to Solve Math Word Problems"): ``train.jsonl``
+(7,473 records) and ``test.jsonl`` (1,319), one JSON object per line with two
+string keys::
 
     {"question": "Natalia sold clips to 48 of her friends in April, and then she sold
      half as many clips in May. How many clips did Natalia sell altogether?",

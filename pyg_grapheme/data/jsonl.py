@@ -1,4 +1,4 @@
-"""JSONL readers for the four record formats of the earlier system, detected from the first record.
+"""JSONL readers for the four record formats of GRAPHEME, detected from the first record.
 
 **pairs**: ``{"input": "abc", "target": "ab"}``; both keys are required
 strings (empty allowed), other keys are kept in ``meta["extra"]``. This is also

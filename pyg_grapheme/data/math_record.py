@@ -1,4 +1,4 @@
-r"""Generated math problems written as the earlier system's math records.
+r"""Generated math problems written as GRAPHEME's math records.
 
 The inverse of the math format of :func:`~pyg_grapheme.data.read_jsonl`: a
 problem of :mod:`.math_levels` becomes a record that reads back as the same
@@ -9,13 +9,13 @@ problem of :mod:`.math_levels` becomes a record that reads back as the same
 
 * ``input_polish`` is the input without what the reader writes back in: the
   ``let`` bindings, outermost first, go to ``bindings`` (values as floats, as
-  the earlier system's ``f64`` wrote them), and the task head of levels 5
-  (``d/dx``) and 6 (``int``) is left out, as the earlier files leave it out.
+  GRAPHEME's ``f64`` wrote them), and the task head of levels 5
+  (``d/dx``) and 6 (``int``) is left out, as GRAPHEME's files leave it out.
   Level 7 keeps its ``=``: the reader adds no head there.
 * ``expected_result`` is the value as a float (``null`` at levels 5 and 6),
   and ``expected_symbolic`` the target text whenever the value does not print
   as the target (a symbolic answer, or a fraction ``(/ 7 3)`` of level 7).
-* ``input_expr`` (the earlier system's expression tree) is optional in the
+* ``input_expr`` (GRAPHEME's expression tree) is optional in the
   format and left out.
 """
 
@@ -33,7 +33,7 @@ _TASK_HEADS = {5: "d/dx", 6: "int"}
 
 
 def math_record(pair: TextPair, level: int, record_id: str) -> dict[str, Any]:
-    """The earlier system's record of a generated math pair (module docstring).
+    """GRAPHEME's record of a generated math pair (module docstring).
 
     Args:
         pair: a pair of :func:`~pyg_grapheme.data.generate` ``("math", ...,

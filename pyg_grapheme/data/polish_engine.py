@@ -1,10 +1,11 @@
 r"""A symbolic engine for the project's Polish notation: evaluate, ``d/dx``, ``int``, solve.
 
-The earlier system answered expressions typed at a prompt with an engine; this
-is that engine for this project's notation (:mod:`.polish_grammar`), built on
-the sympy conversion of :mod:`.symbolic_polish` and on the operations whose
-answers the math curriculum (:mod:`.math_levels`) trains on, so the engine and
-the training targets agree on every problem of levels 1-7:
+GRAPHEME, the predecessor project, answered expressions typed at a prompt with
+an engine; this is that engine for this project's notation
+(:mod:`.polish_grammar`), built on the sympy conversion of
+:mod:`.symbolic_polish` and on the operations whose answers the math curriculum
+(:mod:`.math_levels`) trains on, so the engine and the training targets agree on
+every problem of levels 1-7:
 
 ==============================  ===============================  =============================
 input                           answer                           how
@@ -29,12 +30,13 @@ text outside the grammar (with the character offset), a task head inside an
 expression, a value that is undefined (``(/ 1 0)``, ``(ln 0)``) or not real
 (``(sqrt -4)``), an answer the notation cannot write (``(int (exp (^ x 2)))``
 needs ``erfi``), an equation without ``x``, with no real solution, solved by
-every ``x`` or beyond sympy (``(= (sin x) x)``), and a power too large to compute: a number raised to a number may
-have at most :data:`MAX_POWER_BITS` bits, and a non-number raised to a number
-an exponent of at most :data:`MAX_SYMBOLIC_EXPONENT` (``(^ (+ x 1) 1000)``
-expands to 1,001 terms of up to 300 digits). Powers are checked before sympy
-computes them, with ``let`` values substituted, so a typed line cannot hang
-the session on ``(^ 10 (^ 10 10))``.
+every ``x`` or beyond sympy (``(= (sin x) x)``), and a power too large to
+compute: a number raised to a number may have at most :data:`MAX_POWER_BITS`
+bits, and a non-number raised to a number an exponent of at most
+:data:`MAX_SYMBOLIC_EXPONENT` (``(^ (+ x 1) 1000)`` expands to 1,001 terms of up
+to 300 digits). Powers are checked before sympy computes them, with ``let``
+values substituted, so a typed line cannot hang the session on ``(^ 10 (^ 10
+10))``.
 """
 
 from __future__ import annotations

@@ -166,8 +166,11 @@ def test_a_held_out_problem_keeps_its_mirror_image_out_of_training() -> None:
         ),
         (
             ["--all-levels", "--count", "1200"],
-            "level 1, train split: task 'math' has only ",
+            "level 1, train split: task 'math' has only 826 distinct inputs with these "
+            "settings (1200 in all, 374 excluded) but n=960 were requested with unique=True; "
+            "lower --count",
         ),
+        (["--all-levels", "--seed", "-1"], "level 1, test split: seed must be >= 0, got -1"),
     ],
 )
 def test_bad_all_levels_arguments_print_one_line(

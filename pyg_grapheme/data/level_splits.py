@@ -86,9 +86,12 @@ def level_splits(
     for offset, name in enumerate(("test", "val", "train")):
         try:
             pairs = generate("math", sizes[name], seed=seed + offset, level=level, exclude=taken)
-        except ValueError as exc:  # generate's advice (other lengths, unique=False) does not apply
-            shortage = str(exc).partition("; widen")[0]
-            raise ValueError(f"level {level}, {name} split: {shortage}; lower --count") from None
+        except ValueError as exc:
+            # A shortage of problems: generate's advice (other lengths, unique=False) does
+            # not apply to a level, a smaller count does.
+            shortage, advice, _ = str(exc).partition("; widen")
+            problem = f"{shortage}; lower --count" if advice else shortage
+            raise ValueError(f"level {level}, {name} split: {problem}") from None
         splits[name] = pairs
         if name != "train":
             for pair in pairs:

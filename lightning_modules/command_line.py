@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterable, Sequence
 
 from pyg_grapheme.command_line import one_line_errors
 
-__all__ = ["one_line_errors", "quiet_dependency_warnings"]
+__all__ = ["bare_flags", "one_line_errors", "quiet_dependency_warnings"]
 
 
 def quiet_dependency_warnings() -> None:
@@ -26,3 +27,23 @@ def quiet_dependency_warnings() -> None:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
         lambda record: "litlogger" not in record.getMessage()
     )
+
+
+_BOOLEAN_WORDS = {"true", "false", "yes", "no"}
+
+
+def bare_flags(argv: Sequence[str], names: Iterable[str]) -> list[str]:
+    """``argv`` with each bare boolean flag given its value: ``--engine`` -> ``--engine true``.
+
+    jsonargparse reads a ``bool`` parameter as ``--flag true``; users type ``--flag``
+    alone, as argparse's ``store_true`` taught them. A flag of ``names`` that is last
+    or not followed by ``true``, ``false``, ``yes`` or ``no`` gets ``true``.
+    """
+    flags = {f"--{name}" for name in names}
+    result: list[str] = []
+    for k, arg in enumerate(argv):
+        result.append(arg)
+        following = argv[k + 1] if k + 1 < len(argv) else None
+        if arg in flags and (following is None or following.lower() not in _BOOLEAN_WORDS):
+            result.append("true")
+    return result

@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 
 from pyg_grapheme.data import PairDataset, TextPair, collate_pairs, generate, read_jsonl
 from pyg_grapheme.data.commutative_swap import CommutativeSwapDataset
+from pyg_grapheme.data.gsm8k import check_gsm8k_target
 from pyg_grapheme.models.output_units import UNIT_MODES, OutputUnits, choose_units
 
 __all__ = ["GraphemeDataModule"]
@@ -30,6 +31,9 @@ class GraphemeDataModule(pl.LightningDataModule):
             data comes from files only (then ``train_path`` is required).
         train_path, val_path: JSONL files (override ``task``).
         skip_bad_lines: skip malformed JSONL lines (and report how many) instead of failing.
+        gsm8k_target: the target of GSM8K records (:mod:`pyg_grapheme.data.gsm8k`):
+            ``"final"`` (default), the number after ``####``, or ``"steps"``, the
+            worked answer without its calculator notes.
         n_train, n_val: numbers of generated pairs.
         alphabet, val_alphabet: alphabet names (``pyg_grapheme.data.ALPHABETS``).
         min_len, max_len, val_min_len, val_max_len: lengths in grapheme clusters.
@@ -67,9 +71,11 @@ class GraphemeDataModule(pl.LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         swap_commutative: float = 0.0,
+        gsm8k_target: str = "final",
         target_units: str | None = None,
     ) -> None:
         super().__init__()
+        check_gsm8k_target(gsm8k_target)
         if train_path is not None and val_path is None:
             raise ValueError("data.val_path is required when data.train_path is given")
         if train_path is None and task is None:
@@ -116,7 +122,8 @@ class GraphemeDataModule(pl.LightningDataModule):
         )
 
     def _read(self, path: str) -> list[TextPair]:
-        result = read_jsonl(path, skip_bad_lines=self.hparams.skip_bad_lines)
+        h = self.hparams
+        result = read_jsonl(path, skip_bad_lines=h.skip_bad_lines, gsm8k_target=h.gsm8k_target)
         return list(result)
 
     @cached_property

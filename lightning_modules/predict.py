@@ -6,6 +6,10 @@ line ``exact_match=<0..1> cer=<0..1> n=<count>``. ``--show_morph true`` adds,
 after a tab, what merged and split into what (``aa→a · b→bb · c→∅``). Bad input (a missing
 checkpoint, a malformed JSONL line, conflicting options) ends it with one line
 on stderr and exit status 2.
+
+``--interactive`` (with ``--ckpt``) answers lines from stdin until its end, and
+``--engine`` does so with the sympy engine instead of a model
+(:mod:`lightning_modules.interactive`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import sys
 
 from jsonargparse import auto_cli
 
-from lightning_modules.command_line import one_line_errors, quiet_dependency_warnings
+from lightning_modules.command_line import bare_flags, one_line_errors, quiet_dependency_warnings
+from lightning_modules.interactive import run_interactive
 from lightning_modules.module import GraphTransformModule
 from pyg_grapheme.data import read_jsonl
 from pyg_grapheme.metrics import CharErrorRate, exact_match
@@ -29,6 +34,8 @@ def predict(
     batch_size: int = 256,
     skip_bad_lines: bool = False,
     show_morph: bool = False,
+    interactive: bool = False,
+    engine: bool = False,
 ) -> list[str]:
     """Load a checkpoint and transform ``--text`` or every record of ``--input``.
 
@@ -40,7 +47,11 @@ def predict(
         skip_bad_lines: Skip malformed JSONL lines (reported) instead of failing.
         show_morph: Also print what merged and split into what, e.g.
             ``aa→a · b→bb · c→∅`` (after a tab).
+        interactive: Answer the lines of stdin, one by one, until its end.
+        engine: Answer the lines of stdin with the sympy engine (Polish notation), no checkpoint.
     """
+    if interactive or engine:
+        return run_interactive(ckpt, engine, show_morph, text=text, input=input)
     if ckpt is None:
         raise ValueError("--ckpt PATH is required")
     if (text is None) == (input is None):
@@ -66,9 +77,14 @@ def predict(
     return outputs
 
 
+_FLAGS = ("skip_bad_lines", "show_morph", "interactive", "engine")
+"""The boolean options, which may be given bare (``--engine`` for ``--engine true``)."""
+
+
 def main(args: list[str] | None = None) -> None:
     quiet_dependency_warnings()
-    auto_cli(predict, args=args, exit_on_error=False)
+    args = sys.argv[1:] if args is None else args
+    auto_cli(predict, args=bare_flags(args, _FLAGS), exit_on_error=False)
 
 
 if __name__ == "__main__":

@@ -123,7 +123,8 @@ def test_explicit_format(tmp_path: Path) -> None:
         "(format= given)"
     )
     with pytest.raises(
-        ValueError, match=r"format must be one of \('pairs', 'kindergarten', 'math'\) or None"
+        ValueError,
+        match=r"format must be one of \('pairs', 'kindergarten', 'math', 'gsm8k'\) or None",
     ):
         read_jsonl(MATH_FILE, format="csv")
 
@@ -181,16 +182,17 @@ MALFORMED = [
         '{"target": "a", "input_x": 1}',
         (
             'record is in none of the formats: it needs "input" and "target" (pairs), those and '
-            '"input_polish" and "target_polish" (kindergarten), or "input_polish" and '
-            "\"expected_result\" (math); its keys are ['input_x', 'target']"
+            '"input_polish" and "target_polish" (kindergarten), "input_polish" and '
+            '"expected_result" (math), or "question" and "answer" (gsm8k); its keys are '
+            "['input_x', 'target']"
         ),
     ),
     (
         "{}",
         (
             'record is in none of the formats: it needs "input" and "target" (pairs), those and '
-            '"input_polish" and "target_polish" (kindergarten), or "input_polish" and '
-            '"expected_result" (math); its keys are []'
+            '"input_polish" and "target_polish" (kindergarten), "input_polish" and '
+            '"expected_result" (math), or "question" and "answer" (gsm8k); its keys are []'
         ),
     ),
     ('{"input": 5, "target": "a"}', "key 'input' must be a string, got number 5"),

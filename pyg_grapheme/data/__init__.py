@@ -1,8 +1,9 @@
 """Data: text pairs from JSONL files or seeded curriculum generators, as PyG graph pairs.
 
 * :class:`TextPair` (``text_pair.py``): one (input, target) example with provenance.
-* :func:`read_jsonl` (``jsonl.py``): the pairs, kindergarten and math JSONL formats
-  of the earlier system; its expression trees in ``expression_tree.py``.
+* :func:`read_jsonl` (``jsonl.py``): the pairs, kindergarten, math and gsm8k JSONL
+  formats of GRAPHEME; its expression trees in ``expression_tree.py``, its
+  GSM8K word problems in ``gsm8k.py``.
 * :func:`generate`, :data:`TASKS`, :func:`space_size` (``curriculum.py``): copy,
   drop_last, dedupe, squeeze_spaces, double, spaced, strip and math levels 1-7,
   seeded, no download; the input sets are indexed exactly in ``string_tasks.py``,
@@ -12,7 +13,8 @@
 * Polish notation: the grammar and :func:`parse_polish_tree`
   (``polish_grammar.py``); :func:`format_result` and the arithmetic of levels 1-2
   (``math_expressions.py``); sympy conversion and the canonical answer form
-  (``symbolic_polish.py``).
+  (``symbolic_polish.py``); an engine that answers any question of the notation
+  (evaluate, ``d/dx``, ``int``, solve) as the curriculum does (``polish_engine.py``).
 * :class:`PairDataset`, :func:`collate_pairs` (``pair_dataset.py``): graphs for training.
 """
 

@@ -5,6 +5,8 @@ Usage::
     python -m pyg_grapheme.data.generate --task TASK [--level L] --count N --seed S \\
         [--exclude FILE] [--alphabet NAME] [--min-len A] [--max-len B] [--allow-repeats] \\
         --out FILE.jsonl
+    python -m pyg_grapheme.data.generate --all-levels --count N --seed S \\
+        [--split 0.8,0.1,0.1] --out DIR
     python -m pyg_grapheme.data.generate --sizes [--alphabet NAME] [--min-len A] [--max-len B]
 
 It calls :func:`~pyg_grapheme.data.generate` with the same arguments (``--level``
@@ -24,12 +26,24 @@ split first, then the training split with ``--exclude`` of it). The file is
 written to a temporary name and renamed at the end, so it is never
 half-written. A line on stdout says what was written and the size of the space.
 
+``--all-levels`` writes every math level 1-7, ``N`` problems each, split
+train/val/test by ``--split`` (default ``0.8,0.1,0.1``) into ``DIR`` (created if
+missing) as ``level_N_train.jsonl``, ``level_N_val.jsonl`` and
+``level_N_test.jsonl``, the files GRAPHEME's curriculum read. The
+records are GRAPHEME's math records (:mod:`.math_record`; ``id``
+``L3-00001`` counts on through train, val and test), which ``read_jsonl``
+reads back as the same pairs. No problem is in two splits of a level, not even
+with its ``+``/``*`` operands swapped (:mod:`.level_splits`). Every level is
+drawn before anything is written; one line per level says what was written.
+
 ``--sizes`` prints the number of distinct inputs of every task (string tasks
 with the given alphabet and lengths) and every math level, and writes nothing.
 
 Bad arguments (an unknown task, a level out of range or given to a string task,
-a count larger than the space, a missing or malformed exclude file, an output
-that cannot be written) print one line on stderr and exit with status 2.
+a count larger than the space, a malformed ``--split`` or one that leaves a
+split empty, an option ``--all-levels`` does not take, a missing or malformed
+exclude file, an output that cannot be written) print one line on stderr and
+exit with status 2.
 """
 
 from __future__ import annotations
@@ -43,7 +57,9 @@ from collections.abc import Sequence
 
 from pyg_grapheme.data.curriculum import TASKS, generate, space_size
 from pyg_grapheme.data.jsonl import read_jsonl
+from pyg_grapheme.data.level_splits import SPLITS, level_splits, parse_fractions
 from pyg_grapheme.data.math_levels import MATH_LEVELS
+from pyg_grapheme.data.math_record import math_record
 
 __all__ = ["main"]
 
@@ -76,7 +92,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-repeats", action="store_true", help="draw independently (inputs may repeat)"
     )
-    parser.add_argument("--out", metavar="FILE", help="output JSONL file")
+    parser.add_argument(
+        "--out", metavar="FILE", help="output JSONL file (a folder with --all-levels)"
+    )
+    parser.add_argument(
+        "--all-levels",
+        action="store_true",
+        help="every math level, split train/val/test, as level_N_{train,val,test}.jsonl in --out",
+    )
+    parser.add_argument(
+        "--split",
+        metavar="F,F,F",
+        help="train,val,test fractions (--all-levels; default 0.8,0.1,0.1)",
+    )
     parser.add_argument(
         "--sizes", action="store_true", help="print the size of every task and level, write nothing"
     )
@@ -157,11 +185,56 @@ def _write(path: str, records: list[dict[str, object]]) -> None:
         raise
 
 
+_ALL_LEVELS_REFUSES = ("task", "level", "exclude", "alphabet", "min_len", "max_len")
+
+
+def _all_levels(args: argparse.Namespace) -> None:
+    given = [
+        f"--{k.replace('_', '-')}" for k in _ALL_LEVELS_REFUSES if getattr(args, k) is not None
+    ]
+    if args.allow_repeats:
+        given.append("--allow-repeats")
+    if given:
+        raise _UsageError(f"--all-levels writes every math level; it takes no {', '.join(given)}")
+    for flag, value in (("--count", args.count), ("--seed", args.seed), ("--out", args.out)):
+        if value is None:
+            raise _UsageError(f"{flag} is required")
+    fractions = parse_fractions("0.8,0.1,0.1" if args.split is None else args.split)
+    files: list[tuple[str, list[dict[str, object]]]] = []
+    for level in MATH_LEVELS:
+        splits = level_splits(level, args.count, fractions, args.seed)
+        number = 0
+        for name in SPLITS:
+            records = []
+            for pair in splits[name]:
+                number += 1
+                records.append(math_record(pair, level, f"L{level}-{number:05d}"))
+            files.append((os.path.join(args.out, f"level_{level}_{name}.jsonl"), records))
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as exc:
+        raise _UsageError(f"cannot create the folder {args.out}: {exc.strerror}") from None
+    for path, records in files:
+        _write(path, records)
+    for level, start in zip(MATH_LEVELS, range(0, len(files), len(SPLITS))):
+        sizes = "/".join(str(len(records)) for _, records in files[start : start + len(SPLITS)])
+        where = os.path.join(args.out, f"level_{level}_{{{','.join(SPLITS)}}}.jsonl")
+        print(
+            f"wrote {sizes} {'/'.join(SPLITS)} problems of math level {level} to {where} "
+            f"(a space of {space_size('math', level=level):,} inputs)"
+        )
+
+
 def _run(argv: Sequence[str] | None) -> None:
     args = _parser().parse_args(argv)
     if args.sizes:
         _sizes(args)
         return
+    if args.all_levels:
+        _all_levels(args)
+        return
+    if args.split is not None:
+        raise _UsageError("--split applies to --all-levels only")
     exclude: set[str] = set()
     if args.exclude is not None:
         if not os.path.isfile(args.exclude):

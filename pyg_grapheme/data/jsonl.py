@@ -1,4 +1,4 @@
-"""JSONL readers for the three record formats of the earlier system, detected from the first record.
+"""JSONL readers for the four record formats of GRAPHEME, detected from the first record.
 
 **pairs**: ``{"input": "abc", "target": "ab"}``; both keys are required
 strings (empty allowed), other keys are kept in ``meta["extra"]``. This is also
@@ -43,9 +43,15 @@ plain-text records stay plain). ``meta`` keeps ``"id"``, the plain texts
   These are the inputs of :mod:`.math_levels` levels 3, 5 and 6, so records
   read here and generated problems share one notation.
 
+**gsm8k**: ``{"question": "...", "answer": "... <<48/2=24>>24 ...\\n#### 72"}``, the
+GSM8K word problems; the target is the final answer (``72``) or, with
+``gsm8k_target="steps"``, the worked answer without its calculator notes
+(:mod:`.gsm8k`).
+
 **Detection.** A record with ``"input"`` is kindergarten if it also has
 ``"input_polish"`` or ``"target_polish"``, else pairs; a record with
-``"input_polish"`` and no ``"input"`` is math. The first valid record fixes
+``"input_polish"`` and no ``"input"`` is math; a record with neither and with
+``"question"`` or ``"answer"`` is gsm8k. The first valid record fixes
 the format of the file (or pass ``format=``); a record of another format later
 in the file is an error naming its line.
 
@@ -76,9 +82,16 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, overload
 
 from pyg_grapheme.data.expression_tree import ExpressionTreeError, tree_to_polish
+from pyg_grapheme.data.gsm8k import (
+    Gsm8kRecordError,
+    check_gsm8k_target,
+    gsm8k_pair,
+    is_gsm8k_record,
+)
 from pyg_grapheme.data.json_kind import json_kind
 from pyg_grapheme.data.math_expressions import format_result
 from pyg_grapheme.data.math_levels import MATH_LEVELS
@@ -87,7 +100,7 @@ from pyg_grapheme.data.text_pair import TextPair
 
 __all__ = ["FORMATS", "JsonlFormatError", "JsonlPairs", "read_jsonl"]
 
-FORMATS = ("pairs", "kindergarten", "math")
+FORMATS = ("pairs", "kindergarten", "math", "gsm8k")
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +138,7 @@ class JsonlPairs(Sequence[TextPair]):
 
     Attributes:
         path: the file as given.
-        format: ``"pairs"``, ``"kindergarten"`` or ``"math"``.
+        format: ``"pairs"``, ``"kindergarten"``, ``"math"`` or ``"gsm8k"``.
         pairs: the records, in file order.
         errors: one :class:`JsonlFormatError` per skipped line (empty unless
             ``skip_bad_lines``).
@@ -188,10 +201,13 @@ def _record_format(record: dict[str, Any]) -> str:
         return "kindergarten" if "input_polish" in record or "target_polish" in record else "pairs"
     if "input_polish" in record:
         return "math"
+    if is_gsm8k_record(record):
+        return "gsm8k"
     raise _LineError(
         'record is in none of the formats: it needs "input" and "target" (pairs), those and '
-        '"input_polish" and "target_polish" (kindergarten), or "input_polish" and '
-        f'"expected_result" (math); its keys are {sorted(record)}'
+        '"input_polish" and "target_polish" (kindergarten), "input_polish" and '
+        '"expected_result" (math), or "question" and "answer" (gsm8k); its keys are '
+        f"{sorted(record)}"
     )
 
 
@@ -347,20 +363,29 @@ def _math_record(record: dict[str, Any], source: str) -> TextPair:
 _PARSERS = {"pairs": _pairs_record, "kindergarten": _kindergarten_record, "math": _math_record}
 
 
+def _gsm8k_record(record: dict[str, Any], source: str, target: str) -> TextPair:
+    try:
+        return gsm8k_pair(record, source, target)
+    except Gsm8kRecordError as exc:
+        raise _LineError(str(exc)) from None
+
+
 def read_jsonl(
     path: str | os.PathLike[str],
     skip_bad_lines: bool = False,
     *,
     format: str | None = None,
+    gsm8k_target: str = "final",
 ) -> JsonlPairs:
-    """Read a JSONL file of the pairs, kindergarten or math format (see the module docstring).
+    """Read a JSONL file of the pairs, kindergarten, math or gsm8k format (module docstring).
 
     Args:
         path: the file.
         skip_bad_lines: skip malformed lines (counted in ``.skipped``, listed in
             ``.errors`` and in a logged warning) instead of raising.
-        format: ``"pairs"``, ``"kindergarten"`` or ``"math"`` to insist on one;
-            ``None`` (default) detects it from the first valid record.
+        format: ``"pairs"``, ``"kindergarten"``, ``"math"`` or ``"gsm8k"`` to insist
+            on one; ``None`` (default) detects it from the first valid record.
+        gsm8k_target: the target of a GSM8K record, ``"final"`` (default) or ``"steps"``.
 
     Returns:
         :class:`JsonlPairs`, a sequence of :class:`TextPair` whose
@@ -373,6 +398,7 @@ def read_jsonl(
     """
     if format is not None and format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS} or None, got {format!r}")
+    parsers = {**_PARSERS, "gsm8k": partial(_gsm8k_record, target=check_gsm8k_target(gsm8k_target))}
     name = os.fspath(path)
     with open(name, "rb") as handle:
         raw = handle.read()
@@ -417,7 +443,7 @@ def read_jsonl(
                     f"{file_format} format ({how})"
                 )
             try:
-                pairs.append(_PARSERS[record_format](record, f"{name}:{number}"))
+                pairs.append(parsers[record_format](record, f"{name}:{number}"))
             except RecursionError:
                 raise _LineError("expression tree nested too deeply to read") from None
         except _LineError as exc:

@@ -87,7 +87,10 @@ __all__ = [
     "FunctionValueSpace",
     "LinearEquationSpace",
     "SubstitutionSpace",
+    "antiderivative_in_x",
+    "derivative_in_x",
     "math_space",
+    "solutions_for_x",
 ]
 
 MATH_LEVELS = (1, 2, 3, 4, 5, 6, 7)
@@ -404,11 +407,14 @@ def _antiderivative(monomial: sympy.Expr) -> sympy.Expr:
     return sympy.integrate(monomial, X)
 
 
-def _derivative_of(expr: sympy.Expr) -> sympy.Expr:
+def derivative_in_x(expr: sympy.Expr) -> sympy.Expr:
+    """The answer to ``(d/dx F)``: ``F'`` in canonical form (level 5)."""
     return canonical_form(sympy.diff(expr, X))
 
 
-def _integral_of(expr: sympy.Expr) -> sympy.Expr:
+def antiderivative_in_x(expr: sympy.Expr) -> sympy.Expr:
+    """The answer to ``(int F)`` (level 6): the sum of sympy's antiderivatives of the
+    terms of ``F``, in canonical form, with every term free of ``x`` dropped (no constant)."""
     total = sympy.Add(*(c * _antiderivative(m) for m, c in expr.as_coefficients_dict().items()))
     return sympy.Add(*(t for t in sympy.Add.make_args(canonical_form(total)) if t.has(X)))
 
@@ -431,7 +437,7 @@ class CalculusSpace(_IndexedSpace):
         self.head = _CALCULUS_HEADS[level]
         self.families = _calculus_families(level)
         self._operation: Callable[[sympy.Expr], sympy.Expr] = (
-            _derivative_of if level == 5 else _integral_of
+            derivative_in_x if level == 5 else antiderivative_in_x
         )
 
     def _counts(self) -> tuple[int, ...]:
@@ -468,6 +474,12 @@ class CalculusSpace(_IndexedSpace):
 _CONSTANTS = range(-20, 21)
 
 
+def solutions_for_x(left: sympy.Expr, right: sympy.Expr) -> list[sympy.Expr]:
+    """The answers to ``(= L R)`` (level 7): sympy's solutions of ``L = R`` for ``x``,
+    in sympy's order (one for every equation of level 7)."""
+    return sympy.solve(sympy.Eq(left, right), X)
+
+
 class LinearEquationSpace(_IndexedSpace):
     """Level 7: ``(= (a x + b) (c x + d))`` solved for ``x`` (module docstring)."""
 
@@ -493,7 +505,7 @@ class LinearEquationSpace(_IndexedSpace):
 
     def _answer(self, text: str) -> str:
         _, left, right = parse_polish_tree(text)
-        (solution,) = sympy.solve(sympy.Eq(tree_to_sympy(left), tree_to_sympy(right)), X)
+        (solution,) = solutions_for_x(tree_to_sympy(left), tree_to_sympy(right))
         return sympy_to_polish(solution)
 
     def rank(self, text: str) -> tuple[Key, int] | None:

@@ -80,7 +80,8 @@ def languages(data_dir: Path) -> list[str]:
     return [
         lang
         for lang in found
-        if (data_dir / f"{lang}_dev.jsonl").is_file() and (data_dir / f"{lang}_test.jsonl").is_file()
+        if (data_dir / f"{lang}_dev.jsonl").is_file()
+        and (data_dir / f"{lang}_test.jsonl").is_file()
     ]
 
 
@@ -134,7 +135,11 @@ def run_ours(lang: str, data_dir: Path, work: Path, beam: int, extra: list[str])
     outputs: list[str] = []
     for first in range(0, len(test), 128):
         outputs += net.transform_text([a for a, _ in test[first : first + 128]], beam=beam)
-    return {"cpu_seconds": cpu, "checkpoint": str(checkpoint), **score(outputs, [b for _, b in test])}
+    return {
+        "cpu_seconds": cpu,
+        "checkpoint": str(checkpoint),
+        **score(outputs, [b for _, b in test]),
+    }
 
 
 def run_baseline(
@@ -186,7 +191,9 @@ def run_language(
         row["baseline"] = run_baseline(lang, data_dir, work, beam, ours["cpu_seconds"])
     row["wall_seconds"] = time.time() - began
     (work / lang / "row.json").write_text(json.dumps(row))
-    line = f"{lang}: ours WER {ours['wer']:.2f} PER {ours['per']:.2f} cpu {ours['cpu_seconds']:.0f}s"
+    line = (
+        f"{lang}: ours WER {ours['wer']:.2f} PER {ours['per']:.2f} cpu {ours['cpu_seconds']:.0f}s"
+    )
     if baseline:
         b = row["baseline"]
         line += f" | baseline WER {b['wer']:.2f} PER {b['per']:.2f} cpu {b['cpu_seconds']:.0f}s"

@@ -2,7 +2,9 @@
 
 Prints one output per input. With ``--input`` (a pairs or math JSONL file) it
 prints ``input<TAB>output`` lines and, as targets are present, ends with one
-line ``exact_match=<0..1> cer=<0..1> n=<count>``. ``--show_morph true`` adds,
+line ``exact_match=<0..1> cer=<0..1> uer=<0..1> n=<count>`` (``uer``: the error rate
+over the model's output units, the phone error rate for token outputs).
+``--beam K`` decodes with beam search (1, the default, is greedy). ``--show_morph true`` adds,
 after a tab, what merged and split into what (``aa→a · b→bb · c→∅``). Bad input (a missing
 checkpoint, a malformed JSONL line, conflicting options) ends it with one line
 on stderr and exit status 2.
@@ -22,7 +24,7 @@ from lightning_modules.command_line import bare_flags, one_line_errors, quiet_de
 from lightning_modules.interactive import run_interactive
 from lightning_modules.module import GraphTransformModule
 from pyg_grapheme.data import read_jsonl
-from pyg_grapheme.metrics import CharErrorRate, exact_match
+from pyg_grapheme.metrics import CharErrorRate, exact_match, unit_error_rate
 
 __all__ = ["predict"]
 
@@ -36,6 +38,7 @@ def predict(
     show_morph: bool = False,
     interactive: bool = False,
     engine: bool = False,
+    beam: int = 1,
 ) -> list[str]:
     """Load a checkpoint and transform ``--text`` or every record of ``--input``.
 
@@ -49,6 +52,7 @@ def predict(
             ``aa→a · b→bb · c→∅`` (after a tab).
         interactive: Answer the lines of stdin, one by one, until its end.
         engine: Answer the lines of stdin with the sympy engine (Polish notation), no checkpoint.
+        beam: Hypotheses kept per input by the beam search (1: greedy).
     """
     if interactive or engine:
         return run_interactive(ckpt, engine, show_morph, text=text, input=input)
@@ -58,21 +62,28 @@ def predict(
         raise ValueError("give exactly one of --text or --input")
     if batch_size < 1:
         raise ValueError(f"--batch_size must be >= 1, got {batch_size}")
+    if beam < 1:
+        raise ValueError(f"--beam must be >= 1, got {beam}")
     module = GraphTransformModule.load_from_checkpoint(ckpt, map_location="cpu")
     model = module.net.eval()
     pairs = [] if input is None else list(read_jsonl(input, skip_bad_lines=skip_bad_lines))
     sources = [text] if text is not None else [p.input for p in pairs]
     results: list[tuple[str, str]] = []
     for start in range(0, len(sources), batch_size):
-        results.extend(model.transform_text(sources[start : start + batch_size], with_morph=True))
+        chunk = sources[start : start + batch_size]
+        results.extend(model.transform_text(chunk, with_morph=True, beam=beam))
     outputs = [output for output, _ in results]
     for source, (output, morph) in zip(sources, results):
         line = output if text is not None else f"{source}\t{output}"
         print(f"{line}\t{morph}" if show_morph else line)
     if text is None:
-        targets = [p.target for p in pairs]
+        targets = [model.units.canonical(p.target) for p in pairs]
         cer = float(CharErrorRate()(outputs, targets)) if pairs else 0.0
-        print(f"exact_match={exact_match(outputs, targets):.4f} cer={cer:.4f} n={len(pairs)}")
+        uer = unit_error_rate(outputs, targets, model.output_units)
+        print(
+            f"exact_match={exact_match(outputs, targets):.4f} cer={cer:.4f} uer={uer:.4f} "
+            f"n={len(pairs)}"
+        )
     sys.stdout.flush()
     return outputs
 

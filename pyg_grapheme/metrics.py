@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
 from rapidfuzz.distance import Levenshtein
+from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.text import CharErrorRate
 
@@ -58,7 +58,9 @@ class ExactMatch(Metric):
         return self.correct.float() / self.total.clamp_min(1)
 
 
-def unit_error_rate(preds: Sequence[str], targets: Sequence[str], units: str = "graphemes") -> float:
+def unit_error_rate(
+    preds: Sequence[str], targets: Sequence[str], units: str = "graphemes"
+) -> float:
     """Edit distance over output units, summed, divided by the target units (0.0 when the
     targets hold none): the phone error rate with ``units="tokens"``."""
     _check_lengths(preds, targets)

@@ -17,10 +17,13 @@ def _gradcheck(
     atol: float = 1e-5,
     rtol: float = 1e-3,
     nondet_tol: float = 0.0,
+    fast_mode: bool = False,
 ) -> bool:
     """``torch.autograd.gradcheck`` in float64 with every input requiring grad.
 
     Inputs are cast to float64 (leaf copies), so callers pass float32 or float64.
+    ``fast_mode`` compares the Jacobian along random directions instead of entry by entry
+    (torch's fast gradcheck): for whole networks with thousands of weights.
     Raises ``GradcheckError`` with the mismatching Jacobian on failure.
     """
     prepared = tuple(
@@ -28,7 +31,14 @@ def _gradcheck(
         for t in inputs
     )
     return torch.autograd.gradcheck(
-        fn, prepared, eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, raise_exception=True
+        fn,
+        prepared,
+        eps=eps,
+        atol=atol,
+        rtol=rtol,
+        nondet_tol=nondet_tol,
+        raise_exception=True,
+        fast_mode=fast_mode,
     )
 
 

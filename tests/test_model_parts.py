@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
-from pyg_grapheme.models.output_classes import ClassSpace, pointer_generator_probs
+from pyg_grapheme.models.output_classes import ClassSpace
 from pyg_grapheme.nn.attention import GraphAttention
 from pyg_grapheme.nn.conv import GraphemeConv
 
@@ -84,45 +84,3 @@ def test_class_space_puts_vocabulary_first():
     assert space.encode(["c", "a", "1"]).tolist() == [4, 2, 1]
     with pytest.raises(KeyError, match="'z'"):
         space.encode(["z"])
-
-
-def test_pointer_generator_exact_probabilities():
-    # cluster 0 = nodes {0, 1} (graphemes a, a), cluster 1 = node {2} (grapheme b)
-    member_logit = torch.tensor([0.0, 0.0, 1.0])
-    member_class = torch.tensor([1, 1, 2])
-    cluster = torch.tensor([0, 0, 1])
-    vocab_logit = torch.tensor([[0.0], [1.0]])  # one generated grapheme, class 0
-    probs = pointer_generator_probs(
-        member_logit, member_class, cluster, vocab_logit, torch.tensor([0]), 3
-    )
-    expected = torch.tensor([[1 / 3, 2 / 3, 0.0], [0.5, 0.0, 0.5]])
-    assert torch.allclose(probs, expected)
-
-
-def test_pointer_generator_without_vocabulary_and_with_large_logits():
-    probs = pointer_generator_probs(
-        torch.tensor([1000.0, 990.0]),
-        torch.tensor([0, 1]),
-        torch.tensor([0, 0]),
-        torch.zeros(1, 0),
-        torch.zeros(0, dtype=torch.long),
-        2,
-    )
-    assert torch.isfinite(probs).all()
-    assert torch.allclose(probs.sum(1), torch.ones(1))
-    assert probs[0, 0] > 0.9999
-
-
-def test_pointer_generator_gradcheck(gradcheck):
-    member_class = torch.tensor([0, 2, 2, 1])
-    cluster = torch.tensor([0, 0, 1, 1])
-    vocab_class = torch.tensor([0, 3])
-    weights = torch.randn(2, 4, dtype=torch.float64)
-
-    def fn(member_logit, vocab_logit):
-        p = pointer_generator_probs(
-            member_logit, member_class, cluster, vocab_logit, vocab_class, 4
-        )
-        return (p * weights).sum()
-
-    assert gradcheck(fn, [torch.randn(4), torch.randn(2, 2)])

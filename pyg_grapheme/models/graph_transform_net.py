@@ -42,8 +42,8 @@ from torch_geometric.data import Batch
 from torch_geometric.utils import scatter
 
 from pyg_grapheme.models.context_stack import ContextStack
-from pyg_grapheme.models.decoding import describe_morph
 from pyg_grapheme.models.monotonic_alignment import monotonic_forward
+from pyg_grapheme.models.morph_text import describe_morph
 from pyg_grapheme.models.node_inputs import NodeInputs
 from pyg_grapheme.models.output_classes import ClassSpace
 from pyg_grapheme.models.output_units import OutputUnits
@@ -350,7 +350,9 @@ class GraphTransformNet(torch.nn.Module):
             pooled.num_graphs,
         )  # fmt: skip
 
-    def _grow(self, pooled: _Pooled, count: Tensor) -> tuple[Tensor, Tensor, SplitInfo, MorphHistory]:
+    def _grow(
+        self, pooled: _Pooled, count: Tensor
+    ) -> tuple[Tensor, Tensor, SplitInfo, MorphHistory]:
         """Grow the pooled chain by ``count``: (edges, batch, split record, history)."""
         _, edge_index, batch, split = self.split(
             pooled.x, pooled.edge_index, pooled.pooled_batch, count=count
@@ -427,7 +429,11 @@ class GraphTransformNet(torch.nn.Module):
             parent = [int(offsets[g]) + p for p in hyp.parent]
             parents.append(parent)
             if parent:
-                count.index_add_(0, torch.tensor(parent, device=device), torch.ones(len(parent), dtype=torch.long, device=device))
+                count.index_add_(
+                    0,
+                    torch.tensor(parent, device=device),
+                    torch.ones(len(parent), dtype=torch.long, device=device),
+                )
         _, _, _, history = self._grow(pooled, count)
         units = [[space.graphemes[u] for u in hyp.units] for hyp in chosen]
         cluster = pooled.cluster.tolist()
@@ -435,7 +441,11 @@ class GraphTransformNet(torch.nn.Module):
         morphs = []
         for g, source in enumerate(sources):
             graph_cluster = [k for k, b in zip(cluster, graph_of) if b == g]
-            morphs.append(describe_morph(source, graph_cluster, units[g], parents[g]))
+            morphs.append(
+                describe_morph(
+                    source, graph_cluster, units[g], parents[g], self.units.join(["", ""])
+                )
+            )
         return Transduction(
             outputs=[self.units.join(u) for u in units], units=units, cluster=pooled.cluster,
             parent=parents, morphs=morphs, history=history, scores=scores,

@@ -67,9 +67,7 @@ class TransformObjective(torch.nn.Module):
         terms = {
             "transducer": self._transducer_term(out, targets),
             "merge": self._merge_term(out) if self.merge_weight else zero,
-            "structural": (
-                self._structural_term(out, targets) if self.structural_weight else zero
-            ),
+            "structural": (self._structural_term(out, targets) if self.structural_weight else zero),
         }
         terms["loss"] = (
             self.transducer_weight * terms["transducer"]
@@ -114,16 +112,14 @@ class TransformObjective(torch.nn.Module):
         start = torch.cumsum(targets.num_units, 0) - targets.num_units
         node = torch.arange(unit_class.numel(), device=unit_class.device)
         follows = (node + 1 < unit_class.numel()) & (
-            (node + 1 - start.index_select(0, target_batch)) < targets.num_units.index_select(
-                0, target_batch
-            )
+            (node + 1 - start.index_select(0, target_batch))
+            < targets.num_units.index_select(0, target_batch)
         )
         chain = torch.stack([node[follows], node[follows] + 1])
         target = Data(type=unit_class, edge_index=chain, batch=target_batch,
                       num_nodes=unit_class.numel())  # fmt: skip
         target.num_graphs = out.num_graphs
         return self.structural(pred, target)
-
 
     @staticmethod
     def grown_class_probs(out: TransformOutput, targets: UnitTargets) -> Tensor:

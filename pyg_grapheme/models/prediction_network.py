@@ -81,7 +81,9 @@ class PredictionNetwork(torch.nn.Module):
         padding = ~memory_mask
         # A graph with no input node attends to one zero slot instead of none (NaN).
         padding[:, 0] = padding[:, 0] & memory_mask.any(dim=1)
-        attended, _ = self.attention(d, memory, memory, key_padding_mask=padding, need_weights=False)
+        attended, _ = self.attention(
+            d, memory, memory, key_padding_mask=padding, need_weights=False
+        )
         return self.norm(d + attended)
 
     def forward(self, unit_rows: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
@@ -114,6 +116,5 @@ class PredictionNetwork(torch.nn.Module):
 
     def __repr__(self) -> str:
         return (
-            f"{self.__class__.__name__}({self.channels}, layers={self.layers}, "
-            f"heads={self.heads})"
+            f"{self.__class__.__name__}({self.channels}, layers={self.layers}, heads={self.heads})"
         )

@@ -230,14 +230,18 @@ class TransducerGrowth(torch.nn.Module):
             member_key = key.new_zeros(num_clusters, 0, key.size(1))
             member_bias = key.new_zeros(num_clusters, 0)
             member_cls = members
-        node, node_mask = to_dense_batch(self.node_proj(pooled), pooled_batch, batch_size=num_graphs)
+        node, node_mask = to_dense_batch(
+            self.node_proj(pooled), pooled_batch, batch_size=num_graphs
+        )
         index = torch.arange(num_clusters, device=pooled.device)
         pooled_index, _ = to_dense_batch(index, pooled_batch, fill_value=-1, batch_size=num_graphs)
         dense_key, _ = to_dense_batch(member_key, pooled_batch, batch_size=num_graphs)
         dense_bias, _ = to_dense_batch(
             member_bias, pooled_batch, fill_value=LOG_ZERO, batch_size=num_graphs
         )
-        dense_cls, _ = to_dense_batch(member_cls, pooled_batch, fill_value=-1, batch_size=num_graphs)
+        dense_cls, _ = to_dense_batch(
+            member_cls, pooled_batch, fill_value=-1, batch_size=num_graphs
+        )
         memory, memory_mask = to_dense_batch(h, batch, batch_size=num_graphs)
         return TransducerContext(
             node=node,
@@ -266,9 +270,7 @@ class TransducerGrowth(torch.nn.Module):
         """
         z = self.drop(torch.tanh(node + self.state_proj(state)))
         end = self.end_head(z).squeeze(-1)
-        vocab = (
-            self.vocab_head(z) if self.vocab_head is not None else z.new_zeros(*z.shape[:-1], 0)
-        )
+        vocab = self.vocab_head(z) if self.vocab_head is not None else z.new_zeros(*z.shape[:-1], 0)
         query = self.copy_query(z)
         copy = torch.einsum("...pqj,...psj->...pqs", query, key) / math.sqrt(self.channels)
         return end, vocab, copy + key_bias.unsqueeze(-2)
@@ -325,7 +327,7 @@ class TransducerGrowth(torch.nn.Module):
         )
 
     def _slot_end(self, node: Tensor) -> Tensor:
-        """``[..., S]``: how the end logit of each node changes with the units it wrote,
+        r"""``[..., S]``: how the end logit of each node changes with the units it wrote,
         :math:`w^\top \tanh(W_x \mathbf{x}_i + \mathbf{e}_s)` for slots
         :math:`s = 0..K` (``node``: ``[..., J]`` projected nodes)."""
         slots = self.slot_embedding.weight  # [S, J]

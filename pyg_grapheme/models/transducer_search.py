@@ -102,7 +102,7 @@ def transducer_search(
         step = torch.cat([end_lp.unsqueeze(1), class_lp], dim=1)
         candidate = torch.where(live.unsqueeze(1), score.unsqueeze(1) + step, LOG_ZERO)
         best, index = candidate.view(num_graphs, beam * width).topk(beam, dim=1)
-        source = (index // width + torch.arange(num_graphs, device=device).unsqueeze(1) * beam)
+        source = index // width + torch.arange(num_graphs, device=device).unsqueeze(1) * beam
         source, choice, best = source.view(-1), (index % width).view(-1), best.view(-1)
         ends = choice == 0
         node = node.index_select(0, source) + ends.long()

@@ -306,6 +306,12 @@ class GraphTransformNet(torch.nn.Module):
         self.embed.reset_parameters()
         self.encoder.reset_parameters()
         self.signature_gain.reset_parameters()
+        # Identity starts nearly silent in the merge features (gain softplus(-4) = 0.02):
+        # equal neighbours begin apart, and the gain grows only where the merge labels ask
+        # for merging equal graphemes (a run read as one unit). Started at 0.7, equal
+        # neighbours begin with cosine near 1, where the cosine's gradient vanishes, and
+        # stay merged where they should not.
+        torch.nn.init.constant_(self.signature_gain.bias, -4.0)
         self.context.reset_parameters()
         self.pool.reset_parameters()
         torch.nn.init.zeros_(self.size_embedding.weight)

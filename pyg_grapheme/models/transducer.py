@@ -271,9 +271,13 @@ class TransducerGrowth(torch.nn.Module):
         z = self.drop(torch.tanh(node + self.state_proj(state)))
         end = self.end_head(z).squeeze(-1)
         vocab = self.vocab_head(z) if self.vocab_head is not None else z.new_zeros(*z.shape[:-1], 0)
-        query = self.copy_query(z)
-        copy = torch.einsum("...pqj,...psj->...pqs", query, key) / math.sqrt(self.channels)
-        return end, vocab, copy + key_bias.unsqueeze(-2)
+        # (W z + b) . k = z . (W^T k) + b . k: the query map moves onto the few keys
+        # instead of running over every lattice point.
+        weight, bias = self.copy_query.weight, self.copy_query.bias
+        folded = torch.matmul(key, weight) / math.sqrt(self.channels)
+        copy = torch.einsum("...pqj,...psj->...pqs", z, folded)
+        folded_bias = (key * bias).sum(-1) / math.sqrt(self.channels)
+        return end, vocab, copy + (key_bias + folded_bias).unsqueeze(-2)
 
     def lattice(
         self,

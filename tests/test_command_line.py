@@ -107,16 +107,6 @@ def test_component_config_round_trips_nested_components():
         build_component({"class_path": "no_such_module.Net", "init_args": {}}, GraphTransformNet)
 
 
-def test_a_checkpoint_of_the_old_flat_layout_fails_saying_what_to_do(tmp_path):
-    old = {
-        "state_dict": {"model.embed.weight": torch.zeros(2, 2)},
-        "hyper_parameters": {"hidden_channels": 64, "num_layers": 4, "lr": 0.003},
-    }
-    torch.save(old, tmp_path / "old.ckpt")
-    with pytest.raises(ValueError, match=r"old layout .* retrain it with the same task config"):
-        GraphTransformModule.load_from_checkpoint(tmp_path / "old.ckpt")
-
-
 def test_the_loss_is_configured_from_yaml(tmp_path):
     """model.objective.init_args.structural reaches StructuralLoss's constructor."""
     from lightning_modules.fit import main

@@ -1,0 +1,50 @@
+"""The training module's own rules: which pairs it refuses, which it augments."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightning_modules.module import GraphTransformModule, check_producible
+from pyg_grapheme.data import TextPair
+from pyg_grapheme.models import GraphTransformNet, TransducerGrowth
+from pyg_grapheme.models.output_units import OutputUnits
+from pyg_grapheme.text import FeatureLayout, graphs_from_texts
+
+
+def test_check_producible_names_the_pair_and_the_fix():
+    units = OutputUnits("graphemes")
+    check_producible([TextPair("ab", "aaaa"), TextPair("", "")], units, max_children=2)
+    with pytest.raises(ValueError, match=r"train.jsonl:7: .* cannot be produced from an empty"):
+        check_producible([TextPair("", "x", meta={"source": "train.jsonl:7"})], units, 2)
+    with pytest.raises(
+        ValueError,
+        match=r"the target has 5 graphemes for 2 input graphemes, more than "
+        r"model.net.growth.max_children=2 .* at least 3",
+    ):
+        check_producible([TextPair("ab", "aaaaa")], units, max_children=2)
+    tokens = OutputUnits("tokens")
+    check_producible([TextPair("ab", "t͡s a ɑ̃ b")], tokens, max_children=2)  # 4 units
+
+
+def test_only_pairs_written_by_copying_are_augmented():
+    """A pair whose target units are all its own graphemes (or whitespace) gets redrawn
+    features, the same for a grapheme in input and target; a letters-to-phones pair keeps
+    its features."""
+    torch.manual_seed(0)
+    net = GraphTransformNet(hidden_channels=8, num_layers=1, heads=2, attention_layers=1,
+                            growth=TransducerGrowth(max_children=3, decoder_heads=2),
+                            output_vocab=["k", "s"])  # fmt: skip
+    module = GraphTransformModule(net, augment=1.0)
+    inputs = graphs_from_texts(["ab a", "xq"])
+    targets = net.targets(inputs, ["a b", "ks"])
+    augmented, redrawn = module._augmented(inputs, targets)
+    first = inputs.batch == 0
+    signature = FeatureLayout.signature
+    changed = (augmented.x[:, signature] != inputs.x[:, signature]).any(dim=1)
+    space = inputs.x[:, FeatureLayout.whitespace] > 0
+    assert changed[first & ~space].all() and not changed[first & space].any()
+    assert not changed[~first].any()
+    # Input "a" (node 0) and target unit "a" (unit 0 of graph 0) got the same new row.
+    assert torch.equal(augmented.x[0], redrawn.unit_rows[0, 0])
+    assert torch.equal(redrawn.unit_rows[1], targets.unit_rows[1])

@@ -10,12 +10,11 @@ CLASSIC = {
     "threshold": 0.8,
     "mode": "components",
     "similarity": "cosine",
-    "gate_features": False,
+    "gate_features": 0.0,
     "reduce": "mean",
-    "similarity_gradient": 1.0,
 }
-"""Plain cosine, a fixed starting threshold of 0.8, connected components, ungated means, the
-similarity's gradient reaching the features: the text model's settings, and the ones whose
+"""Plain cosine, a fixed starting threshold of 0.8, connected components, ungated means: the
+text model's settings, and the ones whose
 exact outputs the hand-built cases spell out."""
 
 

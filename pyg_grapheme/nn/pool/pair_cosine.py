@@ -19,7 +19,8 @@ def _csr(crow: Tensor, col: Tensor, values: Tensor, num_nodes: int) -> Tensor:
 
 
 class _PairCosine(torch.autograd.Function):
-    r""":math:`s_p = \langle h_i, h_j \rangle\, r_i r_j` with :math:`r = 1 / \max(\lVert h \rVert, \epsilon)`.
+    r""":math:`s_p = \langle h_i, h_j \rangle / (n_i n_j)` with :math:`n = \max(\lVert h \rVert, \epsilon)`,
+    :math:`r = 1 / n`.
 
     Forward: the dot products are a sampled dense-dense product (SDDMM) on the
     pair pattern :math:`U` (CSR, rows = first ends), so no :math:`[P, F]`
@@ -37,11 +38,14 @@ class _PairCosine(torch.autograd.Function):
     def forward(ctx, h: Tensor, first: Tensor, second: Tensor) -> Tensor:  # type: ignore[override]
         num_nodes = h.size(0)
         norm = torch.linalg.vector_norm(h, dim=-1)
-        inv_norm = norm.clamp_min(EPS).reciprocal()
+        clamped = norm.clamp_min(EPS)
+        inv_norm = clamped.reciprocal()
         crow = torch.ops.aten._convert_indices_from_coo_to_csr(first, num_nodes)
         pattern = _csr(crow, second, h.new_ones(first.numel()), num_nodes)
         dot = torch.sparse.sampled_addmm(pattern, h, h.t(), beta=0.0).values()
-        similarity = dot * inv_norm.index_select(0, first) * inv_norm.index_select(0, second)
+        # dot / (|h_i| |h_j|): the host kernels' formula, exact where the cosine is (+-1
+        # between one-channel rows), so both paths order and threshold pairs alike.
+        similarity = dot / (clamped.index_select(0, first) * clamped.index_select(0, second))
         ctx.save_for_backward(h, first, second, crow, inv_norm, norm > EPS, similarity)
         return similarity
 
@@ -77,9 +81,9 @@ def pair_cosine(h: Tensor, candidate_index: Tensor) -> Tensor:
 
     Args:
         h (torch.Tensor): Node features :math:`[N, F]`.
-        candidate_index (torch.Tensor): Pairs :math:`[2, P]`, unique and sorted
-            by the first row (as produced by
-            :func:`~pyg_grapheme.nn.pool.select.edge_candidates`).
+        candidate_index (torch.Tensor): Pairs :math:`[2, P]`, sorted by the first row
+            (as produced by :func:`~pyg_grapheme.nn.pool.select.edge_candidates`,
+            whose padding repeats the last node).
 
     Returns:
         **similarity** (*torch.Tensor*): :math:`[P]`, differentiable w.r.t. ``h``.
@@ -93,6 +97,6 @@ def pair_cosine(h: Tensor, candidate_index: Tensor) -> Tensor:
 def pair_cosine_reference(h: Tensor, candidate_index: Tensor, eps: float = EPS) -> Tensor:
     """The same similarity with dense gathers and plain autograd (TorchScript-compatible)."""
     first, second = candidate_index[0], candidate_index[1]
-    inv_norm = torch.linalg.vector_norm(h, dim=-1).clamp_min(eps).reciprocal()
+    norm = torch.linalg.vector_norm(h, dim=-1).clamp_min(eps)
     dot = (h.index_select(0, first) * h.index_select(0, second)).sum(dim=-1)
-    return dot * (inv_norm.index_select(0, first) * inv_norm.index_select(0, second))
+    return dot / (norm.index_select(0, first) * norm.index_select(0, second))

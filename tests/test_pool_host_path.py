@@ -51,7 +51,7 @@ def layouts(seed: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
 def test_select_and_connect_twins_equal_the_tensor_versions(seed):
     for x, edge_index, batch in layouts(seed):
         n = x.size(0)
-        graph, order = select.graph_ids(batch)
+        graph, _ = select.graph_ids(batch)
         padded, padded_pair_of_edge, num_pairs = select.edge_candidates(edge_index, graph, n)
         p = int(num_pairs)
         pairs = padded[:, :p]

@@ -8,7 +8,6 @@ import warnings
 import pytest
 import scipy.sparse
 import torch
-import torch_geometric
 from pool_settings import classic_pool
 from scipy.sparse.csgraph import connected_components as scipy_components
 from torch_geometric.nn.pool import EdgePooling

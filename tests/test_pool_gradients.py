@@ -8,7 +8,7 @@ import pytest
 import torch
 from pool_settings import classic_pool
 
-from pyg_grapheme.nn import MergeHistory, ThresholdMergePool, pairwise_straight_through
+from pyg_grapheme.nn import MorphHistory, ThresholdMergePool, pairwise_straight_through
 from pyg_grapheme.nn.pool.pair_cosine import pair_cosine, pair_cosine_reference
 
 THRESHOLD = 0.8
@@ -117,7 +117,7 @@ def test_gradient_reaches_every_input_node_through_merge_history():
     x = x.float().requires_grad_(True)
     first = classic_pool(6, threshold=0.9)
     second = classic_pool(6, threshold=0.2, mode="matching")
-    history = MergeHistory()
+    history = MorphHistory()
     h, e, b, info = first(x, edge_index, batch)
     history.append(info)
     h, e, b, info = second(h, e, b)

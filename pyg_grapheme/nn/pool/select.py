@@ -254,7 +254,8 @@ def most_similar_per_graph(
     sorted_graph = pair_graph.index_select(0, order)
     first_of_graph = torch.searchsorted(sorted_graph, sorted_graph)
     rank = torch.arange(num_pairs, device=score.device) - first_of_graph
-    counts = torch.bincount(graph, minlength=num_nodes + 1)
+    counts = torch.zeros(num_nodes + 1, dtype=torch.long, device=graph.device)
+    counts = counts.index_add_(0, graph, torch.ones_like(graph))  # bincount would read its max
     budget = torch.floor(counts * (1.0 - ratio) + 1e-9).long()
     allowed = rank < budget.index_select(0, sorted_graph)
     return torch.empty_like(allowed).scatter_(0, order, allowed) & valid

@@ -426,7 +426,7 @@ class ThresholdMergePool(torch.nn.Module):
         stats = index_stats(edge_index, batch)
         if batch is None:
             batch = torch.zeros(num_nodes, dtype=torch.long, device=x.device)
-        input_edges = edge_index
+        input_edges, input_batch = edge_index, batch
         if num_nodes == 0 or not reads_once:
             stat_values: list[int] = stats.tolist()
             check_index_stats("ThresholdMergePool", stat_values, num_nodes, edge_index, batch)
@@ -493,7 +493,9 @@ class ThresholdMergePool(torch.nn.Module):
                 ]
             ).tolist()
             if reads_once:
-                check_index_stats("ThresholdMergePool", sizes[4:], num_nodes, input_edges, batch)
+                check_index_stats(
+                    "ThresholdMergePool", sizes[4:], num_nodes, input_edges, input_batch
+                )
             if sizes[3] == 0:
                 raise_for_non_finite("ThresholdMergePool", x, -1)
             if not torch.jit.is_scripting():
@@ -514,7 +516,7 @@ class ThresholdMergePool(torch.nn.Module):
         info = MergeInfo(
             cluster=chosen.cluster,
             edge_index=input_edges,
-            batch=batch,
+            batch=input_batch,
             member_weight=member_weight,
             candidate_index=candidate_index,
             similarity=similarity,
@@ -556,7 +558,7 @@ class ThresholdMergePool(torch.nn.Module):
     def _select_tensors(
         self, x: Tensor, edge_index: Tensor, batch: Tensor, reads_once: bool
     ) -> Selection:
-        """Select in tensor code: padded candidates, the similarity (sparse kernels), the
+        """Select in tensor code: padded candidates, the similarity, the
         merge rule (Triton kernels on CUDA, rounds elsewhere) and the cluster numbers."""
         num_nodes = x.size(0)
         graph, order = select.graph_ids(batch)

@@ -212,7 +212,11 @@ def connected_components(candidate_index: Tensor, active: Tensor, num_nodes: int
 
 
 def greedy_matching(
-    candidate_index: Tensor, rank: Tensor, eligible: Tensor, num_nodes: int, rounds: int = ROUNDS
+    candidate_index: Tensor,
+    rank: Tensor,
+    eligible: Tensor,
+    num_nodes: int,
+    rounds: int | None = None,
 ) -> Tensor:
     r"""Greedy matching by rank (:func:`pyg_grapheme.nn.pool.select.greedy_matching`):
     :math:`2 \cdot` ``rounds`` :math:`+ 1` kernel launches, exact for any scores.
@@ -224,8 +228,9 @@ def greedy_matching(
             (:func:`pyg_grapheme.nn.pool.select.descending_rank`).
         eligible (torch.Tensor): ``bool`` :math:`[M]`.
         num_nodes (int): :math:`N`.
-        rounds (int): Handshake rounds before the sequential walk (any number gives the
-            same matching; more rounds leave less to the walk).
+        rounds (int, optional): Handshake rounds before the sequential walk (any number
+            gives the same matching; more rounds leave less to the walk). :obj:`None`
+            means :data:`ROUNDS`.
 
     Returns:
         **matched** (*torch.Tensor*): ``bool`` :math:`[M]`.
@@ -242,7 +247,7 @@ def greedy_matching(
     best = torch.zeros(num_nodes, dtype=torch.long, device=device)
     propose, accept = _kernel(_propose, device), _kernel(_accept, device)
     grid = _grid(num_pairs)
-    for round_ in range(1, rounds + 1):
+    for round_ in range(1, (ROUNDS if rounds is None else rounds) + 1):
         # Keys grow with the round, so last round's entries lose to any proposal now;
         # within a round the best (smallest) rank has the largest key.
         key_base = round_ * (num_pairs + 1) + num_pairs

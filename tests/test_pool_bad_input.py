@@ -49,7 +49,7 @@ def test_non_finite_features_raise_and_leave_the_threshold_unstarted(path, value
     before = {name: t.clone() for name, t in pool.state_dict().items()}
     bad = x.clone()
     bad[2, 0] = value
-    with pool_path(path), pytest.raises(ValueError, match="non-finite value .* at node 2"):
+    with pool_path(path), pytest.raises(ValueError, match=r"non-finite value .* at node 2"):
         pool(bad, chain(6))
     for name, tensor in pool.state_dict().items():
         assert torch.equal(tensor, before[name]), name
@@ -75,7 +75,7 @@ def test_projection_overflow_is_named(path):
     pool = ThresholdMergePool(2, threshold=0.5)
     with torch.no_grad():
         pool.lin.weight.fill_(3e38)
-    with pool_path(path), pytest.raises(ValueError, match="not finite|non-finite"):
+    with pool_path(path), pytest.raises(ValueError, match=r"not finite|non-finite"):
         pool(torch.tensor([[2.0, 2.0], [1.0, 0.0]]), chain(2))
 
 

@@ -201,3 +201,44 @@ def test_torch_compile_breaks_a_model_graph_once_per_pool_call():
     explained = torch._dynamo.explain(net)(x, edge_index, batch)
     assert explained.graph_break_count == 1, explained.break_reasons
     assert "torch.compiler.disable" in str(explained.break_reasons[0].reason)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cpu_and_cuda_give_the_same_clusters_and_edges_on_tied_batches():
+    """The host kernels on the CPU and the Triton path on CUDA, 200 tied batches."""
+    for seed in range(BATCHES):
+        x, edge_index, batch, options = tied_batch(seed)
+        (x_cpu, ei_cpu, b_cpu, info_cpu), pool = run_path("host", options, x, edge_index, batch)
+        cuda_pool = ThresholdMergePool(**options).cuda()
+        x_gpu, ei_gpu, b_gpu, info_gpu = cuda_pool(x.cuda(), edge_index.cuda(), batch.cuda())
+        assert torch.equal(info_cpu.cluster, info_gpu.cluster.cpu()), seed
+        assert torch.equal(info_cpu.merged, info_gpu.merged.cpu()), seed
+        assert torch.equal(ei_cpu, ei_gpu.cpu()) and torch.equal(b_cpu, b_gpu.cpu()), seed
+        assert torch.allclose(x_cpu, x_gpu.cpu(), atol=1e-5), seed
+        assert pool.threshold.item() == pytest.approx(cuda_pool.threshold.item(), abs=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("mode", ["matching", "components"])
+def test_one_host_read_per_call_on_cuda(mode):
+    """torch.cuda's sync debug mode flags every operation that waits for the device: one
+    per call (the sizes), forward and backward, the data-driven start included."""
+    import warnings
+
+    x, edge_index, batch = random_batch(40, 20, 0.2, 8, seed=4)
+    pool = ThresholdMergePool(8, mode=mode).cuda()
+    x = x.cuda().requires_grad_(True)
+    edge_index, batch = edge_index.cuda(), batch.cuda()
+    pool(x, edge_index, batch)  # compile the kernels first
+    for _ in range(2):
+        torch.cuda.synchronize()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                x_out, _, _, info = pool(x, edge_index, batch)
+                (x_out.sum() + info.gate.sum() + info.edge_weight.sum()).backward()
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        syncs = [w for w in caught if "synchronizing" in str(w.message)]
+        assert len(syncs) == 1, [str(w.message) for w in syncs]

@@ -128,13 +128,17 @@ def speed(args: argparse.Namespace) -> None:
                 if slow and num_nodes > args.slow_pool_max:
                     print(f"{kind:7} {num_nodes:8} {name:18} skipped above {args.slow_pool_max}")
                     continue
-                call(module, loss, x)  # warm-up: compiles kernels, starts tau, fills caches
-                ms = best_ms(module, loss, x, 1 if slow else args.repeats)
+                try:
+                    call(module, loss, x)  # warm-up: compiles kernels, starts tau, fills caches
+                    ms = best_ms(module, loss, x, 1 if slow else args.repeats)
+                    counts = ""
+                    if not slow and name != "TopKPooling":
+                        kernels, reads = launches_and_reads(module, loss, x)
+                        counts = f"{kernels:7}  {reads:5}"
+                except Exception as error:  # one failing pool must not hide the others
+                    print(f"{kind:7} {num_nodes:8} {name:18} failed: {error!r:.300}")
+                    continue
                 base = ms if name == "GCNConv" else base
-                counts = ""
-                if not slow and name != "TopKPooling":
-                    kernels, reads = launches_and_reads(module, loss, x)
-                    counts = f"{kernels:7}  {reads:5}"
                 print(f"{kind:7} {num_nodes:8} {name:18} {ms:8.3f} {ms / base:8.2f}x  {counts}")
             sys.stdout.flush()
 
@@ -173,7 +177,10 @@ def main(argv: list[str] | None = None) -> None:
         print("pool_gpu_launches: needs a CUDA device", file=sys.stderr)
         raise SystemExit(2)
     if args.parity:
-        parity(args.parity)
+        try:
+            parity(args.parity)
+        except Exception as error:  # report, then time anyway
+            print(f"parity failed: {error!r:.2000}")
     speed(args)
 
 

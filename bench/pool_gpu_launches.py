@@ -108,7 +108,7 @@ def launches_and_reads(module, loss, x: torch.Tensor) -> tuple[int, int]:
             call(module, loss, x)
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    reads = sum("synchronizing" in str(w.message) for w in caught)
+    reads = sum("called a synchronizing" in str(w.message) for w in caught)
     return kernels, reads
 
 

@@ -75,8 +75,12 @@ def test_projection_overflow_is_named(path):
     pool = ThresholdMergePool(2, threshold=0.5)
     with torch.no_grad():
         pool.lin.weight.fill_(3e38)
-    with pool_path(path), pytest.raises(ValueError, match=r"not finite|non-finite"):
+    with pool_path(path), pytest.raises(ValueError, match=r"x is finite, but .* overflows"):
         pool(torch.tensor([[2.0, 2.0], [1.0, 0.0]]), chain(2))
+    # Finite features whose squares overflow: the same error on every path, not a NaN cosine.
+    x = torch.tensor([[1e30, 1.0], [1e30, 2.0], [3.0, 1.0]])
+    with pool_path(path), pytest.raises(ValueError, match=r"x is finite, but .* overflows"):
+        ThresholdMergePool(threshold=0.5, similarity="cosine")(x, chain(3))
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -240,5 +240,5 @@ def test_one_host_read_per_call_on_cuda(mode):
                 (x_out.sum() + info.gate.sum() + info.edge_weight.sum()).backward()
             finally:
                 torch.cuda.set_sync_debug_mode("default")
-        syncs = [w for w in caught if "synchronizing" in str(w.message)]
+        syncs = [w for w in caught if "called a synchronizing" in str(w.message)]
         assert len(syncs) == 1, [str(w.message) for w in syncs]

@@ -98,12 +98,13 @@ def check_index_stats(
 def raise_for_non_finite(name: str, x: Tensor, row: int) -> None:
     """Raise the ``ValueError`` for features with NaN or infinity: it names layer ``name``
     and the first node whose row of ``x`` is not finite (or ``row``, where ``x`` is finite
-    but its projection overflows; -1 where unknown)."""
+    but the squared norm of its scored features overflows; -1 where unknown)."""
     bad = (~torch.isfinite(x.detach())).any(-1).nonzero()
     if bad.numel() > 0:
         node = int(bad[0, 0])
         raise ValueError(f"{name}: x holds a non-finite value (NaN or infinity) at node {node}")
+    where = f"of node {row}" if row >= 0 else "of a node"
     raise ValueError(
-        f"{name}: the projected features of node {row} are not finite (x is finite there, "
-        f"but its projection overflows {x.dtype})"
+        f"{name}: x is finite, but the squared norm of the (projected, centred) features "
+        f"{where} overflows {x.dtype}: scale the features down"
     )

@@ -53,7 +53,7 @@ class Selection(NamedTuple):
     cluster: Tensor  # [N]
     num_pairs: Tensor  # 0-d
     num_clusters: Tensor  # 0-d
-    finite: Tensor  # 0-d bool: the scored features are finite
+    finite: Tensor  # 0-d bool: the scored features and their squared norms are finite
     capacity: int  # cluster rows to allocate: C where known, else N
 
 
@@ -575,7 +575,9 @@ class ThresholdMergePool(torch.nn.Module):
         h = x if self.lin is None else self.lin(x)
         if self.similarity == "centered":
             h = h - scatter(h, graph, 0, num_nodes, reduce="mean").index_select(0, graph)
-        finite = torch.isfinite(h).all()
+        # NaN or infinity in h, or squares that overflow, would make cosines NaN: check the
+        # squared norms, as the host kernel does.
+        finite = torch.isfinite(torch.linalg.vector_norm(h, dim=-1)).all()
         if torch.jit.is_scripting():
             similarity = pair_cosine_reference(h, candidate_index)
         else:

@@ -239,8 +239,9 @@ def test_threshold_learns_across_merge_patterns(mode, start, steps_to_enter):
         assert bool(info.merged[~within].logical_not().all()) and int(info.merged.sum()) > 0
 
 
-def test_sparse_pair_cosine_matches_autograd_reference(gradcheck):
-    """The SDDMM/SpMM autograd Function equals plain gathers + autograd, zero rows included."""
+def test_pair_cosine_function_matches_autograd_reference(gradcheck):
+    """The autograd Function (no [P, F] tensor kept) equals plain gathers + autograd, zero
+    rows included."""
     gen = torch.Generator().manual_seed(3)
     h = torch.randn(12, 5, generator=gen, dtype=torch.float64)
     h[4] = 0.0  # a zero row: similarity 0, no gradient through its norm

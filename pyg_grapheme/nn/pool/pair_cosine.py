@@ -28,8 +28,7 @@ class _PairCosine(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, h: Tensor, first: Tensor, second: Tensor) -> Tensor:  # type: ignore[override]
-        norm = torch.linalg.vector_norm(h, dim=-1)
+    def forward(ctx, h: Tensor, first: Tensor, second: Tensor, norm: Tensor) -> Tensor:  # type: ignore[override]
         clamped = norm.clamp_min(EPS)
         dot = (h.index_select(0, first) * h.index_select(0, second)).sum(-1)
         # dot / (|h_i| |h_j|): the host kernels' formula, exact where the cosine is (+-1
@@ -39,9 +38,9 @@ class _PairCosine(torch.autograd.Function):
         return similarity
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, None, None]:  # type: ignore[override]
         if not ctx.needs_input_grad[0]:
-            return None, None, None
+            return None, None, None, None
         h, first, second, inv_norm, unclamped, similarity = ctx.saved_tensors
         scale = grad * inv_norm.index_select(0, first) * inv_norm.index_select(0, second)
         scale = scale.unsqueeze(-1)
@@ -53,27 +52,41 @@ class _PairCosine(torch.autograd.Function):
         through_norm.index_add_(0, second, weighted)
         radial = through_norm * inv_norm * inv_norm * unclamped.to(h.dtype)
         grad_h.addcmul_(h, radial.unsqueeze(-1), value=-1.0)
-        return grad_h, None, None
+        return grad_h, None, None, None
 
 
-def pair_cosine(h: Tensor, candidate_index: Tensor) -> Tensor:
+def row_norms(h: Tensor) -> Tensor:
+    r""":math:`\lVert \mathbf{h}_i \rVert = \sqrt{\sum_f h_{if}^2}` :math:`[N]`, as the host
+    kernel computes it (exact for one channel; ``inf`` where the squares overflow).
+
+    The root is taken in float64 and rounded once: torch's float32 ``sqrt`` on the CPU is
+    not always correctly rounded, and a unit in the last place here would order tied
+    pairs differently from the host kernels and CUDA."""
+    squares = (h * h).sum(-1)
+    return squares.double().sqrt().to(h.dtype)
+
+
+def pair_cosine(h: Tensor, candidate_index: Tensor, norm: Tensor | None = None) -> Tensor:
     r"""Cosine similarity :math:`\langle h_i, h_j \rangle / (\lVert h_i \rVert \lVert h_j \rVert)`
     of each pair :math:`(i, j)`; norms below ``1e-12`` are clamped to it.
 
     Args:
         h (torch.Tensor): Node features :math:`[N, F]`.
         candidate_index (torch.Tensor): Pairs :math:`[2, P]`.
+        norm (torch.Tensor, optional): :func:`row_norms` of ``h`` if already computed.
 
     Returns:
         **similarity** (*torch.Tensor*): :math:`[P]`, differentiable w.r.t. ``h``.
     """
     first, second = candidate_index[0].contiguous(), candidate_index[1].contiguous()
-    return _PairCosine.apply(h.contiguous(), first, second)
+    norm = row_norms(h.detach()) if norm is None else norm.detach()
+    return _PairCosine.apply(h.contiguous(), first, second, norm)
 
 
 def pair_cosine_reference(h: Tensor, candidate_index: Tensor, eps: float = EPS) -> Tensor:
     """The same similarity with plain autograd through the gathers (TorchScript-compatible)."""
     first, second = candidate_index[0], candidate_index[1]
-    norm = torch.linalg.vector_norm(h, dim=-1).clamp_min(eps)
+    # Clamp the squares, not the root: the root's gradient at 0 is infinite.
+    norm = (h * h).sum(-1).clamp_min(eps * eps).sqrt()
     dot = (h.index_select(0, first) * h.index_select(0, second)).sum(dim=-1)
     return dot / (norm.index_select(0, first) * norm.index_select(0, second))

@@ -31,7 +31,7 @@ from pyg_grapheme.nn.pool.host import connect as host_connect
 from pyg_grapheme.nn.pool.host import reduce as host_reduce
 from pyg_grapheme.nn.pool.host import select as host_select
 from pyg_grapheme.nn.pool.merge_info import MergeInfo
-from pyg_grapheme.nn.pool.pair_cosine import pair_cosine, pair_cosine_reference
+from pyg_grapheme.nn.pool.pair_cosine import pair_cosine, pair_cosine_reference, row_norms
 
 MODES = ("components", "matching")
 CANDIDATES = ("edges", "all")
@@ -577,11 +577,12 @@ class ThresholdMergePool(torch.nn.Module):
             h = h - scatter(h, graph, 0, num_nodes, reduce="mean").index_select(0, graph)
         # NaN or infinity in h, or squares that overflow, would make cosines NaN: check the
         # squared norms, as the host kernel does.
-        finite = torch.isfinite(torch.linalg.vector_norm(h, dim=-1)).all()
+        norm = row_norms(h.detach())
+        finite = torch.isfinite(norm).all()
         if torch.jit.is_scripting():
             similarity = pair_cosine_reference(h, candidate_index)
         else:
-            similarity = self._pair_cosine(h, candidate_index)
+            similarity = self._pair_cosine(h, candidate_index, norm)
             if not reads_once and not bool(finite):  # on the CPU a read is free: fail early
                 raise_for_non_finite("ThresholdMergePool", x, -1)
             if self._start_from_data:
@@ -671,9 +672,9 @@ class ThresholdMergePool(torch.nn.Module):
         )  # fmt: skip
 
     @torch.jit.unused
-    def _pair_cosine(self, h: Tensor, candidate_index: Tensor) -> Tensor:
-        """Sparse-kernel cosine (an autograd Function, which TorchScript cannot compile)."""
-        return pair_cosine(h, candidate_index)
+    def _pair_cosine(self, h: Tensor, candidate_index: Tensor, norm: Tensor) -> Tensor:
+        """The cosine as an autograd Function (which TorchScript cannot compile)."""
+        return pair_cosine(h, candidate_index, norm)
 
     @torch.jit.unused
     def _components_kernels(

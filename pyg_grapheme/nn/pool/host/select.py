@@ -37,9 +37,10 @@ Array = NDArray[np.floating]
 
 # Compiled once per argument type and cached on disk next to this file.
 JIT = {"cache": True, "nogil": True}
-# The floating-point loops may also reassociate sums (vectorised channel loops); NaN and
-# infinity keep their IEEE meaning (no "nnan"/"ninf").
-FLOAT_JIT = {"cache": True, "nogil": True, "fastmath": {"reassoc", "contract", "nsz"}}
+# The floating-point loops may reassociate sums (vectorised channel loops; for one or two
+# channels the order is fixed anyway); no fused multiply-adds ("contract"), which would
+# round differently from the tensor code; NaN and infinity keep their IEEE meaning.
+FLOAT_JIT = {"cache": True, "nogil": True, "fastmath": {"reassoc", "nsz"}}
 
 HOST_DTYPES = (torch.float32, torch.float64)
 
@@ -231,10 +232,11 @@ def _centre_rows(rows: Array, batch: Index, num_graphs: int) -> None:
     """Subtracts from every row the mean row of its graph, in place."""
     num_nodes, channels = rows.shape
     mean = np.zeros((num_graphs, channels), rows.dtype)
-    count = np.zeros(num_graphs, np.int64)
+    # Counts in the rows' dtype: the division is then the tensor code's (no float64 step).
+    count = np.zeros(num_graphs, rows.dtype)
     for i in range(num_nodes):
         g = batch[i]
-        count[g] += 1
+        count[g] += 1.0
         for f in range(channels):
             mean[g, f] += rows[i, f]
     for g in range(num_graphs):
@@ -264,8 +266,11 @@ def _scores_forward(
     norm = np.empty(num_nodes, h.dtype)
     unclamped = np.empty(num_nodes, np.bool_)
     bad_row = -1
+    # Sums accumulate in the features' dtype, as the tensor code's do (a literal 0.0 would
+    # make them float64 and round differently).
+    zero = np.zeros(1, h.dtype)[0]
     for i in range(num_nodes):
-        total = 0.0
+        total = zero
         for f in range(channels):
             total += u[i, f] * u[i, f]
         if not np.isfinite(total) and bad_row < 0:
@@ -279,7 +284,7 @@ def _scores_forward(
     gate = np.empty(num_pairs, h.dtype)
     for p in range(num_pairs):
         a, b = candidate_index[0, p], candidate_index[1, p]
-        total = 0.0
+        total = zero
         for f in range(channels):
             total += u[a, f] * u[b, f]
         similarity[p] = total / (norm[a] * norm[b])

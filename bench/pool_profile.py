@@ -4,8 +4,8 @@ Runs the pool (default arguments, as built by ``bench/pool_accuracy.py``) forwar
 backward on the first training batches of a benchmark from
 :mod:`pyg_grapheme.data.graph_benchmarks` (64 graphs each, features from the first GIN
 layer of that script's backbone, untrained), and prints the CPU time of each step of the
-forward pass (on CPU the pool runs its compiled host kernels: ``select_host`` and the
-autograd Functions of ``host_autograd``), of the backward pass and the number of tensor
+forward pass (on CPU the pool runs its compiled host kernels, ``pyg_grapheme.nn.pool.host``:
+the integer steps and the autograd Functions), of the backward pass and the number of tensor
 operations each runs, then the ratio against one of the backbone's GIN layers (forward +
 backward on the same batches). One thread, CPU clock.
 
@@ -27,22 +27,27 @@ from torch_geometric.loader import DataLoader
 
 from pyg_grapheme.data.graph_benchmarks import BENCHMARKS, load_benchmark
 from pyg_grapheme.nn import ThresholdMergePool
-from pyg_grapheme.nn.pool import select_host, threshold_merge
+from pyg_grapheme.nn.pool import connect, reduce
+from pyg_grapheme.nn.pool.host import connect as host_connect
+from pyg_grapheme.nn.pool.host import reduce as host_reduce
+from pyg_grapheme.nn.pool.host import select as host_select
 
-# The steps of the forward pass on CPU (ThresholdMergePool._forward_on_host): the integer
-# work of select_host and the autograd Functions of host_autograd, as the pool calls them.
+# The steps of the forward pass on CPU (the host kernels of nn/pool/host, as the pool's
+# orchestration calls them).
 FUNCTIONS = (
-    (select_host, "edge_candidates"),
-    (threshold_merge, "pair_scores"),
-    (select_host, "greedy_matching"),
-    (select_host, "connected_components"),
-    (select_host, "matching_roots"),
-    (select_host, "number_clusters"),
-    (threshold_merge, "matching_reduce"),
-    (select_host, "pooled_edges"),
-    (threshold_merge, "edge_weights"),
+    (host_select, "edge_candidates"),
+    (host_select, "pair_scores"),
+    (host_select, "greedy_matching"),
+    (host_select, "connected_components"),
+    (host_select, "matching_roots"),
+    (host_select, "number_clusters"),
+    (host_reduce, "matching_reduce"),
+    (reduce, "component_reduce"),
+    (host_connect, "pooled_edges"),
+    (host_connect, "edge_weights"),
+    (connect, "edge_attr_means"),
 )
-METHODS = ("_check_input", "_component_reduce", "_edge_attr_means")
+METHODS = ("_check_input",)
 
 
 @contextmanager

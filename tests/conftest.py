@@ -8,6 +8,11 @@ from collections.abc import Callable, Sequence
 import pytest
 import torch
 
+# Without a GPU, the pool's Triton kernels (pyg_grapheme.nn.pool.gpu) are tested in Triton's
+# interpreter on CPU tensors; it must be chosen before anything imports Triton.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 
 def _gradcheck(
     fn: Callable[..., torch.Tensor],

@@ -6,7 +6,8 @@ import pytest
 import torch
 from pool_settings import classic_pool
 
-from pyg_grapheme.nn import MergeHistory, MorphHistory, NodeSplit, ThresholdMergePool
+import pyg_grapheme.nn
+from pyg_grapheme.nn import MorphHistory, NodeSplit, ThresholdMergePool
 
 
 def chain(num_nodes: int) -> torch.Tensor:
@@ -19,10 +20,10 @@ def chain(num_nodes: int) -> torch.Tensor:
 X = torch.tensor([[1.0, 0.0], [1.0, 0.05], [0.8, 0.6], [0.8, 0.65], [0.0, 1.0], [-1.0, 0.0]])
 
 
-def two_layers() -> tuple[MergeHistory, torch.Tensor, ThresholdMergePool]:
+def two_layers() -> tuple[MorphHistory, torch.Tensor, ThresholdMergePool]:
     first = classic_pool(threshold=0.99)
     second = classic_pool(threshold=0.7)
-    history = MergeHistory()
+    history = MorphHistory()
     x, edge_index, batch, info = first(X, chain(6))
     assert info.cluster.tolist() == [0, 0, 1, 1, 2, 3]
     history.append(info)
@@ -66,9 +67,9 @@ def test_append_checks_consecutive_layers_and_empty_history_is_an_error():
     _, _, _, unrelated = second(X, chain(6))
     with pytest.raises(ValueError, match="has 6 input nodes, but the previous layer produced 3"):
         history.append(unrelated)
-    empty = MergeHistory()
+    empty = MorphHistory()
     assert len(empty) == 0 and repr(empty) == "MorphHistory()"
-    assert MergeHistory is MorphHistory  # the merge-only name of the same class
+    assert not hasattr(pyg_grapheme.nn, "MergeHistory")  # the old alias is gone
     with pytest.raises(ValueError, match="history is empty"):
         _ = empty.cluster
     with pytest.raises(ValueError, match="history is empty"):
@@ -79,7 +80,7 @@ def test_constructor_takes_records_in_order():
     first = classic_pool(threshold=0.99)
     x, edge_index, batch, info1 = first(X, chain(6))
     _, _, _, info2 = classic_pool(threshold=0.7)(x, edge_index, batch)
-    assert MergeHistory([info1, info2]).cluster.tolist() == [0, 0, 0, 0, 1, 2]
+    assert MorphHistory([info1, info2]).cluster.tolist() == [0, 0, 0, 0, 1, 2]
 
 
 # --------------------------------------------------------------------------- with splits

@@ -8,7 +8,7 @@ import pytest
 import torch
 from pool_settings import classic_pool
 
-from pyg_grapheme.nn import MergeHistory, ThresholdMergePool, pairwise_straight_through
+from pyg_grapheme.nn import MorphHistory, ThresholdMergePool, pairwise_straight_through
 from pyg_grapheme.nn.pool.pair_cosine import pair_cosine, pair_cosine_reference
 
 THRESHOLD = 0.8
@@ -117,7 +117,7 @@ def test_gradient_reaches_every_input_node_through_merge_history():
     x = x.float().requires_grad_(True)
     first = classic_pool(6, threshold=0.9)
     second = classic_pool(6, threshold=0.2, mode="matching")
-    history = MergeHistory()
+    history = MorphHistory()
     h, e, b, info = first(x, edge_index, batch)
     history.append(info)
     h, e, b, info = second(h, e, b)
@@ -239,8 +239,9 @@ def test_threshold_learns_across_merge_patterns(mode, start, steps_to_enter):
         assert bool(info.merged[~within].logical_not().all()) and int(info.merged.sum()) > 0
 
 
-def test_sparse_pair_cosine_matches_autograd_reference(gradcheck):
-    """The SDDMM/SpMM autograd Function equals plain gathers + autograd, zero rows included."""
+def test_pair_cosine_function_matches_autograd_reference(gradcheck):
+    """The autograd Function (no [P, F] tensor kept) equals plain gathers + autograd, zero
+    rows included."""
     gen = torch.Generator().manual_seed(3)
     h = torch.randn(12, 5, generator=gen, dtype=torch.float64)
     h[4] = 0.0  # a zero row: similarity 0, no gradient through its norm

@@ -1,5 +1,6 @@
-"""ThresholdMergePool on CPU runs compiled host kernels (select_host, host_autograd); these
-tests hold them to the tensor code that CUDA, TorchScript and torch.compile run."""
+"""ThresholdMergePool on CPU runs compiled host kernels (nn/pool/host); these tests hold them
+to the tensor code (nn/pool/select, reduce, connect) and to the Triton kernels that CUDA runs
+(nn/pool/gpu, in Triton's interpreter where there is no GPU)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ import torch
 from test_pool_threshold_merge import random_batch
 
 from pyg_grapheme.nn import ThresholdMergePool
-from pyg_grapheme.nn.pool import select, select_host
-from pyg_grapheme.nn.pool.host_autograd import edge_weights, matching_reduce, pair_scores
+from pyg_grapheme.nn.pool import connect, select
+from pyg_grapheme.nn.pool.gpu import select as gpu_select
+from pyg_grapheme.nn.pool.host import connect as host_connect
+from pyg_grapheme.nn.pool.host import select as host_select
+from pyg_grapheme.nn.pool.host.connect import edge_weights
+from pyg_grapheme.nn.pool.host.reduce import matching_reduce
+from pyg_grapheme.nn.pool.host.select import pair_scores
+
+KERNELS = gpu_select.available() and gpu_select.interpreted()  # on CPU tensors
 
 
 def awkward_batch(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -40,58 +48,78 @@ def layouts(seed: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_select_kernels_equal_the_tensor_versions(seed):
+def test_select_and_connect_twins_equal_the_tensor_versions(seed):
     for x, edge_index, batch in layouts(seed):
         n = x.size(0)
-        pairs, pair_of_edge = select.edge_candidates(edge_index, batch, n)
-        pairs_host, pair_of_edge_host = select_host.edge_candidates(
+        graph, _ = select.graph_ids(batch)
+        padded, padded_pair_of_edge, num_pairs = select.edge_candidates(edge_index, graph, n)
+        p = int(num_pairs)
+        pairs = padded[:, :p]
+        assert bool((padded[:, p:] == n - 1).all())  # padding: the last node, rows stay sorted
+        pairs_host, pair_of_edge_host = host_select.edge_candidates(
             edge_index.numpy(), batch.numpy(), n
         )
         assert np.array_equal(pairs_host, pairs.numpy())
+        # Non-candidates point past the pairs: M (= E) in the padded form, P on the host.
+        pair_of_edge = padded_pair_of_edge.clone()
+        pair_of_edge[pair_of_edge == padded.size(1)] = p
         assert np.array_equal(pair_of_edge_host, pair_of_edge.numpy())
         gen = torch.Generator().manual_seed(seed)
         # Scores with ties (rounded) so that the tie rule (pair order) is exercised too.
         score = torch.round(torch.rand(pairs.size(1), generator=gen) * 4) / 4
         active = score > 0.2
         matched = select.greedy_matching(pairs, score, active, n)
-        matched_host = select_host.greedy_matching(pairs.numpy(), score.numpy(), active.numpy(), n)
+        matched_host = host_select.greedy_matching(pairs.numpy(), score.numpy(), active.numpy(), n)
         assert np.array_equal(matched_host, matched.numpy())
         assert matched.sum() > 0
         root = select.connected_components(pairs, active, n)
-        root_host = select_host.connected_components(pairs.numpy(), active.numpy(), n)
+        root_host = host_select.connected_components(pairs.numpy(), active.numpy(), n)
         assert np.array_equal(root_host, root.numpy())
+        if KERNELS:
+            rank = select.descending_rank(score, active)
+            for rounds in (0, 1, 8):  # any number of rounds: the walk finishes exactly
+                got = gpu_select.greedy_matching(pairs, rank, active, n, rounds)
+                assert torch.equal(got, matched), rounds
+            assert torch.equal(gpu_select.connected_components(pairs, active, n), root)
         # Unsorted batch vectors number clusters by graph, then smallest member.
         shuffled_batch = batch[torch.randperm(n, generator=gen)]
         for b in (batch, shuffled_batch):
-            cluster, count = select.number_clusters(root, b)
-            cluster_host, count_host = select_host.number_clusters(root.numpy(), b.numpy())
-            assert count_host == count and np.array_equal(cluster_host, cluster.numpy())
-        keep, slot, out, counts = select.pooled_edges(edge_index, cluster, count)
-        host = select_host.pooled_edges(edge_index.numpy(), cluster.numpy(), count)
-        for got, want in zip(host, (keep, slot, out, counts)):
-            assert np.array_equal(got, want.numpy())
+            cluster, count = select.number_clusters(root, select.graph_ids(b)[1])
+            cluster_host, count_host = host_select.number_clusters(root.numpy(), b.numpy())
+            assert count_host == int(count) and np.array_equal(cluster_host, cluster.numpy())
+        c = int(count)
+        slot, out, counts, num_out = connect.pooled_edges(edge_index, cluster, n)
+        keep_host, slot_host, out_host, counts_host = host_connect.pooled_edges(
+            edge_index.numpy(), cluster.numpy(), c
+        )
+        e_out = int(num_out)
+        assert np.array_equal(out_host, out[:, :e_out].numpy())
+        assert np.array_equal(counts_host, counts[:e_out].numpy())
+        assert bool((counts[e_out:] == 0).all())
+        kept = slot < edge_index.size(1)
+        assert np.array_equal(keep_host, kept.nonzero().view(-1).numpy())
+        assert np.array_equal(slot_host, slot[kept].numpy())
 
 
 def test_matching_roots_and_components_on_hand_built_pairs():
     pairs = np.array([[0, 1, 2, 5, 6], [1, 2, 3, 6, 7]])
     matched = np.array([True, False, True, False, True])
-    assert select_host.matching_roots(pairs, matched, 8).tolist() == [0, 0, 2, 2, 4, 5, 6, 6]
+    assert host_select.matching_roots(pairs, matched, 8).tolist() == [0, 0, 2, 2, 4, 5, 6, 6]
     # Labels that alternate along a path: the root is the smallest index all the same.
     order = [0, 5, 1, 6, 2, 7, 3, 8, 4, 9]
     lo = np.minimum(order[:-1], order[1:])
     hi = np.maximum(order[:-1], order[1:])
     path = np.stack([lo, hi])[:, np.argsort(lo * 10 + hi)]
-    root = select_host.connected_components(path, np.ones(9, dtype=bool), 11)
+    root = host_select.connected_components(path, np.ones(9, dtype=bool), 11)
     assert root.tolist() == [0] * 10 + [10]
 
 
 OPTIONS = [
-    dict(zip(("mode", "similarity", "gate_features", "reduce", "similarity_gradient"), combo))
+    dict(zip(("mode", "similarity", "gate_features", "reduce"), combo))
     for combo in itertools.product(
-        ("matching", "components"), ("centered", "cosine"), (1.0, 0.3, 0.0), ("sum", "mean"),
-        (1.0, 0.3, 0.0),
+        ("matching", "components"), ("centered", "cosine"), (1.0, 0.3, 0.0), ("sum", "mean")
     )
-]  # fmt: skip
+]
 
 
 def run(pool, x, edge_index, batch, edge_attr, host: bool, monkeypatch):
@@ -163,7 +191,7 @@ def test_host_path_with_a_ratio_and_float32_matches_tensor_path(monkeypatch):
     assert bool((kept >= torch.ceil(0.7 * counts)).all())
 
 
-def test_other_dtypes_and_compiled_calls_take_the_tensor_path():
+def test_other_dtypes_take_the_tensor_path():
     x, edge_index, batch = random_batch(4, 8, 0.4, 4, seed=2)
     pool = ThresholdMergePool(threshold=0.3)
     half = pool(x.bfloat16(), edge_index, batch)
@@ -182,7 +210,7 @@ def test_host_functions_gradcheck(gradcheck):
     x, edge_index, batch = awkward_batch(6)
     x = x.double()
     n = x.size(0)
-    pairs, pair_of_edge = select_host.edge_candidates(edge_index.numpy(), batch.numpy(), n)
+    pairs, pair_of_edge = host_select.edge_candidates(edge_index.numpy(), batch.numpy(), n)
     graph = batch.numpy()
     num_graphs = int(graph.max()) + 1
     weight = torch.randn(3, x.size(1), dtype=torch.float64, requires_grad=True)
@@ -197,9 +225,9 @@ def test_host_functions_gradcheck(gradcheck):
     )
     similarity, gate = pair_scores(x, None, logit.detach(), pairs, graph, num_graphs, True, 0.5)
     above = similarity.numpy() > 0.0
-    merged = select_host.greedy_matching(pairs, similarity.numpy(), above, n)
-    root = select_host.matching_roots(pairs, merged, n)
-    cluster, num_clusters = select_host.number_clusters(root, graph)
+    merged = host_select.greedy_matching(pairs, similarity.numpy(), above, n)
+    root = host_select.matching_roots(pairs, merged, n)
+    cluster, num_clusters = host_select.number_clusters(root, graph)
     assert merged.sum() >= 3
     gate_leaf = gate.detach().clone().requires_grad_(True)
     for mean, strength in itertools.product((False, True), (0.0, 0.3, 1.0)):
@@ -213,7 +241,7 @@ def test_host_functions_gradcheck(gradcheck):
             ],
             (leaf, gate_leaf),
         )
-    keep, slot, _, count = select_host.pooled_edges(edge_index.numpy(), cluster, num_clusters)
+    keep, slot, _, count = host_connect.pooled_edges(edge_index.numpy(), cluster, num_clusters)
     assert gradcheck(lambda g: edge_weights(g, pair_of_edge, keep, slot, count), (gate_leaf,))
 
 

@@ -2,14 +2,13 @@
 
 from pyg_grapheme.nn.attention import GraphAttention
 from pyg_grapheme.nn.conv import GraphemeConv
-from pyg_grapheme.nn.morph_history import MergeHistory, MorphHistory
+from pyg_grapheme.nn.morph_history import MorphHistory
 from pyg_grapheme.nn.pool import MergeInfo, ThresholdMergePool, pairwise_straight_through
 from pyg_grapheme.nn.split import NodeSplit, SplitInfo
 
 __all__ = [
     "GraphAttention",
     "GraphemeConv",
-    "MergeHistory",
     "MergeInfo",
     "MorphHistory",
     "NodeSplit",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["check_graph_inputs"]
+__all__ = ["check_graph_inputs", "check_index_stats", "index_stats", "raise_for_non_finite"]
 
 
 def check_graph_inputs(
@@ -55,3 +55,56 @@ def check_graph_inputs(
             f"{name}: batch must be a long tensor [num_nodes={x.size(0)}], "
             f"got {shape} of dtype {dtype}"
         )
+
+
+def index_stats(edge_index: Tensor, batch: Tensor | None) -> Tensor:
+    """The smallest and largest node index of ``edge_index`` and the smallest graph id of
+    ``batch``, as one ``long`` tensor ``[3]`` on their device (one min/max reduction each,
+    no host read: callers on a GPU read it with their other sizes)."""
+    if edge_index.numel() > 0:
+        low, high = torch.aminmax(edge_index)
+    else:
+        low = high = torch.zeros((), dtype=torch.long, device=edge_index.device)
+    first_graph = (
+        batch.min()
+        if batch is not None and batch.numel() > 0
+        else torch.zeros((), dtype=torch.long, device=edge_index.device)
+    )
+    return torch.stack([low, high, first_graph])
+
+
+def check_index_stats(
+    name: str, stats: list[int], num_nodes: int, edge_index: Tensor, batch: Tensor | None
+) -> None:
+    """Raise a ``ValueError`` naming layer ``name``, the tensor, the bad value and where it
+    sits unless every entry of ``edge_index`` lies in ``[0, N)`` and every graph id of
+    ``batch`` is non-negative (``stats`` from :func:`index_stats`, read back)."""
+    low, high, first_graph = stats[0], stats[1], stats[2]
+    if edge_index.numel() > 0 and (low < 0 or high >= num_nodes):
+        bad = low if low < 0 else high
+        column = int((edge_index == bad).any(0).nonzero()[0, 0])
+        raise ValueError(
+            f"{name}: edge_index holds node index {bad} (in edge {column}), but x has "
+            f"{num_nodes} nodes, so indices must lie in [0, {num_nodes - 1}]"
+        )
+    if first_graph < 0 and batch is not None:
+        node = int((batch == first_graph).nonzero()[0, 0])
+        raise ValueError(
+            f"{name}: batch holds the negative graph id {first_graph} (node {node}); "
+            f"graph ids must be non-negative"
+        )
+
+
+def raise_for_non_finite(name: str, x: Tensor, row: int) -> None:
+    """Raise the ``ValueError`` for features with NaN or infinity: it names layer ``name``
+    and the first node whose row of ``x`` is not finite (or ``row``, where ``x`` is finite
+    but the squared norm of its scored features overflows; -1 where unknown)."""
+    bad = (~torch.isfinite(x.detach())).any(-1).nonzero()
+    if bad.numel() > 0:
+        node = int(bad[0, 0])
+        raise ValueError(f"{name}: x holds a non-finite value (NaN or infinity) at node {node}")
+    where = f"of node {row}" if row >= 0 else "of a node"
+    raise ValueError(
+        f"{name}: x is finite, but the squared norm of the (projected, centred) features "
+        f"{where} overflows {x.dtype}: scale the features down"
+    )

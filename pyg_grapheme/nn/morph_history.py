@@ -11,7 +11,7 @@ from pyg_grapheme.nn.pool.merge_info import MergeInfo
 from pyg_grapheme.nn.split.node_split import lift_children
 from pyg_grapheme.nn.split.split_info import SplitInfo
 
-__all__ = ["MergeHistory", "MorphHistory"]
+__all__ = ["MorphHistory"]
 
 Record = MergeInfo | SplitInfo
 
@@ -199,7 +199,3 @@ class MorphHistory:
             arrow = "->" if isinstance(info, MergeInfo) else "=>"
             parts.append(f"{arrow} {_num_outputs(info)}")
         return f"{self.__class__.__name__}({' '.join(parts)})"
-
-
-MergeHistory = MorphHistory
-"""The name this class had while it composed merges only; the same class."""

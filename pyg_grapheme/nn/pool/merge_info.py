@@ -6,7 +6,7 @@ from torch import Tensor
 
 
 class MergeInfo(NamedTuple):
-    r"""What a merge did, for unpooling, for :class:`MergeHistory` and for losses.
+    r"""What a merge did, for unpooling, for :class:`~pyg_grapheme.nn.MorphHistory` and for losses.
 
     :math:`N` input nodes, :math:`C` output nodes, :math:`E` input edges,
     :math:`E'` output edges, :math:`P` scored candidate pairs.

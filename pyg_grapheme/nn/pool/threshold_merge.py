@@ -1,57 +1,70 @@
-r"""Threshold merge pooling: merge nodes more similar than a learnable threshold."""
+r"""Threshold merge pooling: merge nodes more similar than a learnable threshold.
 
-from __future__ import annotations
+One orchestration (:meth:`ThresholdMergePool.forward`) runs the four steps, Select,
+Reduce, Connect and Lift, choosing for each call the compiled host kernels
+(:mod:`pyg_grapheme.nn.pool.host`) or the tensor code (:mod:`~pyg_grapheme.nn.pool.select`,
+:mod:`~pyg_grapheme.nn.pool.reduce`, :mod:`~pyg_grapheme.nn.pool.connect`, with the
+Triton kernels of :mod:`~pyg_grapheme.nn.pool.gpu` on CUDA), and builds the
+:class:`~pyg_grapheme.nn.MergeInfo` record in one place.
+"""
 
 import math
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 import torch
-import torch_geometric
 from torch import Tensor
 from torch.nn import Parameter
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.utils import scatter
 
-from pyg_grapheme.nn.input_checks import check_graph_inputs
-from pyg_grapheme.nn.pool import select_host
-from pyg_grapheme.nn.pool.host_autograd import (
-    HOST_DTYPES,
-    edge_weights,
-    matching_reduce,
-    pair_scores,
+from pyg_grapheme.nn.input_checks import (
+    check_graph_inputs,
+    check_index_stats,
+    index_stats,
+    raise_for_non_finite,
 )
+from pyg_grapheme.nn.pool import connect, reduce, select
+from pyg_grapheme.nn.pool.gpu import select as gpu_select
+from pyg_grapheme.nn.pool.host import connect as host_connect
+from pyg_grapheme.nn.pool.host import reduce as host_reduce
+from pyg_grapheme.nn.pool.host import select as host_select
 from pyg_grapheme.nn.pool.merge_info import MergeInfo
-from pyg_grapheme.nn.pool.pair_cosine import pair_cosine, pair_cosine_reference
-from pyg_grapheme.nn.pool.select import (
-    all_pair_candidates,
-    connected_components,
-    count_all_pairs,
-    edge_candidates,
-    greedy_matching,
-    most_similar_per_graph,
-    number_clusters,
-    pair_of_edges,
-    pooled_edges,
-)
+from pyg_grapheme.nn.pool.pair_cosine import pair_cosine, pair_cosine_reference, row_norms
 
 MODES = ("components", "matching")
 CANDIDATES = ("edges", "all")
 REDUCES = ("mean", "sum")
 SIMILARITIES = ("cosine", "centered")
-START_QUANTILE = 0.5  # threshold=None: tau starts at this quantile of the first similarities
 GATE_STRENGTH = 0.1  # default gate_features: the share of the merge score in the pooled scale
+NAME = "ThresholdMergePool"
 
 
-def _scale_gradient(x: Tensor, factor: float) -> Tensor:
-    r""":math:`\mathrm{sg}(\mathbf{x}) + \kappa(\mathbf{x} - \mathrm{sg}(\mathbf{x}))` with
-    :math:`\kappa` = ``factor``: equal to ``x`` (exactly: the difference is zero), with its
-    gradient multiplied by ``factor``."""
-    if factor == 1.0:
-        return x
-    frozen = x.detach()
-    if factor == 0.0:
-        return frozen
-    return frozen + factor * (x - frozen)
+class Selection(NamedTuple):
+    """What the Select step decided, for Reduce and Connect (arrays past the counts are
+    padding on the tensor path; exact sizes on the host path)."""
+
+    candidate_index: Tensor  # [2, M], the first num_pairs are the pairs
+    pair_of_edge: Tensor  # [E], M for edges that are no candidate
+    similarity: Tensor  # [M]
+    gate: Tensor  # [M]
+    merged: Tensor  # bool [M]
+    cluster: Tensor  # [N]
+    num_pairs: Tensor  # 0-d
+    num_clusters: Tensor  # 0-d
+    finite: Tensor  # 0-d bool: the scored features and their squared norms are finite
+    capacity: int  # cluster rows to allocate: C where known, else N
+
+
+class Connection(NamedTuple):
+    """What the Connect step built (padded to E on the tensor path)."""
+
+    slot: Tensor  # [E], output edge of each input edge, rows for dropped ones
+    edge_index: Tensor  # [2, rows]
+    count: Tensor  # [rows]
+    num_edges: Tensor  # 0-d
+    edge_weight: Tensor  # [rows]
 
 
 class ThresholdMergePool(torch.nn.Module):
@@ -80,13 +93,28 @@ class ThresholdMergePool(torch.nn.Module):
     are non-negative, so their plain cosine is close to 1 for almost every pair
     and says little; :obj:`similarity="cosine"` skips it. With
     :obj:`threshold=None` (the default) :math:`\tau` starts at the median
-    similarity of the first batch, so about half of the candidate pairs start
-    above it whatever the feature scale; :obj:`ratio` caps the merges per graph.
+    similarity of the first batch with candidate pairs (just above it, between
+    the median and the next similarity, so that no pair sits on :math:`\tau`),
+    so about half of the candidate pairs start above it whatever the feature
+    scale; :obj:`ratio` caps the merges per graph.
     The pairs with :math:`s_{ij} > \tau` merge: with :obj:`mode="components"`
     clusters are the connected components of those pairs; with
     :obj:`mode="matching"` a greedy matching by descending :math:`s_{ij}` picks
-    them (each node merges at most once, EdgePooling's rule). Both are
-    vectorised, deterministic, and break ties by node index.
+    them (each node merges at most once, EdgePooling's rule).
+
+    **Ties.** One rule on every path: a pair merges when :math:`s_{ij} > \tau`
+    (strictly; :math:`\tau` compared in the similarity's dtype), the matching
+    ranks pairs by descending :math:`s_{ij}` with ties broken by position in
+    ``info.candidate_index`` (that is, by node index), and a cluster is named by
+    its smallest member. Every path computes the similarity by the same formula,
+    :math:`\langle \mathbf{h}_i, \mathbf{h}_j \rangle / (\lVert\mathbf{h}_i\rVert
+    \lVert\mathbf{h}_j\rVert)`, so values that are exact (a cosine of
+    :math:`\pm 1` between one-channel features, equal rows) come out exact and
+    equal everywhere, and the host kernels, the tensor code and the CUDA
+    kernels give the same clusters and edges (tested over 200 random batches
+    with ties). Sums over many channels may round differently on different
+    devices, so two similarities within a unit in the last place of each other
+    can still order differently across devices.
 
     **Reduce.** Each cluster :math:`c` becomes the weighted mean of its members
 
@@ -126,13 +154,10 @@ class ThresholdMergePool(torch.nn.Module):
 
     **Lift.** :meth:`unpool` gives every input node its cluster's features
     :math:`\mathbf{x}'_{c(i)}` and restores the input graph;
-    :class:`~pyg_grapheme.nn.MergeHistory` composes several layers.
+    :class:`~pyg_grapheme.nn.MorphHistory` composes several layers.
 
     **Gradients.** Within one merge pattern the outputs are exact differentiable
     functions of :math:`\mathbf{x}`, :math:`\mathbf{W}` and :math:`\theta`
-    (with :obj:`similarity_gradient` :math:`\kappa < 1`, exact in :math:`\mathbf{W}`
-    and :math:`\theta`, while the part of :math:`\partial/\partial\mathbf{x}` that passes
-    through the similarities is multiplied by :math:`\kappa`)
     (through :math:`g_{ij}` in :math:`w_i`, ``info.gate`` and ``info.edge_weight``).
     The hard pattern itself is piecewise constant in :math:`\tau`. To learn
     :math:`\tau` across patterns, use the *pairwise straight-through* estimator:
@@ -160,23 +185,39 @@ class ThresholdMergePool(torch.nn.Module):
     Score-function (REINFORCE) estimates need no additivity but have high
     variance; Gumbel relaxations change the forward graph.
 
-    **Cost.** Time and memory are linear in the number of edges (pairs for
-    :obj:`"all"`). Two implementations give the same result (tested value for
-    value and gradient for gradient):
+    **Validation.** Every call checks, whatever the path, that ``edge_index``
+    holds node indices in :math:`[0, N)` and ``batch`` non-negative graph ids
+    (one min/max reduction each), and that the (projected, centred) features
+    are finite; a violation raises a ``ValueError`` that names the layer, the
+    tensor, the bad value and where it sits. Nothing persistent changes before
+    the error: the data-driven start of :math:`\tau` happens only on a batch
+    that passes. ``edge_attr`` is averaged as given (non-finite attributes
+    propagate to the pooled edges they map to).
 
-    * on the CPU, for float32 and float64 features and adjacent candidates in
-      eager mode, compiled host kernels
-      (:mod:`~pyg_grapheme.nn.pool.select_host`,
-      :mod:`~pyg_grapheme.nn.pool.host_autograd`): one pass per step, counting
-      sorts, the greedy matching walked once and a union-find for components,
-      and three autograd Functions for the differentiable steps; on the small
-      batches graph models train on this costs a fraction of the tensor code's
-      fixed per-operation overhead;
-    * elsewhere (CUDA, TorchScript, :func:`torch.compile`, other dtypes,
-      :obj:`candidates="all"`), tensor code: the similarity is a sparse SDDMM
-      (no :math:`[P, F]` gathers), components and matchings propagate in
-      rounds over the pairs, and the host reads a few scalars per call (output
-      sizes, layout checks, one convergence flag per round), never per element.
+    **Cost.** Time and memory are linear in the number of edges (pairs for
+    :obj:`"all"`). Three implementations of one orchestration give the same
+    clusters (tested value for value and gradient for gradient):
+
+    * on the CPU, for float32 and float64 features and adjacent candidates,
+      compiled host kernels (:mod:`~pyg_grapheme.nn.pool.host`): one pass per
+      step, counting sorts, the greedy matching walked once and a union-find
+      for components, and autograd Functions with compiled passes for the
+      differentiable steps; on the small batches graph models train on this
+      costs a fraction of the tensor code's fixed per-operation overhead;
+    * on CUDA, tensor code (:mod:`~pyg_grapheme.nn.pool.select`,
+      :mod:`~pyg_grapheme.nn.pool.reduce`, :mod:`~pyg_grapheme.nn.pool.connect`)
+      with the merge rules as Triton kernels (:mod:`~pyg_grapheme.nn.pool.gpu`):
+      a fixed number of launches, sizes that depend on the data kept on the
+      device (arrays padded to :math:`N` or :math:`E`), and **one host read per
+      call**, which fetches the number of pairs, clusters and output edges and
+      the validation results together (:obj:`candidates="all"` adds one to size
+      its pairs; the first call with :obj:`threshold=None` none);
+    * elsewhere (TorchScript, other dtypes, :obj:`candidates="all"` on the
+      CPU), the same tensor code with the merge rules in rounds of tensor
+      operations (one host read per round).
+
+    Under :func:`torch.compile` the layer runs eagerly (one graph break per
+    call): its output sizes depend on the data.
 
     Args:
         in_channels (int, optional): Size of each input sample. If given, the
@@ -185,7 +226,7 @@ class ThresholdMergePool(torch.nn.Module):
             identity when :math:`k = F`. (default: :obj:`None`)
         threshold (float, optional): Starting effective threshold
             :math:`\tau \in (0, 1)`; :obj:`None` starts it at the median
-            similarity of the first call (kept by :meth:`load_state_dict`,
+            similarity of the first call with candidate pairs (kept by :meth:`load_state_dict`,
             averaged over the ranks of a distributed run; TorchScript starts at
             :math:`0.5`). (default: :obj:`None`)
         mode (str, optional): :obj:`"matching"` or :obj:`"components"`.
@@ -205,9 +246,11 @@ class ThresholdMergePool(torch.nn.Module):
             each graph's mean) or :obj:`"cosine"`. (default: :obj:`"centered"`)
         gate_features (float, optional): :math:`\alpha \in [0, 1]`, how much the
             cluster merge scores ``info.score`` scale the pooled features, by
-            :math:`1 - \alpha + \alpha \bar g_c`. :obj:`True` (:math:`1`)
-            multiplies by the score itself, :obj:`False` (:math:`0`) leaves the
-            features unscaled (``info.score`` is then all ones).
+            :math:`1 - \alpha + \alpha \bar g_c`: :math:`1` multiplies by the
+            score itself (EdgePooling's rule), :math:`0` leaves the features
+            unscaled (``info.score`` is then all ones). :obj:`True` and
+            :obj:`False` still mean 1 and 0 but are deprecated (a
+            ``FutureWarning``) and will be refused in the next release.
             (default: :obj:`0.1`)
         ratio (float, optional): If given, at most the
             :math:`\lfloor (1 - \mathrm{ratio})\, n_g \rfloor` most similar
@@ -220,17 +263,6 @@ class ThresholdMergePool(torch.nn.Module):
             :math:`F` the map starts with orthonormal rows, a random projection
             that keeps cosines close. :obj:`None` means :math:`k = F`.
             (default: :obj:`None`)
-        similarity_gradient (float, optional): :math:`\kappa \in [0, 1]`, the share
-            of the gradient through the similarities that reaches :math:`\mathbf{x}`:
-            the similarity is measured on
-            :math:`\mathrm{sg}(\mathbf{x}) + \kappa(\mathbf{x} - \mathrm{sg}(\mathbf{x}))`,
-            the same forward pass. :math:`1` is the exact gradient; :math:`0` detaches
-            it, so the task loss reaches the merge decisions only through
-            :math:`\mathbf{W}` and :math:`\theta` and the layers before the pool are not
-            trained to move merges; in between, those layers learn from the merge
-            gates at a :math:`\kappa` share. :math:`\mathbf{W}` and :math:`\theta`
-            keep their exact gradients.
-            (default: :obj:`1.0`)
     """
 
     # TorchScript compiles `threshold` per concrete module type and then refuses a
@@ -250,47 +282,43 @@ class ThresholdMergePool(torch.nn.Module):
         gate_features: float = GATE_STRENGTH,
         ratio: float | None = None,
         similarity_channels: int | None = None,
-        similarity_gradient: float = 1.0,
     ) -> None:
         super().__init__()
         if in_channels is not None and in_channels <= 0:
-            raise ValueError(f"ThresholdMergePool: in_channels must be positive, got {in_channels}")
+            raise ValueError(f"{NAME}: in_channels must be positive, got {in_channels}")
         if threshold is not None and not 0.0 < threshold < 1.0:
             raise ValueError(
-                f"ThresholdMergePool: threshold is the effective value sigmoid(logit) and must "
+                f"{NAME}: threshold is the effective value sigmoid(logit) and must "
                 f"lie strictly between 0 and 1, got {threshold}"
             )
         if mode not in MODES:
-            raise ValueError(f"ThresholdMergePool: mode must be one of {MODES}, got {mode!r}")
+            raise ValueError(f"{NAME}: mode must be one of {MODES}, got {mode!r}")
         if candidates not in CANDIDATES:
-            raise ValueError(
-                f"ThresholdMergePool: candidates must be one of {CANDIDATES}, got {candidates!r}"
-            )
+            raise ValueError(f"{NAME}: candidates must be one of {CANDIDATES}, got {candidates!r}")
         if reduce not in REDUCES:
-            raise ValueError(f"ThresholdMergePool: reduce must be one of {REDUCES}, got {reduce!r}")
+            raise ValueError(f"{NAME}: reduce must be one of {REDUCES}, got {reduce!r}")
         if not temperature > 0.0:
-            raise ValueError(f"ThresholdMergePool: temperature must be positive, got {temperature}")
+            raise ValueError(f"{NAME}: temperature must be positive, got {temperature}")
         if max_pairs < 0:
-            raise ValueError(f"ThresholdMergePool: max_pairs must be >= 0, got {max_pairs}")
+            raise ValueError(f"{NAME}: max_pairs must be >= 0, got {max_pairs}")
         if similarity not in SIMILARITIES:
             raise ValueError(
-                f"ThresholdMergePool: similarity must be one of {SIMILARITIES}, got {similarity!r}"
+                f"{NAME}: similarity must be one of {SIMILARITIES}, got {similarity!r}"
             )
         if ratio is not None and not 0.0 < ratio <= 1.0:
-            raise ValueError(f"ThresholdMergePool: ratio must lie in (0, 1], got {ratio}")
+            raise ValueError(f"{NAME}: ratio must lie in (0, 1], got {ratio}")
+        if isinstance(gate_features, bool):
+            warnings.warn(
+                f"{NAME}: gate_features={gate_features} is deprecated and will be refused in "
+                f"the next release; pass the strength {float(gate_features)} instead",
+                FutureWarning,
+                stacklevel=2,
+            )
         if not 0.0 <= gate_features <= 1.0:
-            raise ValueError(
-                f"ThresholdMergePool: gate_features must lie in [0, 1] (False = 0, True = 1), "
-                f"got {gate_features}"
-            )
-        if not 0.0 <= similarity_gradient <= 1.0:
-            raise ValueError(
-                f"ThresholdMergePool: similarity_gradient must lie in [0, 1], "
-                f"got {similarity_gradient}"
-            )
+            raise ValueError(f"{NAME}: gate_features must lie in [0, 1], got {gate_features}")
         if similarity_channels is not None and (in_channels is None or similarity_channels <= 0):
             raise ValueError(
-                f"ThresholdMergePool: similarity_channels needs in_channels and must be positive, "
+                f"{NAME}: similarity_channels needs in_channels and must be positive, "
                 f"got similarity_channels={similarity_channels}, in_channels={in_channels}"
             )
 
@@ -303,12 +331,11 @@ class ThresholdMergePool(torch.nn.Module):
         self.max_pairs = int(max_pairs)
         self.similarity = similarity
         self.gate_features = float(gate_features)
-        self.similarity_gradient = float(similarity_gradient)
         self.ratio = None if ratio is None else float(ratio)
         self.similarity_channels = (
             in_channels if similarity_channels is None else int(similarity_channels)
         )
-        # threshold=None: the first call sets tau from its own similarities (see forward).
+        # threshold=None: the first call with candidate pairs sets tau from its similarities.
         self._start_from_data = False
 
         self.lin = (
@@ -353,9 +380,9 @@ class ThresholdMergePool(torch.nn.Module):
 
         Args:
             x (torch.Tensor): Node features :math:`[N, F]`.
-            edge_index (torch.Tensor): Edge indices :math:`[2, E]`.
-            batch (torch.Tensor, optional): Batch vector :math:`[N]`, assigning each
-                node to a graph; :obj:`None` means a single graph. (default: :obj:`None`)
+            edge_index (torch.Tensor): Edge indices :math:`[2, E]`, in :math:`[0, N)`.
+            batch (torch.Tensor, optional): Batch vector :math:`[N]` of non-negative graph
+                ids; :obj:`None` means a single graph. (default: :obj:`None`)
             edge_attr (torch.Tensor, optional): Floating edge features
                 :math:`[E, \ldots]`. (default: :obj:`None`)
 
@@ -363,71 +390,133 @@ class ThresholdMergePool(torch.nn.Module):
             * **x** (*torch.Tensor*): Pooled features :math:`[C, F]`.
             * **edge_index** (*torch.Tensor*): Pooled edges :math:`[2, E']`.
             * **batch** (*torch.Tensor*): Pooled batch vector :math:`[C]`, sorted
-              when the input one is.
+              by graph id.
             * **info** (:class:`~pyg_grapheme.nn.MergeInfo`): The merge record,
-              consumed by :meth:`unpool` and :class:`~pyg_grapheme.nn.MergeHistory`.
+              consumed by :meth:`unpool` and :class:`~pyg_grapheme.nn.MorphHistory`.
+
+        Raises:
+            ValueError: for malformed inputs, node indices outside :math:`[0, N)`,
+                negative graph ids, or non-finite features (see **Validation**).
         """
-        if not torch.jit.is_scripting():
-            self._check_input(x, edge_index, batch, edge_attr)
+        if torch.jit.is_scripting():
+            return self._pool(x, edge_index, batch, edge_attr)
+        return self._pool_eagerly(x, edge_index, batch, edge_attr)
+
+    @torch.jit.unused
+    @torch.compiler.disable
+    def _pool_eagerly(
+        self, x: Tensor, edge_index: Tensor, batch: Tensor | None, edge_attr: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor, MergeInfo]:
+        """:meth:`_pool` after the input checks; :func:`torch.compile` leaves it eager (one
+        graph break), since its output sizes depend on the data."""
+        self._check_input(x, edge_index, batch, edge_attr)
+        return self._pool(x, edge_index, batch, edge_attr)
+
+    def _pool(
+        self, x: Tensor, edge_index: Tensor, batch: Tensor | None, edge_attr: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor, MergeInfo]:
+        """The orchestration: validate, select, reduce, connect, then one read of the sizes
+        (tensor path) and one :class:`MergeInfo`."""
         num_nodes = x.size(0)
+        on_host = False
+        reads_once = False
+        if not torch.jit.is_scripting():
+            on_host = self._runs_on_host(x)
+            reads_once = self._reads_once(x)
+        stats = index_stats(edge_index, batch)
         if batch is None:
             batch = torch.zeros(num_nodes, dtype=torch.long, device=x.device)
-
-        # TorchScript compiles the branch unless `not torch.jit.is_scripting()` alone guards it.
-        if not torch.jit.is_scripting():  # noqa: SIM102
-            if self._runs_on_host(x):
-                return self._forward_on_host(x, edge_index, batch, edge_attr)
+        input_edges, input_batch = edge_index, batch
+        if num_nodes == 0 or not reads_once:
+            stat_values: list[int] = stats.tolist()
+            check_index_stats("ThresholdMergePool", stat_values, num_nodes, edge_index, batch)
+        else:
+            # The check is read with the sizes at the end; until then keep every gather in
+            # bounds (on a GPU an out-of-bounds index is a device-side assert, not an error).
+            edge_index = edge_index.clamp(0, num_nodes - 1)
+            batch = batch.clamp_min(0)
 
         # Select: score candidate pairs, decide hard merges, number the clusters.
-        candidate_index, pair_of_edge = self._candidates(edge_index, batch, num_nodes)
-        similarity = self._similarity(
-            _scale_gradient(x, self.similarity_gradient), candidate_index, batch
-        )
-        if self._start_from_data and not torch.jit.is_scripting():
-            self._start_threshold(similarity)
-        threshold = torch.sigmoid(self.threshold_logit)
-        gate = torch.sigmoid((similarity - threshold) * (1.0 / self.temperature))
-        above = similarity.detach() > threshold.detach()
-        if self.ratio is not None:
-            above = above & most_similar_per_graph(
-                candidate_index, similarity.detach(), batch, self.ratio
-            )
-        if self.mode == "components":
-            merged = above
-            root = connected_components(candidate_index, merged, num_nodes)
+        if on_host:
+            chosen = self._select_on_host(x, edge_index, batch)
         else:
-            merged = greedy_matching(candidate_index, similarity, above, num_nodes)
-            # The smaller end of a matched pair is the root of both.
-            partner = torch.where(merged, candidate_index[0], candidate_index[1])
-            root = torch.arange(num_nodes, device=x.device)
-            root = root.scatter_reduce(0, candidate_index[1], partner, reduce="amin")
-        cluster, num_clusters = number_clusters(root, batch)
+            chosen = self._select_tensors(x, edge_index, batch, reads_once)
+        capacity = chosen.capacity
 
         # Reduce: weighted mean of the members (times the cluster size, times the merge score).
+        mean = self.reduce == "mean"
         if self.mode == "components":
-            x_out, member_weight, cluster_size, score = self._component_reduce(
-                x, gate, merged, candidate_index, cluster, num_clusters
-            )
+            x_out, member_weight, score = reduce.component_reduce(
+                x, chosen.gate, chosen.merged, chosen.candidate_index, chosen.cluster,
+                capacity, mean, self.gate_features,
+            )  # fmt: skip
+        elif on_host:
+            x_out, member_weight, score = self._matching_reduce_on_host(x, chosen, mean)
         else:
-            # A matched pair has d_i = d_j = g_ij, so w = 1/2 exactly: no gate in the weights.
-            x_out, member_weight, cluster_size, score = self._pair_reduce(
-                x, gate, merged, candidate_index, cluster, num_clusters, self.gate_features > 0.0
-            )
-            if self.reduce == "mean":
-                x_out = x_out / cluster_size.unsqueeze(-1)
-            if self.gate_features > 0.0:
-                x_out = x_out * self._feature_scale(score).unsqueeze(-1)
-        batch_out = batch.new_empty(num_clusters).scatter_(0, cluster, batch)
+            x_out, member_weight, score = reduce.matching_reduce(
+                x, chosen.gate, chosen.merged, chosen.candidate_index, chosen.cluster,
+                capacity, mean, self.gate_features,
+            )  # fmt: skip
+        batch_out = torch.zeros(capacity, dtype=batch.dtype, device=batch.device)
+        batch_out = batch_out.scatter_(0, chosen.cluster, batch)
 
         # Connect: edges between clusters.
-        keep, slot, edge_index_out, count = pooled_edges(edge_index, cluster, num_clusters)
-        edge_weight = self._edge_weights(gate, pair_of_edge, keep, slot, count)
-        edge_attr_out = self._edge_attr_means(edge_attr, keep, slot, count)
+        if on_host:
+            joined = self._connect_on_host(edge_index, chosen)
+        else:
+            slot, edge_index_out, count, num_out = connect.pooled_edges(
+                edge_index, chosen.cluster, num_nodes
+            )
+            edge_weight = connect.edge_weights(chosen.gate, chosen.pair_of_edge, slot, count)
+            joined = Connection(slot, edge_index_out, count, num_out, edge_weight)
+        edge_attr_out = connect.edge_attr_means(edge_attr, joined.slot, joined.count)
+
+        candidate_index, similarity, gate, merged = (
+            chosen.candidate_index, chosen.similarity, chosen.gate, chosen.merged,
+        )  # fmt: skip
+        edge_index_out, edge_weight = joined.edge_index, joined.edge_weight
+        if on_host:
+            num_clusters = capacity
+        else:
+            # The one host read of the call: every size and every check together.
+            sizes: list[int] = torch.cat(
+                [
+                    torch.stack(
+                        [
+                            chosen.num_pairs,
+                            chosen.num_clusters,
+                            joined.num_edges,
+                            chosen.finite.long(),
+                        ]
+                    ),
+                    stats,
+                ]
+            ).tolist()
+            if reads_once:
+                check_index_stats(
+                    "ThresholdMergePool", sizes[4:], num_nodes, input_edges, input_batch
+                )
+            if sizes[3] == 0:
+                raise_for_non_finite("ThresholdMergePool", x, -1)
+            if not torch.jit.is_scripting():
+                self._started(sizes[0])
+            num_pairs, num_clusters, num_edges = sizes[0], sizes[1], sizes[2]
+            candidate_index = candidate_index[:, :num_pairs]
+            similarity, gate, merged = (
+                similarity[:num_pairs], gate[:num_pairs], merged[:num_pairs],
+            )  # fmt: skip
+            x_out, score, batch_out = (
+                x_out[:num_clusters], score[:num_clusters], batch_out[:num_clusters],
+            )  # fmt: skip
+            edge_index_out = edge_index_out[:, :num_edges]
+            edge_weight = edge_weight[:num_edges]
+            if edge_attr_out is not None:
+                edge_attr_out = edge_attr_out[:num_edges]
 
         info = MergeInfo(
-            cluster=cluster,
-            edge_index=edge_index,
-            batch=batch,
+            cluster=chosen.cluster,
+            edge_index=input_edges,
+            batch=input_batch,
             member_weight=member_weight,
             candidate_index=candidate_index,
             similarity=similarity,
@@ -460,41 +549,167 @@ class ThresholdMergePool(torch.nn.Module):
                 f"pooled node), got shape {list(x.shape)}"
             )
         if self.reduce == "sum":
-            size = torch.bincount(info.cluster, minlength=info.num_clusters).to(x.dtype)
+            size = reduce.cluster_sizes(info.cluster, info.num_clusters, x.dtype)
             x = x / size.view([-1] + [1] * (x.dim() - 1))
         return x.index_select(0, info.cluster), info.edge_index, info.batch
 
-    def _similarity(self, x: Tensor, candidate_index: Tensor, batch: Tensor) -> Tensor:
-        r"""Cosine similarity :math:`[P]` of the (projected, centred) features of each pair.
+    # Select ---------------------------------------------------------------------------
 
-        Sparse kernels (SDDMM forward, SpMM backward, see
-        :func:`~pyg_grapheme.nn.pool.pair_cosine.pair_cosine`); a zero row has
-        similarity 0 with everything. TorchScript runs the same math with gathers.
-        """
+    def _select_tensors(
+        self, x: Tensor, edge_index: Tensor, batch: Tensor, reads_once: bool
+    ) -> Selection:
+        """Select in tensor code: padded candidates, the similarity, the
+        merge rule (Triton kernels on CUDA, rounds elsewhere) and the cluster numbers."""
+        num_nodes = x.size(0)
+        graph, order = select.graph_ids(batch)
+        if self.candidates == "edges":
+            candidate_index, pair_of_edge, num_pairs = select.edge_candidates(
+                edge_index, graph, num_nodes
+            )
+        else:
+            candidate_index = self._all_pairs(batch)
+            pair_of_edge = select.pair_of_edges(edge_index, candidate_index, num_nodes)
+            num_pairs = torch.full((), candidate_index.size(1), device=x.device)
+        valid = torch.arange(candidate_index.size(1), device=x.device) < num_pairs
+
         h = x if self.lin is None else self.lin(x)
         if self.similarity == "centered":
-            h = h - scatter(h, batch, 0, reduce="mean").index_select(0, batch)
+            h = h - scatter(h, graph, 0, num_nodes, reduce="mean").index_select(0, graph)
+        # NaN or infinity in h, or squares that overflow, would make cosines NaN: check the
+        # squared norms, as the host kernel does.
+        norm = row_norms(h.detach())
+        finite = torch.isfinite(norm).all()
         if torch.jit.is_scripting():
-            return pair_cosine_reference(h, candidate_index)
-        return self._pair_cosine(h, candidate_index)
+            similarity = pair_cosine_reference(h, candidate_index)
+        else:
+            similarity = self._pair_cosine(h, candidate_index, norm)
+            if not reads_once and not bool(finite):  # on the CPU a read is free: fail early
+                raise_for_non_finite("ThresholdMergePool", x, -1)
+            if self._start_from_data:
+                self._start_threshold(similarity, num_pairs, finite)
+        threshold = torch.sigmoid(self.threshold_logit)
+        gate = torch.sigmoid((similarity - threshold) * (1.0 / self.temperature))
+        above = valid & (similarity.detach() > threshold.detach().to(similarity.dtype))
+        if self.ratio is not None:
+            above = above & select.most_similar_per_graph(
+                candidate_index, similarity, valid, graph, self.ratio
+            )
+        kernels = False
+        if not torch.jit.is_scripting():
+            kernels = self._uses_kernels(x)
+        if self.mode == "components":
+            merged = above
+            if kernels:
+                root = self._components_kernels(candidate_index, merged, num_nodes)
+            else:
+                root = select.connected_components(candidate_index, merged, num_nodes)
+        else:
+            if kernels:
+                merged = self._matching_kernels(candidate_index, similarity, above, num_nodes)
+            else:
+                merged = select.greedy_matching(candidate_index, similarity, above, num_nodes)
+            # The smaller end of a matched pair is the root of both.
+            partner = torch.where(merged, candidate_index[0], candidate_index[1])
+            root = torch.arange(num_nodes, device=x.device)
+            root = root.scatter_reduce(0, candidate_index[1], partner, reduce="amin")
+        cluster, num_clusters = select.number_clusters(root, order)
+        return Selection(
+            candidate_index, pair_of_edge, similarity, gate, merged, cluster, num_pairs,
+            num_clusters, finite, num_nodes,
+        )  # fmt: skip
+
+    def _all_pairs(self, batch: Tensor) -> Tensor:
+        """``candidates="all"``: every pair inside a graph, refused above ``max_pairs``."""
+        num_pairs, largest, batch_is_sorted = select.count_all_pairs(batch)
+        if num_pairs > self.max_pairs:
+            raise ValueError(
+                f"ThresholdMergePool: candidates='all' would score {num_pairs} pairs "
+                f"(sum of n*(n-1)/2 over the graphs; largest graph has {largest} nodes), more "
+                f"than max_pairs={self.max_pairs}. Use candidates='edges', smaller graphs, or a "
+                f"larger max_pairs (forward + backward hold about 90 bytes per pair)."
+            )
+        return select.all_pair_candidates(batch, num_pairs, batch_is_sorted)
 
     @torch.jit.unused
-    def _start_threshold(self, similarity: Tensor) -> None:
-        """threshold=None: set tau to a quantile of the first call's similarities (one read)."""
-        self._start_from_data = False
-        if similarity.numel() == 0:
-            return
-        tau = torch.quantile(similarity.detach().float(), START_QUANTILE)
-        tau = tau.clamp(-1.0 + 1e-3, 1.0 - 1e-3)
-        # The logit parametrises tau in (0, 1): similarities below 0 start it near 0.
-        tau = tau.clamp_min(1e-3)
+    def _select_on_host(self, x: Tensor, edge_index: Tensor, batch: Tensor) -> Selection:
+        """Select with the host kernels: exact sizes, the similarity and its gradient in
+        compiled loops, the greedy matching walked once, a union-find for components."""
+        num_nodes = x.size(0)
+        edges, graph = edge_index.numpy(), batch.numpy()
+        num_graphs = int(graph.max()) + 1 if num_nodes else 0
+        candidates, pair_of_edge = host_select.edge_candidates(edges, graph, num_nodes)
+        num_pairs = candidates.shape[1]
+        weight = None if self.lin is None else self.lin.weight
+        options = (candidates, graph, num_graphs, self.similarity == "centered", self.temperature)
+        try:
+            similarity, gate = host_select.pair_scores(x, weight, self.threshold_logit, *options)
+        except host_select.NonFiniteRow as error:
+            raise_for_non_finite(NAME, x, error.row)
+        if self._start_from_data and num_pairs > 0:
+            self._start_threshold(similarity, torch.tensor(num_pairs), torch.tensor(True))
+            self._started(num_pairs)
+            similarity, gate = host_select.pair_scores(x, weight, self.threshold_logit, *options)
+        similarity_host = similarity.detach().numpy()
+        tau = torch.sigmoid(self.threshold_logit.detach()).to(similarity.dtype).numpy()
+        above = similarity_host > tau
+        candidate_index = torch.from_numpy(candidates)
+        if self.ratio is not None:
+            valid = torch.ones(num_pairs, dtype=torch.bool)
+            above &= select.most_similar_per_graph(
+                candidate_index, similarity.detach(), valid, select.graph_ids(batch)[0], self.ratio
+            ).numpy()
+        if self.mode == "components":
+            merged = above
+            root = host_select.connected_components(candidates, merged, num_nodes)
+        else:
+            merged = host_select.greedy_matching(candidates, similarity_host, above, num_nodes)
+            root = host_select.matching_roots(candidates, merged, num_nodes)
+        cluster, num_clusters = host_select.number_clusters(root, graph)
+        return Selection(
+            candidate_index, torch.from_numpy(pair_of_edge), similarity, gate,
+            torch.from_numpy(merged), torch.from_numpy(cluster), torch.tensor(num_pairs),
+            torch.tensor(num_clusters), torch.tensor(True), num_clusters,
+        )  # fmt: skip
+
+    @torch.jit.unused
+    def _pair_cosine(self, h: Tensor, candidate_index: Tensor, norm: Tensor) -> Tensor:
+        """The cosine as an autograd Function (which TorchScript cannot compile)."""
+        return pair_cosine(h, candidate_index, norm)
+
+    @torch.jit.unused
+    def _components_kernels(
+        self, candidate_index: Tensor, active: Tensor, num_nodes: int
+    ) -> Tensor:
+        return gpu_select.connected_components(candidate_index, active, num_nodes)
+
+    @torch.jit.unused
+    def _matching_kernels(
+        self, candidate_index: Tensor, similarity: Tensor, eligible: Tensor, num_nodes: int
+    ) -> Tensor:
+        rank = select.descending_rank(similarity, eligible)
+        return gpu_select.greedy_matching(candidate_index, rank, eligible, num_nodes)
+
+    @torch.jit.unused
+    def _start_threshold(self, similarity: Tensor, num_pairs: Tensor, finite: Tensor) -> None:
+        """threshold=None: set tau from this call's similarities, on the device (no read).
+
+        Kept as it was when the call has no candidate pairs or non-finite features (the
+        call then raises), so a bad batch never changes the layer's state."""
+        logit = select.starting_logit(similarity, num_pairs, self.threshold_logit)
+        logit = torch.where(finite, logit, self.threshold_logit.detach())
         if torch.distributed.is_available() and torch.distributed.is_initialized():
-            # Every replica must start from the same tau: average the ranks' first batches.
-            tau = tau.to(self.threshold_logit.device)
+            # Every replica must start from the same tau: average the ranks' starts.
+            tau = torch.sigmoid(logit)
             torch.distributed.all_reduce(tau)
-            tau = tau / torch.distributed.get_world_size()
+            logit = torch.logit(tau / torch.distributed.get_world_size())
         with torch.no_grad():
-            self.threshold_logit.copy_(torch.logit(tau))
+            self.threshold_logit.copy_(logit)
+
+    @torch.jit.unused
+    def _started(self, num_pairs: int) -> None:
+        """The start is used up by the first call that had candidate pairs (and passed)."""
+        if num_pairs > 0:
+            self._start_from_data = False
 
     def _load_from_state_dict(
         self, state_dict: dict[str, Tensor], prefix: str, *args: object, **kwargs: object
@@ -504,224 +719,57 @@ class ThresholdMergePool(torch.nn.Module):
             self._start_from_data = False
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    # Reduce and Connect on the host ---------------------------------------------------
+
     @torch.jit.unused
-    def _pair_cosine(self, h: Tensor, candidate_index: Tensor) -> Tensor:
-        """Sparse-kernel cosine (an autograd Function, which TorchScript cannot compile)."""
-        return pair_cosine(h, candidate_index)
-
-    def _candidates(
-        self, edge_index: Tensor, batch: Tensor, num_nodes: int
-    ) -> tuple[Tensor, Tensor]:
-        """Candidate pairs ``[2, P]`` and the pair of each input edge ``[E]`` (``P`` if none)."""
-        if self.candidates == "edges":
-            return edge_candidates(edge_index, batch, num_nodes)
-        num_pairs, largest, batch_is_sorted = count_all_pairs(batch)
-        if num_pairs > self.max_pairs:
-            raise ValueError(
-                f"ThresholdMergePool: candidates='all' would score {num_pairs} pairs "
-                f"(sum of n*(n-1)/2 over the graphs; largest graph has {largest} nodes), more "
-                f"than max_pairs={self.max_pairs}. Use candidates='edges', smaller graphs, or a "
-                f"larger max_pairs (forward + backward hold about 90 bytes per pair)."
-            )
-        candidate_index = all_pair_candidates(batch, batch_is_sorted)
-        return candidate_index, pair_of_edges(edge_index, candidate_index, num_nodes)
-
-    @staticmethod
-    def _member_weight(
-        gate: Tensor,
-        merged: Tensor,
-        candidate_index: Tensor,
-        cluster: Tensor,
-        num_clusters: int,
-        with_score: bool = True,
+    def _matching_reduce_on_host(
+        self, x: Tensor, chosen: Selection, mean: bool
     ) -> tuple[Tensor, Tensor, Tensor]:
-        r"""Member weights :math:`w_i = d_i / \sum_{k \in c} d_k` :math:`[N]`, cluster sizes
-        :math:`[C]` and cluster merge scores :math:`[C]`.
+        x_out, member_weight, _, score = host_reduce.matching_reduce(
+            x, chosen.gate, chosen.candidate_index.numpy(), chosen.merged.numpy(),
+            chosen.cluster.numpy(), chosen.capacity, mean=mean, strength=self.gate_features,
+        )  # fmt: skip
+        return x_out, member_weight, score
 
-        The score is the mean gate of the cluster's merged pairs, :math:`\sum_{i \in c} d_i
-        / \sum_{i \in c} m_i` with :math:`m_i` the number of merged pairs at :math:`i`
-        (each pair counts at both ends in both sums), and :math:`1` for a cluster of one;
-        without ``with_score`` it is all ones.
-        """
-        num_nodes = cluster.numel()
-        ends = candidate_index.view(-1)
-        merged_gate = torch.where(merged, gate, 0.0)
-        soft_degree = scatter(
-            torch.cat([merged_gate, merged_gate]), ends, 0, num_nodes, reduce="sum"
+    @torch.jit.unused
+    def _connect_on_host(self, edge_index: Tensor, chosen: Selection) -> Connection:
+        keep, slot, edge_index_out, count = host_connect.pooled_edges(
+            edge_index.numpy(), chosen.cluster.numpy(), chosen.capacity
         )
-        cluster_size = torch.bincount(cluster, minlength=num_clusters).to(gate.dtype)
-        # Members of a cluster of two or more merged with someone; the others pass through.
-        weight = torch.where(cluster_size.index_select(0, cluster) > 1, soft_degree, 1.0)
-        total = scatter(weight, cluster, 0, num_clusters, reduce="sum")
-        if not with_score:
-            score = torch.ones_like(total)
-        else:
-            hard = merged.to(gate.dtype)
-            merged_degree = scatter(torch.cat([hard, hard]), ends, 0, num_nodes, reduce="sum")
-            merged_total = scatter(merged_degree, cluster, 0, num_clusters, reduce="sum")
-            score = torch.where(merged_total > 0, total / merged_total.clamp_min(1.0), 1.0)
-        return weight / total.index_select(0, cluster), cluster_size, score
+        pair_of_edge = chosen.pair_of_edge.numpy()
+        edge_weight = host_connect.edge_weights(chosen.gate, pair_of_edge, keep, slot, count)
+        # Every input edge's output edge, len(count) for the dropped ones.
+        slot_of_edge = np.full(edge_index.size(1), count.size, dtype=np.int64)
+        slot_of_edge[keep] = slot
+        return Connection(
+            torch.from_numpy(slot_of_edge), torch.from_numpy(edge_index_out),
+            torch.from_numpy(count), torch.tensor(count.size), edge_weight,
+        )  # fmt: skip
 
-    @staticmethod
-    def _pair_reduce(
-        x: Tensor,
-        gate: Tensor,
-        merged: Tensor,
-        candidate_index: Tensor,
-        cluster: Tensor,
-        num_clusters: int,
-        with_score: bool,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Matching: cluster sums :math:`[C, F]`, member weights (1/2 or 1) :math:`[N]`, cluster
-        sizes :math:`[C]` and scores (the matched pair's gate, 1 for a node left alone) :math:`[C]`."""
-        x_sum = scatter(x, cluster, 0, num_clusters, reduce="sum")
-        size = torch.bincount(cluster, minlength=num_clusters).to(x.dtype)
-        member_weight = size.reciprocal().index_select(0, cluster)
-        score = torch.ones_like(size)
-        if with_score:
-            # Each cluster holds at most one matched pair, so a plain scatter (differentiable,
-            # unlike scatter-multiply) places that pair's gate.
-            matched = merged.nonzero().view(-1)
-            pair_cluster = cluster.index_select(0, candidate_index[0].index_select(0, matched))
-            score = score.scatter(0, pair_cluster, gate.index_select(0, matched))
-        return x_sum, member_weight, size, score
-
-    @staticmethod
-    def _edge_weights(
-        gate: Tensor, pair_of_edge: Tensor, keep: Tensor, slot: Tensor, count: Tensor
-    ) -> Tensor:
-        """Soft weights ``mean(1 - gate)`` :math:`[E']` of the pooled edges: scatter sums over
-        the kept input edges divided by the counts (gate 0 for edges that are no candidate)."""
-        pair_gate = torch.cat([gate, gate.new_zeros(1)]).index_select(
-            0, pair_of_edge.index_select(0, keep)
-        )
-        return scatter(1.0 - pair_gate, slot, 0, count.numel(), reduce="sum") / count.to(gate.dtype)
-
-    @staticmethod
-    def _edge_attr_means(
-        edge_attr: Tensor | None, keep: Tensor, slot: Tensor, count: Tensor
-    ) -> Tensor | None:
-        """Mean attributes :math:`[E', \\ldots]` of the input edges that map to each pooled edge."""
-        if edge_attr is None:
-            return None
-        total = scatter(edge_attr.index_select(0, keep), slot, 0, count.numel(), reduce="sum")
-        return total / count.to(total.dtype).view([-1] + [1] * (total.dim() - 1))
-
-    def _component_reduce(
-        self,
-        x: Tensor,
-        gate: Tensor,
-        merged: Tensor,
-        candidate_index: Tensor,
-        cluster: Tensor,
-        num_clusters: int,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Components: pooled features :math:`[C, F]`, member weights :math:`[N]`, cluster sizes
-        :math:`[C]` and merge scores :math:`[C]`."""
-        member_weight, cluster_size, score = self._member_weight(
-            gate, merged, candidate_index, cluster, num_clusters, self.gate_features > 0.0
-        )
-        x_out = scatter(x * member_weight.unsqueeze(-1), cluster, 0, num_clusters, "sum")
-        if self.reduce == "sum":
-            x_out = x_out * cluster_size.unsqueeze(-1)
-        if self.gate_features > 0.0:
-            x_out = x_out * self._feature_scale(score).unsqueeze(-1)
-        return x_out, member_weight, cluster_size, score
-
-    def _feature_scale(self, score: Tensor) -> Tensor:
-        r""":math:`1 - \alpha + \alpha \bar g_c` :math:`[C]` from the merge scores :math:`[C]`
-        (the score itself at :math:`\alpha = 1`, with no rounding)."""
-        if self.gate_features == 1.0:
-            return score
-        return (1.0 - self.gate_features) + self.gate_features * score
+    # Which path ----------------------------------------------------------------------
 
     @torch.jit.unused
     def _runs_on_host(self, x: Tensor) -> bool:
-        """Whether :meth:`_forward_on_host` serves this call: adjacent candidates of float32 or
-        float64 features on the CPU, outside ``torch.compile`` (whose tracing cannot enter
-        the host kernels)."""
+        """Whether the host kernels serve this call: adjacent candidates of float32 or
+        float64 features on the CPU (with a projection of the same dtype)."""
         return (
             x.device.type == "cpu"
-            and x.dtype in HOST_DTYPES
+            and x.dtype in host_select.HOST_DTYPES
             and (self.lin is None or self.lin.weight.dtype == x.dtype)
             and self.candidates == "edges"
-            and not torch.compiler.is_compiling()
         )
 
     @torch.jit.unused
-    def _forward_on_host(
-        self, x: Tensor, edge_index: Tensor, batch: Tensor, edge_attr: Tensor | None
-    ) -> tuple[Tensor, Tensor, Tensor, MergeInfo]:
-        """:meth:`forward` for CPU tensors: the same four steps, with the integer work in
-        :mod:`~pyg_grapheme.nn.pool.select_host` and the differentiable work in the autograd
-        Functions of :mod:`~pyg_grapheme.nn.pool.host_autograd`."""
-        num_nodes = x.size(0)
-        edges, graph = edge_index.numpy(), batch.numpy()
-        num_graphs = int(graph.max()) + 1 if num_nodes else 0
+    def _uses_kernels(self, x: Tensor) -> bool:
+        """Whether the merge rules run as Triton kernels: CUDA tensors, Triton installed."""
+        return x.device.type == "cuda" and gpu_select.available()
 
-        # Select.
-        candidates, pair_of_edge = select_host.edge_candidates(edges, graph, num_nodes)
-        weight = None if self.lin is None else self.lin.weight
-        scores = (candidates, graph, num_graphs, self.similarity == "centered", self.temperature)
-        # kappa = 0: nothing to pass back to x, so the kernel need not compute it.
-        kappa = self.similarity_gradient
-        x_scored = x.detach() if kappa == 0.0 else x
-        similarity, gate = pair_scores(x_scored, weight, self.threshold_logit, *scores, kappa)
-        if self._start_from_data:
-            self._start_threshold(similarity)
-            similarity, gate = pair_scores(x_scored, weight, self.threshold_logit, *scores, kappa)
-        similarity_host = similarity.detach().numpy()
-        above = similarity_host > torch.sigmoid(self.threshold_logit.detach()).numpy()
-        candidate_index = torch.from_numpy(candidates)
-        if self.ratio is not None:
-            above &= most_similar_per_graph(
-                candidate_index, similarity.detach(), batch, self.ratio
-            ).numpy()
-        if self.mode == "components":
-            merged = above
-            root = select_host.connected_components(candidates, merged, num_nodes)
-        else:
-            merged = select_host.greedy_matching(candidates, similarity_host, above, num_nodes)
-            root = select_host.matching_roots(candidates, merged, num_nodes)
-        cluster_host, num_clusters = select_host.number_clusters(root, graph)
-        cluster, merged_mask = torch.from_numpy(cluster_host), torch.from_numpy(merged)
-
-        # Reduce.
-        if self.mode == "components":
-            x_out, member_weight, _, score = self._component_reduce(
-                x, gate, merged_mask, candidate_index, cluster, num_clusters
-            )
-        else:
-            x_out, member_weight, _, score = matching_reduce(
-                x, gate, candidates, merged, cluster_host, num_clusters,
-                mean=self.reduce == "mean", strength=self.gate_features,
-            )  # fmt: skip
-        batch_out = np.empty(num_clusters, dtype=np.int64)
-        batch_out[cluster_host] = graph
-
-        # Connect.
-        keep, slot, edge_index_out, count = select_host.pooled_edges(
-            edges, cluster_host, num_clusters
-        )
-        edge_weight = edge_weights(gate, pair_of_edge, keep, slot, count)
-        edge_attr_out = self._edge_attr_means(
-            edge_attr, torch.from_numpy(keep), torch.from_numpy(slot), torch.from_numpy(count)
-        )
-        info = MergeInfo(
-            cluster=cluster,
-            edge_index=edge_index,
-            batch=batch,
-            member_weight=member_weight,
-            candidate_index=candidate_index,
-            similarity=similarity,
-            gate=gate,
-            merged=merged_mask,
-            edge_weight=edge_weight,
-            edge_attr=edge_attr_out,
-            num_clusters=num_clusters,
-            score=score,
-        )
-        return x_out, torch.from_numpy(edge_index_out), torch.from_numpy(batch_out), info
+    @torch.jit.unused
+    def _reads_once(self, x: Tensor) -> bool:
+        """Whether the call defers its checks to its one read of the sizes (on CUDA, where
+        each read waits for the device); on the CPU a read costs nothing, and the checks
+        come first."""
+        return x.device.type == "cuda"
 
     @torch.jit.unused
     def _check_input(
@@ -731,27 +779,19 @@ class ThresholdMergePool(torch.nn.Module):
         batch: Tensor | None,
         edge_attr: Tensor | None,
     ) -> None:
-        name = self.__class__.__name__
-        check_graph_inputs(name, x, edge_index, batch, self.in_channels)
+        check_graph_inputs(NAME, x, edge_index, batch, self.in_channels)
         if edge_attr is not None and (
             edge_attr.dim() == 0
             or edge_attr.size(0) != edge_index.size(1)
             or not edge_attr.is_floating_point()
         ):
             raise ValueError(
-                f"{name}: edge_attr must be a floating tensor [num_edges={edge_index.size(1)}, ...], "
+                f"{NAME}: edge_attr must be a floating tensor [num_edges={edge_index.size(1)}, ...], "
                 f"got {tuple(edge_attr.shape)} of dtype {edge_attr.dtype}"
             )
         devices = {t.device for t in (x, edge_index, batch, edge_attr) if t is not None}
         if len(devices) > 1:
-            raise ValueError(f"{name}: inputs are on different devices {sorted(map(str, devices))}")
-        if torch_geometric.is_debug_enabled() and edge_index.numel() > 0:
-            low, high = int(edge_index.min()), int(edge_index.max())
-            if low < 0 or high >= x.size(0):
-                raise ValueError(
-                    f"{name}: edge_index refers to node {low if low < 0 else high}, "
-                    f"but x has {x.size(0)} nodes"
-                )
+            raise ValueError(f"{NAME}: inputs are on different devices {sorted(map(str, devices))}")
 
     def __repr__(self) -> str:
         threshold = "None" if self._start_from_data else f"{float(self.threshold.detach()):.2f}"
@@ -761,11 +801,9 @@ class ThresholdMergePool(torch.nn.Module):
             if self.similarity_channels == self.in_channels
             else f", similarity_channels={self.similarity_channels}"
         )
-        kappa = self.similarity_gradient
-        gradient = "" if kappa == 1.0 else f", similarity_gradient={kappa}"
         return (
             f"{self.__class__.__name__}({self.in_channels}, threshold={threshold}, "
             f"mode={self.mode!r}, candidates={self.candidates!r}, "
             f"similarity={self.similarity!r}, gate_features={self.gate_features}"
-            f"{ratio}{channels}{gradient})"
+            f"{ratio}{channels})"
         )

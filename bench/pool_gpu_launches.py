@@ -1,0 +1,188 @@
+"""ThresholdMergePool on a GPU: time, kernel launches and host reads per call, against GCNConv
+and PyG's pools, side by side in one run; and the CPU/CUDA parity over tied batches.
+
+Each call is a forward and a backward pass on a batch of 32-node graphs (chains in PyG's
+undirected layout, or random graphs of average degree 4) with 64 block-structured features
+(4 consecutive nodes around one prototype), as in ``bench/pool.py``. Per method and size it
+prints the best of ``--repeats`` calls in ms and the ratio to GCNConv; for ours and GCNConv
+also the CUDA kernels one call launches (``torch.profiler``) and the operations that wait for
+the device (``torch.cuda.set_sync_debug_mode``). EdgePooling and ClusterPooling are skipped
+above ``--slow-pool-max`` nodes (the output says so).
+
+    python bench/pool_gpu_launches.py                      # CUDA, 2k .. 1M nodes
+    python bench/pool_gpu_launches.py --sizes 2048 --parity 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch_geometric.nn import GCNConv
+from torch_geometric.nn.pool import ClusterPooling, EdgePooling, TopKPooling
+from torch_geometric.utils import coalesce, to_undirected
+
+from pyg_grapheme.nn import ThresholdMergePool
+
+GRAPH_SIZE = 32
+CHANNELS = 64
+BLOCK = 4
+
+
+def chain_batch(num_nodes: int) -> torch.Tensor:
+    base = torch.arange(num_nodes).view(-1, GRAPH_SIZE)
+    src, dst = base[:, :-1].reshape(-1), base[:, 1:].reshape(-1)
+    return to_undirected(torch.stack([src, dst]), num_nodes=num_nodes)
+
+
+def random_batch(num_nodes: int, gen: torch.Generator) -> torch.Tensor:
+    src = torch.arange(num_nodes).repeat_interleave(2)
+    offset = torch.randint(1, GRAPH_SIZE, (src.numel(),), generator=gen)
+    dst = src // GRAPH_SIZE * GRAPH_SIZE + (src % GRAPH_SIZE + offset) % GRAPH_SIZE
+    edge_index = torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], dim=1)
+    return coalesce(edge_index, num_nodes=num_nodes)
+
+
+def block_features(num_nodes: int, gen: torch.Generator) -> torch.Tensor:
+    prototypes = torch.randn(num_nodes // BLOCK + 1, CHANNELS, generator=gen)
+    noise = torch.randn(num_nodes, CHANNELS, generator=gen)
+    return prototypes[torch.arange(num_nodes) // BLOCK] + 0.35 * noise
+
+
+def methods(x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor) -> dict:
+    """Name -> (module, a forward pass to a scalar)."""
+    device = x.device
+    gcn = GCNConv(CHANNELS, CHANNELS).to(device)
+    out: dict[str, tuple[torch.nn.Module, Callable[[], torch.Tensor]]] = {
+        "GCNConv": (gcn, lambda: gcn(x, edge_index).sum())
+    }
+    pools = {
+        "ours (matching)": ThresholdMergePool(CHANNELS),
+        "ours (components)": ThresholdMergePool(CHANNELS, mode="components"),
+        "TopKPooling": TopKPooling(CHANNELS),
+        "EdgePooling": EdgePooling(CHANNELS),
+        "ClusterPooling": ClusterPooling(CHANNELS),
+    }
+    for name, pool in pools.items():
+        pool = pool.to(device)
+        out[name] = (pool, lambda pool=pool: pool(x, edge_index, batch=batch)[0].sum())
+    return out
+
+
+def call(module: torch.nn.Module, loss: Callable[[], torch.Tensor], x: torch.Tensor) -> None:
+    module.zero_grad(set_to_none=True)
+    x.grad = None
+    loss().backward()
+
+
+def best_ms(module, loss, x: torch.Tensor, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        call(module, loss, x)
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e3)
+    return min(times)
+
+
+def launches_and_reads(module, loss, x: torch.Tensor) -> tuple[int, int]:
+    """CUDA kernels launched and synchronising operations in one call (forward + backward)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        call(module, loss, x)
+        torch.cuda.synchronize()
+    kernels = sum(1 for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA)
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            call(module, loss, x)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    reads = sum("called a synchronizing" in str(w.message) for w in caught)
+    return kernels, reads
+
+
+def speed(args: argparse.Namespace) -> None:
+    gen = torch.Generator().manual_seed(0)
+    print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    print("kind    nodes    method               ms      x GCNConv  kernels  host reads")
+    for kind in ("chain", "random"):
+        for num_nodes in args.sizes:
+            edge_index = chain_batch(num_nodes) if kind == "chain" else random_batch(num_nodes, gen)
+            x = block_features(num_nodes, gen).cuda().requires_grad_(True)
+            edge_index = edge_index.cuda()
+            batch = torch.arange(num_nodes // GRAPH_SIZE).repeat_interleave(GRAPH_SIZE).cuda()
+            base = None
+            for name, (module, loss) in methods(x, edge_index, batch).items():
+                slow = name in ("EdgePooling", "ClusterPooling")
+                if slow and num_nodes > args.slow_pool_max:
+                    print(f"{kind:7} {num_nodes:8} {name:18} skipped above {args.slow_pool_max}")
+                    continue
+                try:
+                    call(module, loss, x)  # warm-up: compiles kernels, starts tau, fills caches
+                    ms = best_ms(module, loss, x, 1 if slow else args.repeats)
+                    counts = ""
+                    if not slow and name != "TopKPooling":
+                        kernels, reads = launches_and_reads(module, loss, x)
+                        counts = f"{kernels:7}  {reads:5}"
+                except Exception as error:  # one failing pool must not hide the others
+                    print(f"{kind:7} {num_nodes:8} {name:18} failed: {error!r:.300}")
+                    continue
+                base = ms if name == "GCNConv" else base
+                print(f"{kind:7} {num_nodes:8} {name:18} {ms:8.3f} {ms / base:8.2f}x  {counts}")
+            sys.stdout.flush()
+
+
+def parity(count: int) -> None:
+    """CPU host kernels against the CUDA path over ``count`` tied batches."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_pool_paths_agree import tied_batch
+
+    differ = 0
+    for seed in range(count):
+        x, edge_index, batch, options = tied_batch(seed)
+        cpu_pool = ThresholdMergePool(**options)
+        cpu = cpu_pool(x, edge_index, batch)
+        cuda_pool = ThresholdMergePool(**options).cuda()
+        gpu = cuda_pool(x.cuda(), edge_index.cuda(), batch.cuda())
+        same = (
+            torch.equal(cpu[3].cluster, gpu[3].cluster.cpu())
+            and torch.equal(cpu[3].merged, gpu[3].merged.cpu())
+            and torch.equal(cpu[1], gpu[1].cpu())
+            and torch.equal(cpu[2], gpu[2].cpu())
+            and torch.allclose(cpu[0], gpu[0].cpu(), atol=1e-5)
+        )
+        differ += not same
+    print(f"parity: {count - differ} of {count} tied batches give the same clusters and edges")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 16384, 131072, 1048576])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--slow-pool-max", type=int, default=16384)
+    parser.add_argument("--parity", type=int, default=200, help="tied batches (0: none)")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("pool_gpu_launches: needs a CUDA device", file=sys.stderr)
+        raise SystemExit(2)
+    if args.parity:
+        try:
+            parity(args.parity)
+        except Exception as error:  # report, then time anyway
+            print(f"parity failed: {error!r:.2000}")
+    speed(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ on stderr and exit status 2.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from jsonargparse import auto_cli
 
@@ -64,6 +65,8 @@ def predict(
         raise ValueError(f"--batch_size must be >= 1, got {batch_size}")
     if beam < 1:
         raise ValueError(f"--beam must be >= 1, got {beam}")
+    if not Path(ckpt).is_file():
+        raise FileNotFoundError(f"[Errno 2] No such file or directory: {ckpt!r}")
     module = GraphTransformModule.load_from_checkpoint(ckpt, map_location="cpu")
     model = module.net.eval()
     pairs = [] if input is None else list(read_jsonl(input, skip_bad_lines=skip_bad_lines))

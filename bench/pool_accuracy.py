@@ -39,9 +39,11 @@ from collections.abc import Callable, Collection
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 from torch_geometric.nn import (
     MLP,
@@ -191,9 +193,122 @@ class RunResult:
     epoch_seconds: float  # CPU seconds per training epoch (mean over epochs after the first)
     kept: float  # nodes after the pool / nodes before, on the test set
     seed: int = 0
+    epoch: int = 0  # the epoch whose weights were tested (the last, or the best validated)
 
 
-EPOCHS = {"molecules": 60, "solvation": 60, "structures": 60, "digits": 40}
+EPOCHS = {
+    "molecules": 60,
+    "solvation": 60,
+    "structures": 60,
+    "digits": 40,
+    "freesolv": 60,
+    "freesolv-pyg": 60,
+    "logs": 60,
+    "logs-pyg": 60,
+    "mutag": 100,
+    "cuneiform": 150,
+}
+TEST_FRACTION = 0.2  # random-split benchmarks: the share of graphs each seed tests on
+FOLDS = 10  # cross-validation benchmarks: stratified folds
+VALIDATION_FRACTION = 0.1  # cross-validation: the share of a training fold held out to select
+
+
+@dataclass
+class Split:
+    """The graphs one run trains on, selects its epoch on (empty: the last epoch) and tests on."""
+
+    train: list[Data]
+    validation: list[Data]
+    test: list[Data]
+
+
+def stratified_folds(labels: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """The fold ``[n]`` of each graph: every class, shuffled by ``rng``, dealt round-robin
+    over the folds, each class starting where the previous one stopped.
+
+    So every fold holds ``floor`` or ``ceil`` of ``n_c / folds`` graphs of each class ``c``
+    and the fold sizes differ by at most one, also for classes smaller than ``folds``
+    (Cuneiform has 8 or 9 graphs a class), which scikit-learn's ``StratifiedKFold`` refuses.
+    """
+    fold = np.empty(len(labels), dtype=np.int64)
+    start = 0
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        fold[members] = (start + np.arange(len(members))) % folds
+        start = (start + len(members)) % folds
+    return fold
+
+
+def split_for(data: GraphBenchmark, seed: int) -> Split:
+    """The split of ``data`` that run ``seed`` uses, by the benchmark's protocol.
+
+    * ``holdout``: the benchmark's own train and test lists, no validation.
+    * ``random-split``: a permutation of all graphs drawn by
+      :func:`numpy.random.default_rng` from ``seed``; the first
+      ``round(TEST_FRACTION * n)`` are the test set (80/20, a new split per seed).
+    * ``cross-validation`` (Errica et al., 2020): :data:`FOLDS` stratified folds
+      (:func:`stratified_folds`, drawn from ``seed // FOLDS``, so seeds 0-9 are one
+      cross-validation and 10-19 another); run ``seed`` tests on fold ``seed % FOLDS`` and
+      holds out a stratified ``VALIDATION_FRACTION`` of the other folds (at least one graph
+      per class) to select its epoch; the rest trains.
+    """
+    if data.protocol == "holdout":
+        return Split(data.train, [], data.test)
+    graphs = data.train
+    if data.protocol == "random-split":
+        order = np.random.default_rng(seed).permutation(len(graphs))
+        num_test = round(TEST_FRACTION * len(graphs))
+        return Split(
+            [graphs[i] for i in order[num_test:]], [], [graphs[i] for i in order[:num_test]]
+        )
+    if data.protocol != "cross-validation":
+        raise ValueError(f"split_for: unknown protocol {data.protocol!r} of {data.name}")
+    from sklearn.model_selection import train_test_split
+
+    labels = np.array([int(g.y) for g in graphs])
+    fold = stratified_folds(labels, FOLDS, np.random.default_rng(seed // FOLDS))
+    train_index = np.flatnonzero(fold != seed % FOLDS)
+    test_index = np.flatnonzero(fold == seed % FOLDS)
+    num_validation = max(round(VALIDATION_FRACTION * len(train_index)), data.num_classes)
+    fit_index, validation_index = train_test_split(
+        train_index, test_size=num_validation, stratify=labels[train_index], random_state=seed
+    )
+    return Split(
+        [graphs[i] for i in fit_index],
+        [graphs[i] for i in validation_index],
+        [graphs[i] for i in test_index],
+    )
+
+
+@dataclass
+class Evaluation:
+    score: float  # accuracy, or RMSE in the targets' units
+    loss: float  # mean cross-entropy, or mean squared error in standardised units
+    kept: float  # nodes after the pool / nodes before
+
+
+def evaluate(
+    model: torch.nn.Module, graphs: list[Data], regression: bool, centre: float, scale: float
+) -> Evaluation:
+    """Scores ``model`` on ``graphs`` (eval mode, no gradients)."""
+    model.eval()
+    correct = squared_error = loss = 0.0
+    kept_nodes = total_nodes = 0
+    with torch.no_grad():
+        for batch in DataLoader(graphs, batch_size=256):
+            logits, num_kept = model(batch.x, batch.edge_index, batch.batch)
+            if regression:
+                predicted = logits.view(-1) * scale + centre
+                squared_error += float(((predicted - batch.y) ** 2).sum())
+                loss += float(((logits.view(-1) - (batch.y - centre) / scale) ** 2).sum())
+            else:
+                correct += int((logits.argmax(dim=1) == batch.y).sum())
+                loss += float(F.cross_entropy(logits, batch.y, reduction="sum"))
+            kept_nodes += num_kept
+            total_nodes += batch.num_nodes
+    count = len(graphs)
+    score = (squared_error / count) ** 0.5 if regression else correct / count
+    return Evaluation(score, loss / count, kept_nodes / total_nodes)
 
 
 def train_and_test(
@@ -204,14 +319,22 @@ def train_and_test(
     batch_size: int = 64,
     lr: float = 0.003,
 ) -> RunResult:
-    """Trains ``PoolNet`` with one pool for ``epochs`` and returns the last epoch's test score:
-    accuracy, or for a regression the RMSE (targets standardised by the training set's mean
-    and standard deviation for the squared-error loss, the RMSE in the data's units)."""
+    """Trains ``PoolNet`` with one pool for ``epochs`` on the split of :func:`split_for` and
+    returns its test score: accuracy, or for a regression the RMSE (targets standardised by
+    the training set's mean and standard deviation for the squared-error loss, the RMSE in
+    the data's units).
+
+    Without a validation set the last epoch's weights are tested. With one
+    (cross-validation), the model is scored on it after every epoch and the weights of the
+    best epoch are tested: the highest validation accuracy (the lowest RMSE), ties broken by
+    the lower validation loss, then by the earlier epoch.
+    """
     torch.manual_seed(seed)
+    split = split_for(data, seed)
     regression = data.task == "regression"
     centre = scale = 0.0
     if regression:
-        targets = torch.cat([g.y for g in data.train])
+        targets = torch.cat([g.y for g in split.train])
         centre, scale = float(targets.mean()), float(targets.std())
 
     def loss_of(logits: Tensor, y: Tensor) -> Tensor:
@@ -221,10 +344,12 @@ def train_and_test(
 
     model = PoolNet(data.num_features, data.num_classes, pool)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    loader = DataLoader(data.train, batch_size=batch_size, shuffle=True)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+    loader = DataLoader(split.train, batch_size=batch_size, shuffle=True)
     epoch_seconds = []
-    for _ in range(epochs):
+    best: tuple[float, float] | None = None  # (score to maximise, -loss) of the kept weights
+    best_state, best_epoch = None, epochs
+    for epoch in range(1, epochs + 1):
         model.train()
         start = time.process_time()
         for batch in loader:
@@ -234,23 +359,18 @@ def train_and_test(
             optimizer.step()
         epoch_seconds.append(time.process_time() - start)
         schedule.step()
-    model.eval()
-    correct = squared_error = 0.0
-    kept_nodes = total_nodes = 0
-    with torch.no_grad():
-        for batch in DataLoader(data.test, batch_size=256):
-            logits, num_kept = model(batch.x, batch.edge_index, batch.batch)
-            if regression:
-                predicted = logits.view(-1) * scale + centre
-                squared_error += float(((predicted - batch.y) ** 2).sum())
-            else:
-                correct += int((logits.argmax(dim=1) == batch.y).sum())
-            kept_nodes += num_kept
-            total_nodes += batch.num_nodes
+        if split.validation:
+            check = evaluate(model, split.validation, regression, centre, scale)
+            key = (-check.score if regression else check.score, -check.loss)
+            if best is None or key > best:
+                best, best_epoch = key, epoch
+                best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result = evaluate(model, split.test, regression, centre, scale)
     timed = epoch_seconds[1:] or epoch_seconds  # the first epoch warms caches up
-    score = (squared_error / len(data.test)) ** 0.5 if regression else correct / len(data.test)
     seconds = statistics.mean(timed) if timed else 0.0  # epochs=0 scores the untrained model
-    return RunResult(score, seconds, kept_nodes / total_nodes, seed)
+    return RunResult(result.score, seconds, result.kept, seed, best_epoch)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -361,7 +481,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--benchmarks", nargs="+", choices=sorted(BENCHMARKS), default=None)
     parser.add_argument("--pools", nargs="+", choices=[*POOLS, "graclus", *ABLATIONS], default=None)
-    parser.add_argument("--seeds", type=int, default=3, help="how many model seeds")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help=f"how many seeds (default 3; {FOLDS} on a cross-validation benchmark, one per fold)",
+    )
     parser.add_argument(
         "--first-seed",
         type=int,
@@ -386,7 +511,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds must be at least 1")
     if args.first_seed < 0:
         parser.error("--first-seed must be at least 0")
@@ -394,7 +519,6 @@ def main(argv: list[str] | None = None) -> None:
     if "graclus" in pools and not graclus_available():
         parser.error("graclus needs torch-cluster, which is not installed")
     builders = {**POOLS, "graclus": Graclus, **ABLATIONS}
-    seeds = 1 if args.quick else args.seeds
     torch.set_num_threads(args.threads)
     try:
         benchmarks = args.benchmarks or list(BENCHMARKS)
@@ -405,15 +529,21 @@ def main(argv: list[str] | None = None) -> None:
     skipped = "" if graclus_available() else "; graclus skipped (torch-cluster not installed)"
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
-        f"seeds {args.first_seed}-{args.first_seed + seeds - 1}, "
-        f"pools {pools}{skipped}",
+        f"seeds from {args.first_seed}, pools {pools}{skipped}",
         flush=True,
     )
     runs: list[tuple[str, str, int, int]] = []
     for name in benchmarks:
         epochs = args.epochs or EPOCHS[name]
+        cross_validation = data[name].protocol == "cross-validation"
+        seeds = args.seeds or (FOLDS if cross_validation else 3)
         if args.quick:
-            epochs = max(1, epochs // 3)
+            epochs, seeds = max(1, epochs // 3), 1
+        print(
+            f"  {name}: {data[name].protocol}, seeds {args.first_seed}-"
+            f"{args.first_seed + seeds - 1}, {epochs} epochs",
+            flush=True,
+        )
         batch_nodes = 64 * statistics.mean(g.num_nodes for g in data[name].train)
         for pool in pools:
             if pool == "cluster" and batch_nodes > args.cluster_pool_max:
@@ -472,7 +602,7 @@ def _report(
 ) -> None:
     results[name].setdefault(pool, []).append(run)
     print(
-        f"  {name} {pool} seed {seed}: score {run.score:.3f}, "
+        f"  {name} {pool} seed {seed}: score {run.score:.3f} (epoch {run.epoch}), "
         f"{run.epoch_seconds:.3f} s/epoch, kept {run.kept:.2f} ({wall:.0f} s wall)",
         flush=True,
     )

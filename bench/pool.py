@@ -289,14 +289,15 @@ class OperationCounter(TorchDispatchMode):
 def count_host_reads(run: Callable[[], None]) -> int:
     """Operations in ``run`` that wait for the GPU (``.item()``, ``nonzero``, copies to the
     host, ...), as CUDA's sync debug mode reports them, one warning each."""
+    torch.cuda.synchronize()  # the waits of the bench itself stay outside the counted window
     torch.cuda.set_sync_debug_mode("warn")
     try:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+            warnings.simplefilter("always")  # every occurrence, not once per code location
             run()
-            torch.cuda.synchronize()  # explicit and outside the call: not reported
     finally:
         torch.cuda.set_sync_debug_mode("default")
+    torch.cuda.synchronize()
     return sum("synchroniz" in str(w.message) for w in caught)
 
 
@@ -411,7 +412,7 @@ def bench_size(
     for name in active:  # one untimed warm-up call at this size (allocator, caches, tau)
         if time_once(methods[name], x, args.clock) / 1e3 > args.max_call_seconds / 4:
             slow.add(name)
-    for r in range(repeats):
+    for r in range(repeats if active else 0):
         order = active[r % len(active) :] + active[: r % len(active)]  # rotate: fair under load
         for name in order:
             if r == 0 or name not in slow:
@@ -596,7 +597,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.clock == "cpu":
             parser.error("--clock cpu measures the host's time, not the GPU's: use wall on cuda")
         args.memory = False  # RSS and saved host storages do not see the GPU's memory
-        torch.cuda.set_device(device)
+        if device.index is not None:
+            torch.cuda.set_device(device)
     if args.quick:
         args.sizes, args.repeats, args.memory = [2048, 65536, 1048576], 3, False
         args.max_call_seconds = min(args.max_call_seconds, 2.0)

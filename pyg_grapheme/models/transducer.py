@@ -120,6 +120,9 @@ class TransducerLattice:
         class_logp: ``[B, n, m + 1, C]`` each point's distribution over the batch's
             classes given that it writes (generation and copies summed), or ``None`` when
             not asked for.
+        uniform_ce: ``[B, n, m + 1]`` cross-entropy of the uniform distribution over the
+            output vocabulary against each point's choice given that it writes (what label
+            smoothing adds), or ``None``.
     """
 
     emit: Tensor
@@ -127,6 +130,7 @@ class TransducerLattice:
     num_nodes: Tensor
     num_units: Tensor
     class_logp: Tensor | None = None
+    uniform_ce: Tensor | None = None
 
 
 class TransducerGrowth(torch.nn.Module):
@@ -144,6 +148,11 @@ class TransducerGrowth(torch.nn.Module):
             input nodes; ``0``: no attention. (default: :obj:`4`)
         dropout (float, optional): Dropout in the prediction network and the joint layer.
             (default: :obj:`0.0`)
+        joint_layers (int, optional): Layers of the joint: the first combines node and
+            state (:math:`\tanh(W_x \mathbf{x}_i + W_d \mathbf{d}_j)`), each further one
+            adds a residual :math:`\tanh(W \mathbf{z})`, so the choice at a point can
+            depend on node and state jointly, not only through their sum.
+            (default: :obj:`1`)
     """
 
     def __init__(
@@ -152,12 +161,16 @@ class TransducerGrowth(torch.nn.Module):
         decoder_layers: int = 1,
         decoder_heads: int = 4,
         dropout: float = 0.0,
+        joint_layers: int = 1,
     ) -> None:
         super().__init__()
         if max_children < 1:
             raise ValueError(f"TransducerGrowth: max_children must be >= 1, got {max_children}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"TransducerGrowth: dropout must be in [0, 1), got {dropout}")
+        if joint_layers < 1:
+            raise ValueError(f"TransducerGrowth: joint_layers must be >= 1, got {joint_layers}")
+        self.joint_layers = joint_layers
         self.max_children = max_children
         self.decoder_layers = decoder_layers
         self.decoder_heads = decoder_heads
@@ -174,6 +187,9 @@ class TransducerGrowth(torch.nn.Module):
         self.node_proj = Linear(channels, channels)
         self.state_proj = Linear(channels, channels, bias=False)
         self.drop = torch.nn.Dropout(self.dropout)
+        self.joint = torch.nn.ModuleList(
+            Linear(channels, channels) for _ in range(self.joint_layers - 1)
+        )
         self.end_head = Linear(channels, 1)
         self.slot_embedding = torch.nn.Embedding(self.max_children + 1, channels)
         self.slot_end = Linear(channels, 1, bias=False)
@@ -187,6 +203,8 @@ class TransducerGrowth(torch.nn.Module):
         if self.vocab_size < 0:
             return
         self.decoder.reset_parameters()
+        for layer in self.joint:
+            layer.reset_parameters()
         torch.nn.init.normal_(self.slot_embedding.weight, std=0.1)
         torch.nn.init.zeros_(self.slot_end.weight)
         for layer in (
@@ -268,7 +286,10 @@ class TransducerGrowth(torch.nn.Module):
         Returns:
             ``(end [..., P, Q], vocab [..., P, Q, V], copy [..., P, Q, S])`` logits.
         """
-        z = self.drop(torch.tanh(node + self.state_proj(state)))
+        z = torch.tanh(node + self.state_proj(state))
+        for layer in self.joint:
+            z = z + torch.tanh(layer(z))
+        z = self.drop(z)
         end = self.end_head(z).squeeze(-1)
         vocab = self.vocab_head(z) if self.vocab_head is not None else z.new_zeros(*z.shape[:-1], 0)
         # (W z + b) . k = z . (W^T k) + b . k: the query map moves onto the few keys
@@ -322,12 +343,15 @@ class TransducerGrowth(torch.nn.Module):
         class_logp = None
         if num_classes is not None:
             class_logp = self._class_logp(vocab, copy, units, ctx.member_class, num_classes)
+        # Cross-entropy of a uniform choice over the vocabulary, given a unit is written.
+        uniform = units - vocab.mean(-1) if self.vocab_size else units.new_zeros(units.shape)
         return TransducerLattice(
             emit=emit,
             end=end - norm,
             num_nodes=ctx.num_nodes,
             num_units=num_units,
             class_logp=class_logp,
+            uniform_ce=uniform,
         )
 
     def _slot_end(self, node: Tensor) -> Tensor:

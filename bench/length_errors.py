@@ -7,7 +7,7 @@ answers it still gets wrong are wrong in their graphemes, not their length.
     python bench/length_errors.py --row math_l5 --ckpt RUN/outputs/checkpoints/last.ckpt
 
 ``RUN`` is the ``run_dir`` that ``bench/results_table.py --json`` records for our model.
-The held-out problems are the row's (``bench.results_table.row_data``; pass the run's
+The held-out problems are the row's (``bench.table_rows.row_data``; pass the run's
 ``--math-train`` too, since the held-out draw follows the training set); the alignment
 that gives the target counts is the checkpoint's own.
 """
@@ -83,7 +83,7 @@ def length_report(
 
 
 def main(argv: Sequence[str] | None = None) -> LengthReport:
-    from bench.results_table import ROW_CONFIGS, add_run_math_train_option, row_data
+    from bench.table_rows import ROW_CONFIGS, add_run_math_train_option, row_data
     from lightning_modules.module import GraphTransformModule
 
     parser = argparse.ArgumentParser(prog="length_errors", description=__doc__.splitlines()[0])

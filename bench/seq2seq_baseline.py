@@ -66,7 +66,8 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pyg_grapheme.data import TextPair
+from bench.table_rows import ROWS, STRING_ROWS, row_data
+from pyg_grapheme.data import TextPair, generate
 from pyg_grapheme.metrics import exact_match
 from pyg_grapheme.text import segment
 
@@ -588,10 +589,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Train and score the baseline on one row of ``bench/results_table.py``."""
-    from bench.results_table import ROWS, STRING_ROWS, row_data  # the rows live with the table
-    from pyg_grapheme.data import generate
-
+    """Train and score the baseline on one row of the results table (:mod:`bench.table_rows`)."""
     parser = _OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("row", choices=sorted(ROWS))
     budget = parser.add_mutually_exclusive_group(required=True)

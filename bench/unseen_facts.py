@@ -116,7 +116,7 @@ def fact_report(
 
 
 def main(argv: Sequence[str] | None = None) -> FactReport:
-    from bench.results_table import add_run_math_train_option, row_data
+    from bench.table_rows import add_run_math_train_option, row_data
 
     parser = argparse.ArgumentParser(prog="unseen_facts", description=__doc__.splitlines()[0])
     parser.add_argument("--row", required=True, choices=ARITHMETIC_ROWS)

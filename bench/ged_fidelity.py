@@ -20,7 +20,7 @@ rows). Each row then gives the Spearman correlation with the truth of
 |dn| + |de| (sizes only), POT's exact fused Gromov-Wasserstein on the GED-via-OT
 construction (dummy nodes, directed adjacency, alpha = 0.5; per pair, not
 differentiable in the types) and ``StructuralLoss()`` with its defaults
-(class-index types, batched, differentiable), plus the earlier system's
+(class-index types, batched, differentiable), plus GRAPHEME's
 weights for reference.
 
     python bench/ged_fidelity.py [--pairs 150] [--seed 1]

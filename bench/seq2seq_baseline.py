@@ -597,7 +597,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     budget.add_argument("--cpu-seconds", type=float, help="train this many CPU seconds")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="default: the row's preset")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--kindergarten", help="the earlier system's kindergarten JSONL file")
+    parser.add_argument("--kindergarten", help="GRAPHEME's kindergarten JSONL file")
     parser.add_argument(
         "--in-distribution",
         action="store_true",

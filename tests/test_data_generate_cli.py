@@ -90,7 +90,7 @@ def test_exclude_holds_out_a_file_of_any_format(
     )
     assert status == 2
     assert "has only 960 distinct inputs" in err and "pass --allow-repeats" in err
-    # the earlier system's math records, read with their rules, exclude their inputs too
+    # GRAPHEME's math records, read with their rules, exclude their inputs too
     out = tmp_path / "l3.jsonl"
     exclude = str(DATA / "math_symbolic.jsonl")
     argv = ["--task", "math", "--level", "3", "--count", "5", "--seed", "0", "--exclude", exclude]

@@ -85,8 +85,8 @@ class _EpochLoss(pl.Callback):
         self.losses.append(float(trainer.callback_metrics["train_loss_epoch"]))
 
 
-def test_earlier_systems_case_descends_and_decodes_exactly(tmp_path):
-    """ "abc"->"ab", "xyz"->"xy", "123"->"12": the earlier system's loss rose here."""
+def test_descent_case_descends_and_decodes_exactly(tmp_path):
+    """ "abc"->"ab", "xyz"->"xy", "123"->"12": GRAPHEME's loss rose here."""
     pl.seed_everything(0, verbose=False)
     data = GraphemeDataModule(
         train_path=str(CONF_DIR / "descent.jsonl"),

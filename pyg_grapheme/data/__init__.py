@@ -2,7 +2,7 @@
 
 * :class:`TextPair` (``text_pair.py``): one (input, target) example with provenance.
 * :func:`read_jsonl` (``jsonl.py``): the pairs, kindergarten and math JSONL formats
-  of the earlier system; its expression trees in ``expression_tree.py``.
+  of GRAPHEME; its expression trees in ``expression_tree.py``.
 * :func:`generate`, :data:`TASKS`, :func:`space_size` (``curriculum.py``): copy,
   drop_last, dedupe, squeeze_spaces, double, spaced, strip and math levels 1-7,
   seeded, no download; the input sets are indexed exactly in ``string_tasks.py``,

@@ -1,6 +1,6 @@
-"""Tests for read_jsonl on the earlier system's records: kindergarten QA and symbolic math.
+"""Tests for read_jsonl on GRAPHEME's records: kindergarten QA and symbolic math.
 
-The fixtures in tests/data are written by hand in the earlier system's formats
+The fixtures in tests/data are written by hand in GRAPHEME's formats
 (``kindergarten.jsonl``: the five-key QA records; ``math_symbolic.jsonl``:
 ``input_expr`` and ``expected_symbolic`` trees, ``bindings`` and levels 1-6).
 """

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+import bench.length_errors as length_errors
 from bench.length_errors import length_report, main
 from lightning_modules.module import segment
 from pyg_grapheme.data import TextPair
@@ -32,7 +33,7 @@ def test_target_counts_fix_every_output_length(spare_slots):
     assert [len(nodes) for nodes in free] != [6, 1, 2, 0]
 
 
-def test_length_report_counts_what_it_says():
+def test_length_report_matches_transform_text():
     torch.manual_seed(1)
     net = GraphTransformNet(hidden_channels=16, heads=2, num_layers=2, decoder_layers=1)
     report = length_report(net, PAIRS, "lcs", batch_size=3)
@@ -41,8 +42,35 @@ def test_length_report_counts_what_it_says():
     assert report.problems == 4 and report.wrong == len(wrong) > 0
     assert report.exact_match == 1 - len(wrong) / 4
     assert report.wrong_length == sum(len(got) != len(want) for got, want in wrong)
-    assert 0.0 <= report.exact_match_with_target_counts <= 1.0
     assert "4 problems: exact match" in str(report)
+
+
+def test_length_report_counts_hand_made_answers(monkeypatch):
+    """With known answers in both modes, every figure of the report is exact, and the
+    forced pass gets each pair's target counts (batches of 3: two chunks)."""
+    free = {"abc": "aabbcc", "xyz": "xy", "q r": "qX", "m": "m"}  # 3 wrong, 2 in length
+    forced = {"abc": "aabbcc", "xyz": "x", "q r": "qX", "m": ""}  # 1 wrong
+    lengths = []
+
+    def fake_emit(net, data, length=None):
+        texts = ["".join(clusters) for clusters in data.clusters]
+        if length is not None:
+            lengths.append(length.tolist())
+        answers = free if length is None else forced
+        return None, [segment(answers[text]) for text in texts]
+
+    monkeypatch.setattr(length_errors, "emit", fake_emit)
+    net = GraphTransformNet(hidden_channels=8, heads=2, num_layers=1)
+    report = length_report(net, PAIRS, "lcs", batch_size=3)
+    assert report == length_errors.LengthReport(
+        problems=4, exact_match=0.25, wrong=3, wrong_length=2, exact_match_with_target_counts=0.75
+    )
+    # abc -> aabbcc: 2 each; xyz -> x: 1, 0, 0; q r -> qr: 1, 0, 1; m -> "": 0.
+    assert lengths == [[2, 2, 2, 1, 0, 0, 1, 0, 1], [0]]
+    assert str(report) == (
+        "4 problems: exact match 0.250; 3 wrong, 2 of them of the wrong length; "
+        "with the target counts 0.750"
+    )
 
 
 def test_command_line_errors_are_one_line(tmp_path, capsys):

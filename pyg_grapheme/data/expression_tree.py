@@ -4,17 +4,17 @@ GRAPHEME (the predecessor project: ``docs/guides/data_formats.md``) stored
 expressions, through Rust's serde, as externally tagged JSON:
 every node is an object with exactly one key naming its kind.
 
-=================================================  =======================
-node                                               Polish text
-=================================================  =======================
-``{"Value": {"Integer": 16}}``                     ``16``
-``{"Value": {"Float": 2.5}}``                      ``2.5`` (``25.0 -> 25``)
-``{"Value": {"Symbol": "x"}}``                     ``x``
-``{"Value": {"Rational": [1, 2]}}``                ``(/ 1 2)``
+===================================================  =======================
+node                                                 Polish text
+===================================================  =======================
+``{"Value": {"Integer": 16}}``                       ``16``
+``{"Value": {"Float": 2.5}}``                        ``2.5`` (``25.0 -> 25``)
+``{"Value": {"Symbol": "x"}}``                       ``x``
+``{"Value": {"Rational": [1, 2]}}``                  ``(/ 1 2)``
 ``{"BinOp": {"op": "Add", "left": L, "right": R}}``  ``(+ L R)``
-``{"UnaryOp": {"op": "Neg", "operand": A}}``       ``(- A)``
-``{"Function": {"func": "Sin", "args": [A]}}``     ``(sin A)``
-=================================================  =======================
+``{"UnaryOp": {"op": "Neg", "operand": A}}``         ``(- A)``
+``{"Function": {"func": "Sin", "args": [A]}}``       ``(sin A)``
+===================================================  =======================
 
 Operators ``Add Sub Mul Div Pow Mod`` print as ``+ - * / ^ %``; functions
 ``Sin Cos Tan Log Ln Exp Sqrt Abs Floor Ceil`` as their lower-case names (``Log``

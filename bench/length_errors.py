@@ -14,7 +14,6 @@ that gives the target counts is the checkpoint's own.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
+from bench.command_line import OneLineParser
+from bench.table_rows import ROW_CONFIGS, add_run_math_train_option, row_data
 from lightning_modules.module import segment
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.models import GraphTransformNet
@@ -83,10 +84,9 @@ def length_report(
 
 
 def main(argv: Sequence[str] | None = None) -> LengthReport:
-    from bench.table_rows import ROW_CONFIGS, add_run_math_train_option, row_data
     from lightning_modules.module import GraphTransformModule
 
-    parser = argparse.ArgumentParser(prog="length_errors", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="length_errors", description=__doc__.splitlines()[0])
     parser.add_argument("--row", required=True, choices=sorted(ROW_CONFIGS))
     parser.add_argument("--ckpt", required=True, help="our model's checkpoint")
     parser.add_argument("--suite", default=None, help="held-out suite (default: each)")

@@ -26,7 +26,6 @@ seconds our model used on that row; ``same-epochs`` gives it as many epochs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
@@ -41,6 +40,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
+from bench.command_line import OneLineParser
 from bench.seq2seq_baseline import PRESETS, BaselineConfig, train_and_evaluate
 from bench.table_rows import CONF_DIR, ROW_CONFIGS, ROW_OPTIONS, ROWS, RowData, row_data
 from bench.training_clock import TrainingCpuClock
@@ -269,14 +269,8 @@ def markdown_table(results: Sequence[RowResult]) -> str:
 
 
 # --------------------------------------------------------------------------- command line
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def main(argv: Sequence[str] | None = None) -> list[RowResult]:
-    parser = _OneLineParser(prog="results_table", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="results_table", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--rows", help="comma-separated rows (default: all; kindergarten when its file is given)"
     )

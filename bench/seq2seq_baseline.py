@@ -51,7 +51,6 @@ Command line (the rows and suites of ``bench/results_table.py``)::
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import sys
@@ -66,6 +65,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.command_line import OneLineParser
 from bench.table_rows import ROWS, STRING_ROWS, row_data
 from pyg_grapheme.data import TextPair, generate
 from pyg_grapheme.metrics import exact_match
@@ -582,15 +582,9 @@ def train_and_evaluate(
 
 
 # --------------------------------------------------------------------------- command line
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Train and score the baseline on one row of the results table (:mod:`bench.table_rows`)."""
-    parser = _OneLineParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("row", choices=sorted(ROWS))
     budget = parser.add_mutually_exclusive_group(required=True)
     budget.add_argument("--epochs", type=int, help="train this many epochs")

@@ -89,8 +89,8 @@ input into one node, which grows by a two-layer output decoder (up to 80 graphem
 pointer copies from any input node. The decoder ends the answer, so the count head is not
 read and its loss is dropped. Weight decay 0.1 replaces the arithmetic config's 1.0, which
 held these larger models back. Validation, which only feeds the logs, runs every 40th
-epoch. ``bench/results/text_model.md`` gives each option's measured effect and the command
-that reproduces it."""
+epoch. ``bench/results/results_table.md`` gives each option's measured effect and the
+command that reproduces it."""
 
 ROW_OPTIONS: dict[str, list[str]] = {
     "math_l1": WHOLE_ANSWER,

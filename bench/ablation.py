@@ -1,9 +1,11 @@
 """Train one string task with its config (plus overrides) and score the held-out suites.
 
-Reproduces the README's loss-term ablation, e.g. the structural loss alone:
+Reproduces the loss-term ablation of ``bench/results/loss_terms.md``, e.g. the
+structural loss alone:
 
     python bench/ablation.py copy --model.objective.merge_weight 0 \\
-        --model.objective.type_weight 0 --model.objective.edit_weight 0
+        --model.objective.count_weight 0 --model.objective.type_weight 0 \\
+        --model.objective.edit_weight 0
 
 Suites (as in tests/test_training.py): 300 new Latin strings of 9-16 clusters
 (never in training) and 200 strings each in Greek, Cyrillic and emoji.

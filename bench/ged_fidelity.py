@@ -20,7 +20,7 @@ rows). Each row then gives the Spearman correlation with the truth of
 |dn| + |de| (sizes only), POT's exact fused Gromov-Wasserstein on the GED-via-OT
 construction (dummy nodes, directed adjacency, alpha = 0.5; per pair, not
 differentiable in the types) and ``StructuralLoss()`` with its defaults
-(class-index types, batched, differentiable), plus the earlier system's
+(class-index types, batched, differentiable), plus GRAPHEME's
 weights for reference.
 
     python bench/ged_fidelity.py [--pairs 150] [--seed 1]
@@ -43,7 +43,8 @@ from pyg_grapheme.loss import StructuralLoss
 
 NUM_LABELS = 4
 EDGE_PROBABILITY = 0.3
-EARLIER_DEFAULTS = {"beta": 0.5, "type_weight": 0.1, "degree_weight": 0.2}
+GRAPHEME_WEIGHTS = {"beta": 0.5, "type_weight": 0.1, "degree_weight": 0.2}
+"""StructuralLoss weights of GRAPHEME's loss (the predecessor; ``docs/guides/data_formats.md``)."""
 
 
 def random_dag(rng: random.Random, n: int, p: float, num_labels: int) -> nx.DiGraph:
@@ -260,10 +261,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    earlier = StructuralLoss(reduction="none", **EARLIER_DEFAULTS)
+    grapheme = StructuralLoss(reduction="none", **GRAPHEME_WEIGHTS)
     header = (
         f"{'family':<14} {'pairs':>5} {'ceiling':>8} {'|dn|+|de|':>10} {'POT FGW':>8} "
-        f"{'ours':>7} {'earlier':>8}"
+        f"{'ours':>7} {'GRAPHEME':>8}"
     )
     print("Spearman correlation with the truth (ceiling: best possible for a tie-free score)")
     print(header)
@@ -283,7 +284,7 @@ def main() -> None:
         print(
             f"{f'{name}, k<={max_edits}':<14} {len(pairs):>5} {tie_ceiling(truth):>8.3f} "
             f"{spearman(size_baseline(pairs), truth):>10.3f} {spearman(pot, truth):>8.3f} "
-            f"{spearman(ours, truth):>7.3f} {spearman(loss_values(pairs, earlier), truth):>8.3f}"
+            f"{spearman(ours, truth):>7.3f} {spearman(loss_values(pairs, grapheme), truth):>8.3f}"
             f"   (exact GED {ged_seconds:.1f} s, POT {pot_seconds:.2f} s, ours {ours_seconds:.2f} s)"
         )
     pairs, truth_k = delta_family(args.pairs, args.seed + 5000)
@@ -293,7 +294,7 @@ def main() -> None:
     print(
         f"{'delta, k<=10':<14} {len(pairs):>5} {tie_ceiling(truth):>8.3f} "
         f"{spearman(size_baseline(pairs), truth):>10.3f} {spearman(pot, truth):>8.3f} "
-        f"{spearman(ours, truth):>7.3f} {spearman(loss_values(pairs, earlier), truth):>8.3f}"
+        f"{spearman(ours, truth):>7.3f} {spearman(loss_values(pairs, grapheme), truth):>8.3f}"
         f"   (16-32 nodes, GED = k; mean |ours - k| = {np.abs(ours - truth).mean():.2f})"
     )
 

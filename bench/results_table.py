@@ -1,22 +1,15 @@
-"""The README's results table: our model and the seq2seq baseline on the same pairs.
+"""The results table: our model and the seq2seq baseline on the same pairs.
 
-For each row (a string task, a math level, the earlier system's kindergarten
-file) both models train on the same pairs and are scored, by exact match, on
-the same held-out suites:
-
-* string tasks: 2,000 Latin strings of 1-8 clusters (seed 0); suites as in
-  ``pyg_grapheme.data.held_out.held_out_suites`` (300 new Latin strings of 9-16
-  clusters, 200 each of Greek, Cyrillic and emoji, 1-8 clusters);
-* math level ``L``: 960 problems (seed 0), scored on 240 others (seed 1, none in
-  training): ``conf/math_l1.yaml``'s split;
-* kindergarten: all records of ``--kindergarten PATH`` (the earlier system's file,
-  not redistributed), scored on the same records (recall, not generalisation).
+For each row (a string task, a math level, a kindergarten file; see
+:mod:`bench.table_rows`) both models train on the same pairs and are scored, by exact
+match, on the same held-out suites.
 
 Our model trains through ``lightning_modules.fit.main`` with the row's config
-(:data:`ROW_CONFIGS`) and the pairs written as JSONL to a temporary folder; it
-is scored at its *last* checkpoint (chosen by nothing, like the baseline).
-Training time is CPU seconds (``time.process_time``, one torch thread) of the
-training epochs only, validation passes excluded.
+(:data:`~bench.table_rows.ROW_CONFIGS`, plus the row's
+:data:`~bench.table_rows.ROW_OPTIONS`) and the pairs written as JSONL to a temporary
+folder; it is scored at its *last* checkpoint (chosen by nothing, like the baseline).
+Training time is CPU seconds (``time.process_time``, one torch thread) of the training
+epochs only, validation passes excluded (:class:`~bench.training_clock.TrainingCpuClock`).
 
 Budget rule (``--budget``): ``same-cpu`` (default) gives the baseline the CPU
 seconds our model used on that row; ``same-epochs`` gives it as many epochs.
@@ -27,247 +20,37 @@ seconds our model used on that row; ``same-epochs`` gives it as many epochs.
     python bench/results_table.py --rows copy,math_l1 --json results.json
     python bench/results_table.py --rows copy --models baseline --baseline-cpu-seconds 60
     python bench/results_table.py --rows math_l6 --ours-options "--model.weight_decay 1.0"
-    python bench/results_table.py --rows math_l5 --models ours --ours-options "--model.alignment
-        lcs --model.net.max_children 40 --model.objective.init_args.count_weight 1"  # a variant
     python bench/results_table.py --rows math_l3 --math-train 4800 --epochs 80
-    python bench/results_table.py --rows math_l1 --epochs 640 --no-row-options  # config only
     python bench/results_table.py --quick          # tiny budgets: a smoke test
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
 import tempfile
-import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-# Run as a script, this module is __main__; the CLI imports the clock below by its
-# dotted name, which must resolve to this module, not to a second copy.
-if __name__ == "__main__":
-    sys.modules.setdefault("bench.results_table", sys.modules["__main__"])
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
+from bench.command_line import OneLineParser
 from bench.seq2seq_baseline import PRESETS, BaselineConfig, train_and_evaluate
-from pyg_grapheme.data import TASKS, TextPair, generate, read_jsonl, space_size
-from pyg_grapheme.data.commutative_swap import swap_operands
-from pyg_grapheme.data.held_out import held_out_suites
-from pyg_grapheme.data.math_expressions import parse_polish, to_polish
+from bench.table_rows import CONF_DIR, ROW_CONFIGS, ROW_OPTIONS, ROWS, RowData, row_data
+from bench.training_clock import TrainingCpuClock
+from pyg_grapheme.data import TextPair
 from pyg_grapheme.metrics import exact_match
 
-__all__ = [
-    "CONF_DIR",
-    "DECODER_GROWTH",
-    "MATH_SPLIT",
-    "ROWS",
-    "ROW_CONFIGS",
-    "ROW_OPTIONS",
-    "STRING_SPLIT",
-    "WHOLE_ANSWER",
-    "RowData",
-    "RowResult",
-    "TrainingCpuClock",
-    "add_run_math_train_option",
-    "held_out_suites",
-    "markdown_table",
-    "row_data",
-    "run_row",
-]
-
-CONF_DIR = Path(__file__).resolve().parent.parent / "lightning_modules" / "conf"
-
-ROW_CONFIGS: dict[str, str] = {
-    "copy": "copy.yaml",
-    "drop_last": "drop_last.yaml",
-    "dedupe": "dedupe.yaml",
-    "squeeze_spaces": "squeeze_spaces.yaml",
-    "double": "pairs.yaml",
-    "spaced": "pairs.yaml",
-    "strip": "pairs.yaml",
-    # Every level uses the arithmetic config (width, depth, weight decay, no digit
-    # augmentation); only the data differ.
-    **{f"math_l{level}": "math_l1.yaml" for level in range(1, 8)},
-    "kindergarten": "pairs.yaml",
-}
-"""Config (in ``conf/``) our model trains each row with; rows without their own use the
-generic ``pairs.yaml``."""
-
-DECODER_GROWTH = ["--model.net.growth", "decoder", "--model.net.post_growth_layers", "0"]
-"""Fit options that hand every length decision to the output decoder (transducer growth)."""
-
-WHOLE_ANSWER = [
-    "--model.net.decoder_layers",
-    "2",
-    "--model.alignment",
-    "whole",
-    "--model.net.max_children",
-    "80",
-    *DECODER_GROWTH,
-    "--model.objective.init_args.count_weight",
-    "0",
-    "--model.weight_decay",
-    "0.1",
-    "--trainer.check_val_every_n_epoch",
-    "40",
-]
-"""Fit options of the math rows whose answer is not a local rewrite of the input:
-derivatives and integrals (levels 5 and 6) reorder and repeat subtrees of their input, and
-a product's leading digits (level 1) or a linear equation's solution (level 7) depend on
-all of it. Each answer is written whole from one node: the "whole" alignment merges the
-input into one node, which grows by a two-layer output decoder (up to 80 graphemes) whose
-pointer copies from any input node. The decoder ends the answer, so the count head is not
-read and its loss is dropped. Weight decay 0.1 replaces the arithmetic config's 1.0, which
-held these larger models back. Validation, which only feeds the logs, runs every 40th
-epoch. The README gives each option's measured effect and the command that reproduces it."""
-
-ROW_OPTIONS: dict[str, list[str]] = {
-    "math_l1": WHOLE_ANSWER,
-    "math_l5": WHOLE_ANSWER,
-    "math_l6": WHOLE_ANSWER,
-    "math_l7": WHOLE_ANSWER,
-}
-"""Command-line options our model gets on top of its row's config."""
-
-ROWS = tuple(ROW_CONFIGS)
-STRING_ROWS = ("copy", "drop_last", "dedupe", "squeeze_spaces", "double", "spaced", "strip")
-
-STRING_SPLIT = {"n_train": 2000, "n_val": 300, "max_len": 8, "seed": 0}
-"""Training pairs and our model's validation pairs (for its logs only) of a string row:
-``conf/default.yaml``'s data settings."""
-MATH_SPLIT = {"n_train": 960, "n_val": 240, "seed": 0}
-"""``conf/math_l1.yaml``'s split, used for every math level."""
-MATH_SWAP: dict[int, float] = {1: 0.5}
-"""``data.swap_commutative`` of the math rows' configs (math_l1.yaml: 0.5; pairs.yaml: 0)."""
-
-
-def commutative_swap(p: float, exclude: set[str], seed: int = 0) -> Callable[[TextPair], TextPair]:
-    """The operand swap of our math config (``CommutativeSwapDataset``) for the baseline:
-    each ``+``/``*`` of a drawn training input swapped with probability ``p``, unless the
-    result is an ``exclude``d (held-out) input."""
-    generator = torch.Generator().manual_seed(seed)
-
-    def swap(pair: TextPair) -> TextPair:
-        try:
-            expression = parse_polish(pair.input)
-        except ValueError:
-            return pair
-        text = to_polish(swap_operands(expression, generator, p))
-        return pair if text in exclude else TextPair(text, pair.target, pair.meta)
-
-    return swap
-
-
-@dataclass
-class RowData:
-    """What one row trains and scores on.
-
-    Attributes:
-        train: training pairs (both models).
-        val: our model's validation pairs (its logs and best checkpoint; not scored).
-        suites: held-out suites (both models are scored on these).
-        preset: the baseline's size (:data:`~bench.seq2seq_baseline.PRESETS`).
-        augment: the training-input rewrite of the row's config, for the baseline too.
-    """
-
-    train: list[TextPair]
-    val: list[TextPair]
-    suites: dict[str, list[TextPair]]
-    preset: str = "string"
-    augment: Callable[[TextPair], TextPair] | None = None
-
-
-def row_data(
-    row: str, *, kindergarten: str | None = None, math_train: int | None = None
-) -> RowData:
-    """Pairs and suites of ``row`` (see the module docstring).
-
-    ``math_train`` replaces the math rows' 960 training problems; the 240 held-out
-    problems are always seed 1's draw of problems not in training, so they change with
-    the training set.
-
-    Raises ``ValueError`` for an unknown row, a task or level the generators do not
-    have (yet), a level whose space cannot hold ``math_train`` problems besides the
-    held-out ones, or a kindergarten row without ``kindergarten``.
-    """
-    if row not in ROW_CONFIGS:
-        raise ValueError(f"unknown row {row!r}; rows are {', '.join(ROWS)}")
-    if row in STRING_ROWS:
-        if row not in TASKS:
-            raise ValueError(f"task {row!r} is not in pyg_grapheme.data.TASKS yet")
-        split = STRING_SPLIT
-        train = generate(row, split["n_train"], seed=split["seed"], max_len=split["max_len"])
-        seen = {p.input for p in train}
-        val = generate(
-            row,
-            split["n_val"],
-            seed=split["seed"] + 1,
-            max_len=2 * split["max_len"],
-            exclude=seen,
-        )
-        return RowData(train, val, held_out_suites(row, seen, split["max_len"]))
-    if row.startswith("math_l"):
-        level = int(row.removeprefix("math_l"))
-        split = MATH_SPLIT
-        n_train = split["n_train"] if math_train is None else math_train
-        space = space_size("math", level=level)
-        if not 0 < n_train <= space - split["n_val"]:
-            raise ValueError(
-                f"math level {level} has {space} problems: it can train on 1 to "
-                f"{space - split['n_val']} of them besides the {split['n_val']} held out, "
-                f"not {n_train}"
-            )
-        train = generate("math", n_train, seed=split["seed"], level=level)
-        seen = {p.input for p in train}
-        val = generate("math", split["n_val"], seed=split["seed"] + 1, level=level, exclude=seen)
-        p = MATH_SWAP.get(level, 0.0)
-        augment = commutative_swap(p, {q.input for q in val}) if p > 0 else None
-        preset = "math" if ROW_CONFIGS[row] == "math_l1.yaml" else "string"
-        return RowData(train, val, {"held_out": val}, preset=preset, augment=augment)
-    if kindergarten is None:
-        raise ValueError("the kindergarten row needs --kindergarten PATH (the earlier file)")
-    records = list(read_jsonl(kindergarten))
-    return RowData(records, records, {f"train ({len(records)} records)": records})
+__all__ = ["RowResult", "main", "markdown_table", "run_ours", "run_row"]
 
 
 # --------------------------------------------------------------------------- our model
-class TrainingCpuClock(pl.Callback):
-    """CPU seconds (``time.process_time``) of the training epochs, validation excluded.
-
-    Validation at the end of an epoch runs before ``on_train_epoch_end``, so its
-    time is measured on its own and taken off.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds = 0.0
-        self.epochs = 0
-        self._epoch_start = 0.0
-        self._validation_start = 0.0
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._epoch_start = time.process_time()
-
-    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._validation_start = time.process_time()
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self._epoch_start += time.process_time() - self._validation_start
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.seconds += time.process_time() - self._epoch_start
-        self.epochs += 1
-
-
 def _write_jsonl(path: Path, pairs: Sequence[TextPair]) -> None:
     path.write_text(
         "".join(json.dumps({"input": p.input, "target": p.target}) + "\n" for p in pairs),
@@ -304,7 +87,7 @@ def run_ours(
         "false",
         "--trainer.enable_model_summary",
         "false",
-        "--trainer.callbacks+=bench.results_table.TrainingCpuClock",
+        "--trainer.callbacks+=bench.training_clock.TrainingCpuClock",
     ]
     args += list(options)
     if epochs is not None:
@@ -325,7 +108,7 @@ def run_ours(
         cli = main(args)
     finally:
         sys.argv = argv
-    (clock,) = [c for c in cli.trainer.callbacks if type(c).__name__ == "TrainingCpuClock"]
+    (clock,) = [c for c in cli.trainer.callbacks if isinstance(c, TrainingCpuClock)]
     _, last = checkpoint_paths(cli.trainer)
     net = GraphTransformModule.load_from_checkpoint(last, map_location="cpu").net
     net.eval()
@@ -355,17 +138,6 @@ class RowResult:
     notes: list[str] = field(default_factory=list)
 
 
-def add_run_math_train_option(parser: argparse.ArgumentParser) -> None:
-    """``--math-train N`` for scripts that score a results-table run's checkpoint: the run's
-    training problems, since a math row's held-out draw follows its training set."""
-    parser.add_argument(
-        "--math-train",
-        type=int,
-        default=None,
-        help="the run's training problems (results_table's --math-train; default 960)",
-    )
-
-
 def run_row(
     row: str,
     *,
@@ -380,24 +152,23 @@ def run_row(
     seed: int = 0,
     options: Sequence[str] = (),
     math_train: int | None = None,
-    row_options: bool = True,
 ) -> RowResult:
     """Train and score the models of one row; a row that cannot run says why in ``notes``.
 
     Args:
-        row: a key of :data:`ROW_CONFIGS`.
+        row: a key of :data:`~bench.table_rows.ROW_CONFIGS`.
         models: ``"ours"`` and/or ``"baseline"``.
         budget: ``"same-cpu"`` or ``"same-epochs"``: the baseline's budget from our run.
         epochs: our model's epochs (default: its config's).
         baseline_epochs, baseline_cpu_seconds: a fixed budget for the baseline instead.
         baseline_config: the baseline's settings (default: the row's preset).
         quick: tiny budgets (one short epoch of ours; one epoch of the baseline unless fixed).
-        kindergarten: the earlier system's kindergarten file (the ``kindergarten`` row).
+        kindergarten: a kindergarten file in GRAPHEME's pairs format (the
+            ``kindergarten`` row).
         seed: the baseline's seed.
-        options: fit options for our model after the row's own (:data:`ROW_OPTIONS`).
+        options: fit options for our model after the row's own
+            (:data:`~bench.table_rows.ROW_OPTIONS`).
         math_train: training problems of a math row (default 960; see :func:`row_data`).
-        row_options: give our model the row's :data:`ROW_OPTIONS`; without them it trains
-            with the row's config alone (as every row did before they existed).
     """
     if budget not in ("same-cpu", "same-epochs"):
         raise ValueError(f"budget must be 'same-cpu' or 'same-epochs', got {budget!r}")
@@ -423,7 +194,7 @@ def run_row(
                     config,
                     epochs=epochs,
                     quick=quick,
-                    options=[*(ROW_OPTIONS.get(row, ()) if row_options else ()), *options],
+                    options=[*ROW_OPTIONS.get(row, ()), *options],
                 )
             except Exception as error:  # one failing row must not lose the others
                 traceback.print_exc()
@@ -498,14 +269,8 @@ def markdown_table(results: Sequence[RowResult]) -> str:
 
 
 # --------------------------------------------------------------------------- command line
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def main(argv: Sequence[str] | None = None) -> list[RowResult]:
-    parser = _OneLineParser(prog="results_table", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="results_table", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--rows", help="comma-separated rows (default: all; kindergarten when its file is given)"
     )
@@ -514,7 +279,9 @@ def main(argv: Sequence[str] | None = None) -> list[RowResult]:
     parser.add_argument("--epochs", type=int, help="our model's epochs (default: its config's)")
     parser.add_argument("--baseline-epochs", type=int)
     parser.add_argument("--baseline-cpu-seconds", type=float)
-    parser.add_argument("--kindergarten", help="the earlier system's kindergarten JSONL file")
+    parser.add_argument(
+        "--kindergarten", help="a kindergarten JSONL file (GRAPHEME's pairs format)"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test)")
     parser.add_argument("--seed", type=int, default=0, help="the baseline's seed")
     parser.add_argument(
@@ -522,11 +289,6 @@ def main(argv: Sequence[str] | None = None) -> list[RowResult]:
         default="",
         help="fit options for our model, after each row's own, as one string "
         '(e.g. "--model.net.decoder_layers 3")',
-    )
-    parser.add_argument(
-        "--no-row-options",
-        action="store_true",
-        help="train our model with each row's config alone, without the row's ROW_OPTIONS",
     )
     parser.add_argument(
         "--math-train",
@@ -568,7 +330,6 @@ def main(argv: Sequence[str] | None = None) -> list[RowResult]:
                 seed=args.seed,
                 options=ours_options,
                 math_train=args.math_train,
-                row_options=not args.no_row_options,
             )
         )
         print(markdown_table(results[-1:]), flush=True)

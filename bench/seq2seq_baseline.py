@@ -51,7 +51,6 @@ Command line (the rows and suites of ``bench/results_table.py``)::
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import sys
@@ -66,7 +65,9 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pyg_grapheme.data import TextPair
+from bench.command_line import OneLineParser
+from bench.table_rows import ROWS, STRING_ROWS, row_data
+from pyg_grapheme.data import TextPair, generate
 from pyg_grapheme.metrics import exact_match
 from pyg_grapheme.models.output_units import OutputUnits
 from pyg_grapheme.text import segment
@@ -695,25 +696,16 @@ def train_and_evaluate(
 
 
 # --------------------------------------------------------------------------- command line
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Train and score the baseline on one row of ``bench/results_table.py``."""
-    from bench.results_table import ROWS, STRING_ROWS, row_data  # the rows live with the table
-    from pyg_grapheme.data import generate
-
-    parser = _OneLineParser(description=__doc__.splitlines()[0])
+    """Train and score the baseline on one row of the results table (:mod:`bench.table_rows`)."""
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("row", choices=sorted(ROWS))
     budget = parser.add_mutually_exclusive_group(required=True)
     budget.add_argument("--epochs", type=int, help="train this many epochs")
     budget.add_argument("--cpu-seconds", type=float, help="train this many CPU seconds")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="default: the row's preset")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--kindergarten", help="the earlier system's kindergarten JSONL file")
+    parser.add_argument("--kindergarten", help="GRAPHEME's kindergarten JSONL file")
     parser.add_argument(
         "--in-distribution",
         action="store_true",

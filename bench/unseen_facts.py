@@ -19,7 +19,6 @@ pass the run's ``--math-train`` too, since the held-out draw follows the trainin
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
+from bench.command_line import OneLineParser
+from bench.table_rows import add_run_math_train_option, row_data
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.data.math_expressions import Expression, evaluate, parse_polish
 
@@ -116,9 +117,7 @@ def fact_report(
 
 
 def main(argv: Sequence[str] | None = None) -> FactReport:
-    from bench.results_table import add_run_math_train_option, row_data
-
-    parser = argparse.ArgumentParser(prog="unseen_facts", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="unseen_facts", description=__doc__.splitlines()[0])
     parser.add_argument("--row", required=True, choices=ARITHMETIC_ROWS)
     parser.add_argument("--ckpt", default=None, help="our model's checkpoint (optional)")
     add_run_math_train_option(parser)

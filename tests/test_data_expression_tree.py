@@ -1,4 +1,4 @@
-"""Tests for pyg_grapheme.data.expression_tree: the earlier system's JSON trees as Polish text."""
+"""Tests for pyg_grapheme.data.expression_tree: GRAPHEME's JSON trees as Polish text."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ subprocesses, started together because each one imports torch.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,11 +91,21 @@ def test_exclude_holds_out_a_file_of_any_format(
     )
     assert status == 2
     assert "has only 960 distinct inputs" in err and "pass --allow-repeats" in err
-    # the earlier system's math records, read with their rules, exclude their inputs too
+    # GRAPHEME's math records, read with their rules, exclude their inputs too: a level-3
+    # record keeps the binding apart ("(* 18 y)" with y = 7), the reader writes it in.
+    argv = ["--task", "math", "--level", "3", "--count", "5", "--seed", "0"]
+    first = generate("math", 5, seed=0, level=3)[0]
+    variable, value, body = re.fullmatch(r"\(let (\w) (\d+) (.*)\)", first.input).groups()
+    record = {"input_polish": body, "expected_result": float(first.target), "level": 3,
+              "bindings": [[variable, float(value)]]}  # fmt: skip
+    records = tmp_path / "grapheme_math.jsonl"
+    records.write_text(json.dumps(record) + "\n" + (DATA / "math_symbolic.jsonl").read_text())
     out = tmp_path / "l3.jsonl"
-    exclude = str(DATA / "math_symbolic.jsonl")
-    argv = ["--task", "math", "--level", "3", "--count", "5", "--seed", "0", "--exclude", exclude]
-    assert _run([*argv, "--out", str(out)], capsys)[0] == 0
+    assert _run([*argv, "--exclude", str(records), "--out", str(out)], capsys)[0] == 0
+    written = [p.input for p in read_jsonl(out)]
+    assert first.input not in written and len(written) == 5
+    expected = generate("math", 5, seed=0, level=3, exclude={p.input for p in read_jsonl(records)})
+    assert written == [p.input for p in expected]
 
 
 def test_allow_repeats_draws_independently(

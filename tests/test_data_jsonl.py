@@ -1,8 +1,8 @@
 """Tests for pyg_grapheme.data.jsonl: the pairs and math formats, detection, every malformed-line case.
 
-The kindergarten format and the earlier system's math records (expression
+The kindergarten format and GRAPHEME's math records (expression
 trees, bindings, the one-input-one-answer rules) are in
-``test_data_jsonl_earlier_system.py``.
+``test_data_jsonl_grapheme_records.py``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pyg_grapheme.data.math_expressions import MathSpace, evaluate, expression_d
         (-0.25, "-0.25"),
         (1 / 3, "0.3333333333333333"),
         (1e16, "10000000000000000"),
-        (1e-7, "0.0000001"),  # positional, as the earlier system (Rust) printed it
+        (1e-7, "0.0000001"),  # positional, as GRAPHEME (Rust) printed it
         (-1.5e-10, "-0.00000000015"),
         (2.718281828459045, "2.718281828459045"),
         (1e300, "1" + "0" * 300),

@@ -13,6 +13,7 @@ from collections import Counter
 
 import pytest
 import sympy
+from uniform_draws import assert_uniform
 
 from pyg_grapheme.data import (
     MATH_LEVELS,
@@ -26,14 +27,18 @@ from pyg_grapheme.data import (
 from pyg_grapheme.data.math_levels import CalculusSpace, math_space
 from pyg_grapheme.data.symbolic_polish import X
 
-SIZES = {1: 1_200, 2: 4_464_000, 3: 7_380, 4: 19_844, 5: 143_046, 6: 142_920, 7: 544_644}
+C = 18  # coefficients +-1..+-9
+POLYNOMIALS = 6 * C**2 + 4 * C**3 + C**4  # at least two of four coefficients non-zero
+CALCULUS = [9 * C, POLYNOMIALS, 4 * 9 * C, 3 * C * 4 * 3 * C]  # families levels 5 and 6 share
 FAMILIES = {
-    3: [7_380],
-    4: [164, 19_680],
-    5: [162, 130_248, 648, 11_664, 324],
-    6: [162, 130_248, 648, 11_664, 198],
-    7: [30_258, 514_386],
+    3: [3 * 20 * 3 * (2 * 20 + 1)],
+    4: [21 + 41 + 41 + 41 + 20, 164 * 3 * 2 * 20],
+    5: [*CALCULUS, (12 + 6) * C],
+    6: [*CALCULUS, (8 + 3) * C],
+    7: [C * 41 * 41, C * 17 * 41 * 41],
 }
+"""Problems in each family of a level, counted by the formulas of math_levels' docstring."""
+SIZES = {1: 3 * 20 * 20, 2: 4_464_000, **{level: sum(f) for level, f in FAMILIES.items()}}
 
 
 def _value(text: str) -> sympy.Expr:
@@ -53,8 +58,15 @@ def test_space_sizes(level: int) -> None:
     space = math_space(level)
     if level in FAMILIES:
         assert [space.count(key) for key in space.classes()] == FAMILIES[level]
-    # 20% can be held out and the rest still trains a model on thousands of problems.
-    assert SIZES[level] * 0.8 >= 960
+
+
+def test_sizes_are_the_documented_ones() -> None:
+    assert SIZES == {
+        1: 1_200, 2: 4_464_000, 3: 7_380, 4: 19_844, 5: 143_046, 6: 142_920, 7: 544_644,
+    }  # fmt: skip
+    # Counted the other way: all 19**4 coefficient tuples but the zero one and the four
+    # with a single non-zero coefficient.
+    assert POLYNOMIALS == 19**4 - 1 - 4 * C
 
 
 @pytest.mark.parametrize("level", [3, 4, 5, 6, 7])
@@ -68,17 +80,6 @@ def test_asking_for_one_more_than_the_space_fails_with_the_numbers(level: int) -
         f"task 'math' has only {SIZES[level] - 50} distinct inputs with these settings "
         f"({SIZES[level]} in all, 50 excluded)"
     )
-
-
-def test_family_sizes_follow_their_formulas() -> None:
-    c = 18  # coefficients +-1..+-9
-    assert FAMILIES[3] == [3 * 20 * 3 * (2 * 20 + 1)]
-    assert FAMILIES[4] == [21 + 41 + 41 + 41 + 20, 164 * 3 * 2 * 20]
-    polynomial = 6 * c**2 + 4 * c**3 + c**4  # at least two of four coefficients non-zero
-    assert polynomial == 19**4 - 1 - 4 * c
-    assert FAMILIES[5] == [9 * c, polynomial, 4 * 9 * c, 3 * c * 4 * 3 * c, (12 + 6) * c]
-    assert FAMILIES[6][-1] == (8 + 3) * c
-    assert FAMILIES[7] == [c * 41 * 41, c * 17 * 41 * 41]
 
 
 # --------------------------------------------------------------------------- exact outputs
@@ -278,13 +279,10 @@ def test_exclude_holds_out_inputs_at_every_level() -> None:
 def test_families_are_drawn_uniformly() -> None:
     space = math_space(5)
     pairs = generate("math", 500, seed=0, level=5)
-    assert Counter(space.classify(p.input)[0] for p in pairs) == {
-        3: 113,
-        0: 106,
-        1: 103,
-        2: 89,
-        4: 89,
-    }
+    families = Counter(space.classify(p.input)[0] for p in pairs)
+    # Uniform over the 5 families (100 each), not over problems: drawn in proportion to
+    # their sizes, family 1 (130,248 of 143,046) would take about 455 of the 500.
+    assert_uniform(families, range(5))
     assert all(p.meta["expected_result"] is None for p in pairs)
 
 

@@ -1,4 +1,5 @@
-"""The seq2seq baseline (bench/seq2seq_baseline.py) and the results table's row runner."""
+"""The seq2seq baseline (bench/seq2seq_baseline.py), the results table's rows
+(bench/table_rows.py) and its row runner (bench/results_table.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,7 @@ import torch
 import yaml
 
 from bench.ablation import held_out_scores
-from bench.results_table import (
-    CONF_DIR,
-    MATH_SWAP,
-    commutative_swap,
-    held_out_suites,
-    main,
-    markdown_table,
-    row_data,
-    run_row,
-)
+from bench.results_table import main, markdown_table, run_row
 from bench.seq2seq_baseline import (
     BOS,
     EOS,
@@ -33,8 +25,11 @@ from bench.seq2seq_baseline import (
     train,
     train_and_evaluate,
 )
+from bench.table_rows import CONF_DIR, MATH_SWAP, ROW_OPTIONS, commutative_swap, row_data
 from lightning_modules.datamodule import GraphemeDataModule
 from pyg_grapheme.data import TextPair, generate
+from pyg_grapheme.data.alphabets import ALPHABETS
+from pyg_grapheme.text import segment
 
 
 @pytest.fixture(autouse=True)
@@ -173,14 +168,29 @@ class _Oracle:
 
 
 @pytest.mark.parametrize("task", ["copy", "dedupe"])
-def test_suites_are_held_out_scores_suites(task):
-    """Same inputs in the same order, and answering with our targets scores 1 everywhere."""
+def test_rows_score_the_ablations_held_out_suites(task):
+    """The results table and bench/ablation.py ask the same inputs in the same order, and
+    answering with the row's targets scores 1 everywhere; the suites are held out: 300
+    Latin strings of length class 9-16 (twice the training's 1-8; the class is the
+    input's length for copy, the target's for dedupe) none of which is a training input,
+    and 200 strings of class 1-8 in each script absent from training."""
     data = row_data(task)
+    seen = {p.input for p in data.train}
     oracle = _Oracle(data.suites)
-    scores = held_out_scores(oracle, task, {p.input for p in data.train}, max_len=8)
+    scores = held_out_scores(oracle, task, seen, max_len=8)
     assert oracle.asked == [[p.input for p in pairs] for pairs in data.suites.values()]
     assert scores == dict.fromkeys(data.suites, 1.0)
-    assert data.suites == held_out_suites(task, {p.input for p in data.train}, 8)
+    assert {name: len(pairs) for name, pairs in data.suites.items()} == {
+        "latin_2x": 300, "greek": 200, "cyrillic": 200, "emoji": 200,
+    }  # fmt: skip
+    assert not seen & {p.input for p in data.suites["latin_2x"]}
+    for name, pairs in data.suites.items():
+        lengths = {p.meta["length"] for p in pairs}
+        assert lengths == {len(segment(p.input if task == "copy" else p.target)) for p in pairs}
+        assert lengths <= (set(range(9, 17)) if name == "latin_2x" else set(range(1, 9))), name
+        script = set(ALPHABETS["latin" if name == "latin_2x" else name])
+        letters = {g for p in pairs for g in segment(p.input) if not g.isspace()}
+        assert letters <= script, name
 
 
 @pytest.mark.parametrize("row", ["copy", "squeeze_spaces", "math_l1"])
@@ -245,14 +255,8 @@ def test_our_options_follow_the_rows_own(monkeypatch):
     main(["--rows", "math_l5,copy", "--models", "ours",
           "--ours-options", "--model.net.spare_slots 2 --trainer.max_epochs '3'"])  # fmt: skip
     extra = ["--model.net.spare_slots", "2", "--trainer.max_epochs", "3"]
-    assert seen == [[*results_table.ROW_OPTIONS["math_l5"], *extra], extra]
-    assert "--model.net.decoder_layers" in results_table.ROW_OPTIONS["math_l5"]
-    # --no-row-options: the row's config and the given options alone (the former rows).
-    seen.clear()
-    main(["--rows", "math_l1,math_l7", "--models", "ours", "--no-row-options",
-          "--ours-options", "--seed_everything 1"])  # fmt: skip
-    assert seen == [["--seed_everything", "1"], ["--seed_everything", "1"]]
-    assert results_table.ROW_OPTIONS["math_l1"] == results_table.ROW_OPTIONS["math_l7"]
+    assert seen == [[*ROW_OPTIONS["math_l5"], *extra], extra]
+    assert "--model.net.decoder_layers" in ROW_OPTIONS["math_l5"]
 
 
 @pytest.mark.parametrize(

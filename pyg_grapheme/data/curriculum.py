@@ -2,18 +2,18 @@
 
 ``generate(task, n, seed=...)`` draws ``n`` examples of one task:
 
-=================  ==================  ==============  =========================================
-task               input               target          lengths (grapheme clusters)
-=================  ==================  ==============  =========================================
-``copy``           ``"abc"``           ``"abc"``       of the input, ``min_len..max_len``
-``drop_last``      ``"abc"``           ``"ab"``        of the input, ``max(min_len, 2)..max_len``
-``dedupe``         ``"aabccc"``        ``"abc"``       of the target, ``min_len..max_len``
-``squeeze_spaces`` ``"ab   c d"``      ``"ab c d"``    of the target, ``max(min_len, 3)..max_len``
-``double``         ``"abc"``           ``"aabbcc"``    of the input, ``min_len..max_len``
-``spaced``         ``"abc"``           ``"a b c"``     of the input, ``min_len..max_len``
-``strip``          ``"  ab  c "``      ``"ab  c"``     of the input, ``max(min_len, 1)..max_len``
-``math``           ``"(* (+ 3 4) 5)"`` ``"35"``        ignored (``level`` 1-7 decides)
-=================  ==================  ==============  =========================================
+==================  ===================  ============  ===========================================
+task                input                target        lengths (grapheme clusters)
+==================  ===================  ============  ===========================================
+``copy``            ``"abc"``            ``"abc"``     of the input, ``min_len..max_len``
+``drop_last``       ``"abc"``            ``"ab"``      of the input, ``max(min_len, 2)..max_len``
+``dedupe``          ``"aabccc"``         ``"abc"``     of the target, ``min_len..max_len``
+``squeeze_spaces``  ``"ab   c d"``       ``"ab c d"``  of the target, ``max(min_len, 3)..max_len``
+``double``          ``"abc"``            ``"aabbcc"``  of the input, ``min_len..max_len``
+``spaced``          ``"abc"``            ``"a b c"``   of the input, ``min_len..max_len``
+``strip``           ``"  ab  c "``       ``"ab  c"``   of the input, ``max(min_len, 1)..max_len``
+``math``            ``"(* (+ 3 4) 5)"``  ``"35"``      ignored (``level`` 1-7 decides)
+==================  ===================  ============  ===========================================
 
 The string tasks are defined exactly in :mod:`.string_tasks`, the seven math
 levels in :mod:`.math_levels` (answers in the canonical form of

@@ -1,25 +1,26 @@
-"""The earlier system's JSON expression trees, read into Polish text.
+"""GRAPHEME's JSON expression trees, read into Polish text.
 
-The earlier system (Rust, serde) stored expressions as externally tagged JSON:
+GRAPHEME (the predecessor project: ``docs/guides/data_formats.md``) stored
+expressions, through Rust's serde, as externally tagged JSON:
 every node is an object with exactly one key naming its kind.
 
-=================================================  =======================
-node                                               Polish text
-=================================================  =======================
-``{"Value": {"Integer": 16}}``                     ``16``
-``{"Value": {"Float": 2.5}}``                      ``2.5`` (``25.0 -> 25``)
-``{"Value": {"Symbol": "x"}}``                     ``x``
-``{"Value": {"Rational": [1, 2]}}``                ``(/ 1 2)``
+===================================================  =======================
+node                                                 Polish text
+===================================================  =======================
+``{"Value": {"Integer": 16}}``                       ``16``
+``{"Value": {"Float": 2.5}}``                        ``2.5`` (``25.0 -> 25``)
+``{"Value": {"Symbol": "x"}}``                       ``x``
+``{"Value": {"Rational": [1, 2]}}``                  ``(/ 1 2)``
 ``{"BinOp": {"op": "Add", "left": L, "right": R}}``  ``(+ L R)``
-``{"UnaryOp": {"op": "Neg", "operand": A}}``       ``(- A)``
-``{"Function": {"func": "Sin", "args": [A]}}``     ``(sin A)``
-=================================================  =======================
+``{"UnaryOp": {"op": "Neg", "operand": A}}``         ``(- A)``
+``{"Function": {"func": "Sin", "args": [A]}}``       ``(sin A)``
+===================================================  =======================
 
 Operators ``Add Sub Mul Div Pow Mod`` print as ``+ - * / ^ %``; functions
 ``Sin Cos Tan Log Ln Exp Sqrt Abs Floor Ceil`` as their lower-case names (``Log``
 is base 10, ``Ln`` natural). Floats print with
-:func:`~.math_expressions.format_result`, as the earlier system's Rust printer
-did. The text is the tree as it is, not simplified: the earlier derivative of
+:func:`~.math_expressions.format_result`, as GRAPHEME's Rust printer
+did. The text is the tree as it is, not simplified: GRAPHEME's derivative of
 ``x^3`` reads ``(* (* 3 (^ x (- 3 1))) 1)``.
 
 Anything else is an :class:`ExpressionTreeError` naming where in the tree it is
@@ -43,13 +44,13 @@ from pyg_grapheme.data.math_expressions import format_result
 __all__ = ["FUNCTION_NAMES", "OPERATOR_SYMBOLS", "ExpressionTreeError", "tree_to_polish"]
 
 OPERATOR_SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Pow": "^", "Mod": "%"}
-"""Binary operators of the earlier system and their Polish heads."""
+"""Binary operators of GRAPHEME and their Polish heads."""
 
 FUNCTION_NAMES = {
     name: name.lower()
     for name in ("Sin", "Cos", "Tan", "Log", "Ln", "Exp", "Sqrt", "Abs", "Floor", "Ceil")
 }
-"""Functions of the earlier system and their Polish heads."""
+"""Functions of GRAPHEME and their Polish heads."""
 
 _I64 = range(-(2**63), 2**63)
 _BAD_SYMBOL = re.compile(r"[\s()]")
@@ -157,7 +158,7 @@ def _polish(node: Any, where: str) -> str:
 
 
 def tree_to_polish(tree: Any) -> str:
-    """Polish text of an earlier-system expression tree (parsed JSON; module docstring).
+    """Polish text of a GRAPHEME expression tree (parsed JSON; module docstring).
 
     >>> tree_to_polish({"BinOp": {"op": "Add", "left": {"Value": {"Integer": 16}},
     ...                           "right": {"Value": {"Float": 9.0}}}})

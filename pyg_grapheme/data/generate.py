@@ -18,7 +18,7 @@ pairs format of :func:`~pyg_grapheme.data.read_jsonl`::
     {"input": "abc", "target": "aabbcc", "task": "double", "id": "double-00001"}
 
 (UTF-8, one JSON object per line, keys in that order; ``level`` only for
-``math``; ids count from 1 as the earlier system's ``L1-00001``.) Reading the
+``math``; ids count from 1 as GRAPHEME's ``L1-00001``.) Reading the
 file back with ``read_jsonl`` gives the same inputs and targets; ``task``,
 ``level`` and ``id`` land in ``meta["extra"]``. ``--exclude FILE`` reads any
 JSONL file ``read_jsonl`` reads and leaves out its inputs (write the held-out

@@ -1,5 +1,8 @@
 """JSONL readers for the four record formats of GRAPHEME, detected from the first record.
 
+GRAPHEME is the predecessor project whose data this library reads; the data-format
+guide (``docs/guides/data_formats.md``) describes it and these formats.
+
 **pairs**: ``{"input": "abc", "target": "ab"}``; both keys are required
 strings (empty allowed), other keys are kept in ``meta["extra"]``. This is also
 what ``python -m pyg_grapheme.data.generate`` writes.
@@ -7,7 +10,7 @@ what ``python -m pyg_grapheme.data.generate`` writes.
 **kindergarten** (question and answer): ``{"input": "What color is sky?",
 "target": "Sky is blue", "input_polish": "", "target_polish": "", "id":
 "kg_2"}``. ``input``, ``target``, ``input_polish`` and ``target_polish`` are
-required strings, ``id`` an optional string. The earlier system's ``*_polish``
+required strings, ``id`` an optional string. GRAPHEME's ``*_polish``
 fields hold the same question or answer in Polish (prefix) notation, the
 notation the math curriculum and this project's math levels use; an empty one
 means "use the plain text". So the pair's input is ``input_polish`` when it is
@@ -24,14 +27,14 @@ plain-text records stay plain). ``meta`` keeps ``"id"``, the plain texts
   expression tree), ``expected_symbolic`` (null, an expression tree, or a
   string already in Polish notation) and ``bindings`` (a list of ``[name,
   number]``, names distinct, default ``[]``) are optional.
-* Trees are the earlier system's externally tagged JSON
+* Trees are GRAPHEME's externally tagged JSON
   (:mod:`.expression_tree`), printed as Polish text without simplification;
   ``input_expr``, when present, must print as ``input_polish`` (numbers compared
   by value), else the record contradicts itself.
 * **Target**: the text of ``expected_symbolic`` when it is not null, else
   :func:`~.math_expressions.format_result` of ``expected_result`` (``25.0 ->
   "25"``, ``2.718281828459045`` stays); a record with neither is malformed.
-* **One input, one answer.** The earlier files leave the task out of the input
+* **One input, one answer.** GRAPHEME's files leave the task out of the input
   (levels 5 and 6 share inputs such as ``(sin x)``; level 3 keeps the
   variable's value in ``bindings``), so the reader writes it in:
 

@@ -1,6 +1,6 @@
 """Arithmetic in Polish (prefix) notation: parse, evaluate, format, and the math curriculum.
 
-The earlier system's curriculum writes ``"(+ 16 9)"`` for ``16 + 9`` and
+GRAPHEME's curriculum writes ``"(+ 16 9)"`` for ``16 + 9`` and
 ``"(* (+ 3 4) 5)"`` for ``(3 + 4) * 5``: every application is parenthesised,
 the operator comes first, tokens are separated by single spaces. An
 expression is an ``int`` or a tuple ``(op, left, right)``.
@@ -49,13 +49,13 @@ _INTEGER = re.compile(r"-?[0-9]+")
 
 
 def format_result(value: float) -> str:
-    """Print a number as the earlier system printed it: integral values as integers,
+    """Print a number as GRAPHEME printed it: integral values as integers,
     others with the shortest digits that read back to the same float, never in exponent form.
 
     ``25.0 -> "25"``, ``-3.0 -> "-3"``, ``-0.0 -> "0"``, ``2.5 -> "2.5"``,
     ``1/3 -> "0.3333333333333333"``, ``2.718281828459045`` stays, ``1e-7 ->
     "0.0000001"``. The digits are Python's ``repr`` (shortest round trip) written
-    positionally, as Rust's ``f64`` ``Display`` wrote the earlier system's Polish
+    positionally, as Rust's ``f64`` ``Display`` wrote GRAPHEME's Polish
     text (so ``1e300`` is a 1 and 300 zeros); every number is then an integer or a
     decimal of the Polish grammar.
 

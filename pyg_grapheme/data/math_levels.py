@@ -29,7 +29,7 @@ level       input                                      target                pro
 **Level 3, substitution** (one class). ``(let v n F)`` with ``v`` in ``x y z``,
 ``n`` in 1..20 and ``F`` one of ``(op v b)``, ``(op b v)``, ``(op v v)``, ``op``
 in ``+ - *``, ``b`` in 1..20: ``3 * 20 * 3 * 41 = 7,380``. The target is the
-value of ``F`` at ``v = n``. The binding is in the input (the earlier
+value of ``F`` at ``v = n``. The binding is in the input (GRAPHEME's
 generator kept it in a side field, so one input had many answers).
 
 **Level 4, functions** (two classes). A function term ``T`` is ``(sqrt k²)``

@@ -15,7 +15,7 @@ from .fused_gromov import FusedGromovSolver, fused_gromov_plan
 from .log_domain import LogSinkhorn
 from .node_cost import NodeCost, augment_with_dummy, node_cost
 from .rounding import round_to_marginals
-from .sinkhorn import Sinkhorn, SinkhornLog, sinkhorn, sinkhorn2
+from .sinkhorn import Sinkhorn, SinkhornResult, sinkhorn, sinkhorn2
 from .smooth_abs import smooth_abs
 from .structural import Alignment, StructuralLoss
 
@@ -26,7 +26,7 @@ __all__ = [
     "LogSinkhorn",
     "NodeCost",
     "Sinkhorn",
-    "SinkhornLog",
+    "SinkhornResult",
     "StructuralLoss",
     "augment_with_dummy",
     "clique_distance",

@@ -15,7 +15,7 @@ and how uneven the graph is. Between a prediction and its target,
     \qquad w_\mu = 0.3,\; w_\sigma = 0.7,
 
 with the smooth absolute value :math:`\mathrm{sabs}`, so the term is
-differentiable in soft edge weights (the earlier system's version was not).
+differentiable in soft edge weights (GRAPHEME's version was not).
 A graph without nodes has :math:`\mu = \sigma^2 = 0`.
 """
 

@@ -49,12 +49,12 @@ from torch import Tensor
 
 from .log_domain import LogSinkhorn
 
-__all__ = ["Sinkhorn", "SinkhornLog", "sinkhorn", "sinkhorn2"]
+__all__ = ["Sinkhorn", "SinkhornResult", "sinkhorn", "sinkhorn2"]
 
 GradMode = Literal["autodiff", "envelope"]
 
 
-class SinkhornLog(NamedTuple):
+class SinkhornResult(NamedTuple):
     """Solver state returned with ``log=True``.
 
     Attributes:
@@ -108,7 +108,7 @@ def _solve(
     epsilon_start: float | None,
     epsilon_decay: float,
     init: tuple[Tensor, Tensor] | None,
-) -> tuple[Tensor, SinkhornLog]:
+) -> tuple[Tensor, SinkhornResult]:
     r"""Log-domain Sinkhorn loop; autograd records it unless the caller disabled grad.
 
     Works on scaled potentials :math:`\hat f = f/\varepsilon, \hat g = g/\varepsilon`
@@ -141,7 +141,7 @@ def _solve(
                 break
     plan = core.plan(scaled, f_s, g_s)
     error = core.row_error(plan)
-    return plan, SinkhornLog(f_s * eps, g_s * eps, n_iter, error)
+    return plan, SinkhornResult(f_s * eps, g_s * eps, n_iter, error)
 
 
 def sinkhorn(
@@ -158,7 +158,7 @@ def sinkhorn(
     grad: GradMode = "autodiff",
     init: tuple[Tensor, Tensor] | None = None,
     log: bool = False,
-) -> Tensor | tuple[Tensor, SinkhornLog]:
+) -> Tensor | tuple[Tensor, SinkhornResult]:
     r"""Entropic OT plans for a batch of problems, in the log domain.
 
     Solves, for each :math:`b`,
@@ -204,12 +204,12 @@ def sinkhorn(
         init (tuple, optional): Warm start :math:`(\mathbf{f}, \mathbf{g})`,
             shapes :math:`[B, n]` and :math:`[B, m]`, e.g. from a previous
             ``log=True`` call on a nearby cost. (default: :obj:`None`, zeros)
-        log (bool): Also return a :class:`SinkhornLog`. (default: :obj:`False`)
+        log (bool): Also return a :class:`SinkhornResult`. (default: :obj:`False`)
 
     Returns:
         Tensor: Plans :math:`[B, n, m]` in the dtype of ``cost`` (float16 and
         bfloat16 inputs are solved in float32, with autocast off); exactly 0 on
-        padded rows/columns; or ``(plan, SinkhornLog)`` with ``log=True``.
+        padded rows/columns; or ``(plan, SinkhornResult)`` with ``log=True``.
 
     Example:
         >>> cost = torch.rand(2, 3, 4)

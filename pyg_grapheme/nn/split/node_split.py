@@ -10,7 +10,7 @@ from torch_geometric.utils import coalesce
 from pyg_grapheme.nn.input_checks import check_graph_inputs
 from pyg_grapheme.nn.split.split_info import SplitInfo
 
-__all__ = ["NodeSplit"]
+__all__ = ["NodeSplit", "lift_children"]
 
 
 class NodeSplit(torch.nn.Module):

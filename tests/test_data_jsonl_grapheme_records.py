@@ -1,6 +1,6 @@
-"""Tests for read_jsonl on the earlier system's records: kindergarten QA and symbolic math.
+"""Tests for read_jsonl on GRAPHEME's records: kindergarten QA and symbolic math.
 
-The fixtures in tests/data are written by hand in the earlier system's formats
+The fixtures in tests/data are written by hand in GRAPHEME's formats
 (``kindergarten.jsonl``: the five-key QA records; ``math_symbolic.jsonl``:
 ``input_expr`` and ``expected_symbolic`` trees, ``bindings`` and levels 1-6).
 """
@@ -122,7 +122,7 @@ def test_math_fixture_one_input_one_answer() -> None:
         ("(let x 2 (- x 1))", "1"),  # level 3: the binding is written into the input
         ("(let y 5 (* y 4))", "20"),
         ("(sqrt 16)", "4"),
-        ("(exp 1)", "2.718281828459045"),  # the earlier number printing
+        ("(exp 1)", "2.718281828459045"),  # GRAPHEME's number printing
         ("(d/dx (^ x 3))", "(* (* 3 (^ x (- 3 1))) 1)"),  # level 5, tree as it is
         ("(d/dx (sin x))", "(cos x)"),
         ("(int (sin x))", "(- (cos x))"),  # level 6: same (sin x), another task
@@ -175,7 +175,7 @@ def test_input_expr_numbers_are_compared_by_value(tmp_path: Path) -> None:
     assert pair.input == "(let x 1 (+ 2.0 x))"
 
 
-def test_a_line_shaped_like_the_earlier_generator(tmp_path: Path) -> None:
+def test_a_line_shaped_like_graphemes_generator_output(tmp_path: Path) -> None:
     line = (
         '{"id":"L1-00001","input_polish":"(* 12 3)","input_expr":{"BinOp":{"op":"Mul",'
         '"left":{"Value":{"Integer":12}},"right":{"Value":{"Integer":3}}}},'
@@ -265,7 +265,7 @@ MALFORMED_MATH = [
 
 
 @pytest.mark.parametrize(("line", "problem"), MALFORMED_MATH)
-def test_malformed_earlier_math_line(tmp_path: Path, line: str, problem: str) -> None:
+def test_malformed_grapheme_math_line(tmp_path: Path, line: str, problem: str) -> None:
     path = _write(tmp_path, f"{GOOD_MATH}\n{line}\n")
     with pytest.raises(JsonlFormatError) as info:
         read_jsonl(path)

@@ -14,11 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("pyg_grapheme", "lightning_modules", "bench")
 
-KNOWN_CYCLES: set[frozenset[str]] = {
-    # models/: text_transform names GraphTransformNet for its type hints. The lead removes
-    # this cycle in the text-model restructuring (issue 40, item 6); delete the entry then.
-    frozenset({"pyg_grapheme.models.graph_transform_net", "pyg_grapheme.models.text_transform"}),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 def module_files(root: Path) -> dict[str, tuple[Path, bool]]:

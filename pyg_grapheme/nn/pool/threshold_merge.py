@@ -435,22 +435,26 @@ class ThresholdMergePool(torch.nn.Module):
         mean = self.reduce == "mean"
         if batch is None:
             batch = torch.zeros(num_nodes, dtype=torch.long, device=device)
-        with torch.no_grad():
-            h = x if self.lin is None else self.lin(x)
+        h = x if self.lin is None else self.lin(x)  # the kernels read it detached
         rounds = gpu_select.ROUNDS if matching else 0
         # One zeroed buffer (long words): the counters, a matching's proposals per round, the
-        # graph sums that centre the rows and the pooled edges' weight sums.
-        itemsize = x.element_size()
-        centre_words = (num_nodes * h.size(1) * itemsize + 7) // 8
-        weight_words = (num_edges * itemsize + 7) // 8
-        parts = [gpu_scores.NUM_COUNTERS, rounds * num_nodes, centre_words, weight_words]
+        # graph sums that centre the rows, the pooled edges' weight sums, and components' sums
+        # and pooled rows (atomic sums all).
+        floats = [
+            num_nodes * h.size(1) if self.similarity == "centered" else 0,
+            num_edges,
+            0 if matching else gpu_reduce.COMPONENT_SUMS * num_nodes,
+            0 if matching else num_nodes * x.size(1),
+        ]
+        words = [(size * x.element_size() + 7) // 8 for size in floats]
+        parts = [gpu_scores.NUM_COUNTERS, rounds * num_nodes, *words]
         zeros = torch.zeros(sum(parts), dtype=torch.long, device=device).split(parts)
         counters = zeros[0]
         best = zeros[1].view(rounds, num_nodes)
-        centre_sums = None
-        if self.similarity == "centered":
-            centre_sums = zeros[2].view(x.dtype)[: num_nodes * h.size(1)].view(num_nodes, -1)
-        weight_sums = zeros[3].view(x.dtype)[:num_edges]
+        centre_sums, weight_sums, component_sums, component_rows = (
+            part.view(x.dtype)[:size] for part, size in zip(zeros[2:], floats)
+        )
+        centre_sums = centre_sums.view(num_nodes, -1) if floats[0] else None
 
         # Select: graph layout, candidate pairs and their scores, the merge rule.
         graph, graph_size, order, position, link = gpu_select.graph_layout(
@@ -503,10 +507,12 @@ class ThresholdMergePool(torch.nn.Module):
             )
         rank = gpu_select.root_ranks(order, link, scored.candidate_index[0], matching)
 
-        # Reduce (a matching's features here; components' after the read, in tensor code).
+        # Reduce.
         pooled = gpu_reduce.clusters(
-            x, scored.gate, batch, link, scored.candidate_index, position, rank, counters,
-            matching, mean, self.gate_features,
+            x, scored.gate, batch, link, scored.candidate_index, scored.merged, position, rank,
+            counters, matching, mean, self.gate_features,
+            None if matching else component_sums.view(-1, num_nodes),
+            None if matching else component_rows.view(num_nodes, -1),
         )  # fmt: skip
 
         # Connect.
@@ -532,8 +538,6 @@ class ThresholdMergePool(torch.nn.Module):
         self._started(num_pairs)
 
         # Cut to size and attach the gradients.
-        if self.lin is not None and torch.is_grad_enabled():
-            h = self.lin(x)  # the projection's own autograd node (its product is cheap)
         similarity, gate = gpu_scores.PairScores.apply(h, self.threshold_logit, scored, num_pairs)
         candidate_index = scored.candidate_index[:, :num_pairs]
         merged = scored.merged[:num_pairs]
@@ -541,13 +545,11 @@ class ThresholdMergePool(torch.nn.Module):
             x_out, score_out = gpu_reduce.MatchingReduce.apply(
                 x, gate, pooled, num_clusters, mean, self.gate_features
             )
-            assert pooled.member_weight is not None
             member_weight = pooled.member_weight
         else:
-            x_out, member_weight, score_out = reduce.component_reduce(
-                x, gate, merged, candidate_index, pooled.cluster, num_clusters, mean,
-                self.gate_features,
-            )  # fmt: skip
+            x_out, member_weight, score_out = gpu_reduce.ComponentReduce.apply(
+                x, gate, pooled, num_clusters, mean, self.gate_features
+            )
         edge_weight = gpu_connect.EdgeWeights.apply(gate, edges, num_out)
         if edge_attr_out is not None:
             edge_attr_out = edge_attr_out[:num_out]

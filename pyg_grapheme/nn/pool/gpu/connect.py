@@ -40,6 +40,7 @@ def _cluster_keys(
     key_ptr,
     num_edges,
     num_nodes,
+    sentinel,
     BLOCK: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
     e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -50,7 +51,7 @@ def _cluster_keys(
     v = tl.minimum(tl.maximum(v, 0), num_nodes - 1)
     cu = tl.load(cluster_ptr + u, mask=inside, other=0)
     cv = tl.load(cluster_ptr + v, mask=inside, other=0)
-    key = tl.where(cu != cv, cu * num_nodes + cv, num_nodes * num_nodes)
+    key = tl.where(cu != cv, cu * num_nodes + cv, sentinel)
     tl.store(key_ptr + e, key, mask=inside)
 
 
@@ -67,12 +68,12 @@ def _pooled_edges(
     counter_ptr,
     num_edges,
     num_nodes,
+    sentinel,
     STEPS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     inside = i < num_edges
-    sentinel = num_nodes * num_nodes
     key = tl.load(key_ptr + i, mask=inside, other=sentinel)
     before = tl.load(key_ptr + i - 1, mask=inside & (i > 0), other=-1)
     after = tl.load(key_ptr + i + 1, mask=inside & (i + 1 < num_edges), other=-1)
@@ -181,18 +182,20 @@ def pooled_edges(
     num_nodes = cluster.numel()
     device = edge_index.device
     key = torch.empty(num_edges, dtype=torch.long, device=device)
+    # Keys of edges inside a cluster (dropped); a Python int, since N^2 overflows int32.
+    sentinel = num_nodes * num_nodes
     kernel(_cluster_keys, device)[grid(num_edges)](
         edge_index, edge_index.stride(0), edge_index.stride(1), cluster, key, num_edges,
-        num_nodes, BLOCK=BLOCK,
+        num_nodes, sentinel, BLOCK=BLOCK,
     )  # fmt: skip
     sorted_key, order = torch.sort(key)
-    slot = run_slots(sorted_key, num_nodes * num_nodes)
+    slot = run_slots(sorted_key, sentinel)
     slot_of_edge = torch.empty(num_edges, dtype=torch.long, device=device)
     edge_out = torch.empty(2, num_edges, dtype=torch.long, device=device)
     count = torch.empty(num_edges, dtype=torch.long, device=device)
     kernel(_pooled_edges, device)[grid(num_edges)](
         sorted_key, order, slot, pair_of_edge, gate, slot_of_edge, edge_out, count, weight,
-        counters, num_edges, num_nodes, STEPS=search_steps(num_edges), BLOCK=BLOCK,
+        counters, num_edges, num_nodes, sentinel, STEPS=search_steps(num_edges), BLOCK=BLOCK,
     )  # fmt: skip
     return PooledEdges(slot_of_edge, edge_out, count, weight, pair_of_edge)
 

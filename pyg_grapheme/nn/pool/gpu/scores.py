@@ -57,6 +57,7 @@ def _pair_keys(
     counter_ptr,
     num_edges,
     num_nodes,
+    sentinel,
     BLOCK: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
     e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -74,7 +75,7 @@ def _pair_keys(
     same_graph = tl.load(graph_ptr + low, mask=inside, other=0) == tl.load(
         graph_ptr + high, mask=inside, other=0
     )
-    key = tl.where((low != high) & same_graph, low * num_nodes + high, num_nodes * num_nodes)
+    key = tl.where((low != high) & same_graph, low * num_nodes + high, sentinel)
     tl.store(key_ptr + e, key, mask=inside)
 
 
@@ -156,6 +157,7 @@ def _score_pairs(
     counter_ptr,
     num_edges,
     num_nodes,
+    sentinel,
     CHANNELS: tl.constexpr,
     INV_TEMPERATURE: tl.constexpr,
     MATCHING: tl.constexpr,
@@ -164,7 +166,6 @@ def _score_pairs(
 ):  # type: ignore[no-untyped-def]
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     inside = i < num_edges
-    sentinel = num_nodes * num_nodes
     key = tl.load(key_ptr + i, mask=inside, other=sentinel)
     before = tl.load(key_ptr + i - 1, mask=inside & (i > 0), other=-1)
     edge = tl.load(order_ptr + i, mask=inside, other=0)
@@ -339,12 +340,14 @@ def pair_keys(
     num_edges = edge_index.size(1)
     device = edge_index.device
     key = torch.empty(num_edges, dtype=torch.long, device=device)
+    # Keys of edges that are no candidate; a Python int, since N^2 overflows int32.
+    sentinel = num_nodes * num_nodes
     kernel(_pair_keys, device)[grid(num_edges)](
         edge_index, edge_index.stride(0), edge_index.stride(1), graph, key, counters,
-        num_edges, num_nodes, BLOCK=BLOCK,
+        num_edges, num_nodes, sentinel, BLOCK=BLOCK,
     )  # fmt: skip
     sorted_key, order = torch.sort(key)
-    return sorted_key, order, run_slots(sorted_key, num_nodes * num_nodes)
+    return sorted_key, order, run_slots(sorted_key, sentinel)
 
 
 def run_slots(sorted_key: Tensor, sentinel: int) -> Tensor:
@@ -438,7 +441,7 @@ def score_pairs(
     kernel(_score_pairs, device)[grid(num_edges)](
         sorted_key, order, slot, rows, norm, tau, candidate_index[0], candidate_index[1],
         pair_of_edge, similarity, gate, is_open, merged, rank_key, best, counters,
-        num_edges, num_nodes, channels, INV_TEMPERATURE=1.0 / temperature,
+        num_edges, num_nodes, num_nodes * num_nodes, channels, INV_TEMPERATURE=1.0 / temperature,
         MATCHING=matching, PROPOSE=propose, BLOCK=BLOCK, **options,
     )  # fmt: skip
     return ScoredPairs(

@@ -14,6 +14,7 @@ built without fused multiply-adds, and divide and take roots correctly rounded
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -76,7 +77,15 @@ def kernel(function: Callable[..., None], device: torch.device) -> Any:
         module = sys.modules[function.__module__]
         if getattr(module, "tl", None) is None:
             module.tl = tl  # type: ignore[attr-defined]
-        built = _KERNELS[function] = triton.jit(function)
+        # Sizes and strides vary from call to call: a kernel specialised on their values (one,
+        # or a multiple of 16) or on its pointers' alignment would be compiled again for many
+        # batches, for no measurable gain in these memory-bound loops.
+        parameters = inspect.signature(function).parameters
+        values = [n for n, p in parameters.items() if "constexpr" not in str(p.annotation)]
+        sizes = [n for n in values if not n.endswith("_ptr")]
+        built = _KERNELS[function] = triton.jit(
+            function, do_not_specialize=sizes, do_not_specialize_on_alignment=values
+        )
     return built
 
 

@@ -438,11 +438,12 @@ def score_pairs(
     is_open = torch.empty(num_edges, dtype=torch.int8, device=device)
     merged = torch.empty(num_edges, dtype=torch.bool, device=device)
     rank_key = torch.empty(num_edges, dtype=torch.long, device=device)
-    kernel(_score_pairs, device)[grid(num_edges)](
+    # Few pairs per program: the rows each one gathers, channel by channel, stay in L1.
+    kernel(_score_pairs, device)[grid(num_edges, ROW_BLOCK)](
         sorted_key, order, slot, rows, norm, tau, candidate_index[0], candidate_index[1],
         pair_of_edge, similarity, gate, is_open, merged, rank_key, best, counters,
         num_edges, num_nodes, num_nodes * num_nodes, channels, INV_TEMPERATURE=1.0 / temperature,
-        MATCHING=matching, PROPOSE=propose, BLOCK=BLOCK, **options,
+        MATCHING=matching, PROPOSE=propose, BLOCK=ROW_BLOCK, **options,
     )  # fmt: skip
     return ScoredPairs(
         candidate_index, pair_of_edge, similarity, gate, is_open, merged, rank_key, rows, norm,
@@ -496,7 +497,7 @@ class PairScores(torch.autograd.Function):
         options = {"enable_fp_fusion": False}
         first, second = scored.candidate_index[0], scored.candidate_index[1]
         if num_pairs > 0:
-            kernel(_pair_gradients, device)[grid(num_pairs)](
+            kernel(_pair_gradients, device)[grid(num_pairs, ROW_BLOCK)](
                 first, second, rows, scored.norm, scored.gate,
                 rows if grad_similarity is None else grad_similarity,
                 0 if grad_similarity is None else grad_similarity.stride(0),
@@ -504,7 +505,7 @@ class PairScores(torch.autograd.Function):
                 0 if grad_gate is None else grad_gate.stride(0),
                 grad_unit, through_gate, num_pairs, channels,
                 INV_TEMPERATURE=inv_temperature, HAS_SIMILARITY=grad_similarity is not None,
-                HAS_GATE=grad_gate is not None, BLOCK=BLOCK, **options,
+                HAS_GATE=grad_gate is not None, BLOCK=ROW_BLOCK, **options,
             )  # fmt: skip
         grad_h = torch.empty_like(rows)
         has_logit = needs_logit and grad_gate is not None

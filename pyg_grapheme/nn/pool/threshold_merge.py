@@ -207,14 +207,18 @@ class ThresholdMergePool(torch.nn.Module):
       for components, and autograd Functions with compiled passes for the
       differentiable steps; on the small batches graph models train on this
       costs a fraction of the tensor code's fixed per-operation overhead;
-    * on CUDA, tensor code (:mod:`~pyg_grapheme.nn.pool.select`,
-      :mod:`~pyg_grapheme.nn.pool.reduce`, :mod:`~pyg_grapheme.nn.pool.connect`)
-      with the merge rules as Triton kernels (:mod:`~pyg_grapheme.nn.pool.gpu`):
-      a fixed number of launches, sizes that depend on the data kept on the
-      device (arrays padded to :math:`N` or :math:`E`), and **one host read per
-      call**, which fetches the number of pairs, clusters and output edges and
-      the validation results together (:obj:`candidates="all"` adds one to size
-      its pairs; the first call with :obj:`threshold=None` none);
+    * on CUDA with adjacent candidates, the four steps fused into Triton kernels
+      (:mod:`~pyg_grapheme.nn.pool.gpu`): about 20 kernel launches and 15 tensor
+      operations for a forward and backward pass together (three sorts among
+      them), sizes that depend on the data kept on the device (arrays padded to
+      :math:`N` or :math:`E`), and **one host read per call**, which fetches the
+      number of pairs, clusters and output edges and the validation results
+      together; the gradients are attached after that read by autograd Functions
+      whose backward passes are kernels too;
+    * on CUDA with :obj:`candidates="all"`, tensor code
+      (:mod:`~pyg_grapheme.nn.pool.select`, :mod:`~pyg_grapheme.nn.pool.reduce`,
+      :mod:`~pyg_grapheme.nn.pool.connect`) with the merge rules as Triton
+      kernels and one host read per call, plus one to size its pairs;
     * elsewhere (TorchScript, other dtypes, :obj:`candidates="all"` on the
       CPU), the same tensor code with the merge rules in rounds of tensor
       operations (one host read per round).

@@ -1,11 +1,13 @@
 r"""Threshold merge pooling: merge nodes more similar than a learnable threshold.
 
-One orchestration (:meth:`ThresholdMergePool.forward`) runs the four steps, Select,
+One orchestration (:meth:`ThresholdMergePool._pool`) runs the four steps, Select,
 Reduce, Connect and Lift, choosing for each call the compiled host kernels
 (:mod:`pyg_grapheme.nn.pool.host`) or the tensor code (:mod:`~pyg_grapheme.nn.pool.select`,
 :mod:`~pyg_grapheme.nn.pool.reduce`, :mod:`~pyg_grapheme.nn.pool.connect`, with the
-Triton kernels of :mod:`~pyg_grapheme.nn.pool.gpu` on CUDA), and builds the
-:class:`~pyg_grapheme.nn.MergeInfo` record in one place.
+Triton merge rules of :mod:`~pyg_grapheme.nn.pool.gpu` on CUDA), and builds the
+:class:`~pyg_grapheme.nn.MergeInfo` record in one place. On CUDA with adjacent candidates
+the same four steps run fused into Triton kernels instead
+(:meth:`ThresholdMergePool._pool_fused`), with one host read per call.
 """
 
 import math

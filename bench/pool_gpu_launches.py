@@ -22,6 +22,9 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+# Measure this checkout's pyg_grapheme (also on a machine where it is not installed).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import torch
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.pool import ClusterPooling, EdgePooling, TopKPooling

@@ -1,11 +1,13 @@
 r"""Threshold merge pooling: merge nodes more similar than a learnable threshold.
 
-One orchestration (:meth:`ThresholdMergePool.forward`) runs the four steps, Select,
+One orchestration (:meth:`ThresholdMergePool._pool`) runs the four steps, Select,
 Reduce, Connect and Lift, choosing for each call the compiled host kernels
 (:mod:`pyg_grapheme.nn.pool.host`) or the tensor code (:mod:`~pyg_grapheme.nn.pool.select`,
 :mod:`~pyg_grapheme.nn.pool.reduce`, :mod:`~pyg_grapheme.nn.pool.connect`, with the
-Triton kernels of :mod:`~pyg_grapheme.nn.pool.gpu` on CUDA), and builds the
-:class:`~pyg_grapheme.nn.MergeInfo` record in one place.
+Triton merge rules of :mod:`~pyg_grapheme.nn.pool.gpu` on CUDA), and builds the
+:class:`~pyg_grapheme.nn.MergeInfo` record in one place. On CUDA with adjacent candidates
+the same four steps run fused into Triton kernels instead
+(:meth:`ThresholdMergePool._pool_fused`), with one host read per call.
 """
 
 import math
@@ -26,6 +28,9 @@ from pyg_grapheme.nn.input_checks import (
     raise_for_non_finite,
 )
 from pyg_grapheme.nn.pool import connect, reduce, select
+from pyg_grapheme.nn.pool.gpu import connect as gpu_connect
+from pyg_grapheme.nn.pool.gpu import reduce as gpu_reduce
+from pyg_grapheme.nn.pool.gpu import scores as gpu_scores
 from pyg_grapheme.nn.pool.gpu import select as gpu_select
 from pyg_grapheme.nn.pool.host import connect as host_connect
 from pyg_grapheme.nn.pool.host import reduce as host_reduce
@@ -204,14 +209,18 @@ class ThresholdMergePool(torch.nn.Module):
       for components, and autograd Functions with compiled passes for the
       differentiable steps; on the small batches graph models train on this
       costs a fraction of the tensor code's fixed per-operation overhead;
-    * on CUDA, tensor code (:mod:`~pyg_grapheme.nn.pool.select`,
-      :mod:`~pyg_grapheme.nn.pool.reduce`, :mod:`~pyg_grapheme.nn.pool.connect`)
-      with the merge rules as Triton kernels (:mod:`~pyg_grapheme.nn.pool.gpu`):
-      a fixed number of launches, sizes that depend on the data kept on the
-      device (arrays padded to :math:`N` or :math:`E`), and **one host read per
-      call**, which fetches the number of pairs, clusters and output edges and
-      the validation results together (:obj:`candidates="all"` adds one to size
-      its pairs; the first call with :obj:`threshold=None` none);
+    * on CUDA with adjacent candidates, the four steps fused into Triton kernels
+      (:mod:`~pyg_grapheme.nn.pool.gpu`): about 20 kernel launches and 15 tensor
+      operations for a forward and backward pass together (three sorts among
+      them), sizes that depend on the data kept on the device (arrays padded to
+      :math:`N` or :math:`E`), and **one host read per call**, which fetches the
+      number of pairs, clusters and output edges and the validation results
+      together; the gradients are attached after that read by autograd Functions
+      whose backward passes are kernels too;
+    * on CUDA with :obj:`candidates="all"`, tensor code
+      (:mod:`~pyg_grapheme.nn.pool.select`, :mod:`~pyg_grapheme.nn.pool.reduce`,
+      :mod:`~pyg_grapheme.nn.pool.connect`) with the merge rules as Triton
+      kernels and one host read per call, plus one to size its pairs;
     * elsewhere (TorchScript, other dtypes, :obj:`candidates="all"` on the
       CPU), the same tensor code with the merge rules in rounds of tensor
       operations (one host read per round).
@@ -407,10 +416,164 @@ class ThresholdMergePool(torch.nn.Module):
     def _pool_eagerly(
         self, x: Tensor, edge_index: Tensor, batch: Tensor | None, edge_attr: Tensor | None
     ) -> tuple[Tensor, Tensor, Tensor, MergeInfo]:
-        """:meth:`_pool` after the input checks; :func:`torch.compile` leaves it eager (one
-        graph break), since its output sizes depend on the data."""
+        """:meth:`_pool` (or :meth:`_pool_fused`) after the input checks;
+        :func:`torch.compile` leaves it eager (one graph break), since its output sizes
+        depend on the data."""
         self._check_input(x, edge_index, batch, edge_attr)
+        if self._fuses(x, edge_index):
+            return self._pool_fused(x, edge_index, batch, edge_attr)
         return self._pool(x, edge_index, batch, edge_attr)
+
+    @torch.jit.unused
+    def _pool_fused(
+        self, x: Tensor, edge_index: Tensor, batch: Tensor | None, edge_attr: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor, MergeInfo]:
+        """The four steps on CUDA, fused into Triton kernels (:mod:`~pyg_grapheme.nn.pool.gpu`).
+
+        Every step runs on arrays padded to :math:`N` nodes or :math:`E` edges, without
+        autograd; the kernels write the validation results and the counts into one counter
+        tensor, which the call reads once; then the outputs are cut to size and their
+        gradients attached (custom autograd Functions whose backward passes are kernels too,
+        sized by the counts)."""
+        num_nodes, num_edges = x.size(0), edge_index.size(1)
+        device = x.device
+        matching = self.mode == "matching"
+        mean = self.reduce == "mean"
+        if batch is None:
+            batch = torch.zeros(num_nodes, dtype=torch.long, device=device)
+        h = x if self.lin is None else self.lin(x)  # the kernels read it detached
+        rounds = gpu_select.ROUNDS if matching else 0
+        # One zeroed buffer (long words): the counters, a matching's proposals per round, the
+        # graph sums that centre the rows, the pooled edges' weight sums, and components' sums
+        # and pooled rows (atomic sums all).
+        floats = [
+            num_nodes * h.size(1) if self.similarity == "centered" else 0,
+            num_edges,
+            0 if matching else gpu_reduce.COMPONENT_SUMS * num_nodes,
+            0 if matching else num_nodes * x.size(1),
+        ]
+        words = [(size * x.element_size() + 7) // 8 for size in floats]
+        parts = [gpu_scores.NUM_COUNTERS, rounds * num_nodes, *words]
+        zeros = torch.zeros(sum(parts), dtype=torch.long, device=device).split(parts)
+        counters = zeros[0]
+        best = zeros[1].view(rounds, num_nodes)
+        centre_sums, weight_sums, component_sums, component_rows = (
+            part.view(x.dtype)[:size] for part, size in zip(zeros[2:], floats)
+        )
+        centre_sums = centre_sums.view(num_nodes, -1) if floats[0] else None
+
+        # Select: graph layout, candidate pairs and their scores, the merge rule.
+        graph, graph_size, order, position, link = gpu_select.graph_layout(
+            batch, counters, matching
+        )
+        sorted_key, key_order, slot = gpu_scores.pair_keys(edge_index, graph, counters, num_nodes)
+        # The scoring kernel ranks float32 pairs itself and makes the first proposals, unless
+        # tau or the eligible pairs change after it (the data start, a ratio).
+        proposes = (
+            matching
+            and rounds > 0
+            and x.dtype == torch.float32
+            and self.ratio is None
+            and not self._start_from_data
+        )
+
+        def score(tau: Tensor) -> gpu_scores.ScoredPairs:
+            return gpu_scores.score_pairs(
+                h, tau, sorted_key, key_order, slot, graph, graph_size, counters,
+                best[0] if rounds > 0 else counters, centre_sums, self.temperature, matching,
+                proposes,
+            )  # fmt: skip
+
+        scored = score(torch.sigmoid(self.threshold_logit.detach()))
+        if self._start_from_data:
+            finite = counters[gpu_scores.NON_FINITE] == 0
+            self._start_threshold(scored.similarity, counters[gpu_scores.PAIRS], finite)
+            if centre_sums is not None:
+                centre_sums.zero_()
+            scored = score(torch.sigmoid(self.threshold_logit.detach()))
+        if self.ratio is not None:
+            valid = torch.arange(num_edges, device=device) < counters[gpu_scores.PAIRS]
+            allowed = select.most_similar_per_graph(
+                scored.candidate_index, scored.similarity, valid, graph, self.ratio
+            )
+            scored.open.masked_fill_(~allowed, 0)
+            scored.merged.logical_and_(allowed)
+        if matching:
+            if not proposes:
+                eligible = scored.open != 0
+                rank = select.descending_rank(scored.similarity, eligible)
+                scored.rank_key = gpu_select.rank_keys(rank, eligible)
+            gpu_select.match(
+                scored.candidate_index, scored.rank_key, scored.open, scored.merged, link, best,
+                counters, proposes,
+            )  # fmt: skip
+        else:
+            link = gpu_select.connected_components(
+                scored.candidate_index, scored.merged, num_nodes, parent=link
+            )
+        rank = gpu_select.root_ranks(order, link, scored.candidate_index[0], matching)
+
+        # Reduce.
+        pooled = gpu_reduce.clusters(
+            x, scored.gate, batch, link, scored.candidate_index, scored.merged, position, rank,
+            counters, matching, mean, self.gate_features,
+            None if matching else component_sums.view(-1, num_nodes),
+            None if matching else component_rows.view(num_nodes, -1),
+        )  # fmt: skip
+
+        # Connect.
+        edges = gpu_connect.pooled_edges(
+            edge_index, pooled.cluster, scored.pair_of_edge, scored.gate, weight_sums, counters
+        )
+        edge_attr_out = connect.edge_attr_means(edge_attr, edges.slot, edges.count)
+
+        # The one host read of the call: every count and every check together.
+        sizes: list[int] = counters.tolist()
+        check_index_stats(
+            NAME,
+            [-sizes[gpu_scores.NEG_LOW], sizes[gpu_scores.HIGH], -sizes[gpu_scores.NEG_GRAPH]],
+            num_nodes,
+            edge_index,
+            batch,
+        )
+        if sizes[gpu_scores.NON_FINITE] > 0:
+            raise_for_non_finite(NAME, x, -1)
+        num_pairs = sizes[gpu_scores.PAIRS]
+        num_clusters = sizes[gpu_scores.CLUSTERS]
+        num_out = sizes[gpu_scores.EDGES]
+        self._started(num_pairs)
+
+        # Cut to size and attach the gradients.
+        similarity, gate = gpu_scores.PairScores.apply(h, self.threshold_logit, scored, num_pairs)
+        candidate_index = scored.candidate_index[:, :num_pairs]
+        merged = scored.merged[:num_pairs]
+        if matching:
+            x_out, score_out = gpu_reduce.MatchingReduce.apply(
+                x, gate, pooled, num_clusters, mean, self.gate_features
+            )
+            member_weight = pooled.member_weight
+        else:
+            x_out, member_weight, score_out = gpu_reduce.ComponentReduce.apply(
+                x, gate, pooled, num_clusters, mean, self.gate_features
+            )
+        edge_weight = gpu_connect.EdgeWeights.apply(gate, edges, num_out)
+        if edge_attr_out is not None:
+            edge_attr_out = edge_attr_out[:num_out]
+        info = MergeInfo(
+            cluster=pooled.cluster,
+            edge_index=edge_index,
+            batch=batch,
+            member_weight=member_weight,
+            candidate_index=candidate_index,
+            similarity=similarity,
+            gate=gate,
+            merged=merged,
+            edge_weight=edge_weight,
+            edge_attr=edge_attr_out,
+            num_clusters=num_clusters,
+            score=score_out,
+        )
+        return x_out, edges.edge_index[:, :num_out], pooled.batch[:num_clusters], info
 
     def _pool(
         self, x: Tensor, edge_index: Tensor, batch: Tensor | None, edge_attr: Tensor | None
@@ -757,6 +920,17 @@ class ThresholdMergePool(torch.nn.Module):
             and x.dtype in host_select.HOST_DTYPES
             and (self.lin is None or self.lin.weight.dtype == x.dtype)
             and self.candidates == "edges"
+        )
+
+    @torch.jit.unused
+    def _fuses(self, x: Tensor, edge_index: Tensor) -> bool:
+        """Whether the call runs fused (:meth:`_pool_fused`): the Triton kernels serve it,
+        the candidates are adjacent pairs, and there are nodes and edges."""
+        return (
+            self._uses_kernels(x)
+            and self.candidates == "edges"
+            and x.size(0) > 0
+            and edge_index.size(1) > 0
         )
 
     @torch.jit.unused

@@ -1,0 +1,523 @@
+r"""Select on CUDA, first half: the candidate pairs of adjacent nodes and their similarity,
+gate and merge key, in a few Triton launches with no host read.
+
+With :math:`N` nodes, :math:`E` input edges and :math:`F` channels:
+
+* :func:`pair_keys`: one launch over the edges writes each edge's pair key
+  :math:`\min(u, v)\,N + \max(u, v)` (:math:`N^2` for self-loops and edges between graphs)
+  and folds the smallest and largest node index into the validation counters; one
+  ``torch.sort`` and a run-start pass with a ``cumsum`` give each distinct pair its slot.
+* :func:`score_pairs`: the rows centred per graph (one launch of atomic sums, skipped for
+  the plain cosine), their norms (one launch), then one launch over the sorted keys that
+  writes the candidate pairs in lexicographic order, each edge's pair, and for every pair
+
+  .. math::
+      s_p = \frac{\langle \mathbf{c}_a, \mathbf{c}_b \rangle}{n_a n_b}, \qquad
+      g_p = \sigma\big((s_p - \tau) / T\big), \qquad
+      m_p = [s_p > \tau],
+
+  with :math:`n_i = \max(\lVert\mathbf{c}_i\rVert, \epsilon)` and, for a matching, the key
+  that ranks the pair (:mod:`~pyg_grapheme.nn.pool.gpu.matching`) and its first proposal.
+* :class:`PairScores`: attaches the gradient of :math:`s` and :math:`g` with respect to the
+  projected features and the threshold logit, once the sizes are known (backward: one
+  launch of atomic row sums over the pairs, one over the rows, and one more that centres
+  the gradient).
+
+Channel sums run channel by channel in the features' dtype without fused multiply-adds,
+in the order of the host kernels (:mod:`pyg_grapheme.nn.pool.host.select`), and the root
+and the division are correctly rounded: equal features give equal similarities on every
+path, which the tie rules need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from pyg_grapheme.nn.pool.gpu.launch import BLOCK, ROW_BLOCK, grid, kernel
+from pyg_grapheme.nn.pool.pair_cosine import EPS
+
+tl: Any = None  # bound to triton.language by launch.available()
+
+# Counters the call reads back at its end (one int64 tensor, filled on the device).
+PAIRS, CLUSTERS, EDGES, NON_FINITE, NEG_LOW, HIGH, NEG_GRAPH, LEFT_OPEN = range(8)
+NUM_COUNTERS = 8
+
+
+def _pair_keys(
+    edge_ptr,
+    stride_side,
+    stride_edge,
+    graph_ptr,
+    key_ptr,
+    counter_ptr,
+    num_edges,
+    num_nodes,
+    sentinel,
+    BLOCK: tl.constexpr,
+):  # type: ignore[no-untyped-def]
+    e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = e < num_edges
+    u = tl.load(edge_ptr + e * stride_edge, mask=inside, other=0)
+    v = tl.load(edge_ptr + stride_side + e * stride_edge, mask=inside, other=0)
+    # Validation, read with the sizes at the end: the most negative and the largest index.
+    tl.atomic_max(counter_ptr + 4, tl.max(tl.maximum(-u, -v), axis=0))
+    tl.atomic_max(counter_ptr + 5, tl.max(tl.maximum(u, v), axis=0))
+    # Until then every gather stays in bounds (on a GPU a bad index is a device assert).
+    u = tl.minimum(tl.maximum(u, 0), num_nodes - 1)
+    v = tl.minimum(tl.maximum(v, 0), num_nodes - 1)
+    low = tl.minimum(u, v)
+    high = tl.maximum(u, v)
+    same_graph = tl.load(graph_ptr + low, mask=inside, other=0) == tl.load(
+        graph_ptr + high, mask=inside, other=0
+    )
+    key = tl.where((low != high) & same_graph, low * num_nodes + high, sentinel)
+    tl.store(key_ptr + e, key, mask=inside)
+
+
+def _run_starts(key_ptr, start_ptr, size, sentinel, BLOCK: tl.constexpr):  # type: ignore[no-untyped-def]
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = i < size
+    key = tl.load(key_ptr + i, mask=inside, other=sentinel)
+    before = tl.load(key_ptr + i - 1, mask=inside & (i > 0), other=-1)
+    tl.store(
+        start_ptr + i, (inside & (key != sentinel) & (key != before)).to(tl.int32), mask=inside
+    )
+
+
+def _centre_sums(h_ptr, graph_ptr, sum_ptr, num_nodes, CHANNELS: tl.constexpr, BLOCK: tl.constexpr):  # type: ignore[no-untyped-def]
+    v = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = v < num_nodes
+    g = tl.load(graph_ptr + v, mask=inside, other=0)
+    for f in range(CHANNELS):
+        value = tl.load(h_ptr + v * CHANNELS + f, mask=inside, other=0.0)
+        tl.atomic_add(sum_ptr + g * CHANNELS + f, value, mask=inside)
+
+
+def _centred_rows(
+    h_ptr,
+    graph_ptr,
+    size_ptr,
+    sum_ptr,
+    row_ptr,
+    norm_ptr,
+    counter_ptr,
+    num_nodes,
+    CHANNELS: tl.constexpr,
+    EPS: tl.constexpr,
+    CENTRED: tl.constexpr,
+    BLOCK: tl.constexpr,
+):  # type: ignore[no-untyped-def]
+    v = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = v < num_nodes
+    g = tl.load(graph_ptr + v, mask=inside, other=0)
+    size = tl.load(size_ptr + v, mask=inside, other=1)
+    squares = tl.zeros([BLOCK], dtype=h_ptr.dtype.element_ty)
+    for f in range(CHANNELS):
+        value = tl.load(h_ptr + v * CHANNELS + f, mask=inside, other=0.0)
+        if CENTRED:
+            # The mean as the host computes it: the sum divided by the count, then subtracted.
+            total = tl.load(sum_ptr + g * CHANNELS + f, mask=inside, other=0.0)
+            count = size.to(value.dtype)
+            # Correctly rounded, as torch divides (float64 division always is).
+            mean = tl.div_rn(total, count) if value.dtype == tl.float32 else total / count
+            value = value - mean
+        tl.store(row_ptr + v * CHANNELS + f, value, mask=inside)
+        squares += value * value
+    if squares.dtype == tl.float32:  # noqa: SIM108 (a compile-time branch)
+        norm = tl.sqrt_rn(squares)
+    else:
+        norm = tl.sqrt(squares)
+    # Finite values differ from themselves by zero; NaN and infinity by NaN.
+    bad = inside & ((squares - squares) != 0.0)
+    tl.atomic_max(counter_ptr + 3, tl.max(bad.to(tl.int64), axis=0))
+    tl.store(norm_ptr + v, tl.maximum(norm, EPS), mask=inside)
+
+
+def _score_pairs(
+    key_ptr,
+    order_ptr,
+    slot_ptr,
+    row_ptr,
+    norm_ptr,
+    tau_ptr,
+    first_ptr,
+    second_ptr,
+    pair_of_edge_ptr,
+    similarity_ptr,
+    gate_ptr,
+    open_ptr,
+    merged_ptr,
+    rank_key_ptr,
+    best_ptr,
+    counter_ptr,
+    num_edges,
+    num_nodes,
+    sentinel,
+    CHANNELS: tl.constexpr,
+    INV_TEMPERATURE: tl.constexpr,
+    MATCHING: tl.constexpr,
+    PROPOSE: tl.constexpr,
+    BLOCK: tl.constexpr,
+):  # type: ignore[no-untyped-def]
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = i < num_edges
+    key = tl.load(key_ptr + i, mask=inside, other=sentinel)
+    before = tl.load(key_ptr + i - 1, mask=inside & (i > 0), other=-1)
+    edge = tl.load(order_ptr + i, mask=inside, other=0)
+    slot = tl.load(slot_ptr + i, mask=inside, other=1) - 1
+    num_pairs = tl.load(slot_ptr + num_edges - 1)
+    real = inside & (key != sentinel)
+    first = real & (key != before)
+    tl.store(pair_of_edge_ptr + edge, tl.where(real, slot, num_edges), mask=inside)
+    a = tl.where(first, key // num_nodes, 0)
+    b = tl.where(first, key % num_nodes, 0)
+    dot = tl.zeros([BLOCK], dtype=row_ptr.dtype.element_ty)
+    for f in range(CHANNELS):
+        dot += tl.load(row_ptr + a * CHANNELS + f, mask=first, other=0.0) * tl.load(
+            row_ptr + b * CHANNELS + f, mask=first, other=0.0
+        )
+    norms = tl.load(norm_ptr + a, mask=first, other=1.0) * tl.load(
+        norm_ptr + b, mask=first, other=1.0
+    )
+    similarity = tl.div_rn(dot, norms) if dot.dtype == tl.float32 else dot / norms
+    tau = tl.load(tau_ptr).to(similarity.dtype)
+    gate = tl.sigmoid((similarity - tau) * INV_TEMPERATURE)
+    above = first & (similarity > tau)
+    tl.store(first_ptr + slot, a, mask=first)
+    tl.store(second_ptr + slot, b, mask=first)
+    tl.store(similarity_ptr + slot, similarity, mask=first)
+    tl.store(gate_ptr + slot, gate, mask=first)
+    tl.store(open_ptr + slot, above.to(tl.int8), mask=first)
+    if MATCHING:
+        tl.store(merged_ptr + slot, tl.zeros([BLOCK], dtype=tl.int1), mask=first)
+    else:
+        tl.store(merged_ptr + slot, above, mask=first)
+    if PROPOSE:
+        # Similarities above tau are positive: their float32 bits order as they do, and the
+        # low half (the complement of the slot) breaks ties by position.
+        bits = similarity.to(tl.int32, bitcast=True).to(tl.int64)
+        rank_key = tl.where(above, (bits << 32) | (0xFFFFFFFF - slot), 0)
+        tl.store(rank_key_ptr + slot, rank_key, mask=first)
+        tl.atomic_max(best_ptr + a, rank_key, mask=above)
+        tl.atomic_max(best_ptr + b, rank_key, mask=above)
+    # Slots past the pairs: padding (the last node paired with itself), never merged.
+    pad = inside & (i >= num_pairs)
+    last = num_nodes - 1
+    tl.store(first_ptr + i, tl.zeros([BLOCK], dtype=tl.int64) + last, mask=pad)
+    tl.store(second_ptr + i, tl.zeros([BLOCK], dtype=tl.int64) + last, mask=pad)
+    tl.store(similarity_ptr + i, tl.zeros([BLOCK], dtype=similarity.dtype), mask=pad)
+    tl.store(gate_ptr + i, tl.zeros([BLOCK], dtype=similarity.dtype), mask=pad)
+    tl.store(open_ptr + i, tl.zeros([BLOCK], dtype=tl.int8), mask=pad)
+    tl.store(merged_ptr + i, tl.zeros([BLOCK], dtype=tl.int1), mask=pad)
+    tl.store(rank_key_ptr + i, tl.zeros([BLOCK], dtype=tl.int64), mask=pad)
+    if tl.program_id(0) == 0:
+        tl.store(counter_ptr, num_pairs)
+
+
+def _pair_gradients(
+    first_ptr,
+    second_ptr,
+    row_ptr,
+    norm_ptr,
+    gate_ptr,
+    grad_similarity_ptr,
+    similarity_stride,
+    grad_gate_ptr,
+    gate_stride,
+    grad_unit_ptr,
+    through_gate_ptr,
+    num_pairs,
+    CHANNELS: tl.constexpr,
+    INV_TEMPERATURE: tl.constexpr,
+    HAS_SIMILARITY: tl.constexpr,
+    HAS_GATE: tl.constexpr,
+    BLOCK: tl.constexpr,
+):  # type: ignore[no-untyped-def]
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = p < num_pairs
+    delta = tl.zeros([BLOCK], dtype=row_ptr.dtype.element_ty)
+    if HAS_GATE:
+        gate = tl.load(gate_ptr + p, mask=inside, other=0.0)
+        grad = tl.load(grad_gate_ptr + p * gate_stride, mask=inside, other=0.0).to(delta.dtype)
+        slope = grad * gate * (1.0 - gate) * INV_TEMPERATURE
+        tl.atomic_add(through_gate_ptr, tl.sum(slope, axis=0))
+        delta += slope
+    if HAS_SIMILARITY:
+        delta += tl.load(grad_similarity_ptr + p * similarity_stride, mask=inside, other=0.0).to(
+            delta.dtype
+        )
+    a = tl.load(first_ptr + p, mask=inside, other=0)
+    b = tl.load(second_ptr + p, mask=inside, other=0)
+    inv_a = 1.0 / tl.load(norm_ptr + a, mask=inside, other=1.0)
+    inv_b = 1.0 / tl.load(norm_ptr + b, mask=inside, other=1.0)
+    for f in range(CHANNELS):
+        unit_a = tl.load(row_ptr + a * CHANNELS + f, mask=inside, other=0.0) * inv_a
+        unit_b = tl.load(row_ptr + b * CHANNELS + f, mask=inside, other=0.0) * inv_b
+        tl.atomic_add(grad_unit_ptr + a * CHANNELS + f, delta * unit_b, mask=inside)
+        tl.atomic_add(grad_unit_ptr + b * CHANNELS + f, delta * unit_a, mask=inside)
+
+
+def _row_gradients(
+    row_ptr,
+    norm_ptr,
+    grad_unit_ptr,
+    graph_ptr,
+    sum_ptr,
+    grad_ptr,
+    through_gate_ptr,
+    tau_ptr,
+    grad_logit_ptr,
+    num_nodes,
+    CHANNELS: tl.constexpr,
+    EPS: tl.constexpr,
+    CENTRED: tl.constexpr,
+    HAS_LOGIT: tl.constexpr,
+    BLOCK: tl.constexpr,
+):  # type: ignore[no-untyped-def]
+    v = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = v < num_nodes
+    norm = tl.load(norm_ptr + v, mask=inside, other=1.0)
+    inv = 1.0 / norm
+    radial = tl.zeros([BLOCK], dtype=norm.dtype)
+    for f in range(CHANNELS):
+        unit = tl.load(row_ptr + v * CHANNELS + f, mask=inside, other=0.0) * inv
+        radial += tl.load(grad_unit_ptr + v * CHANNELS + f, mask=inside, other=0.0) * unit
+    # Through the norm only where it was not clamped.
+    radial = tl.where(norm > EPS, radial, 0.0)
+    g = tl.load(graph_ptr + v, mask=inside, other=0)
+    for f in range(CHANNELS):
+        unit = tl.load(row_ptr + v * CHANNELS + f, mask=inside, other=0.0) * inv
+        grad_unit = tl.load(grad_unit_ptr + v * CHANNELS + f, mask=inside, other=0.0)
+        grad = (grad_unit - radial * unit) * inv
+        tl.store(grad_ptr + v * CHANNELS + f, grad, mask=inside)
+        if CENTRED:
+            tl.atomic_add(sum_ptr + g * CHANNELS + f, grad, mask=inside)
+    if HAS_LOGIT:  # noqa: SIM102 (a compile-time flag, then a runtime test)
+        if tl.program_id(0) == 0:
+            # d tau / d logit = tau (1 - tau); the pairs' atomics ended with their launch.
+            tau = tl.load(tau_ptr)
+            through_gate = tl.load(through_gate_ptr).to(tau.dtype)
+            tl.store(grad_logit_ptr, -through_gate * tau * (1.0 - tau))
+
+
+def _centre_gradients(
+    grad_ptr, graph_ptr, size_ptr, sum_ptr, num_nodes, CHANNELS: tl.constexpr, BLOCK: tl.constexpr
+):  # type: ignore[no-untyped-def]
+    v = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = v < num_nodes
+    g = tl.load(graph_ptr + v, mask=inside, other=0)
+    size = tl.load(size_ptr + v, mask=inside, other=1)
+    for f in range(CHANNELS):
+        total = tl.load(sum_ptr + g * CHANNELS + f, mask=inside, other=0.0)
+        grad = tl.load(grad_ptr + v * CHANNELS + f, mask=inside, other=0.0)
+        tl.store(grad_ptr + v * CHANNELS + f, grad - total / size.to(grad.dtype), mask=inside)
+
+
+def pair_keys(
+    edge_index: Tensor, graph: Tensor, counters: Tensor, num_nodes: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""The candidate pairs' keys, sorted, and each key's slot.
+
+    Args:
+        edge_index (torch.Tensor): :math:`[2, E]`, not yet validated (indices are clamped
+            into :math:`[0, N)`; the extremes go to ``counters``).
+        graph (torch.Tensor): :math:`[N]`, a dense graph id of each node.
+        counters (torch.Tensor): ``long`` :math:`[8]`, the call's counters.
+        num_nodes (int): :math:`N > 0`.
+
+    Returns:
+        * **sorted_key** (*torch.Tensor*): :math:`[E]`, pair keys ascending, :math:`N^2`
+          for edges that are no candidate (last).
+        * **order** (*torch.Tensor*): :math:`[E]`, the edge of each sorted key.
+        * **slot** (*torch.Tensor*): :math:`[E]`, one plus the slot of each sorted key's pair
+          (an inclusive count of distinct pairs); its last entry is :math:`P`.
+    """
+    num_edges = edge_index.size(1)
+    device = edge_index.device
+    key = torch.empty(num_edges, dtype=torch.long, device=device)
+    # Keys of edges that are no candidate; a Python int, since N^2 overflows int32.
+    sentinel = num_nodes * num_nodes
+    kernel(_pair_keys, device)[grid(num_edges)](
+        edge_index, edge_index.stride(0), edge_index.stride(1), graph, key, counters,
+        num_edges, num_nodes, sentinel, BLOCK=BLOCK,
+    )  # fmt: skip
+    sorted_key, order = torch.sort(key)
+    return sorted_key, order, run_slots(sorted_key, sentinel)
+
+
+def run_slots(sorted_key: Tensor, sentinel: int) -> Tensor:
+    """One plus the rank of each sorted key among the distinct keys below ``sentinel``
+    (an inclusive ``cumsum`` of run starts) :math:`[E]`."""
+    size = sorted_key.numel()
+    start = torch.empty(size, dtype=torch.int32, device=sorted_key.device)
+    kernel(_run_starts, sorted_key.device)[grid(size)](
+        sorted_key, start, size, sentinel, BLOCK=BLOCK
+    )
+    return torch.cumsum(start, 0)
+
+
+@dataclass
+class ScoredPairs:
+    """What :func:`score_pairs` computed, padded to :math:`E` pairs (the first :math:`P`
+    are the candidates), and what the backward pass of :class:`PairScores` needs."""
+
+    candidate_index: Tensor  # long [2, E]
+    pair_of_edge: Tensor  # long [E], E for edges that are no candidate
+    similarity: Tensor  # [E]
+    gate: Tensor  # [E]
+    open: Tensor  # int8 [E]: above tau (a matching's undecided pairs)
+    merged: Tensor  # bool [E]: above tau for components; filled by the matching otherwise
+    rank_key: Tensor  # long [E]: (similarity bits, complement of the slot), 0 if not above
+    rows: Tensor  # [N, F], the centred rows
+    norm: Tensor  # [N], clamped norms
+    graph: Tensor  # [N]
+    graph_size: Tensor  # [N], nodes in each node's graph
+    tau: Tensor  # 0-d
+    centred: bool
+    temperature: float
+
+
+def score_pairs(
+    h: Tensor,
+    tau: Tensor,
+    sorted_key: Tensor,
+    order: Tensor,
+    slot: Tensor,
+    graph: Tensor,
+    graph_size: Tensor,
+    counters: Tensor,
+    best: Tensor,
+    centre_sums: Tensor | None,
+    temperature: float,
+    matching: bool,
+    propose: bool,
+) -> ScoredPairs:
+    r"""Centres and normalises the rows, then scores every candidate pair (no autograd).
+
+    Args:
+        h (torch.Tensor): Projected features :math:`[N, F]`.
+        tau (torch.Tensor): The threshold :math:`\tau`, 0-d.
+        sorted_key, order, slot (torch.Tensor): From :func:`pair_keys`.
+        graph, graph_size (torch.Tensor): Each node's dense graph id and its graph's size.
+        counters (torch.Tensor): The call's counters (the pair count and the finite check
+            are written there).
+        best (torch.Tensor): ``long`` :math:`[N]`, zeros: the first proposals of a matching.
+        centre_sums (torch.Tensor, optional): Zeros :math:`[N, F]` for the graph sums;
+            :obj:`None` for the plain cosine.
+        temperature (float): :math:`T`.
+        matching (bool): Whether pairs are matched (``merged`` stays for the rounds) or
+            joined in components (``merged`` is :math:`s > \tau`).
+        propose (bool): Write the ranking keys and the first proposals (float32 scores).
+    """
+    h = h.detach().contiguous()
+    num_nodes, channels = h.shape
+    num_edges = sorted_key.numel()
+    device = h.device
+    rows = torch.empty_like(h)
+    norm = torch.empty(num_nodes, dtype=h.dtype, device=device)
+    row_grid = grid(num_nodes, ROW_BLOCK)
+    options = {"enable_fp_fusion": False}
+    centred = centre_sums is not None
+    if centred:
+        kernel(_centre_sums, device)[row_grid](
+            h, graph, centre_sums, num_nodes, channels, BLOCK=ROW_BLOCK
+        )
+    kernel(_centred_rows, device)[row_grid](
+        h, graph, graph_size, centre_sums if centred else h, rows, norm, counters,
+        num_nodes, channels, EPS=EPS, CENTRED=centred, BLOCK=ROW_BLOCK, **options,
+    )  # fmt: skip
+    candidate_index = torch.empty(2, num_edges, dtype=torch.long, device=device)
+    pair_of_edge = torch.empty(num_edges, dtype=torch.long, device=device)
+    similarity = torch.empty(num_edges, dtype=h.dtype, device=device)
+    gate = torch.empty_like(similarity)
+    is_open = torch.empty(num_edges, dtype=torch.int8, device=device)
+    merged = torch.empty(num_edges, dtype=torch.bool, device=device)
+    rank_key = torch.empty(num_edges, dtype=torch.long, device=device)
+    # Few pairs per program: the rows each one gathers, channel by channel, stay in L1.
+    kernel(_score_pairs, device)[grid(num_edges, ROW_BLOCK)](
+        sorted_key, order, slot, rows, norm, tau, candidate_index[0], candidate_index[1],
+        pair_of_edge, similarity, gate, is_open, merged, rank_key, best, counters,
+        num_edges, num_nodes, num_nodes * num_nodes, channels, INV_TEMPERATURE=1.0 / temperature,
+        MATCHING=matching, PROPOSE=propose, BLOCK=ROW_BLOCK, **options,
+    )  # fmt: skip
+    return ScoredPairs(
+        candidate_index, pair_of_edge, similarity, gate, is_open, merged, rank_key, rows, norm,
+        graph, graph_size, tau, centred, temperature,
+    )  # fmt: skip
+
+
+class PairScores(torch.autograd.Function):
+    r"""Attaches to the first :math:`P` similarities and gates of :func:`score_pairs` their
+    gradient with respect to the projected features :math:`\mathbf{h}` and the threshold
+    logit :math:`\theta` (the forward pass was done before the sizes were read).
+
+    Backward, as the host kernels: with :math:`\delta_p = \bar s_p + \bar g_p g_p (1 - g_p)
+    / T` and unit rows :math:`\mathbf{u}_i = \mathbf{c}_i / n_i`,
+    :math:`\bar{\mathbf{u}}_a \mathrel{+}= \delta_p \mathbf{u}_b`,
+    :math:`\bar{\mathbf{u}}_b \mathrel{+}= \delta_p \mathbf{u}_a` (atomics over the pairs);
+    :math:`\bar{\mathbf{c}}_i = (\bar{\mathbf{u}}_i - [n_i > \epsilon] \langle
+    \bar{\mathbf{u}}_i, \mathbf{u}_i \rangle \mathbf{u}_i) / n_i`; :math:`\bar{\mathbf{h}}` is
+    :math:`\bar{\mathbf{c}}` centred per graph; :math:`\bar\theta = -\tau (1 - \tau)
+    \sum_p \bar g_p g_p (1 - g_p) / T`.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, h: Tensor, logit: Tensor, scored: ScoredPairs, num_pairs: int
+    ) -> tuple[Tensor, Tensor]:
+        ctx.scored, ctx.num_pairs = scored, num_pairs
+        ctx.set_materialize_grads(False)
+        return scored.similarity[:num_pairs], scored.gate[:num_pairs]
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: Any, grad_similarity: Tensor | None, grad_gate: Tensor | None
+    ) -> tuple[Tensor | None, Tensor | None, None, None]:
+        scored: ScoredPairs = ctx.scored
+        num_pairs = ctx.num_pairs
+        rows = scored.rows
+        num_nodes, channels = rows.shape
+        device = rows.device
+        needs_h, needs_logit = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if grad_similarity is None and grad_gate is None:
+            return None, None, None, None
+        # One zeroed buffer: the unit-row gradients, the graph sums and the gate total.
+        words = num_nodes * channels * (2 if scored.centred else 1) + 1
+        buffer = torch.zeros(words, dtype=rows.dtype, device=device)
+        grad_unit = buffer[: num_nodes * channels]
+        sums = buffer[num_nodes * channels : -1] if scored.centred else grad_unit
+        through_gate = buffer[-1:]
+        inv_temperature = 1.0 / scored.temperature
+        options = {"enable_fp_fusion": False}
+        first, second = scored.candidate_index[0], scored.candidate_index[1]
+        if num_pairs > 0:
+            kernel(_pair_gradients, device)[grid(num_pairs, ROW_BLOCK)](
+                first, second, rows, scored.norm, scored.gate,
+                rows if grad_similarity is None else grad_similarity,
+                0 if grad_similarity is None else grad_similarity.stride(0),
+                rows if grad_gate is None else grad_gate,
+                0 if grad_gate is None else grad_gate.stride(0),
+                grad_unit, through_gate, num_pairs, channels,
+                INV_TEMPERATURE=inv_temperature, HAS_SIMILARITY=grad_similarity is not None,
+                HAS_GATE=grad_gate is not None, BLOCK=ROW_BLOCK, **options,
+            )  # fmt: skip
+        grad_h = torch.empty_like(rows)
+        has_logit = needs_logit and grad_gate is not None
+        grad_logit = torch.empty((), dtype=scored.tau.dtype, device=device) if has_logit else None
+        kernel(_row_gradients, device)[grid(num_nodes, ROW_BLOCK)](
+            rows, scored.norm, grad_unit, scored.graph, sums, grad_h, through_gate,
+            scored.tau, grad_logit if has_logit else through_gate, num_nodes, channels,
+            EPS=EPS, CENTRED=scored.centred, HAS_LOGIT=has_logit, BLOCK=ROW_BLOCK, **options,
+        )  # fmt: skip
+        if scored.centred:
+            kernel(_centre_gradients, device)[grid(num_nodes, ROW_BLOCK)](
+                grad_h, scored.graph, scored.graph_size, sums, num_nodes, channels,
+                BLOCK=ROW_BLOCK, **options,
+            )  # fmt: skip
+        return (grad_h if needs_h else None), grad_logit, None, None

@@ -655,8 +655,10 @@ def train_and_evaluate(
     seed: int = 0,
     config: BaselineConfig = PRESETS["string"],
     augment: Callable[[TextPair], TextPair] | None = None,
+    select_on: Sequence[TextPair] | None = None,
 ) -> dict[str, Any]:
-    """Train on ``train_pairs`` (see :func:`train`), then score every suite.
+    """Train on ``train_pairs`` (see :func:`train`; ``select_on``: development pairs that
+    choose its weights), then score every suite.
 
     Returns:
         ``exact_match`` and ``unknown_fraction`` (pairs holding a grapheme outside the
@@ -672,6 +674,7 @@ def train_and_evaluate(
         seed=seed,
         config=config,
         augment=augment,
+        select_on=select_on,
     )
     scores, unknown = {}, {}
     for name, pairs in eval_suites.items():

@@ -7,8 +7,9 @@ and held-out suites live here, apart from either model:
 * string tasks: 2,000 Latin strings of 1-8 clusters (seed 0); suites as in
   :func:`pyg_grapheme.data.held_out.held_out_suites` (300 new Latin strings of 9-16
   clusters, 200 each of Greek, Cyrillic and emoji, 1-8 clusters);
-* math level ``L``: 960 problems (seed 0), scored on 240 others (seed 1, none in
-  training): ``conf/math_l1.yaml``'s split;
+* math level ``L``: 960 problems (seed 0), of which a tenth is the development set
+  (checkpoint choice, both models) and the rest trains; scored once on 240 others
+  (seed 1, none among the 960);
 * kindergarten: all records of a kindergarten file in GRAPHEME's pairs format (see the
   data-format guide, ``docs/guides/data_formats.md``), scored on the same records
   (recall, not generalisation).
@@ -30,15 +31,13 @@ from pyg_grapheme.data.math_expressions import parse_polish, to_polish
 
 __all__ = [
     "CONF_DIR",
-    "DECODER_GROWTH",
+    "MATH_DEV_SHARE",
     "MATH_SPLIT",
     "MATH_SWAP",
     "ROWS",
     "ROW_CONFIGS",
-    "ROW_OPTIONS",
     "STRING_ROWS",
     "STRING_SPLIT",
-    "WHOLE_ANSWER",
     "RowData",
     "add_run_math_train_option",
     "commutative_swap",
@@ -63,49 +62,15 @@ ROW_CONFIGS: dict[str, str] = {
 """Config (in ``conf/``) our model trains each row with; rows without their own use the
 generic ``pairs.yaml``."""
 
-DECODER_GROWTH = ["--model.net.growth", "decoder", "--model.net.post_growth_layers", "0"]
-"""Fit options that hand every length decision to the output decoder (transducer growth)."""
-
-WHOLE_ANSWER = [
-    "--model.net.decoder_layers",
-    "2",
-    "--model.alignment",
-    "whole",
-    "--model.net.max_children",
-    "80",
-    *DECODER_GROWTH,
-    "--model.objective.init_args.count_weight",
-    "0",
-    "--model.weight_decay",
-    "0.1",
-    "--trainer.check_val_every_n_epoch",
-    "40",
-]
-"""Fit options of the math rows whose answer is not a local rewrite of the input:
-derivatives and integrals (levels 5 and 6) reorder and repeat subtrees of their input, and
-a product's leading digits (level 1) or a linear equation's solution (level 7) depend on
-all of it. Each answer is written whole from one node: the "whole" alignment merges the
-input into one node, which grows by a two-layer output decoder (up to 80 graphemes) whose
-pointer copies from any input node. The decoder ends the answer, so the count head is not
-read and its loss is dropped. Weight decay 0.1 replaces the arithmetic config's 1.0, which
-held these larger models back. Validation, which only feeds the logs, runs every 40th
-epoch. ``bench/results/results_table.md`` gives each option's measured effect and the
-command that reproduces it."""
-
-ROW_OPTIONS: dict[str, list[str]] = {
-    "math_l1": WHOLE_ANSWER,
-    "math_l5": WHOLE_ANSWER,
-    "math_l6": WHOLE_ANSWER,
-    "math_l7": WHOLE_ANSWER,
-}
-"""Command-line options our model gets on top of its row's config."""
-
 ROWS = tuple(ROW_CONFIGS)
 STRING_ROWS = ("copy", "drop_last", "dedupe", "squeeze_spaces", "double", "spaced", "strip")
 
 STRING_SPLIT = {"n_train": 2000, "n_val": 300, "max_len": 8, "seed": 0}
-"""Training pairs and our model's validation pairs (for its logs only) of a string row:
-``conf/default.yaml``'s data settings."""
+"""Training pairs and development pairs (new Latin strings of up to twice the training
+length: both models' checkpoint choice) of a string row: ``conf/default.yaml``'s data
+settings."""
+MATH_DEV_SHARE = 0.1
+"""Share of a math row's training problems held out as its development set."""
 MATH_SPLIT = {"n_train": 960, "n_val": 240, "seed": 0}
 """``conf/math_l1.yaml``'s split, used for every math level."""
 MATH_SWAP: dict[int, float] = {1: 0.5}
@@ -135,8 +100,9 @@ class RowData:
 
     Attributes:
         train: training pairs (both models).
-        val: our model's validation pairs (its logs and best checkpoint; not scored).
-        suites: held-out suites (both models are scored on these).
+        val: development pairs: both models' checkpoint is the one of highest exact match
+            on them; never scored.
+        suites: held-out suites (both models are scored on these, once).
         preset: the baseline's size (:data:`~bench.seq2seq_baseline.PRESETS`).
         augment: the training-input rewrite of the row's config, for the baseline too.
     """
@@ -188,13 +154,20 @@ def row_data(
                 f"{space - split['n_val']} of them besides the {split['n_val']} held out, "
                 f"not {n_train}"
             )
-        train = generate("math", n_train, seed=split["seed"], level=level)
-        seen = {p.input for p in train}
-        val = generate("math", split["n_val"], seed=split["seed"] + 1, level=level, exclude=seen)
+        problems = generate("math", n_train, seed=split["seed"], level=level)
+        seen = {p.input for p in problems}
+        held_out = generate(
+            "math", split["n_val"], seed=split["seed"] + 1, level=level, exclude=seen
+        )
+        # The development set is split off the training problems (their last tenth, in
+        # the generator's random order), so the 240 held-out problems are scored once.
+        dev_size = max(1, round(MATH_DEV_SHARE * len(problems)))
+        train, dev = problems[:-dev_size], problems[-dev_size:]
         p = MATH_SWAP.get(level, 0.0)
-        augment = commutative_swap(p, {q.input for q in val}) if p > 0 else None
+        unseen = {q.input for q in held_out} | {q.input for q in dev}
+        augment = commutative_swap(p, unseen) if p > 0 else None
         preset = "math" if ROW_CONFIGS[row] == "math_l1.yaml" else "string"
-        return RowData(train, val, {"held_out": val}, preset=preset, augment=augment)
+        return RowData(train, dev, {"held_out": held_out}, preset=preset, augment=augment)
     if kindergarten is None:
         raise ValueError("the kindergarten row needs --kindergarten PATH (a GRAPHEME pairs file)")
     records = list(read_jsonl(kindergarten))

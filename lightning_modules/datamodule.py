@@ -30,6 +30,9 @@ class GraphemeDataModule(pl.LightningDataModule):
         task: a generated task (:data:`~pyg_grapheme.data.TASKS`), or ``None`` when the
             data comes from files only (then ``train_path`` is required).
         train_path, val_path: JSONL files (override ``task``).
+        test_path: a JSONL file of held-out pairs, never trained or validated on: its
+            inputs are kept out of every training augmentation (an operand swap never
+            writes a held-out problem), and ``trainer.test`` scores it.
         skip_bad_lines: skip malformed JSONL lines (and report how many) instead of failing.
         gsm8k_target: the target of GSM8K records (:mod:`pyg_grapheme.data.gsm8k`):
             ``"final"`` (default), the number after ``####``, or ``"steps"``, the
@@ -57,6 +60,7 @@ class GraphemeDataModule(pl.LightningDataModule):
         task: str | None = "dedupe",
         train_path: str | None = None,
         val_path: str | None = None,
+        test_path: str | None = None,
         skip_bad_lines: bool = False,
         n_train: int = 2000,
         n_val: int = 200,
@@ -148,7 +152,7 @@ class GraphemeDataModule(pl.LightningDataModule):
             dataset = CommutativeSwapDataset(
                 self.train_pairs,
                 self.hparams.swap_commutative,
-                exclude={p.input for p in self.val_pairs},
+                exclude={p.input for p in self.val_pairs} | {p.input for p in self.test_pairs},
             )
         else:
             dataset = PairDataset(self.train_pairs)
@@ -156,6 +160,20 @@ class GraphemeDataModule(pl.LightningDataModule):
             dataset,
             batch_size=self.hparams.batch_size,
             shuffle=True,
+            collate_fn=collate_pairs,
+            num_workers=self.hparams.num_workers,
+        )
+
+    @cached_property
+    def test_pairs(self) -> list[TextPair]:
+        """The held-out pairs of ``test_path`` (none without it)."""
+        return [] if self.hparams.test_path is None else self._read(self.hparams.test_path)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(
+            PairDataset(self.test_pairs),
+            batch_size=self.hparams.batch_size,
+            shuffle=False,
             collate_fn=collate_pairs,
             num_workers=self.hparams.num_workers,
         )

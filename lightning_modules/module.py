@@ -96,6 +96,8 @@ class GraphTransformModule(pl.LightningModule):
         self.val_exact_match = ExactMatch()
         self.val_cer = CharErrorRate()
         self.val_uer = UnitErrorRate(self.net.output_units)
+        self.test_exact_match = ExactMatch()
+        self.test_uer = UnitErrorRate(self.net.output_units)
         self.examples_to_keep = examples_to_keep
         self.val_examples: list[tuple[str, str, str]] = []
 
@@ -187,6 +189,18 @@ class GraphTransformModule(pl.LightningModule):
         self.log("val_uer", self.val_uer, on_epoch=True, batch_size=size)
         if batch_idx == 0:
             self.val_examples = list(zip(inputs.text, predictions, wanted))[: self.examples_to_keep]
+
+    def test_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> None:
+        """Held-out scoring (``trainer.test``): exact match and unit error rate of the
+        outputs decoded with ``beam``."""
+        inputs, targets = batch
+        predictions = self.net.transduce(inputs, beam=self.hparams.beam).outputs
+        wanted = [self.net.units.canonical(t) for t in targets.text]
+        self.test_exact_match.update(predictions, wanted)
+        self.test_uer.update(predictions, wanted)
+        size = inputs.num_graphs
+        self.log("test_exact_match", self.test_exact_match, on_epoch=True, batch_size=size)
+        self.log("test_uer", self.test_uer, on_epoch=True, batch_size=size)
 
     def configure_optimizers(self) -> Any:
         optimizer = torch.optim.AdamW(

@@ -25,7 +25,7 @@ from bench.seq2seq_baseline import (
     train,
     train_and_evaluate,
 )
-from bench.table_rows import CONF_DIR, MATH_SWAP, ROW_OPTIONS, commutative_swap, row_data
+from bench.table_rows import CONF_DIR, MATH_SWAP, commutative_swap, row_data
 from lightning_modules.datamodule import GraphemeDataModule
 from pyg_grapheme.data import TextPair, generate
 from pyg_grapheme.data.alphabets import ALPHABETS
@@ -236,7 +236,7 @@ def test_row_runner_baseline_smoke():
     assert no_budget.baseline is None and "no budget" in no_budget.notes[0]
 
 
-def test_our_options_follow_the_rows_own(monkeypatch):
+def test_our_options_reach_every_row(monkeypatch):
     import bench.results_table as results_table
 
     seen = []
@@ -253,10 +253,9 @@ def test_our_options_follow_the_rows_own(monkeypatch):
     monkeypatch.setattr(results_table, "run_ours", fake_run_ours)
     monkeypatch.setattr(sys, "argv", ["results_table"])
     main(["--rows", "math_l5,copy", "--models", "ours",
-          "--ours-options", "--model.net.spare_slots 2 --trainer.max_epochs '3'"])  # fmt: skip
-    extra = ["--model.net.spare_slots", "2", "--trainer.max_epochs", "3"]
-    assert seen == [[*ROW_OPTIONS["math_l5"], *extra], extra]
-    assert "--model.net.decoder_layers" in ROW_OPTIONS["math_l5"]
+          "--ours-options", "--model.net.init_args.dropout 0.2 --trainer.max_epochs '3'"])  # fmt: skip
+    extra = ["--model.net.init_args.dropout", "0.2", "--trainer.max_epochs", "3"]
+    assert seen == [extra, extra]
 
 
 @pytest.mark.parametrize(
@@ -274,15 +273,17 @@ def test_cli_bad_arguments_one_line(argv, message, capsys):
 
 
 def test_math_train_sets_the_training_problems():
-    """More training problems: the first 960 are the default's, and 240 others (drawn
-    with seed 1 around the training set) are held out; a count the level cannot hold is
-    an error."""
+    """More training problems: a tenth of them is the development set, the rest trains,
+    and 240 others (drawn with seed 1 around them) are held out and scored once; a count
+    the level cannot hold is an error."""
     default = row_data("math_l3")
+    assert (len(default.train), len(default.val)) == (864, 96)
     more = row_data("math_l3", math_train=2000)
-    assert len(more.train) == 2000 and len({p.input for p in more.train}) == 2000
-    assert more.train[:960] == default.train
-    assert len(more.val) == len({p.input for p in more.val}) == 240
-    assert not {p.input for p in more.train} & {p.input for p in more.val}
+    assert (len(more.train), len(more.val)) == (1800, 200)
+    problems = [p.input for p in more.train + more.val]
+    assert len(set(problems)) == 2000
+    held_out = {p.input for p in more.suites["held_out"]}
+    assert len(held_out) == 240 and not set(problems) & held_out
     with pytest.raises(
         ValueError, match="math level 1 has 1200 problems: it can train on 1 to 960"
     ):

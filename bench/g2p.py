@@ -181,12 +181,21 @@ def _baseline_process(lang: str, data_dir: Path, work: Path, beam: int, cpu_seco
     (work / lang / "baseline.json").write_text(json.dumps(result))
 
 
+def _finished_row(work: Path, lang: str, beam: int) -> dict[str, Any] | None:
+    """The row a previous run finished for ``lang`` (same beam), or None."""
+    path = work / lang / "row.json"
+    if not path.is_file():
+        return None
+    row = json.loads(path.read_text())
+    return row if row.get("beam") == beam else None
+
+
 def run_language(
     lang: str, data_dir: Path, work: Path, beam: int, baseline: bool, extra: list[str]
 ) -> dict[str, Any]:
     began = time.time()
     ours = run_ours(lang, data_dir, work, beam, extra)
-    row: dict[str, Any] = {"lang": lang, "ours": ours}
+    row: dict[str, Any] = {"lang": lang, "beam": beam, "ours": ours}
     if baseline:
         row["baseline"] = run_baseline(lang, data_dir, work, beam, ours["cpu_seconds"])
     row["wall_seconds"] = time.time() - began
@@ -278,6 +287,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="languages run in parallel")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--out", type=Path, help="write the results page here")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the rows of languages already finished in --work (row.json)",
+    )
     parser.add_argument("--baseline-only", metavar="LANG", help=argparse.SUPPRESS)
     parser.add_argument("--cpu-seconds", type=float, help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
@@ -297,8 +311,12 @@ def main(argv: list[str] | None = None) -> None:
     with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         rows = list(
             pool.map(
-                lambda lang: run_language(
-                    lang, args.data_dir, args.work, args.beam, not args.no_baseline, extra
+                lambda lang: (
+                    _finished_row(args.work, lang, args.beam)
+                    if args.resume and _finished_row(args.work, lang, args.beam)
+                    else run_language(
+                        lang, args.data_dir, args.work, args.beam, not args.no_baseline, extra
+                    )
                 ),
                 langs,
             )

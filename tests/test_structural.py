@@ -528,3 +528,22 @@ def test_negative_graph_ids_and_edge_weights_out_of_range_are_named(change, mess
     change(pred)
     with pytest.raises(ValueError, match=message):
         StructuralLoss()(pred, target)
+
+
+def test_activations_that_overflow_the_node_cost_are_named():
+    # |a - a'| is smoothed through (a - a')^2, which overflows float32 beyond about 1.8e19:
+    # before the check, finite activations of 1e20 gave a loss of inf.
+    pred = Data(
+        type=torch.tensor([[0.5, 0.5], [1.0, 0.0]]),
+        act=torch.tensor([1e20, 0.0]),
+        edge_index=torch.tensor([[0], [1]]),
+    )
+    target = _chain([0, 1])
+    target.act = torch.tensor([0.0, 1.0])
+    with pytest.raises(ValueError, match=r"pred\.act holds a value of magnitude 1e\+20"):
+        StructuralLoss()(pred, target)
+    pred.act = torch.tensor([9e18, -9e18])  # just inside the limit: large but finite
+    assert torch.isfinite(StructuralLoss()(pred, target))
+    pred.act = pred.act.double()  # float64 squares up to about 1.3e154
+    pred.act[0] = 1e20
+    assert torch.isfinite(StructuralLoss()(pred, target))

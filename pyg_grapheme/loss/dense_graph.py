@@ -230,6 +230,16 @@ def to_dense_graphs(
                 raise ValueError(f"{name}.{label} has NaN or Inf entries")
         if node_type.is_floating_point():
             check_probabilities(node_type, name)
+        if act is not None and act.numel() > 0:
+            # The node cost squares differences of activations (smooth |a - a'|): beyond
+            # half the square root of the largest float they overflow to inf.
+            limit = torch.finfo(dtype).max ** 0.5 / 2
+            largest = float(act.detach().abs().max())
+            if largest > limit:
+                raise ValueError(
+                    f"{name}.act holds a value of magnitude {largest:.3g}; activations beyond "
+                    f"{limit:.3g} overflow the node cost in {dtype}"
+                )
         for label, value in (("presence", presence), ("edge_weight", edge_weight)):
             if (
                 value is not None

@@ -10,6 +10,8 @@ from pyg_grapheme.command_line import one_line_errors
 
 __all__ = ["one_line_errors", "quiet_dependency_warnings"]
 
+_ABSENT_ACCELERATORS = ("GPU available: False", "TPU available: False", "HPU available: False")
+
 
 def quiet_dependency_warnings() -> None:
     """Silence deprecation notices that our dependencies raise about each other.
@@ -18,11 +20,20 @@ def quiet_dependency_warnings() -> None:
     uses torch's pytree ``LeafSpec`` that torch 2.13 deprecates; neither is
     something a user of these commands can act on. jsonargparse reads its switch
     when it warns, so setting it here is enough. Lightning's advertisement of its
-    cloud logger is dropped too.
+    cloud logger, its lines about accelerators the machine does not have and its
+    "Seed set to" are dropped too.
     """
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    # Lightning 2.6 advertises a cloud logger on every run.
+    # Lightning 2.6 advertises a cloud logger on every run, and says which accelerators
+    # a CPU run does not have and which seed it set (the seed is in the saved config):
+    # lines that would come before a bad-input error's one line.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-        lambda record: "litlogger" not in record.getMessage()
+        lambda record: (
+            "litlogger" not in record.getMessage()
+            and not record.getMessage().startswith(_ABSENT_ACCELERATORS)
+        )
+    )
+    logging.getLogger("lightning.fabric.utilities.seed").addFilter(
+        lambda record: not record.getMessage().startswith("Seed set to")
     )

@@ -26,6 +26,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
+from lightning_modules.checkpoint_io import CheckedCheckpointIO, check_before_resume
 from lightning_modules.command_line import one_line_errors, quiet_dependency_warnings
 from lightning_modules.datamodule import GraphemeDataModule
 from lightning_modules.module import GraphTransformModule
@@ -121,13 +122,17 @@ def main(args: list[str] | None = None) -> GraphemeCLI:
     threads = cli.config.get("torch_threads")
     if threads is not None:
         torch.set_num_threads(int(threads))
+    # Atomic checkpoint writes; checked reads (a damaged --ckpt_path is one line).
+    cli.trainer.strategy.checkpoint_io = CheckedCheckpointIO()
     root_dir = cli.trainer.default_root_dir
     for checkpoint in cli.trainer.checkpoint_callbacks:
         if checkpoint.dirpath is None:
             # One fixed folder per run dir, so `--ckpt_path last` finds the previous
             # run's last.ckpt even though every run logs into a new logger version.
             checkpoint.dirpath = str(Path(root_dir) / "checkpoints")
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
+    ckpt_path = cli.config.get("ckpt_path")
+    check_before_resume(cli.trainer, cli.model, cli.datamodule, ckpt_path)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
     return cli
 
 

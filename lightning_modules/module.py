@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -11,6 +10,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch
 
+from lightning_modules.checkpoint_io import check_resume
 from lightning_modules.component_config import build_component, component_config
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.metrics import CharErrorRate, ExactMatch
@@ -100,17 +100,10 @@ class GraphTransformModule(pl.LightningModule):
         self.examples_to_keep = examples_to_keep
         self.val_examples: list[tuple[str, str, str]] = []
 
-    @classmethod
-    def load_from_checkpoint(  # type: ignore[override]
-        cls, checkpoint_path: str | Path, *args: Any, weights_only: bool = True, **kwargs: Any
-    ) -> GraphTransformModule:
-        """Lightning's ``load_from_checkpoint``; refuses checkpoints of the old flat layout
-        with a message that says what to do. Our checkpoints hold tensors and plain
-        configuration only, so they load with ``weights_only=True`` by default."""
-        _reject_flat_layout(checkpoint_path)
-        return super().load_from_checkpoint(
-            checkpoint_path, *args, weights_only=weights_only, **kwargs
-        )
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse weights that do not fit, naming the options that differ (resuming ``fit``
+        with another configuration); :mod:`lightning_modules.checkpoint_io`."""
+        check_resume(self, checkpoint)
 
     def on_fit_start(self) -> None:
         """Check once that every training pair can be produced, before any step runs."""
@@ -230,18 +223,3 @@ def check_producible(pairs: Sequence[TextPair], alignment: str, max_children: in
                 f"{alignment!r} alignment, more than model.net.max_children={max_children}; "
                 f"raise --model.net.max_children to at least {largest}"
             )
-
-
-def _reject_flat_layout(checkpoint_path: str | Path) -> None:
-    """Checkpoints written before ``model.net`` existed kept the network's options as flat
-    hyper-parameters (``hidden_channels``, ...) and the network under ``model.*`` keys."""
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True)
-    hparams = checkpoint.get("hyper_parameters", {})
-    if "net" not in hparams and "hidden_channels" in hparams:
-        raise ValueError(
-            f"{checkpoint_path}: this checkpoint uses the old layout (the network's options as "
-            "flat model.* keys, before the network became the model.net component). It cannot "
-            "be loaded into this version: retrain it with the same task config "
-            "(python -m lightning_modules.fit --config conf/<task>.yaml), whose model.net "
-            "section now holds those options."
-        )

@@ -14,6 +14,7 @@ import sys
 
 from jsonargparse import auto_cli
 
+from lightning_modules.checkpoint_io import load_module
 from lightning_modules.command_line import one_line_errors, quiet_dependency_warnings
 from lightning_modules.module import GraphTransformModule
 from pyg_grapheme.data import read_jsonl
@@ -47,7 +48,7 @@ def predict(
         raise ValueError("give exactly one of --text or --input")
     if batch_size < 1:
         raise ValueError(f"--batch_size must be >= 1, got {batch_size}")
-    module = GraphTransformModule.load_from_checkpoint(ckpt, map_location="cpu")
+    module = load_module(GraphTransformModule, ckpt, map_location="cpu")
     model = module.net.eval()
     pairs = [] if input is None else list(read_jsonl(input, skip_bad_lines=skip_bad_lines))
     sources = [text] if text is not None else [p.input for p in pairs]

@@ -37,7 +37,8 @@ def emitted_graphemes(
         spare: ``BoolTensor[M]``, output nodes that emit nothing (``""``, so the list
             still has one entry per output node); ``None``: every node emits.
     """
-    best = probs.argmax(dim=1).tolist()
+    # No output node (a batch of empty inputs) can leave no class either: nothing to pick.
+    best = probs.argmax(dim=1).tolist() if probs.size(0) else []
     silent = [False] * len(best) if spare is None else spare.tolist()
     emitted: list[list[str]] = [[] for _ in range(num_graphs)]
     for node, graph in enumerate(batch.tolist()):

@@ -10,7 +10,12 @@ from pyg_grapheme.command_line import one_line_errors
 
 __all__ = ["one_line_errors", "quiet_dependency_warnings"]
 
-_ABSENT_ACCELERATORS = ("GPU available: False", "TPU available: False", "HPU available: False")
+_ABSENT_ACCELERATORS = (
+    "GPU available: False",
+    "TPU available: False",
+    "HPU available: False",
+    "Loading `train_dataloader` to estimate",
+)
 
 
 def quiet_dependency_warnings() -> None:
@@ -33,6 +38,11 @@ def quiet_dependency_warnings() -> None:
             "litlogger" not in record.getMessage()
             and not record.getMessage().startswith(_ABSENT_ACCELERATORS)
         )
+    )
+    # Our training loader resumes mid-epoch through the DataModule's state
+    # (lightning_modules.training_order), which Lightning does not know to look for.
+    warnings.filterwarnings(
+        "ignore", message=r"You're resuming from a checkpoint that ended before"
     )
     logging.getLogger("lightning.fabric.utilities.seed").addFilter(
         lambda record: not record.getMessage().startswith("Seed set to")

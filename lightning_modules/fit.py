@@ -5,7 +5,10 @@ which ships inside the package (``lightning_modules/conf``). A task config
 overrides it (``--config conf/dedupe.yaml``), any key can be set on the
 command line (``--trainer.max_epochs 5``, ``--model.net.hidden_channels 128``,
 ``--data.train_path pairs.jsonl --data.val_path val.jsonl``) and
-``--ckpt_path last`` resumes an interrupted run from its last checkpoint.
+``--ckpt_path last`` resumes an interrupted run from its last checkpoint, with
+the same weights at the end as a run never stopped (:mod:`.training_order`).
+SIGTERM or SIGINT (Ctrl-C) end a run after the current step with a checkpoint
+that resumes it and exit status 143 or 130 (:mod:`.interruption`).
 
 Everything a run writes goes under ``--trainer.default_root_dir`` (default
 ``outputs``): CSV logs in ``csv/``, TensorBoard logs in ``tensorboard/`` when
@@ -29,6 +32,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning_modules.checkpoint_io import CheckedCheckpointIO, check_before_resume
 from lightning_modules.command_line import one_line_errors, quiet_dependency_warnings
 from lightning_modules.datamodule import GraphemeDataModule
+from lightning_modules.interruption import StopOnSignal
 from lightning_modules.module import GraphTransformModule
 from lightning_modules.report import FitReport
 
@@ -110,6 +114,13 @@ def main(args: list[str] | None = None) -> GraphemeCLI:
             "without its conf/ folder; reinstall pyg-grapheme"
         )
     quiet_dependency_warnings()
+    # SIGTERM and SIGINT stop the command cleanly from here on (lightning_modules.interruption).
+    stop = StopOnSignal()
+    with stop.handling_signals():
+        return _fit(args, stop)
+
+
+def _fit(args: list[str] | None, stop: StopOnSignal) -> GraphemeCLI:
     cli = GraphemeCLI(
         GraphTransformModule,
         GraphemeDataModule,
@@ -130,6 +141,7 @@ def main(args: list[str] | None = None) -> GraphemeCLI:
             # One fixed folder per run dir, so `--ckpt_path last` finds the previous
             # run's last.ckpt even though every run logs into a new logger version.
             checkpoint.dirpath = str(Path(root_dir) / "checkpoints")
+    cli.trainer.callbacks.append(stop)
     ckpt_path = cli.config.get("ckpt_path")
     check_before_resume(cli.trainer, cli.model, cli.datamodule, ckpt_path)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)

@@ -7,10 +7,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["BAD_INPUT_EXIT", "one_line_errors"]
+__all__ = ["BAD_INPUT_EXIT", "INTERRUPTED_EXIT", "one_line_errors"]
 
 BAD_INPUT_EXIT = 2
 """Exit status of a command stopped by bad input (the status ``argparse`` uses for bad arguments)."""
+
+INTERRUPTED_EXIT = 130
+"""Exit status of a command stopped by Ctrl-C (SIGINT): 128 + 2, the shell's convention."""
 
 # What bad input raises: malformed or missing files (JsonlFormatError is a ValueError,
 # OSError covers missing or unreadable paths), values out of range, wrong types,
@@ -21,13 +24,18 @@ _BAD_INPUT = (ValueError, TypeError, KeyError, OSError)
 
 @contextmanager
 def one_line_errors(prog: str) -> Iterator[None]:
-    """Turn bad input into ``prog: error: <message>`` on stderr and exit status 2.
+    """Turn bad input into ``prog: error: <message>`` on stderr and exit status 2, and Ctrl-C
+    into ``prog: interrupted`` and exit status 130.
 
     The message is folded onto one line. Set ``PYG_GRAPHEME_TRACEBACK=1`` to get
     the full traceback instead (for debugging the project itself).
     """
     try:
         yield
+    except KeyboardInterrupt:
+        # Ctrl-C where the command does not handle it itself: one line, the shell's status.
+        print(f"{prog}: interrupted", file=sys.stderr, flush=True)
+        raise SystemExit(INTERRUPTED_EXIT) from None
     except Exception as exc:  # bad input is told apart from bugs right below
         bad_input = isinstance(exc, _BAD_INPUT) or type(exc).__name__ == "ArgumentError"
         if not bad_input or os.environ.get("PYG_GRAPHEME_TRACEBACK"):

@@ -76,6 +76,11 @@ class GraphemeDataModule(pl.LightningDataModule):
         # The shuffle and the random state, saved with every checkpoint for an exact resume.
         self.training_order = TrainingOrder()
 
+    def setup(self, stage: str) -> None:
+        """Read (and so check) the training and validation pairs before the first step: a bad
+        validation file stops the run before it trains, not when validation first runs."""
+        self.train_pairs, self.val_pairs  # noqa: B018
+
     # The pairs are built once, on first use, identically on every process.
     @cached_property
     def train_pairs(self) -> list[TextPair]:

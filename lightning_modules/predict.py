@@ -3,21 +3,28 @@
 Prints one output per input. With ``--input`` (a pairs or math JSONL file) it
 prints ``input<TAB>output`` lines and, as targets are present, ends with one
 line ``exact_match=<0..1> cer=<0..1> n=<count>``. ``--show_morph true`` adds,
-after a tab, what merged and split into what (``aa→a · b→bb · c→∅``). Bad input (a missing
-checkpoint, a malformed JSONL line, conflicting options) ends it with one line
-on stderr and exit status 2.
+after a tab, what merged and split into what (``aa→a · b→bb · c→∅``). Every
+record, empty or not, gets exactly one line: backslashes, tabs, line breaks and
+text that is not Unicode (bytes of ``--text`` that are not UTF-8) are printed
+escaped (:mod:`.prediction_lines`). The file is checked whole before the first
+line is printed and then read in batches, so memory does not grow with it. Bad
+input (a missing or damaged checkpoint, a malformed JSONL line, conflicting
+options, an input the model cannot transform, named by ``file:line``) ends it
+with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Iterable
 
 from jsonargparse import auto_cli
 
 from lightning_modules.checkpoint_io import load_module
 from lightning_modules.command_line import one_line_errors, quiet_dependency_warnings
 from lightning_modules.module import GraphTransformModule
-from pyg_grapheme.data import read_jsonl
+from lightning_modules.prediction_lines import flush, transform_in_batches, write_line
+from pyg_grapheme.data import TextPair
+from pyg_grapheme.data.jsonl import JsonlReader
 from pyg_grapheme.metrics import CharErrorRate, exact_match
 
 __all__ = ["predict"]
@@ -50,20 +57,31 @@ def predict(
         raise ValueError(f"--batch_size must be >= 1, got {batch_size}")
     module = load_module(GraphTransformModule, ckpt, map_location="cpu")
     model = module.net.eval()
-    pairs = [] if input is None else list(read_jsonl(input, skip_bad_lines=skip_bad_lines))
-    sources = [text] if text is not None else [p.input for p in pairs]
-    results: list[tuple[str, str]] = []
-    for start in range(0, len(sources), batch_size):
-        results.extend(model.transform_text(sources[start : start + batch_size], with_morph=True))
-    outputs = [output for output, _ in results]
-    for source, (output, morph) in zip(sources, results):
-        line = output if text is not None else f"{source}\t{output}"
-        print(f"{line}\t{morph}" if show_morph else line)
+    if input is not None:
+        # The whole file is checked before anything is printed, then read again in batches:
+        # a bad line stops predict before its first output, and memory stays flat.
+        reader = JsonlReader(input, skip_bad_lines)
+        for _ in reader:
+            pass
+        reader.warn = False
+        pairs: Iterable[TextPair] = reader
+    else:
+        pairs = [TextPair(text, "", {"source": "--text"})]
+    outputs: list[str] = []
+    targets: list[str] = []
+    for pair, (output, morph) in transform_in_batches(
+        lambda texts: model.transform_text(texts, with_morph=True), pairs, batch_size
+    ):
+        fields = [output] if text is not None else [pair.input, output]
+        write_line(*fields, *([morph] if show_morph else []))
+        outputs.append(output)
+        targets.append(pair.target)
     if text is None:
-        targets = [p.target for p in pairs]
-        cer = float(CharErrorRate()(outputs, targets)) if pairs else 0.0
-        print(f"exact_match={exact_match(outputs, targets):.4f} cer={cer:.4f} n={len(pairs)}")
-    sys.stdout.flush()
+        cer = float(CharErrorRate()(outputs, targets)) if outputs else 0.0
+        write_line(
+            f"exact_match={exact_match(outputs, targets):.4f} cer={cer:.4f} n={len(outputs)}"
+        )
+    flush()
     return outputs
 
 

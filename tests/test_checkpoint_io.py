@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from fit_cases import fit
+from robust_cases import TINY, tiny_fit
 
 from lightning_modules import predict as predict_cli
 from lightning_modules.checkpoint_io import (
@@ -23,22 +24,12 @@ from lightning_modules.checkpoint_io import (
 )
 from lightning_modules.command_line import one_line_errors
 
-TINY = [
-    "--data.n_train", "32", "--data.n_val", "8", "--trainer.max_epochs", "1",
-    "--model.net.init_args.hidden_channels", "8",
-]  # fmt: skip
-
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """One epoch of a tiny model; returns the run folder and its last.ckpt."""
     run_dir = tmp_path_factory.mktemp("tiny")
-    patch = pytest.MonkeyPatch()
-    try:
-        fit(run_dir, patch, *TINY)
-    finally:
-        patch.undo()
-    return run_dir, run_dir / "outputs" / "checkpoints" / "last.ckpt"
+    return run_dir, tiny_fit(run_dir)
 
 
 def _flip_weight_bytes(source: Path, target: Path) -> str:

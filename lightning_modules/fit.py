@@ -34,6 +34,7 @@ from lightning_modules.command_line import one_line_errors, quiet_dependency_war
 from lightning_modules.datamodule import GraphemeDataModule
 from lightning_modules.interruption import StopOnSignal
 from lightning_modules.module import GraphTransformModule
+from lightning_modules.option_checks import building, check_fit_options
 from lightning_modules.report import FitReport
 
 __all__ = ["CONF_DIR", "DEFAULT_CONFIG", "GraphemeCLI", "main"]
@@ -97,6 +98,15 @@ class GraphemeCLI(LightningCLI):
         parser.link_arguments(
             "data.output_vocab", "model.net.init_args.output_vocab", apply_on="instantiate"
         )
+
+    def before_instantiate_classes(self) -> None:
+        """Refuse option values that cannot work before anything is built (:mod:`.option_checks`)."""
+        check_fit_options(self.config)
+
+    def instantiate_classes(self) -> None:
+        """LightningCLI's, with a constructor's error about its options as bad input."""
+        with building():
+            super().instantiate_classes()
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The configured trainer; unless a logger is configured, logs go under its root dir."""

@@ -17,9 +17,12 @@ INTERRUPTED_EXIT = 130
 
 # What bad input raises: malformed or missing files (JsonlFormatError is a ValueError,
 # OSError covers missing or unreadable paths), values out of range, wrong types,
-# unknown names. jsonargparse's ArgumentError (bad options) derives from none of these
-# and is matched by name so that this module needs no CLI library.
+# unknown names. jsonargparse's ArgumentError (bad options) and Lightning's
+# MisconfigurationException (bad trainer options, such as a GPU the machine does not
+# have) derive from none of these and are matched by name, so that this module needs
+# no CLI library.
 _BAD_INPUT = (ValueError, TypeError, KeyError, OSError)
+_BAD_INPUT_NAMES = ("ArgumentError", "MisconfigurationException")
 
 
 @contextmanager
@@ -37,7 +40,7 @@ def one_line_errors(prog: str) -> Iterator[None]:
         print(f"{prog}: interrupted", file=sys.stderr, flush=True)
         raise SystemExit(INTERRUPTED_EXIT) from None
     except Exception as exc:  # bad input is told apart from bugs right below
-        bad_input = isinstance(exc, _BAD_INPUT) or type(exc).__name__ == "ArgumentError"
+        bad_input = isinstance(exc, _BAD_INPUT) or type(exc).__name__ in _BAD_INPUT_NAMES
         if not bad_input or os.environ.get("PYG_GRAPHEME_TRACEBACK"):
             raise
         message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)

@@ -547,3 +547,14 @@ def test_activations_that_overflow_the_node_cost_are_named():
     pred.act = pred.act.double()  # float64 squares up to about 1.3e154
     pred.act[0] = 1e20
     assert torch.isfinite(StructuralLoss()(pred, target))
+
+
+def test_pairs_of_empty_graphs_without_classes_cost_nothing():
+    # A batch of empty inputs and empty targets has no class at all: one_hot(index, 0) could
+    # not be sized ("Can not infer total number of classes"), so fit crashed on such data.
+    def empty(node_type: torch.Tensor) -> Data:
+        return Data(type=node_type, edge_index=torch.empty(2, 0, dtype=torch.long), num_nodes=0)
+
+    pred = Batch.from_data_list([empty(torch.zeros(0, 0))] * 2)
+    target = Batch.from_data_list([empty(torch.zeros(0, dtype=torch.long))] * 2)
+    assert StructuralLoss(reduction="none")(pred, target).tolist() == [0.0, 0.0]

@@ -253,7 +253,10 @@ def to_dense_graphs(
         index = None
     else:
         index, mask = to_dense_batch(node_type, batch, batch_size=num_graphs)
-        probs = torch.nn.functional.one_hot(index, num_classes).to(dtype) * mask[..., None]
+        if num_classes == 0:  # graphs without nodes on both sides: one_hot cannot size this
+            probs = torch.zeros(*index.shape, 0, dtype=dtype, device=device)
+        else:
+            probs = torch.nn.functional.one_hot(index, num_classes).to(dtype) * mask[..., None]
     max_nodes = mask.shape[1]
     dense_act = None
     if act is not None:

@@ -311,7 +311,19 @@ def load_module(cls: Any, path: str | os.PathLike[str], map_location: Any = "cpu
     name = os.fspath(path)
     data = _checked_bytes(name)
     check_contents(_loaded(data, name, "cpu"), name)
-    return cls.load_from_checkpoint(io.BytesIO(data), map_location=map_location, weights_only=True)
+    try:
+        return cls.load_from_checkpoint(
+            io.BytesIO(data), map_location=map_location, weights_only=True
+        )
+    except CheckpointError as exc:
+        raise CheckpointError(str(exc).replace("the checkpoint", name, 1)) from None
+    except Exception as exc:
+        # Its saved configuration is what builds the model: an error there is the file's.
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise CheckpointError(
+            f"{name}: its saved configuration does not build a model ({type(exc).__name__}: "
+            f"{message[:300]})"
+        ) from exc
 
 
 def write_atomically(

@@ -28,7 +28,8 @@ _BAD_INPUT_NAMES = ("ArgumentError", "MisconfigurationException")
 @contextmanager
 def one_line_errors(prog: str) -> Iterator[None]:
     """Turn bad input into ``prog: error: <message>`` on stderr and exit status 2, and Ctrl-C
-    into ``prog: interrupted`` and exit status 130.
+    into ``prog: interrupted`` and exit status 130. Running out of memory (inputs too long
+    for the model, batches too large) counts as bad input.
 
     The message is folded onto one line. Set ``PYG_GRAPHEME_TRACEBACK=1`` to get
     the full traceback instead (for debugging the project itself).
@@ -40,10 +41,25 @@ def one_line_errors(prog: str) -> Iterator[None]:
         print(f"{prog}: interrupted", file=sys.stderr, flush=True)
         raise SystemExit(INTERRUPTED_EXIT) from None
     except Exception as exc:  # bad input is told apart from bugs right below
-        bad_input = isinstance(exc, _BAD_INPUT) or type(exc).__name__ in _BAD_INPUT_NAMES
+        out_of_memory = _is_out_of_memory(exc)
+        bad_input = (
+            isinstance(exc, _BAD_INPUT) or type(exc).__name__ in _BAD_INPUT_NAMES or out_of_memory
+        )
         if not bad_input or os.environ.get("PYG_GRAPHEME_TRACEBACK"):
             raise
         message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
         message = " ".join(message.split()) or type(exc).__name__
+        if out_of_memory:
+            message = (
+                f"out of memory: {message[:300]} (smaller batches or shorter inputs need less)"
+            )
         print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
         raise SystemExit(BAD_INPUT_EXIT) from None
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """An allocation the machine could not make: ``MemoryError``, torch's
+    ``OutOfMemoryError`` (CUDA), or the CPU allocator's ``RuntimeError``."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["check_graph_inputs"]
+__all__ = ["check_graph_inputs", "check_node_indices", "check_sorted_batch"]
 
 
 def check_graph_inputs(
@@ -55,3 +55,29 @@ def check_graph_inputs(
             f"{name}: batch must be a long tensor [num_nodes={x.size(0)}], "
             f"got {shape} of dtype {dtype}"
         )
+
+
+def check_node_indices(name: str, what: str, index: Tensor, num_nodes: int) -> None:
+    """Raise a ``ValueError`` naming layer ``name``, tensor ``what`` and the bad value unless
+    every entry of ``index`` lies in :math:`[0, N)` (one min/max reduction, one host read):
+    an index outside the graph reads another graph's node, wraps around from the end, or
+    reads memory that is not the graph's at all."""
+    if index.numel() == 0:
+        return
+    low, high = torch.stack(torch.aminmax(index)).tolist()
+    if low < 0 or high >= num_nodes:
+        bad = low if low < 0 else high
+        raise ValueError(f"{name}: {what} holds node {bad}, outside [0, num_nodes={num_nodes})")
+
+
+def check_sorted_batch(name: str, batch: Tensor) -> None:
+    """Raise a ``ValueError`` naming layer ``name`` unless the graph ids of ``batch`` are
+    non-negative and sorted, as PyG's ``Batch`` makes them (layers that pack nodes per
+    graph with ``to_dense_batch`` would otherwise mix graphs or fail far from the cause);
+    one host read."""
+    if batch.numel() == 0:
+        return
+    unsorted, lowest = torch.stack([(batch[1:] < batch[:-1]).any().long(), batch.min()]).tolist()
+    if unsorted or lowest < 0:
+        problem = "is not sorted" if unsorted else f"holds the negative graph id {lowest}"
+        raise ValueError(f"{name}: batch {problem}; graph ids must be sorted and >= 0")

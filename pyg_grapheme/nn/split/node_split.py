@@ -7,7 +7,7 @@ from torch import Tensor
 from torch.nn import Embedding, Linear
 from torch_geometric.utils import coalesce
 
-from pyg_grapheme.nn.input_checks import check_graph_inputs
+from pyg_grapheme.nn.input_checks import check_graph_inputs, check_node_indices
 from pyg_grapheme.nn.split.split_info import SplitInfo
 
 __all__ = ["NodeSplit"]
@@ -340,13 +340,7 @@ class NodeSplit(torch.nn.Module):
         check_graph_inputs(name, x, edge_index, batch, self.in_channels)
         if extra not in (0, 1):
             raise ValueError(f"{name}: extra must be 0 or 1, got {extra}")
-        if edge_index.numel() > 0:
-            low, high = (int(v) for v in torch.aminmax(edge_index))
-            if low < 0 or high >= x.size(0):
-                bad = low if low < 0 else high
-                raise ValueError(
-                    f"{name}: edge_index holds node {bad}, outside [0, num_nodes={x.size(0)})"
-                )
+        check_node_indices(name, "edge_index", edge_index, x.size(0))
         if count is None:
             return
         if not isinstance(count, Tensor) or count.dtype != torch.long:

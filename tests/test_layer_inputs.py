@@ -55,3 +55,24 @@ def test_attention_names_feature_sizes_and_keeps_graphs_apart():
     together = attention(X, torch.tensor([0, 2, 2]))  # graph 1 has no node: allowed
     assert torch.allclose(together[:1], attention(X[:1]), atol=1e-6)
     assert torch.allclose(together[1:], attention(X[1:]), atol=1e-6)
+
+
+def test_tensors_on_two_devices_are_named_before_any_kernel_runs():
+    # "meta" stands in for a second device (a GPU) on machines without one.
+    from torch_geometric.data import Data
+
+    from pyg_grapheme.loss import StructuralLoss
+    from pyg_grapheme.nn import NodeSplit
+
+    x = torch.randn(3, 4, device="meta")
+    edges = torch.tensor([[0, 1], [1, 2]])
+    for layer in (NodeSplit(4), GraphemeConv(4, 4)):
+        with pytest.raises(ValueError, match="edge_index is on cpu but x is on meta"):
+            layer(x, edges)
+    with pytest.raises(ValueError, match="batch is on cpu but x is on meta"):
+        GraphAttention(4, 2)(x, torch.zeros(3, dtype=torch.long))
+    empty = torch.empty(2, 0, dtype=torch.long)
+    pred = Data(type=torch.full((2, 3), 1 / 3, device="meta"), edge_index=empty.to("meta"))
+    target = Data(type=torch.tensor([0, 1]), edge_index=empty)
+    with pytest.raises(ValueError, match="pred is on meta but target is on cpu"):
+        StructuralLoss()(pred, target)

@@ -293,7 +293,7 @@ class StructuralLoss(torch.nn.Module):
 
     def align(self, pred: object, target: object) -> Alignment:
         """The node alignment (plan, costs, masses) behind the loss, for inspection."""
-        with torch.autocast(_device_type(pred), enabled=False):
+        with torch.autocast(_device_type(pred, target), enabled=False):
             return self._align_dense(*self._dense(pred, target))
 
     def _transport_terms(self, pred: DenseGraphs, target: DenseGraphs) -> tuple[Tensor, Tensor]:
@@ -305,7 +305,7 @@ class StructuralLoss(torch.nn.Module):
     def terms(self, pred: object, target: object) -> dict[str, Tensor]:
         r"""Per-pair terms, each :math:`[B]`: ``"node"``, ``"edge"``, ``"clique"`` (unweighted)
         and ``"total"`` :math:`= \alpha\,\mathrm{node} + \beta\,\mathrm{edge} + \gamma\,\mathrm{clique}`."""
-        with torch.autocast(_device_type(pred), enabled=False):
+        with torch.autocast(_device_type(pred, target), enabled=False):
             dense_p, dense_t = self._dense(pred, target)
             num_graphs = dense_p.mask.shape[0]
             if self.debias:
@@ -359,6 +359,17 @@ for _name in (
     setattr(StructuralLoss, _name, _option_of("solver", _name))
 
 
-def _device_type(graph: object) -> str:
-    node_type = getattr(graph, "type", None)
+def _device_type(pred: object, target: object | None = None) -> str:
+    """The device type both graphs' types are on (checked to be one device)."""
+    node_type = getattr(pred, "type", None)
+    other = getattr(target, "type", None)
+    if (
+        isinstance(node_type, Tensor)
+        and isinstance(other, Tensor)
+        and node_type.device != other.device
+    ):
+        raise ValueError(
+            f"pred is on {node_type.device} but target is on {other.device}; "
+            "move both to one device"
+        )
     return node_type.device.type if isinstance(node_type, Tensor) else "cpu"

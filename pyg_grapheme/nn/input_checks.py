@@ -18,7 +18,7 @@ def check_graph_inputs(
     """Raise a ``ValueError`` that names layer ``name`` and the offending value unless
     ``x`` is a floating :math:`[N, F]` tensor (:math:`F` = ``in_channels`` when given),
     ``edge_index`` a ``long`` :math:`[2, E]` tensor and ``batch`` ``None`` or a ``long``
-    :math:`[N]` tensor."""
+    :math:`[N]` tensor, all on one device."""
     if not isinstance(x, Tensor) or x.dim() != 2 or not x.is_floating_point():
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         dtype = x.dtype if isinstance(x, Tensor) else None
@@ -42,6 +42,15 @@ def check_graph_inputs(
         raise ValueError(
             f"{name}: edge_index must be a long tensor [2, num_edges], "
             f"got {shape or type(edge_index).__name__} of dtype {dtype}"
+        )
+    if edge_index.device != x.device:
+        raise ValueError(
+            f"{name}: edge_index is on {edge_index.device} but x is on {x.device}; "
+            "move both to one device"
+        )
+    if isinstance(batch, Tensor) and batch.device != x.device:
+        raise ValueError(
+            f"{name}: batch is on {batch.device} but x is on {x.device}; move both to one device"
         )
     if batch is not None and (
         not isinstance(batch, Tensor)

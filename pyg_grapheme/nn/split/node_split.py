@@ -343,6 +343,8 @@ class NodeSplit(torch.nn.Module):
         check_node_indices(name, "edge_index", edge_index, x.size(0))
         if count is None:
             return
+        if isinstance(count, Tensor) and count.device != x.device:
+            raise ValueError(f"{name}: count is on {count.device} but x is on {x.device}")
         if not isinstance(count, Tensor) or count.dtype != torch.long:
             dtype = count.dtype if isinstance(count, Tensor) else type(count).__name__
             raise ValueError(f"{name}: count must be a long tensor, got {dtype}")

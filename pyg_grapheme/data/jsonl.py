@@ -381,6 +381,11 @@ def _math_record(record: dict[str, Any], source: str) -> TextPair:
     return TextPair(question, target, meta)
 
 
+# One decoder for every line (json.loads with hooks builds a new one per call).
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object_without_duplicates, parse_constant=_reject_constant
+)
+
 _PARSERS = {"pairs": _pairs_record, "kindergarten": _kindergarten_record, "math": _math_record}
 
 
@@ -478,11 +483,7 @@ class JsonlReader:
         except UnicodeDecodeError as exc:
             raise _LineError(f"invalid UTF-8 at byte {exc.start} of the line") from None
         try:
-            record = json.loads(
-                text,
-                object_pairs_hook=_object_without_duplicates,
-                parse_constant=_reject_constant,
-            )
+            record = _DECODER.decode(text)
         except json.JSONDecodeError as exc:
             raise _LineError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
         except RecursionError:

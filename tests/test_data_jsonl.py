@@ -197,6 +197,7 @@ MALFORMED = [
     ('"abc"', "expected a JSON object, got string"),
     ("17", "expected a JSON object, got number"),
     ("null", "expected a JSON object, got null"),
+    ('{"input": "ab', "invalid JSON: Unterminated string starting at column 11"),  # not "at at"
     ('{"input": "a"}', "missing key 'target'"),
     (
         '{"target": "a", "input_x": 1}',

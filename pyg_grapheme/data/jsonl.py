@@ -485,7 +485,9 @@ class JsonlReader:
         try:
             record = _DECODER.decode(text)
         except json.JSONDecodeError as exc:
-            raise _LineError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+            # Some of json's messages end in "at" already ("Unterminated string starting at").
+            joint = " column" if exc.msg.endswith(" at") else " at column"
+            raise _LineError(f"invalid JSON: {exc.msg}{joint} {exc.colno}") from None
         except RecursionError:
             raise _LineError("invalid JSON: nested too deeply to read") from None
         if _SURROGATE_ESCAPE.search(raw_line):

@@ -11,6 +11,13 @@ from pyg_grapheme.command_line import one_line_errors
 
 __all__ = ["bare_flags", "one_line_errors", "quiet_dependency_warnings"]
 
+_ABSENT_ACCELERATORS = (
+    "GPU available: False",
+    "TPU available: False",
+    "HPU available: False",
+    "Loading `train_dataloader` to estimate",
+)
+
 
 def quiet_dependency_warnings() -> None:
     """Silence deprecation notices that our dependencies raise about each other.
@@ -19,13 +26,27 @@ def quiet_dependency_warnings() -> None:
     uses torch's pytree ``LeafSpec`` that torch 2.13 deprecates; neither is
     something a user of these commands can act on. jsonargparse reads its switch
     when it warns, so setting it here is enough. Lightning's advertisement of its
-    cloud logger is dropped too.
+    cloud logger, its lines about accelerators the machine does not have and its
+    "Seed set to" are dropped too.
     """
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    # Lightning 2.6 advertises a cloud logger on every run.
+    # Lightning 2.6 advertises a cloud logger on every run, and says which accelerators
+    # a CPU run does not have and which seed it set (the seed is in the saved config):
+    # lines that would come before a bad-input error's one line.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-        lambda record: "litlogger" not in record.getMessage()
+        lambda record: (
+            "litlogger" not in record.getMessage()
+            and not record.getMessage().startswith(_ABSENT_ACCELERATORS)
+        )
+    )
+    # Our training loader resumes mid-epoch through the DataModule's state
+    # (lightning_modules.training_order), which Lightning does not know to look for.
+    warnings.filterwarnings(
+        "ignore", message=r"You're resuming from a checkpoint that ended before"
+    )
+    logging.getLogger("lightning.fabric.utilities.seed").addFilter(
+        lambda record: not record.getMessage().startswith("Seed set to")
     )
 
 

@@ -7,6 +7,7 @@ from functools import cached_property
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
+from lightning_modules.training_order import TrainingOrder
 from pyg_grapheme.data import PairDataset, TextPair, collate_pairs, generate, read_jsonl
 from pyg_grapheme.data.commutative_swap import CommutativeSwapDataset
 from pyg_grapheme.data.gsm8k import check_gsm8k_target
@@ -92,6 +93,13 @@ class GraphemeDataModule(pl.LightningDataModule):
                 f"data.target_units must be one of {UNIT_MODES} or null, got {target_units!r}"
             )
         self.save_hyperparameters()
+        # The shuffle and the random state, saved with every checkpoint for an exact resume.
+        self.training_order = TrainingOrder()
+
+    def setup(self, stage: str) -> None:
+        """Read (and so check) the training and validation pairs before the first step: a bad
+        validation file stops the run before it trains, not when validation first runs."""
+        self.train_pairs, self.val_pairs  # noqa: B018
 
     # The pairs are built once, on first use, identically on every process.
     @cached_property
@@ -156,10 +164,18 @@ class GraphemeDataModule(pl.LightningDataModule):
             )
         else:
             dataset = PairDataset(self.train_pairs)
+        if self.trainer is not None and self.trainer.world_size > 1:
+            # Lightning shards a shuffled loader with its DistributedSampler.
+            return DataLoader(
+                dataset,
+                batch_size=self.hparams.batch_size,
+                shuffle=True,
+                collate_fn=collate_pairs,
+                num_workers=self.hparams.num_workers,
+            )
         return DataLoader(
             dataset,
-            batch_size=self.hparams.batch_size,
-            shuffle=True,
+            batch_sampler=self.training_order.batches_for(len(dataset), self.hparams.batch_size),
             collate_fn=collate_pairs,
             num_workers=self.hparams.num_workers,
         )
@@ -186,3 +202,10 @@ class GraphemeDataModule(pl.LightningDataModule):
             collate_fn=collate_pairs,
             num_workers=self.hparams.num_workers,
         )
+
+    def state_dict(self) -> dict:
+        """The training order and random state at this checkpoint (:mod:`.training_order`)."""
+        return self.training_order.state_dict(self.trainer)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.training_order.load_state_dict(state_dict)

@@ -5,7 +5,10 @@ which ships inside the package (``lightning_modules/conf``). A task config
 overrides it (``--config conf/dedupe.yaml``), any key can be set on the
 command line (``--trainer.max_epochs 5``, ``--model.net.hidden_channels 128``,
 ``--data.train_path pairs.jsonl --data.val_path val.jsonl``) and
-``--ckpt_path last`` resumes an interrupted run from its last checkpoint.
+``--ckpt_path last`` resumes an interrupted run from its last checkpoint, with
+the same weights at the end as a run never stopped (:mod:`.training_order`).
+SIGTERM or SIGINT (Ctrl-C) end a run after the current step with a checkpoint
+that resumes it and exit status 143 or 130 (:mod:`.interruption`).
 
 Everything a run writes goes under ``--trainer.default_root_dir`` (default
 ``outputs``): CSV logs in ``csv/``, TensorBoard logs in ``tensorboard/`` when
@@ -26,9 +29,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
+from lightning_modules.checkpoint_io import CheckedCheckpointIO, check_before_resume
 from lightning_modules.command_line import one_line_errors, quiet_dependency_warnings
 from lightning_modules.datamodule import GraphemeDataModule
+from lightning_modules.interruption import StopOnSignal
 from lightning_modules.module import GraphTransformModule
+from lightning_modules.option_checks import building, check_fit_options
 from lightning_modules.report import FitReport
 
 __all__ = ["CONF_DIR", "DEFAULT_CONFIG", "GraphemeCLI", "main"]
@@ -96,6 +102,15 @@ class GraphemeCLI(LightningCLI):
             "data.output_units", "model.net.init_args.output_units", apply_on="instantiate"
         )
 
+    def before_instantiate_classes(self) -> None:
+        """Refuse option values that cannot work before anything is built (:mod:`.option_checks`)."""
+        check_fit_options(self.config)
+
+    def instantiate_classes(self) -> None:
+        """LightningCLI's, with a constructor's error about its options as bad input."""
+        with building():
+            super().instantiate_classes()
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The configured trainer; unless a logger is configured, logs go under its root dir."""
         if self.config_init.get("trainer.logger") in (None, True):
@@ -112,6 +127,13 @@ def main(args: list[str] | None = None) -> GraphemeCLI:
             "without its conf/ folder; reinstall pyg-grapheme"
         )
     quiet_dependency_warnings()
+    # SIGTERM and SIGINT stop the command cleanly from here on (lightning_modules.interruption).
+    stop = StopOnSignal()
+    with stop.handling_signals():
+        return _fit(args, stop)
+
+
+def _fit(args: list[str] | None, stop: StopOnSignal) -> GraphemeCLI:
     cli = GraphemeCLI(
         GraphTransformModule,
         GraphemeDataModule,
@@ -124,13 +146,18 @@ def main(args: list[str] | None = None) -> GraphemeCLI:
     threads = cli.config.get("torch_threads")
     if threads is not None:
         torch.set_num_threads(int(threads))
+    # Atomic checkpoint writes; checked reads (a damaged --ckpt_path is one line).
+    cli.trainer.strategy.checkpoint_io = CheckedCheckpointIO()
     root_dir = cli.trainer.default_root_dir
     for checkpoint in cli.trainer.checkpoint_callbacks:
         if checkpoint.dirpath is None:
             # One fixed folder per run dir, so `--ckpt_path last` finds the previous
             # run's last.ckpt even though every run logs into a new logger version.
             checkpoint.dirpath = str(Path(root_dir) / "checkpoints")
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
+    cli.trainer.callbacks.append(stop)
+    ckpt_path = cli.config.get("ckpt_path")
+    check_before_resume(cli.trainer, cli.model, cli.datamodule, ckpt_path)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
     return cli
 
 

@@ -47,9 +47,11 @@ _INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report a command stopped by C
 
 
 def _model_answerer(ckpt: str, show_morph: bool) -> Callable[[str], str | None]:
-    from lightning_modules.module import GraphTransformModule  # torch only when a model answers
+    # torch only when a model answers
+    from lightning_modules.checkpoint_io import load_module
+    from lightning_modules.module import GraphTransformModule
 
-    module = GraphTransformModule.load_from_checkpoint(ckpt, map_location="cpu")
+    module = load_module(GraphTransformModule, ckpt, map_location="cpu")
     net = module.net.eval()
 
     def answer(line: str) -> str | None:

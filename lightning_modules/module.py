@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch
 
+from lightning_modules.checkpoint_io import check_resume
 from lightning_modules.component_config import build_component, component_config
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.metrics import CharErrorRate, ExactMatch, UnitErrorRate
@@ -100,6 +101,11 @@ class GraphTransformModule(pl.LightningModule):
         self.test_uer = UnitErrorRate(self.net.output_units)
         self.examples_to_keep = examples_to_keep
         self.val_examples: list[tuple[str, str, str]] = []
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse weights that do not fit, naming the options that differ (resuming ``fit``
+        with another configuration); :mod:`lightning_modules.checkpoint_io`."""
+        check_resume(self, checkpoint)
 
     def on_fit_start(self) -> None:
         """Check once that every training pair can be produced, before any step runs."""

@@ -5,9 +5,14 @@ prints ``input<TAB>output`` lines and, as targets are present, ends with one
 line ``exact_match=<0..1> cer=<0..1> uer=<0..1> n=<count>`` (``uer``: the error rate
 over the model's output units, the phone error rate for token outputs).
 ``--beam K`` decodes with beam search (1, the default, is greedy). ``--show_morph true`` adds,
-after a tab, what merged and split into what (``aa→a · b→bb · c→∅``). Bad input (a missing
-checkpoint, a malformed JSONL line, conflicting options) ends it with one line
-on stderr and exit status 2.
+after a tab, what merged and split into what (``aa→a · b→bb · c→∅``). Every
+record, empty or not, gets exactly one line: backslashes, tabs, line breaks and
+text that is not Unicode (bytes of ``--text`` that are not UTF-8) are printed
+escaped (:mod:`.prediction_lines`). The file is checked whole before the first
+line is printed and then read in batches, so memory does not grow with it. Bad
+input (a missing or damaged checkpoint, a malformed JSONL line, conflicting
+options, an input the model cannot transform, named by ``file:line``) ends it
+with one line on stderr and exit status 2.
 
 ``--interactive`` (with ``--ckpt``) answers lines from stdin until its end, and
 ``--engine`` does so with the sympy engine instead of a model
@@ -17,14 +22,17 @@ on stderr and exit status 2.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from collections.abc import Iterable
 
 from jsonargparse import auto_cli
 
+from lightning_modules.checkpoint_io import load_module
 from lightning_modules.command_line import bare_flags, one_line_errors, quiet_dependency_warnings
 from lightning_modules.interactive import run_interactive
 from lightning_modules.module import GraphTransformModule
-from pyg_grapheme.data import read_jsonl
+from lightning_modules.prediction_lines import flush, transform_in_batches, write_line
+from pyg_grapheme.data import TextPair
+from pyg_grapheme.data.jsonl import JsonlReader
 from pyg_grapheme.metrics import CharErrorRate, exact_match, unit_error_rate
 
 __all__ = ["predict"]
@@ -65,29 +73,35 @@ def predict(
         raise ValueError(f"--batch_size must be >= 1, got {batch_size}")
     if beam < 1:
         raise ValueError(f"--beam must be >= 1, got {beam}")
-    if not Path(ckpt).is_file():
-        raise FileNotFoundError(f"[Errno 2] No such file or directory: {ckpt!r}")
-    module = GraphTransformModule.load_from_checkpoint(ckpt, map_location="cpu")
+    module = load_module(GraphTransformModule, ckpt, map_location="cpu")
     model = module.net.eval()
-    pairs = [] if input is None else list(read_jsonl(input, skip_bad_lines=skip_bad_lines))
-    sources = [text] if text is not None else [p.input for p in pairs]
-    results: list[tuple[str, str]] = []
-    for start in range(0, len(sources), batch_size):
-        chunk = sources[start : start + batch_size]
-        results.extend(model.transform_text(chunk, with_morph=True, beam=beam))
-    outputs = [output for output, _ in results]
-    for source, (output, morph) in zip(sources, results):
-        line = output if text is not None else f"{source}\t{output}"
-        print(f"{line}\t{morph}" if show_morph else line)
+    if input is not None:
+        # The whole file is checked before anything is printed, then read again in batches:
+        # a bad line stops predict before its first output, and memory stays flat.
+        reader = JsonlReader(input, skip_bad_lines)
+        for _ in reader:
+            pass
+        reader.warn = False
+        pairs: Iterable[TextPair] = reader
+    else:
+        pairs = [TextPair(text, "", {"source": "--text"})]
+    outputs: list[str] = []
+    targets: list[str] = []
+    for pair, (output, morph) in transform_in_batches(
+        lambda texts: model.transform_text(texts, with_morph=True, beam=beam), pairs, batch_size
+    ):
+        fields = [output] if text is not None else [pair.input, output]
+        write_line(*fields, *([morph] if show_morph else []))
+        outputs.append(output)
+        targets.append(model.units.canonical(pair.target))
     if text is None:
-        targets = [model.units.canonical(p.target) for p in pairs]
-        cer = float(CharErrorRate()(outputs, targets)) if pairs else 0.0
+        cer = float(CharErrorRate()(outputs, targets)) if outputs else 0.0
         uer = unit_error_rate(outputs, targets, model.output_units)
-        print(
+        write_line(
             f"exact_match={exact_match(outputs, targets):.4f} cer={cer:.4f} uer={uer:.4f} "
-            f"n={len(pairs)}"
+            f"n={len(outputs)}"
         )
-    sys.stdout.flush()
+    flush()
     return outputs
 
 

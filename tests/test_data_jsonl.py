@@ -161,9 +161,30 @@ def test_unicode_line_separators_inside_strings_are_not_line_ends(tmp_path: Path
     assert pair.target == "x\r\ny"
 
 
-def test_escaped_lone_surrogates_are_kept(tmp_path: Path) -> None:
-    path = _write(tmp_path, '{"input": "a\\ud800", "target": "a"}\n')
-    assert read_jsonl(path)[0].input == "a\ud800"
+def test_escaped_lone_surrogates_are_refused_with_their_line(tmp_path: Path) -> None:
+    # JSON allows the escape of half a UTF-16 pair, but the string is not Unicode text: it was
+    # read, then predict died writing it out and fit trained before its report failed on it.
+    path = _write(
+        tmp_path,
+        '{"input": "a\\ud83d\\ude00", "target": "a"}\n'  # a complete pair: one emoji
+        '{"input": "x", "target": "\\\\ud800"}\n'  # an escaped backslash: plain text
+        '{"input": "a", "target": "b", "note": ["ok", {"k\\udc00": 1}]}\n'
+        '{"input": "a\\ud800", "target": "a"}\n',
+    )
+    with pytest.raises(JsonlFormatError) as error:
+        read_jsonl(path)
+    assert str(error.value) == (
+        f"{path}:3: a key at note[1] holds a lone surrogate \\udc00: not Unicode text "
+        "(a JSON escape of half a UTF-16 pair)"
+    )
+    records = read_jsonl(path, skip_bad_lines=True)
+    assert [p.input for p in records] == ["a\U0001f600", "x"]
+    assert records[1].target == "\\ud800"
+    assert [e.line for e in records.errors] == [3, 4]
+    assert records.errors[1].problem == (
+        "key 'input' holds a lone surrogate \\ud800 at character 1: not Unicode text "
+        "(a JSON escape of half a UTF-16 pair)"
+    )
 
 
 # --------------------------------------------------------------------------- malformed lines
@@ -177,6 +198,7 @@ MALFORMED = [
     ('"abc"', "expected a JSON object, got string"),
     ("17", "expected a JSON object, got number"),
     ("null", "expected a JSON object, got null"),
+    ('{"input": "ab', "invalid JSON: Unterminated string starting at column 11"),  # not "at at"
     ('{"input": "a"}', "missing key 'target'"),
     (
         '{"target": "a", "input_x": 1}',

@@ -239,3 +239,35 @@ def test_counts_learn_from_the_structural_loss_alone(start):
         optimizer.step()
     _, info = structural_count_loss(split, x, target_count)
     assert info.count.tolist() == target_count.tolist()
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_features_are_named_not_deleted(bad):
+    # The argmax of a NaN count row is 0: before the check, every such node was silently
+    # deleted, and with count given the NaN went on into the children.
+    split = NodeSplit(in_channels=3)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    x[3, 1] = bad
+    with pytest.raises(ValueError, match="NodeSplit: x holds a NaN or infinite value at node 3"):
+        split(x, CHAIN5)
+    with pytest.raises(ValueError, match="at node 3"):
+        split(x, CHAIN5, count=torch.ones(5, dtype=torch.long))
+    with pytest.raises(ValueError, match="at node 3"):
+        NodeSplit()(x, CHAIN5, count=torch.ones(5, dtype=torch.long))
+
+
+def test_count_head_overflow_is_named():
+    split = NodeSplit(in_channels=2)
+    with torch.no_grad():
+        split.count_head.weight.fill_(3e38)
+    x = torch.tensor([[0.0, 0.0], [2.0, 2.0], [0.0, 0.0]])
+    with pytest.raises(ValueError, match="count head gives a NaN or infinite logit at node 1"):
+        split(x, CHAIN5[:, :2])
+
+
+@pytest.mark.parametrize(("edges", "bad"), [([[0, 1], [1, 5]], 5), ([[0, 1], [1, -1]], -1)])
+def test_edge_indices_outside_the_graph_are_named(edges, bad):
+    # Before the check: a RuntimeError about tensor sizes, or an IndexError without the layer.
+    with pytest.raises(ValueError, match=rf"NodeSplit: edge_index holds node {bad}, outside"):
+        NodeSplit()(torch.zeros(3, 1), torch.tensor(edges), count=torch.ones(3, dtype=torch.long))

@@ -458,3 +458,103 @@ def test_fused_solver_without_edges_is_the_public_sinkhorn():
     )
     plain = sinkhorn(cost, a, b, 0.02, max_iter=21, epsilon_start=2.0, epsilon_decay=0.7)
     assert torch.allclose(fused, plain, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- what it takes
+def _scores_case() -> tuple[Data, Data]:
+    """The issue's case: three predicted nodes with unnormalised scores 10 for every class."""
+    pred = Data(type=torch.full((3, 5), 10.0), edge_index=torch.tensor([[0, 1], [1, 2]]))
+    return pred, _chain([0, 1, 2])
+
+
+def test_scores_given_as_probabilities_are_refused():
+    # Before the check this loss was -27: the type term 1 - <p, q> has no lower bound
+    # when p is not a distribution.
+    pred, target = _scores_case()
+    with pytest.raises(ValueError, match=r"row 0 sums to 50.*input='logits'"):
+        StructuralLoss()(pred, target)
+    pred.type = torch.tensor([[1.5, -0.5, 0.0, 0.0, 0.0]]).repeat(3, 1)  # sums to 1
+    with pytest.raises(ValueError, match=r"row 0 has a negative entry -0\.5"):
+        StructuralLoss()(pred, target)
+    soft = _chain([0, 1, 2])  # probabilities on the target side are checked too
+    soft.type = torch.full((3, 4), 0.5)
+    with pytest.raises(ValueError, match=r"target\.type must hold probabilities"):
+        StructuralLoss()(_chain([0, 1, 2]), soft)
+
+
+def test_logits_input_is_the_softmax_and_has_a_lower_bound():
+    pred, target = _scores_case()
+    g = torch.Generator().manual_seed(11)
+    logits = torch.randn(3, 5, generator=g, dtype=torch.float64)
+    pred.type = logits
+    from_logits = StructuralLoss(input="logits")(pred, target)
+    pred.type = logits.softmax(1)
+    assert torch.equal(from_logits, StructuralLoss()(pred, target))
+    # Training on logits was unbounded below (-41.6); through the softmax every term is >= 0.
+    free = logits.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([free], lr=0.5)
+    loss_fn = StructuralLoss(input="logits")
+    history = []
+    for _ in range(40):
+        optimizer.zero_grad()
+        pred.type = free
+        loss = loss_fn(pred, target)
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    assert min(history) >= 0.0
+    assert history[-1] < 0.1 * history[0]
+    assert "input='logits'" in repr(loss_fn)
+
+
+def test_logits_input_needs_float_scores_and_a_known_option():
+    with pytest.raises(ValueError, match="input must be one of"):
+        StructuralLoss(input="scores")
+    with pytest.raises(ValueError, match="logits with input='logits'"):
+        StructuralLoss(input="logits")(_chain([0, 1]), _chain([0, 1]))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: setattr(p, "batch", p.batch - 1), r"batch must be sorted with values in \[0"),
+        (lambda p: setattr(p, "edge_weight", p.edge_weight + 1.0), "edge_weight must lie in"),
+        (lambda p: setattr(p, "edge_weight", -p.edge_weight), "edge_weight must lie in"),
+    ],
+)
+def test_negative_graph_ids_and_edge_weights_out_of_range_are_named(change, message):
+    preds, targets = _pairs([(3, 3), (2, 4)], seed=12)
+    pred, target = Batch.from_data_list(preds), Batch.from_data_list(targets)
+    change(pred)
+    with pytest.raises(ValueError, match=message):
+        StructuralLoss()(pred, target)
+
+
+def test_activations_that_overflow_the_node_cost_are_named():
+    # |a - a'| is smoothed through (a - a')^2, which overflows float32 beyond about 1.8e19:
+    # before the check, finite activations of 1e20 gave a loss of inf.
+    pred = Data(
+        type=torch.tensor([[0.5, 0.5], [1.0, 0.0]]),
+        act=torch.tensor([1e20, 0.0]),
+        edge_index=torch.tensor([[0], [1]]),
+    )
+    target = _chain([0, 1])
+    target.act = torch.tensor([0.0, 1.0])
+    with pytest.raises(ValueError, match=r"pred\.act holds a value of magnitude 1e\+20"):
+        StructuralLoss()(pred, target)
+    pred.act = torch.tensor([9e18, -9e18])  # just inside the limit: large but finite
+    assert torch.isfinite(StructuralLoss()(pred, target))
+    pred.act = pred.act.double()  # float64 squares up to about 1.3e154
+    pred.act[0] = 1e20
+    assert torch.isfinite(StructuralLoss()(pred, target))
+
+
+def test_pairs_of_empty_graphs_without_classes_cost_nothing():
+    # A batch of empty inputs and empty targets has no class at all: one_hot(index, 0) could
+    # not be sized ("Can not infer total number of classes"), so fit crashed on such data.
+    def empty(node_type: torch.Tensor) -> Data:
+        return Data(type=node_type, edge_index=torch.empty(2, 0, dtype=torch.long), num_nodes=0)
+
+    pred = Batch.from_data_list([empty(torch.zeros(0, 0))] * 2)
+    target = Batch.from_data_list([empty(torch.zeros(0, dtype=torch.long))] * 2)
+    assert StructuralLoss(reduction="none")(pred, target).tolist() == [0.0, 0.0]

@@ -13,6 +13,10 @@ padded tensors over its :math:`B` graphs of at most :math:`n` nodes
   times :math:`p_i p_j` when nodes carry a presence,
 - ``mask``  :math:`[B, n]` real nodes, ``num_nodes`` :math:`[B]`,
 - ``presence`` :math:`[B, n]` probability that each node exists (0 on padding), or :obj:`None`.
+
+Floating types must be probabilities: with ``validate`` every entry is checked
+non-negative and every row to sum to 1 within a tolerance (:func:`check_probabilities`), so logits or unnormalised scores are refused
+instead of giving a loss without a lower bound.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import to_dense_adj, to_dense_batch
 
-__all__ = ["DenseGraphs", "num_classes_of", "num_graphs_of", "to_dense_graphs"]
+__all__ = [
+    "DenseGraphs",
+    "check_probabilities",
+    "num_classes_of",
+    "num_graphs_of",
+    "to_dense_graphs",
+]
 
 
 class DenseGraphs(NamedTuple):
@@ -82,6 +92,37 @@ def _node_types(graph: object, name: str) -> Tensor:
     return node_type
 
 
+def check_probabilities(node_type: Tensor, name: str) -> None:
+    r"""Raise a ``ValueError`` unless every row of ``node_type`` :math:`[N, C]` is a
+    distribution: entries :math:`\ge 0` and :math:`|\sum_c p_{ic} - 1| \le \tau`, with
+    :math:`\tau = \max(10^{-3}, \sqrt{\epsilon})` for the machine epsilon :math:`\epsilon`
+    of its dtype (:math:`10^{-3}` in float32 and float64, 0.03 in float16, 0.09 in
+    bfloat16): room for the rounding of a softmax or a mixture of them, and for the
+    finite-difference steps of ``gradcheck``, none for logits or scores. The message
+    names the first bad row."""
+    if node_type.numel() == 0:
+        return
+    values = node_type.detach()
+    tolerance = max(1e-3, torch.finfo(values.dtype).eps ** 0.5)
+    # Rows are summed in float64 so that the check does not add rounding of its own.
+    off = (values.double().sum(1) - 1.0).abs() > tolerance
+    negative = (values < 0).any(1)
+    bad = (off | negative).nonzero()
+    if bad.numel() == 0:
+        return
+    row = int(bad[0])
+    entries = values[row]
+    if bool(negative[row]):
+        problem = f"has a negative entry {float(entries.min()):.6g}"
+    else:
+        problem = f"sums to {float(entries.double().sum()):.6g}"
+    raise ValueError(
+        f"{name}.type must hold probabilities (rows of non-negative entries summing to 1), "
+        f"but row {row} {problem}; for logits or unnormalised scores build the loss with "
+        "input='logits' (it applies a softmax), or normalise them"
+    )
+
+
 def num_classes_of(pred: object, target: object) -> int:
     """The class space :math:`C` shared by ``pred.type`` and ``target.type`` (checked)."""
     sizes = []
@@ -116,6 +157,7 @@ def to_dense_graphs(
     dtype: torch.dtype,
     name: str = "graph",
     validate: bool = True,
+    node_type: Tensor | None = None,
 ) -> DenseGraphs:
     r"""Pad ``graph`` (Data or Batch) into a :class:`DenseGraphs` of ``num_graphs`` graphs.
 
@@ -128,8 +170,11 @@ def to_dense_graphs(
         dtype (torch.dtype): Floating dtype of the dense tensors.
         name (str): Name used in error messages.
         validate (bool): Check ranges (host syncs). (default: :obj:`True`)
+        node_type (Tensor, optional): Types to use instead of ``graph.type``, same
+            shape (the loss passes the softmax of logits here). (default: :obj:`None`)
     """
-    node_type = _node_types(graph, name)
+    if node_type is None:
+        node_type = _node_types(graph, name)
     num_nodes = node_type.shape[0]
     device = node_type.device
     batch = _batch_vector(graph, num_nodes, device)
@@ -163,9 +208,13 @@ def to_dense_graphs(
 
     if validate:
         if num_nodes > 0 and (
-            bool((batch[1:] < batch[:-1]).any()) or int(batch.max()) >= num_graphs
+            bool((batch[1:] < batch[:-1]).any())
+            or int(batch.max()) >= num_graphs
+            or int(batch.min()) < 0
         ):
-            raise ValueError(f"{name}.batch must be sorted with values < num_graphs = {num_graphs}")
+            raise ValueError(
+                f"{name}.batch must be sorted with values in [0, num_graphs = {num_graphs})"
+            )
         if edge_index.numel() > 0:
             if int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes:
                 raise ValueError(f"{name}.edge_index refers to nodes outside [0, {num_nodes})")
@@ -179,19 +228,35 @@ def to_dense_graphs(
         ):
             if value is not None and value.is_floating_point() and not bool(value.isfinite().all()):
                 raise ValueError(f"{name}.{label} has NaN or Inf entries")
-        if (
-            presence is not None
-            and presence.numel() > 0
-            and (float(presence.detach().min()) < 0.0 or float(presence.detach().max()) > 1.0)
-        ):
-            raise ValueError(f"{name}.presence must lie in [0, 1]")
+        if node_type.is_floating_point():
+            check_probabilities(node_type, name)
+        if act is not None and act.numel() > 0:
+            # The node cost squares differences of activations (smooth |a - a'|): beyond
+            # half the square root of the largest float they overflow to inf.
+            limit = torch.finfo(dtype).max ** 0.5 / 2
+            largest = float(act.detach().abs().max())
+            if largest > limit:
+                raise ValueError(
+                    f"{name}.act holds a value of magnitude {largest:.3g}; activations beyond "
+                    f"{limit:.3g} overflow the node cost in {dtype}"
+                )
+        for label, value in (("presence", presence), ("edge_weight", edge_weight)):
+            if (
+                value is not None
+                and value.numel() > 0
+                and (float(value.detach().min()) < 0.0 or float(value.detach().max()) > 1.0)
+            ):
+                raise ValueError(f"{name}.{label} must lie in [0, 1]")
 
     if node_type.is_floating_point():
         probs, mask = to_dense_batch(node_type.to(dtype), batch, batch_size=num_graphs)
         index = None
     else:
         index, mask = to_dense_batch(node_type, batch, batch_size=num_graphs)
-        probs = torch.nn.functional.one_hot(index, num_classes).to(dtype) * mask[..., None]
+        if num_classes == 0:  # graphs without nodes on both sides: one_hot cannot size this
+            probs = torch.zeros(*index.shape, 0, dtype=dtype, device=device)
+        else:
+            probs = torch.nn.functional.one_hot(index, num_classes).to(dtype) * mask[..., None]
     max_nodes = mask.shape[1]
     dense_act = None
     if act is not None:

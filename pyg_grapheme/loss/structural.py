@@ -64,6 +64,8 @@ from .sinkhorn import GradMode
 __all__ = ["Alignment", "StructuralLoss"]
 
 Reduction = Literal["mean", "sum", "none"]
+PredictionInput = Literal["probabilities", "logits"]
+PREDICTION_INPUTS = ("probabilities", "logits")
 
 
 class Alignment(NamedTuple):
@@ -135,7 +137,12 @@ class StructuralLoss(torch.nn.Module):
     :class:`~torch_geometric.data.Batch` objects with
 
     - ``type``: FloatTensor :math:`[N, C]` probabilities (rows sum to 1) or
-      LongTensor :math:`[N]` class indices (one-hot), same :math:`C` on both sides,
+      LongTensor :math:`[N]` class indices (one-hot), same :math:`C` on both sides;
+      with ``input="logits"``, ``pred.type`` is FloatTensor :math:`[N, C]` logits
+      and the loss compares :math:`\mathrm{softmax}` of them. Probabilities are
+      checked (``validate``): a negative entry or a row that does not sum to 1 (within
+      :math:`10^{-3}`, more in half precision) is a ``ValueError``, so logits passed as
+      probabilities, on which the type term has no lower bound, are refused,
     - ``act`` (optional, both sides or neither): FloatTensor :math:`[N]`,
     - ``edge_index``: LongTensor :math:`[2, E]`, directed,
     - ``edge_weight`` (optional): FloatTensor :math:`[E]` in :math:`[0, 1]` (default 1),
@@ -182,7 +189,12 @@ class StructuralLoss(torch.nn.Module):
         smoothing (float): :math:`\delta` of the smooth absolute value. (default: :obj:`1e-3`)
         reduction (str): ``"mean"``, ``"sum"`` or ``"none"`` (per pair, :math:`[B]`)
             over the graph pairs. (default: :obj:`"mean"`)
-        validate (bool): Check inputs (a few host syncs). (default: :obj:`True`)
+        validate (bool): Check inputs (a few host syncs): shapes, index ranges, finite
+            values, probabilities. (default: :obj:`True`)
+        input (str): What ``pred.type`` holds when it is a FloatTensor:
+            ``"probabilities"`` (rows sum to 1, checked) or ``"logits"`` (the loss
+            applies :math:`\mathrm{softmax}` over the classes first). Target types are
+            always class indices or probabilities. (default: :obj:`"probabilities"`)
 
     Example:
         >>> loss_fn = StructuralLoss()
@@ -212,10 +224,13 @@ class StructuralLoss(torch.nn.Module):
         smoothing: float = NodeCost.smoothing,
         reduction: Reduction = "mean",
         validate: bool = True,
+        input: PredictionInput = "probabilities",
     ) -> None:
         super().__init__()
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        if input not in PREDICTION_INPUTS:
+            raise ValueError(f"input must be one of {PREDICTION_INPUTS}, got {input!r}")
         if len(clique_weights) != 2:
             raise ValueError(f"clique_weights must be (mean, variance), got {clique_weights}")
         # The node cost and the solver validate their own options, once, here.
@@ -236,6 +251,7 @@ class StructuralLoss(torch.nn.Module):
         self.debias = debias
         self.reduction: Reduction = reduction
         self.validate = validate
+        self.input: PredictionInput = input
 
     def _dense(self, pred: object, target: object) -> tuple[DenseGraphs, DenseGraphs]:
         num_graphs = num_graphs_of(pred)
@@ -256,8 +272,17 @@ class StructuralLoss(torch.nn.Module):
             if isinstance(t, Tensor) and t.is_floating_point()
         ]
         dtype = torch.float64 if any(t.dtype == torch.float64 for t in floats) else torch.float32
+        pred_type = None
+        if self.input == "logits":
+            logits = pred.type  # type: ignore[attr-defined]  # checked by num_classes_of
+            if not logits.is_floating_point():
+                raise ValueError(
+                    "pred.type must be FloatTensor[N, C] logits with input='logits', got "
+                    f"{logits.dtype} of shape {tuple(logits.shape)}"
+                )
+            pred_type = torch.softmax(logits, dim=1)
         return (
-            to_dense_graphs(pred, num_graphs, num_classes, dtype, "pred", self.validate),
+            to_dense_graphs(pred, num_graphs, num_classes, dtype, "pred", self.validate, pred_type),
             to_dense_graphs(target, num_graphs, num_classes, dtype, "target", self.validate),
         )
 
@@ -268,7 +293,7 @@ class StructuralLoss(torch.nn.Module):
 
     def align(self, pred: object, target: object) -> Alignment:
         """The node alignment (plan, costs, masses) behind the loss, for inspection."""
-        with torch.autocast(_device_type(pred), enabled=False):
+        with torch.autocast(_device_type(pred, target), enabled=False):
             return self._align_dense(*self._dense(pred, target))
 
     def _transport_terms(self, pred: DenseGraphs, target: DenseGraphs) -> tuple[Tensor, Tensor]:
@@ -280,7 +305,7 @@ class StructuralLoss(torch.nn.Module):
     def terms(self, pred: object, target: object) -> dict[str, Tensor]:
         r"""Per-pair terms, each :math:`[B]`: ``"node"``, ``"edge"``, ``"clique"`` (unweighted)
         and ``"total"`` :math:`= \alpha\,\mathrm{node} + \beta\,\mathrm{edge} + \gamma\,\mathrm{clique}`."""
-        with torch.autocast(_device_type(pred), enabled=False):
+        with torch.autocast(_device_type(pred, target), enabled=False):
             dense_p, dense_t = self._dense(pred, target)
             num_graphs = dense_p.mask.shape[0]
             if self.debias:
@@ -309,7 +334,8 @@ class StructuralLoss(torch.nn.Module):
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}(alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, "
-            f"epsilon={self.epsilon}, grad={self.grad!r}, reduction={self.reduction!r})"
+            f"epsilon={self.epsilon}, grad={self.grad!r}, reduction={self.reduction!r}"
+            f"{', input=' + repr(self.input) if self.input != 'probabilities' else ''})"
         )
 
 
@@ -333,6 +359,17 @@ for _name in (
     setattr(StructuralLoss, _name, _option_of("solver", _name))
 
 
-def _device_type(graph: object) -> str:
-    node_type = getattr(graph, "type", None)
+def _device_type(pred: object, target: object | None = None) -> str:
+    """The device type both graphs' types are on (checked to be one device)."""
+    node_type = getattr(pred, "type", None)
+    other = getattr(target, "type", None)
+    if (
+        isinstance(node_type, Tensor)
+        and isinstance(other, Tensor)
+        and node_type.device != other.device
+    ):
+        raise ValueError(
+            f"pred is on {node_type.device} but target is on {other.device}; "
+            "move both to one device"
+        )
     return node_type.device.type if isinstance(node_type, Tensor) else "cpu"

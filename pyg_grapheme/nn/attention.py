@@ -7,6 +7,8 @@ from torch import Tensor
 from torch.nn import LayerNorm, MultiheadAttention
 from torch_geometric.utils import to_dense_batch
 
+from pyg_grapheme.nn.input_checks import check_graph_inputs, check_sorted_batch
+
 __all__ = ["GraphAttention"]
 
 
@@ -26,6 +28,10 @@ class GraphAttention(torch.nn.Module):
 
     Memory is :math:`O(\sum_b n_{\max}^2)` per head, i.e. dense over the
     largest graph of the batch, never over the whole batch.
+
+    ``x`` must be ``[N, F]`` and ``batch`` sorted, non-negative graph ids (a
+    ``ValueError`` names what is wrong). Non-finite features propagate to the nodes
+    of their graph; the layer keeps no state.
 
     Args:
         channels (int): Feature size ``F`` (divisible by ``heads``).
@@ -50,10 +56,17 @@ class GraphAttention(torch.nn.Module):
 
     def forward(self, x: Tensor, batch: Tensor | None = None) -> Tensor:
         """``x: [N, F]``, ``batch: LongTensor[N]`` (sorted) -> ``[N, F]``."""
+        name = self.__class__.__name__
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.size(1) != self.channels:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"{name}: x must be [num_nodes, {self.channels}], got {shape}")
+        empty = torch.empty(2, 0, dtype=torch.long, device=x.device)
+        check_graph_inputs(name, x, empty, batch, self.channels)
         if x.size(0) == 0:
             return x
         if batch is None:
             batch = x.new_zeros(x.size(0), dtype=torch.long)
+        check_sorted_batch(name, batch)
         dense, mask = to_dense_batch(x, batch)  # [B, n_max, F], [B, n_max]
         padding = ~mask
         # A graph with zero nodes has a fully masked row, whose softmax is NaN;

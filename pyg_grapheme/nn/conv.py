@@ -8,6 +8,8 @@ from torch.nn import LayerNorm, Linear
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import add_self_loops, remove_self_loops
 
+from pyg_grapheme.nn.input_checks import check_graph_inputs, check_node_indices
+
 __all__ = ["GraphemeConv"]
 
 
@@ -41,6 +43,11 @@ class GraphemeConv(MessagePassing):
         normalize (bool, optional): Apply :class:`LayerNorm` after the
             activation. (default: :obj:`True`)
         residual (bool, optional): Add the (projected) input. (default: :obj:`True`)
+
+    Bad input (a feature size other than ``in_channels``, an edge index outside
+    :math:`[0, N)`, edge weights of another length) is a ``ValueError`` naming it.
+    Non-finite features propagate, as the formula says, to the nodes that read
+    them; the layer keeps no state they could corrupt.
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge indices
@@ -79,11 +86,15 @@ class GraphemeConv(MessagePassing):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         """Return the updated node features ``[N, out_channels]``."""
-        if x.dim() != 2 or x.size(1) != self.in_channels:
-            raise ValueError(
-                f"GraphemeConv expects x of shape [N, {self.in_channels}], got {list(x.shape)}"
-            )
+        name = self.__class__.__name__
+        check_graph_inputs(name, x, edge_index, None, self.in_channels)
         num_nodes = x.size(0)
+        check_node_indices(name, "edge_index", edge_index, num_nodes)
+        if edge_weight is not None and tuple(edge_weight.shape) != (edge_index.size(1),):
+            raise ValueError(
+                f"{name}: edge_weight must have shape [num_edges={edge_index.size(1)}], "
+                f"got {tuple(edge_weight.shape)}"
+            )
         edge_index, edge_weight = remove_self_loops(edge_index, edge_weight)
         edge_index, edge_weight = add_self_loops(
             edge_index, edge_weight, fill_value=1.0, num_nodes=num_nodes

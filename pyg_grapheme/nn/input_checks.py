@@ -5,7 +5,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["check_graph_inputs", "check_index_stats", "index_stats", "raise_for_non_finite"]
+__all__ = [
+    "check_graph_inputs",
+    "check_index_stats",
+    "check_node_indices",
+    "check_sorted_batch",
+    "index_stats",
+    "raise_for_non_finite",
+]
 
 
 def check_graph_inputs(
@@ -18,7 +25,7 @@ def check_graph_inputs(
     """Raise a ``ValueError`` that names layer ``name`` and the offending value unless
     ``x`` is a floating :math:`[N, F]` tensor (:math:`F` = ``in_channels`` when given),
     ``edge_index`` a ``long`` :math:`[2, E]` tensor and ``batch`` ``None`` or a ``long``
-    :math:`[N]` tensor."""
+    :math:`[N]` tensor, all on one device."""
     if not isinstance(x, Tensor) or x.dim() != 2 or not x.is_floating_point():
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         dtype = x.dtype if isinstance(x, Tensor) else None
@@ -42,6 +49,15 @@ def check_graph_inputs(
         raise ValueError(
             f"{name}: edge_index must be a long tensor [2, num_edges], "
             f"got {shape or type(edge_index).__name__} of dtype {dtype}"
+        )
+    if edge_index.device != x.device:
+        raise ValueError(
+            f"{name}: edge_index is on {edge_index.device} but x is on {x.device}; "
+            "move both to one device"
+        )
+    if isinstance(batch, Tensor) and batch.device != x.device:
+        raise ValueError(
+            f"{name}: batch is on {batch.device} but x is on {x.device}; move both to one device"
         )
     if batch is not None and (
         not isinstance(batch, Tensor)
@@ -108,3 +124,29 @@ def raise_for_non_finite(name: str, x: Tensor, row: int) -> None:
         f"{name}: x is finite, but the squared norm of the (projected, centred) features "
         f"{where} overflows {x.dtype}: scale the features down"
     )
+
+
+def check_node_indices(name: str, what: str, index: Tensor, num_nodes: int) -> None:
+    """Raise a ``ValueError`` naming layer ``name``, tensor ``what`` and the bad value unless
+    every entry of ``index`` lies in :math:`[0, N)` (one min/max reduction, one host read):
+    an index outside the graph reads another graph's node, wraps around from the end, or
+    reads memory that is not the graph's at all."""
+    if index.numel() == 0:
+        return
+    low, high = torch.stack(torch.aminmax(index)).tolist()
+    if low < 0 or high >= num_nodes:
+        bad = low if low < 0 else high
+        raise ValueError(f"{name}: {what} holds node {bad}, outside [0, num_nodes={num_nodes})")
+
+
+def check_sorted_batch(name: str, batch: Tensor) -> None:
+    """Raise a ``ValueError`` naming layer ``name`` unless the graph ids of ``batch`` are
+    non-negative and sorted, as PyG's ``Batch`` makes them (layers that pack nodes per
+    graph with ``to_dense_batch`` would otherwise mix graphs or fail far from the cause);
+    one host read."""
+    if batch.numel() == 0:
+        return
+    unsorted, lowest = torch.stack([(batch[1:] < batch[:-1]).any().long(), batch.min()]).tolist()
+    if unsorted or lowest < 0:
+        problem = "is not sorted" if unsorted else f"holds the negative graph id {lowest}"
+        raise ValueError(f"{name}: batch {problem}; graph ids must be sorted and >= 0")

@@ -7,7 +7,7 @@ from torch import Tensor
 from torch.nn import Embedding, Linear
 from torch_geometric.utils import coalesce
 
-from pyg_grapheme.nn.input_checks import check_graph_inputs
+from pyg_grapheme.nn.input_checks import check_graph_inputs, check_node_indices
 from pyg_grapheme.nn.split.split_info import SplitInfo
 
 __all__ = ["NodeSplit", "lift_children"]
@@ -66,8 +66,15 @@ class NodeSplit(torch.nn.Module):
     **Lift.** :meth:`unsplit` gives every input node the mean of its children's
     values (zero for a deleted node) and restores the input graph.
 
+    **Bad input.** Features must be finite: a NaN or infinite entry of ``x`` (or of
+    the count logits it gives) is a ``ValueError`` naming the first such node, since
+    a NaN count logit has no most likely count (its argmax is 0, so the node would be
+    silently deleted) and its children would carry the NaN on. Edge indices must lie
+    in :math:`[0, N)`; counts in :math:`\{0, \ldots, K\}`.
+
     **Cost.** Linear in nodes and edges; no Python loop over nodes or edges; the
-    host reads output sizes only (plus whether a bypass is needed).
+    host reads the input checks (one read), output sizes, and whether a bypass is
+    needed.
 
     Args:
         in_channels (int, optional): Size of each input sample. If given, the
@@ -140,6 +147,7 @@ class NodeSplit(torch.nn.Module):
         if batch is None:
             batch = torch.zeros(num_nodes, dtype=torch.long, device=x.device)
         count_logit = None if self.count_head is None else self.count_head(x)
+        self._check_finite(x, count_logit)
         if count is None:
             if count_logit is None:
                 raise ValueError(
@@ -298,6 +306,28 @@ class NodeSplit(torch.nn.Module):
             step = step.index_select(0, step)
         return step.index_select(0, dst)
 
+    def _check_finite(self, x: Tensor, count_logit: Tensor | None) -> None:
+        """``ValueError`` naming the first node whose features or count logits are not finite
+        (one host read for both)."""
+        if x.numel() == 0:
+            return
+        rows = torch.isfinite(x).all(1)
+        logit_rows = rows if count_logit is None else torch.isfinite(count_logit).all(1)
+        flags = torch.stack([rows.all(), logit_rows.all()]).tolist()
+        if all(flags):
+            return
+        name = self.__class__.__name__
+        if not flags[0]:
+            node = int((~rows).nonzero()[0])
+            raise ValueError(
+                f"{name}: x holds a NaN or infinite value at node {node}; features must be finite"
+            )
+        node = int((~logit_rows).nonzero()[0])
+        raise ValueError(
+            f"{name}: the count head gives a NaN or infinite logit at node {node} from finite "
+            "features (its weights or the features' scale overflow); counts must be finite"
+        )
+
     def _check_input(
         self,
         x: Tensor,
@@ -310,8 +340,11 @@ class NodeSplit(torch.nn.Module):
         check_graph_inputs(name, x, edge_index, batch, self.in_channels)
         if extra not in (0, 1):
             raise ValueError(f"{name}: extra must be 0 or 1, got {extra}")
+        check_node_indices(name, "edge_index", edge_index, x.size(0))
         if count is None:
             return
+        if isinstance(count, Tensor) and count.device != x.device:
+            raise ValueError(f"{name}: count is on {count.device} but x is on {x.device}")
         if not isinstance(count, Tensor) or count.dtype != torch.long:
             dtype = count.dtype if isinstance(count, Tensor) else type(count).__name__
             raise ValueError(f"{name}: count must be a long tensor, got {dtype}")
@@ -336,8 +369,11 @@ class NodeSplit(torch.nn.Module):
 
 def lift_children(values: Tensor, parent: Tensor, num_parents: int) -> Tensor:
     r"""Mean of each parent's children's values, :math:`[M, \ldots] \to [N, \ldots]`
-    (zero where a parent has no child)."""
+    (zero where a parent has no child).
+
+    Each value is divided by its parent's number of children before the sum, so the
+    mean of finite values stays finite even where their sum would overflow."""
     shape = (num_parents, *values.shape[1:])
-    total = values.new_zeros(shape).index_add(0, parent, values)
     children = torch.bincount(parent, minlength=num_parents).clamp(min=1).to(values.dtype)
-    return total / children.view(-1, *([1] * (values.dim() - 1)))
+    share = children.index_select(0, parent).view(-1, *([1] * (values.dim() - 1)))
+    return values.new_zeros(shape).index_add(0, parent, values / share)

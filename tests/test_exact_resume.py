@@ -1,0 +1,90 @@
+"""A fit stopped anywhere and resumed with ``--ckpt_path last`` ends with the weights of the
+fit that was never stopped, bit for bit; SIGTERM and SIGINT stop it cleanly (status 143/130,
+one line, a checkpoint that resumes it).
+
+Each fit runs as its own process (``python -m lightning_modules.fit``); a callback from the
+config (``interrupt_cases.SignalAtStep``) sends the process a real signal after a chosen
+optimizer step, so every stop lands at a known point of an epoch: 4 batches of 16 pairs per
+epoch, 3 epochs, 12 steps. The task is arithmetic with operand swaps, which draw random
+numbers as the dataset reads each pair, and dropout, which draws in every step.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from fit_cases import QUIET
+
+REPO = Path(__file__).resolve().parent.parent
+SMALL = [
+    "--data.n_train", "64", "--data.n_val", "8", "--data.batch_size", "16",
+    "--trainer.max_epochs", "3", "--model.net.init_args.hidden_channels", "16", *QUIET,
+]  # fmt: skip
+MATH = ["--data.task", "math", "--data.swap_commutative", "0.5", "--model.augment", "0.0",
+        "--model.net.init_args.dropout", "0.1"]  # fmt: skip
+
+
+def _fit(run_dir: Path, *args: str, stop_at: tuple[int, int] | None = None):
+    """Run the fit command in ``run_dir``; ``stop_at=(step, signum)`` signals it after ``step``."""
+    run_dir.mkdir(exist_ok=True)
+    extra: list[str] = []
+    if stop_at is not None:
+        step, signum = stop_at
+        config = run_dir / f"stop_{step}.yaml"
+        config.write_text(
+            "trainer:\n  callbacks:\n    - class_path: interrupt_cases.SignalAtStep\n"
+            f"      init_args: {{step: {step}, signum: {signum}}}\n"
+        )
+        extra = ["--config", str(config)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_modules.fit", *SMALL, *args, *extra],
+        cwd=run_dir, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def _last(run_dir: Path) -> dict:
+    return torch.load(run_dir / "outputs" / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _stopped(done, signum: int, step: int, batch: int, run_dir: Path) -> None:
+    """The process ended by ``signum`` after ``step``, with one line and a checkpoint there."""
+    assert done.returncode == 128 + signum, done.stderr[-2000:]
+    name = signal.Signals(signum).name
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"fit: stopped by {name} after step {step} (epoch {(step - 1) // 4}, batch {batch} of 4); "
+        "saved outputs/checkpoints/last.ckpt; resume with --ckpt_path last"
+    )
+    assert "Traceback" not in done.stderr
+    assert _last(run_dir)["global_step"] == step
+
+
+def test_stops_anywhere_resume_to_the_same_weights(tmp_path):
+    # Before: SIGTERM ended fit with status 0, and a resume restarted the interrupted epoch
+    # with a fresh shuffle: the weights differed from an uninterrupted run by up to 0.105.
+    done = _fit(tmp_path / "never_stopped", *MATH)
+    assert done.returncode == 0, done.stderr[-2000:]
+    reference = _last(tmp_path / "never_stopped")
+    run_dir = tmp_path / "stopped"
+    done = _fit(run_dir, *MATH, stop_at=(3, signal.SIGTERM))  # epoch 0, batch 3 of 4
+    _stopped(done, signal.SIGTERM, step=3, batch=3, run_dir=run_dir)
+    done = _fit(run_dir, *MATH, "--ckpt_path", "last", stop_at=(10, signal.SIGKILL))
+    assert done.returncode == -signal.SIGKILL
+    assert _last(run_dir)["global_step"] == 8  # the end of epoch 1: nothing after it was saved
+    done = _fit(run_dir, *MATH, "--ckpt_path", "last")
+    assert done.returncode == 0, done.stderr[-2000:]
+    final = _last(run_dir)
+    assert final["global_step"] == reference["global_step"] == 12
+    assert _same_weights(final["state_dict"], reference["state_dict"])
+    assert _same_weights(
+        final["optimizer_states"][0]["state"][0], reference["optimizer_states"][0]["state"][0]
+    )

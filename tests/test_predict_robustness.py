@@ -1,0 +1,115 @@
+"""predict answers every input with one line: empty strings, text that is not Unicode,
+control characters; a bad file stops it before its first line; an input the model cannot
+transform is named by file:line; a reader that goes away ends it quietly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from robust_cases import tiny_fit
+
+from lightning_modules import predict as predict_cli
+from lightning_modules.command_line import one_line_errors
+from lightning_modules.prediction_lines import one_line, transform_in_batches
+from pyg_grapheme.data import TextPair
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    return tiny_fit(tmp_path_factory.mktemp("tiny"))
+
+
+def _run(capsys, *args: str) -> tuple[int, list[str], list[str]]:
+    """``predict ARGS`` as the command runs it: (status, stdout lines, stderr lines)."""
+    status = 0
+    try:
+        with one_line_errors("predict"):
+            predict_cli.main(list(args))
+    except SystemExit as stop:
+        status = stop.code
+    captured = capsys.readouterr()
+    return status, captured.out.split("\n")[:-1], captured.err.splitlines()
+
+
+def _jsonl(path: Path, records) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_empty_text_and_a_file_of_empty_inputs_get_one_line_each(ckpt, tmp_path, capsys):
+    # Before: IndexError from argmax over no classes (decoding.py:40), exit 1, nothing printed.
+    assert _run(capsys, "--ckpt", str(ckpt), "--text", "") == (0, [""], [])
+    path = _jsonl(tmp_path / "empty.jsonl", [{"input": "", "target": ""}] * 3)
+    status, lines, errors = _run(capsys, "--ckpt", str(ckpt), "--input", str(path))
+    assert (status, errors) == (0, [])
+    assert lines[:3] == ["\t"] * 3 and lines[3].startswith("exact_match=1.0000 ")
+    assert lines[3].endswith(" n=3")
+
+
+def test_text_that_is_not_unicode_or_breaks_lines_is_printed_escaped(ckpt, capsys):
+    # A lone surrogate (what undecodable bytes of --text become) could not be written
+    # as UTF-8: predict died on "'utf-8' codec can't encode".
+    outputs = predict_cli.predict(str(ckpt), text="a\ud800\nb")
+    (line,) = capsys.readouterr().out.splitlines()  # one line, whatever the output holds
+    assert line == one_line(outputs[0])
+    line.encode("utf-8")  # always writable
+    assert one_line("a\ud800\nb\tc\\d\u2028e") == "a\\ud800\\nb\\tc\\\\d\\u2028e"
+    assert one_line("plain text, ünïcode 👍🏽") == "plain text, ünïcode 👍🏽"
+
+
+def test_bad_records_stop_predict_before_its_first_line(ckpt, tmp_path, capsys):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(
+        '{"input": "aab", "target": "ab"}\n{"input": "\\ud800", "target": "a"}\n', encoding="utf-8"
+    )
+    status, lines, errors = _run(capsys, "--ckpt", str(ckpt), "--input", str(path))
+    assert (status, lines) == (2, [])
+    assert errors == [
+        f"predict: error: {path}:2: key 'input' holds a lone surrogate \\ud800 at character 0: "
+        "not Unicode text (a JSON escape of half a UTF-16 pair)"
+    ]
+    status, lines, errors = _run(
+        capsys, "--ckpt", str(ckpt), "--input", str(path), "--skip_bad_lines", "true"
+    )
+    assert status == 0 and len(lines) == 2 and lines[1].endswith(" n=1")
+
+
+def test_an_input_the_model_cannot_transform_is_named_by_its_line():
+    def transform(texts: list[str]) -> list[str]:
+        if any(len(t) > 5 for t in texts):
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate")
+        return [t.upper() for t in texts]
+
+    pairs = [TextPair(t, "", {"source": f"f.jsonl:{k}"}) for k, t in enumerate(["ab", "c", "x"], 1)]
+    results = list(transform_in_batches(transform, pairs, batch_size=2))
+    assert [(p.meta["source"], r) for p, r in results] == [
+        ("f.jsonl:1", "AB"), ("f.jsonl:2", "C"), ("f.jsonl:3", "X"),
+    ]  # fmt: skip
+    pairs.insert(2, TextPair("abcdefgh", "", {"source": "f.jsonl:3"}))
+    with pytest.raises(ValueError) as error:
+        list(transform_in_batches(transform, pairs, batch_size=2))
+    assert str(error.value) == (
+        "f.jsonl:3: cannot transform this input of 8 grapheme clusters (RuntimeError: "
+        "DefaultCPUAllocator: can't allocate memory: you tried to allocate)"
+    )
+
+
+def test_a_reader_that_goes_away_ends_predict_quietly(ckpt, tmp_path):
+    path = _jsonl(tmp_path / "many.jsonl", [{"input": "aabb" * 8, "target": "ab"}] * 400)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "lightning_modules.predict", "--ckpt", str(ckpt),
+         "--input", str(path), "--batch_size", "4"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert child.stdout.readline()  # the first line, then the reader leaves (| head -1)
+    child.stdout.close()
+    _, err = child.communicate(timeout=300)
+    assert child.returncode == 141 and err == b""

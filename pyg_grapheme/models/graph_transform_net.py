@@ -521,18 +521,24 @@ class GraphTransformNet(torch.nn.Module):
             raise TypeError("transform_text expects a list of str, not a single str")
         if len(texts) == 0:
             return []
-        was_training = self.training
-        self.eval()
-        try:
-            device = next(self.parameters()).device
-            data = graphs_from_texts(list(texts)).to(device)
-            data.num_graphs = len(texts)
-            result = self.transduce(data, beam)
-        finally:
-            self.train(was_training)
+        # An empty input has no node to emit from: its only alignment emits nothing.
+        answered: list[tuple[str, str]] = [("", "")] * len(texts)
+        nonempty = [i for i, text in enumerate(texts) if text]
+        if nonempty:
+            was_training = self.training
+            self.eval()
+            try:
+                device = next(self.parameters()).device
+                data = graphs_from_texts([texts[i] for i in nonempty]).to(device)
+                data.num_graphs = len(nonempty)
+                result = self.transduce(data, beam)
+            finally:
+                self.train(was_training)
+            for i, output, morph in zip(nonempty, result.outputs, result.morphs):
+                answered[i] = (output, morph)
         if with_morph:
-            return list(zip(result.outputs, result.morphs))
-        return result.outputs
+            return answered
+        return [output for output, _ in answered]
 
     def __repr__(self) -> str:
         return (

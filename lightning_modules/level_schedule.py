@@ -35,7 +35,6 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping
-from torch.optim.lr_scheduler import OneCycleLR
 
 from lightning_modules.module import check_producible
 
@@ -98,6 +97,12 @@ class LevelSchedule(pl.Callback):
                 "first level that reaches its threshold; the curriculum stops the run itself "
                 "(set trainer.callbacks to [] or use conf/curriculum.yaml)"
             )
+        # Before configure_optimizers, which cannot size a one-cycle for an open-ended run.
+        if pl_module.hparams.get("lr_schedule") == "onecycle":
+            raise ValueError(
+                "data.levels: model.lr_schedule onecycle fixes its length when the run starts, "
+                "but a level's length is decided as it trains; use model.lr_schedule constant"
+            )
         # A level change must reach the loaders of the next epoch.
         trainer.reload_dataloaders_every_n_epochs = 1
 
@@ -105,11 +110,6 @@ class LevelSchedule(pl.Callback):
         datamodule = self._levels_data(trainer)
         if datamodule is None:
             return
-        if any(isinstance(c.scheduler, OneCycleLR) for c in trainer.lr_scheduler_configs):
-            raise ValueError(
-                "data.levels: model.lr_schedule onecycle fixes its length when the run starts, "
-                "but a level's length is decided as it trains; use model.lr_schedule constant"
-            )
         if self.finished:
             print("curriculum: every level of the checkpoint's run is trained", flush=True)
             trainer.should_stop = True

@@ -41,6 +41,10 @@ from lightning_modules.module import check_producible
 __all__ = ["LevelSchedule"]
 
 
+def _epochs(count: int) -> str:
+    return f"{count} epoch" if count == 1 else f"{count} epochs"
+
+
 class LevelSchedule(pl.Callback):
     """Moves the data module to its next level on a validation threshold or an epoch limit
     (module docstring).
@@ -116,7 +120,7 @@ class LevelSchedule(pl.Callback):
             return
         print(
             f"curriculum: levels {datamodule.levels}, on level {datamodule.current_level} "
-            f"after {self.epochs_on_level} epochs on it; output vocabulary "
+            f"after {_epochs(self.epochs_on_level)} on it; output vocabulary "
             f"{len(pl_module.net.output_vocab)} units",
             flush=True,
         )
@@ -150,7 +154,7 @@ class LevelSchedule(pl.Callback):
             {"level": level, "epochs": self.epochs_on_level, "score": score, "reached": reached}
         )
         following = datamodule.next_level
-        done = f"curriculum: level {level} done after {self.epochs_on_level} epochs"
+        done = f"curriculum: level {level} done after {_epochs(self.epochs_on_level)}"
         if following is None:
             self.finished = True
             trainer.should_stop = True
@@ -174,7 +178,7 @@ class LevelSchedule(pl.Callback):
         if datamodule is not None and not self.finished:
             print(
                 f"curriculum: stopped on level {datamodule.current_level} after "
-                f"{self.epochs_on_level} epochs on it (trainer.max_epochs or an interruption); "
+                f"{_epochs(self.epochs_on_level)} on it (trainer.max_epochs or an interruption); "
                 "resume with --ckpt_path last",
                 flush=True,
             )

@@ -265,7 +265,7 @@ def test_curriculum_resumes_mid_level(tmp_path, monkeypatch, capsys):
     (schedule_state,) = [v for k, v in saved["callbacks"].items() if "LevelSchedule" in k]
     assert schedule_state["epochs_on_level"] == 1 and not schedule_state["finished"]
     assert saved["hyper_parameters"]["net"]["init_args"]["output_vocab"] == VOCAB[:4]
-    assert "stopped on level 2 after 1 epochs on it" in capsys.readouterr().out
+    assert "stopped on level 2 after 1 epoch on it" in capsys.readouterr().out
     # The checkpoint rebuilds the grown network outside the CLI.
     reloaded = GraphTransformModule.load_from_checkpoint(str(last), map_location="cpu")
     assert reloaded.net.output_vocab == VOCAB[:4]
@@ -277,7 +277,7 @@ def test_curriculum_resumes_mid_level(tmp_path, monkeypatch, capsys):
         tmp_path, monkeypatch, *never, "--trainer.max_epochs", "-1", "--ckpt_path", "last"
     )
     out = capsys.readouterr().out
-    assert "on level 2 after 1 epochs on it; output vocabulary 4 units" in out
+    assert "on level 2 after 1 epoch on it; output vocabulary 4 units" in out
     assert "level 2 done after 2 epochs" in out and "level 3 next, with 1 new output units" in out
     done = torch.load(last, map_location="cpu", weights_only=True)
     # One more epoch on level 2, two on level 3: the run ends after epoch 5.

@@ -362,3 +362,26 @@ def test_init_from_on_the_command_line(tmp_path, monkeypatch, capsys):
             "--model.init_from", str(ckpt), *TINY_ARGS,
             "--model.net.init_args.hidden_channels=12",
         )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- bench
+def test_bench_table_scratch_and_warm_start(tmp_path, capsys):
+    from bench.curriculum import main as bench
+
+    folder = _levels(tmp_path / "levels")
+    figures = tmp_path / "bench.json"
+    bench(["--levels-dir", str(folder), "--levels", "1,3", "--epochs", "1", "--hidden", "8",
+           "--batch-size", "4", "--json", str(figures)])  # fmt: skip
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "| level | start | loss@0 | loss@1 | loss@1 | CER@1 | EM@1 | CPU s |"
+    assert [line.split(" | ")[:2] for line in lines[2:]] == [
+        ["| 1", "scratch"], ["| 3", "scratch"], ["| 3", "level 1"],
+    ]  # fmt: skip
+    runs = json.loads(figures.read_text())["runs"]
+    assert [(r["level"], r["start"], len(r["epochs"])) for r in runs] == [
+        (1, "scratch", 2), (3, "scratch", 2), (3, "warm", 2),
+    ]  # fmt: skip
+    # Same seed, other starting weights: the warm run starts from another loss.
+    assert runs[1]["epochs"][0]["val_loss"] != runs[2]["epochs"][0]["val_loss"]
+    with pytest.raises(FileNotFoundError, match="needs level_2_train/val"):
+        bench(["--levels-dir", str(folder), "--levels", "2", "--epochs", "1"])

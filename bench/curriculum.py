@@ -24,6 +24,7 @@ generator writes them in random order); validation always uses the whole file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -169,10 +170,13 @@ def main(argv: list[str] | None = None) -> None:
         folder = Path(work)
         for k, level in enumerate(levels):
             scratch = folder / f"level_{level}_scratch.ckpt"
-            runs[level, "scratch"] = train_level(args, level, None, scratch)
-            if k > 0:
-                previous = folder / f"level_{levels[k - 1]}_scratch.ckpt"
-                runs[level, "warm"] = train_level(args, level, previous, folder / "warm.ckpt")
+            # stdout is for the table alone; what the runs print goes to stderr.
+            with contextlib.redirect_stdout(sys.stderr):
+                runs[level, "scratch"] = train_level(args, level, None, scratch)
+                if k > 0:
+                    previous = folder / f"level_{levels[k - 1]}_scratch.ckpt"
+                    warm = folder / "warm.ckpt"
+                    runs[level, "warm"] = train_level(args, level, previous, warm)
             for start in ("scratch", "warm"):
                 if (level, start) in runs:
                     run = runs[level, start]

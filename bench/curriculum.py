@@ -12,11 +12,12 @@ epochs on ``level_k_train.jsonl`` and are scored on ``level_k_val.jsonl``:
 
 Both runs of a level draw the same batches in the same order. The first level has no
 warm run. Reported for each run: validation exact match, character error rate and loss
-(the transducer's :math:`-\\log p(y \\mid x)` per pair, plus the merge term) before
-training (epoch 0) and after each epoch, and the CPU seconds the run took. The table is
-printed in Markdown; ``--json`` also writes every epoch's figures. ``--train-pairs N``
-trains on the first ``N`` pairs of each level's training file (a random sample: the
-generator writes them in random order); validation always uses the whole file.
+(the transducer's :math:`-\\log p(y \\mid x)` per written unit, ends included, plus the
+merge term) before training (epoch 0) and after each epoch, and the CPU seconds the run
+took. The table is printed in Markdown; ``--json`` also writes every epoch's figures.
+``--train-pairs N`` trains on the first ``N`` pairs of each level's training file (a
+random sample: the generator writes them in random order); validation always uses the
+whole file. The results and their command are in ``bench/results/curriculum.md``.
 
     python bench/curriculum.py --levels-dir levels/ --levels 1..4
 """

@@ -302,6 +302,9 @@ def check_before_resume(trainer: Any, module: Any, datamodule: Any, ckpt_path: s
     data_options = None
     if datamodule is not None and isinstance(saved_data, Mapping):
         data_options = (saved_data, dict(datamodule.hparams))
+    adopt_vocabulary = getattr(module, "adopt_vocabulary", None)
+    if adopt_vocabulary is not None:  # a curriculum's later levels add output units
+        adopt_vocabulary(checkpoint)
     check_fits(module, checkpoint, path, data_options, report=False)
 
 

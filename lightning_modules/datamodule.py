@@ -1,8 +1,9 @@
-"""GraphemeDataModule: generated curricula or JSONL files as (input, target) graph pairs."""
+"""GraphemeDataModule: generated curricula, JSONL files or a folder of levels as graph pairs."""
 
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader
@@ -11,6 +12,7 @@ from lightning_modules.training_order import TrainingOrder
 from pyg_grapheme.data import PairDataset, TextPair, collate_pairs, generate, read_jsonl
 from pyg_grapheme.data.commutative_swap import CommutativeSwapDataset
 from pyg_grapheme.data.gsm8k import check_gsm8k_target
+from pyg_grapheme.data.level_folder import hold_out, level_files, parse_levels
 from pyg_grapheme.models.output_units import UNIT_MODES, OutputUnits, choose_units
 
 __all__ = ["GraphemeDataModule"]
@@ -27,6 +29,17 @@ class GraphemeDataModule(pl.LightningDataModule):
     the training alphabet) with lengths up to ``val_max_len`` (default:
     ``max_len``), so validation measures generalisation, not recall.
 
+    **Levels.** With ``levels`` and ``levels_dir`` set, the pairs come from a folder of
+    curriculum levels (:mod:`pyg_grapheme.data.level_folder`: ``level_N_train.jsonl``
+    and ``level_N_val.jsonl``, or ``level_N.jsonl`` with ``val_share`` held out), and
+    :attr:`train_pairs` and :attr:`val_pairs` are those of the :attr:`current_level`,
+    the first one until :meth:`set_level` moves on (the fit command's
+    :class:`~lightning_modules.level_schedule.LevelSchedule` does, and reloads the
+    loaders). Every level's files are read on first use, so a bad line of the last
+    level stops the run before the first level trains. :attr:`output_vocab` then grows
+    level by level, each level's new units appended after the earlier ones, and the
+    current level is saved in checkpoints (:meth:`state_dict`), so a run resumes on it.
+
     Args:
         task: a generated task (:data:`~pyg_grapheme.data.TASKS`), or ``None`` when the
             data comes from files only (then ``train_path`` is required).
@@ -34,6 +47,12 @@ class GraphemeDataModule(pl.LightningDataModule):
         test_path: a JSONL file of held-out pairs, never trained or validated on: its
             inputs are kept out of every training augmentation (an operand swap never
             writes a held-out problem), and ``trainer.test`` scores it.
+        levels: the levels to train in turn, ``"1..7"``, ``"1,3,5"`` or a list of ints
+            (:func:`~pyg_grapheme.data.level_folder.parse_levels`); needs ``levels_dir``
+            and overrides ``task``.
+        levels_dir: the folder of level files.
+        val_share: share of a ``level_N.jsonl`` held out for validation, by input
+            (:func:`~pyg_grapheme.data.level_folder.hold_out`, seeded with ``seed``).
         skip_bad_lines: skip malformed JSONL lines (and report how many) instead of failing.
         gsm8k_target: the target of GSM8K records (:mod:`pyg_grapheme.data.gsm8k`):
             ``"final"`` (default), the number after ``####``, or ``"steps"``, the
@@ -62,6 +81,9 @@ class GraphemeDataModule(pl.LightningDataModule):
         train_path: str | None = None,
         val_path: str | None = None,
         test_path: str | None = None,
+        levels: list[int] | str | None = None,
+        levels_dir: str | None = None,
+        val_share: float = 0.1,
         skip_bad_lines: bool = False,
         n_train: int = 2000,
         n_val: int = 200,
@@ -81,12 +103,23 @@ class GraphemeDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         check_gsm8k_target(gsm8k_target)
+        self.levels = [] if levels is None else parse_levels(levels)
+        if (levels is None) != (levels_dir is None):
+            raise ValueError("data.levels and data.levels_dir go together: give both or neither")
+        if self.levels and train_path is not None:
+            raise ValueError("give data.levels (a folder of levels) or data.train_path, not both")
+        if not 0.0 < val_share < 1.0:
+            raise ValueError(f"data.val_share must be in (0, 1), got {val_share}")
+        # Missing files fail here, before a model is built; reading waits for first use.
+        self.level_paths = {level: level_files(levels_dir, level) for level in self.levels}
+        self.current_level = self.levels[0] if self.levels else None
         if train_path is not None and val_path is None:
             raise ValueError("data.val_path is required when data.train_path is given")
-        if train_path is None and task is None:
+        if train_path is None and task is None and not self.levels:
             raise ValueError(
                 "no training data: give --data.train_path and --data.val_path (JSONL files), "
-                "or --data.task to generate a curriculum task"
+                "--data.levels and --data.levels_dir (a folder of levels), or --data.task to "
+                "generate a curriculum task"
             )
         if target_units is not None and target_units not in UNIT_MODES:
             raise ValueError(
@@ -101,9 +134,80 @@ class GraphemeDataModule(pl.LightningDataModule):
         validation file stops the run before it trains, not when validation first runs."""
         self.train_pairs, self.val_pairs  # noqa: B018
 
+    # ---------------------------------------------------------------- levels
+    def set_level(self, level: int) -> None:
+        """Make ``level`` (one of :attr:`levels`) the current one; the loaders made after
+        this serve its pairs."""
+        if level not in self.levels:
+            raise ValueError(f"level {level} is not one of data.levels {self.levels}")
+        self.current_level = level
+
+    @property
+    def next_level(self) -> int | None:
+        """The level after the current one, ``None`` at the last (or without levels)."""
+        if not self.levels:
+            return None
+        position = self.levels.index(self.current_level)
+        return self.levels[position + 1] if position + 1 < len(self.levels) else None
+
+    @cached_property
+    def level_pairs(self) -> dict[int, tuple[list[TextPair], list[TextPair]]]:
+        """``{level: (train, val)}`` of every level, read once."""
+        pairs = {}
+        for level, files in self.level_paths.items():
+            if files.whole is not None:
+                pairs[level] = hold_out(
+                    self._read(str(files.whole)), self.hparams.val_share, self.hparams.seed,
+                    where=str(files.whole),
+                )  # fmt: skip
+            else:
+                pairs[level] = (self._read(str(files.train)), self._read(str(files.val)))
+        return pairs
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training order and random state at this checkpoint (:mod:`.training_order`)
+        and, with levels, the current level: a run resumes on it, mid-epoch."""
+        state = self.training_order.state_dict(self.trainer)
+        if self.levels:
+            state["level"] = self.current_level
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume on the checkpoint's level (first: it sizes the epoch), then its order."""
+        state = dict(state_dict)
+        level = state.pop("level", None)
+        if level is None and self.levels:
+            raise ValueError(
+                "the checkpoint holds no curriculum level (it was not trained on "
+                "data.levels); start from its weights with --model.init_from instead"
+            )
+        if level is not None:
+            if level not in self.levels:
+                raise ValueError(
+                    f"the checkpoint is at level {level}, which data.levels {self.levels} "
+                    "does not include"
+                )
+            self.set_level(level)
+        self.training_order.load_state_dict(state)
+
+    # ---------------------------------------------------------------- pairs
+    @property
+    def train_pairs(self) -> list[TextPair]:
+        """The training pairs (of the current level, with levels)."""
+        if self.levels:
+            return self.level_pairs[self.current_level][0]
+        return self._train_pairs
+
+    @property
+    def val_pairs(self) -> list[TextPair]:
+        """The validation pairs (of the current level, with levels)."""
+        if self.levels:
+            return self.level_pairs[self.current_level][1]
+        return self._val_pairs
+
     # The pairs are built once, on first use, identically on every process.
     @cached_property
-    def train_pairs(self) -> list[TextPair]:
+    def _train_pairs(self) -> list[TextPair]:
         h = self.hparams
         if h.train_path is not None:
             return self._read(h.train_path)
@@ -118,7 +222,7 @@ class GraphemeDataModule(pl.LightningDataModule):
         )
 
     @cached_property
-    def val_pairs(self) -> list[TextPair]:
+    def _val_pairs(self) -> list[TextPair]:
         h = self.hparams
         if h.val_path is not None:
             return self._read(h.val_path)
@@ -144,16 +248,30 @@ class GraphemeDataModule(pl.LightningDataModule):
         targets (printed); linked to ``model.net.output_units`` by the CLI."""
         if self.hparams.target_units is not None:
             return self.hparams.target_units
-        mode = choose_units(p.target for p in self.train_pairs)
+        # With levels, one mode for the whole run, chosen from every level's targets.
+        pairs = [p for train, _ in self.level_pairs.values() for p in train] or self.train_pairs
+        mode = choose_units(p.target for p in pairs)
         print(f"data.target_units: {mode} (chosen from the training targets)", flush=True)
         return mode
 
     @property
     def output_vocab(self) -> list[str]:
         """Every unit of the training targets, sorted: what the model can generate (it can
-        also copy any input grapheme); linked to ``model.net.output_vocab`` by the CLI."""
+        also copy any input grapheme); linked to ``model.net.output_vocab`` by the CLI.
+
+        With levels: the units of the levels up to the current one, each level's new units
+        sorted and appended after those of the levels before it, so a unit keeps its id
+        as the vocabulary grows."""
         split = OutputUnits(self.output_units).split
-        return sorted({unit for p in self.train_pairs for unit in split(p.target)})
+        if not self.levels:
+            return sorted({unit for p in self.train_pairs for unit in split(p.target)})
+        vocab: list[str] = []
+        known: set[str] = set()
+        for level in self.levels[: self.levels.index(self.current_level) + 1]:
+            units = {unit for p in self.level_pairs[level][0] for unit in split(p.target)}
+            vocab.extend(sorted(units - known))
+            known |= units
+        return vocab
 
     def train_dataloader(self) -> DataLoader:
         if self.hparams.swap_commutative > 0.0:
@@ -203,9 +321,3 @@ class GraphemeDataModule(pl.LightningDataModule):
             num_workers=self.hparams.num_workers,
         )
 
-    def state_dict(self) -> dict:
-        """The training order and random state at this checkpoint (:mod:`.training_order`)."""
-        return self.training_order.state_dict(self.trainer)
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.training_order.load_state_dict(state_dict)

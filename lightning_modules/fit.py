@@ -10,6 +10,12 @@ the same weights at the end as a run never stopped (:mod:`.training_order`).
 SIGTERM or SIGINT (Ctrl-C) end a run after the current step with a checkpoint
 that resumes it and exit status 143 or 130 (:mod:`.interruption`).
 
+A curriculum trains levels in turn in one run, from a folder of level files
+(``--config conf/curriculum.yaml --data.levels 1..7 --data.levels_dir DIR``; the
+``--curriculum.*`` options are those of
+:class:`~lightning_modules.level_schedule.LevelSchedule`), and
+``--model.init_from CKPT`` starts any fit from another run's weights.
+
 Everything a run writes goes under ``--trainer.default_root_dir`` (default
 ``outputs``): CSV logs in ``csv/``, TensorBoard logs in ``tensorboard/`` when
 TensorBoard is installed, checkpoints in ``checkpoints/``. Bad input (a
@@ -33,6 +39,7 @@ from lightning_modules.checkpoint_io import CheckedCheckpointIO, check_before_re
 from lightning_modules.command_line import one_line_errors, quiet_dependency_warnings
 from lightning_modules.datamodule import GraphemeDataModule
 from lightning_modules.interruption import StopOnSignal
+from lightning_modules.level_schedule import LevelSchedule
 from lightning_modules.module import GraphTransformModule
 from lightning_modules.option_checks import building, check_fit_options
 from lightning_modules.report import FitReport
@@ -56,7 +63,8 @@ def _loggers(root_dir: str) -> list:
 
 
 class GraphemeCLI(LightningCLI):
-    """LightningCLI with checkpointing, the fit report and the vocabulary link."""
+    """LightningCLI with checkpointing, the fit report, the level schedule and the vocabulary
+    link."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # Best by validation exact match, and last after every epoch. (save_last=True
@@ -80,6 +88,8 @@ class GraphemeCLI(LightningCLI):
             }
         )
         parser.add_lightning_class_args(FitReport, "report")
+        # Inert unless --data.levels is given.
+        parser.add_lightning_class_args(LevelSchedule, "curriculum")
         parser.add_argument(
             "--ckpt_path",
             type=str | None,

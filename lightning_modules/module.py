@@ -12,6 +12,8 @@ from torch_geometric.data import Batch
 
 from lightning_modules.checkpoint_io import check_resume
 from lightning_modules.component_config import build_component, component_config
+from lightning_modules.optimizer_growth import grow_optimizer
+from lightning_modules.weights_from import checkpoint_vocabulary, load_matching_weights
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.metrics import CharErrorRate, ExactMatch, UnitErrorRate
 from pyg_grapheme.models import GraphTransformNet
@@ -55,6 +57,11 @@ class GraphTransformModule(pl.LightningModule):
         warmup: warm-up fraction for ``"onecycle"``.
         beam: hypotheses kept per input when validation decodes (1: greedy).
         examples_to_keep: validation examples kept for the end-of-fit report.
+        init_from: a checkpoint of another run to start the network from
+            (:func:`~lightning_modules.weights_from.load_matching_weights`: tensors by
+            name, the generation head unit by unit). Applied once, when the module is
+            built, and not saved with its hyper-parameters: a checkpoint of this run holds
+            the weights already, and loads without that file.
     """
 
     def __init__(
@@ -68,6 +75,7 @@ class GraphTransformModule(pl.LightningModule):
         warmup: float = 0.15,
         beam: int = 1,
         examples_to_keep: int = 8,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         if lr_schedule not in LR_SCHEDULES:
@@ -82,7 +90,7 @@ class GraphTransformModule(pl.LightningModule):
         )
         # Components are saved by their configuration, not pickled (load_from_checkpoint
         # rebuilds them), the same way whether the CLI or Python made this module.
-        self.save_hyperparameters(ignore=["net", "objective"])
+        self.save_hyperparameters(ignore=["net", "objective", "init_from"])
         # LightningCLI adds an "_instantiator" entry, which would make load_from_checkpoint
         # rebuild through jsonargparse; our configs rebuild with build_component either way.
         plain = {k: v for k, v in self.hparams.items() if k != "_instantiator"}
@@ -101,10 +109,53 @@ class GraphTransformModule(pl.LightningModule):
         self.test_uer = UnitErrorRate(self.net.output_units)
         self.examples_to_keep = examples_to_keep
         self.val_examples: list[tuple[str, str, str]] = []
+        self.init_from = init_from
+        if init_from is not None:
+            learnt = load_matching_weights(self.net, init_from)
+            print(
+                f"model.init_from: weights of {init_from} ({learnt} of "
+                f"{len(self.net.output_vocab)} output units with learnt rows)",
+                flush=True,
+            )
+
+    def extend_vocabulary(self, units: Sequence[str]) -> None:
+        """Append ``units`` to the network's output vocabulary
+        (:meth:`GraphTransformNet.extend_vocabulary`, learnt rows kept), record the grown
+        vocabulary in the hyper-parameters (so its checkpoints rebuild the grown head), and
+        move the trainer's optimizers to the new parameters
+        (:func:`~lightning_modules.optimizer_growth.grow_optimizer`)."""
+        units = list(units)
+        if not units:
+            return
+        before = dict(self.net.named_parameters())
+        self.net.extend_vocabulary(units)
+        self.hparams["net"] = component_config(self.net)
+        after = dict(self.net.named_parameters())
+        trainer = self._trainer
+        for optimizer in trainer.optimizers if trainer is not None else []:
+            grow_optimizer(optimizer, before, after)
+
+    def adopt_vocabulary(self, checkpoint: dict[str, Any]) -> None:
+        """Grow the output vocabulary to the checkpoint's before its weights load: a
+        curriculum run resumed on a later level was saved with the units of the levels
+        it passed, and this module was built with those of the first."""
+        saved = checkpoint_vocabulary(checkpoint, "the checkpoint")
+        current = self.net.output_vocab
+        if saved == current:
+            return
+        if saved[: len(current)] != current:
+            raise ValueError(
+                f"the checkpoint's output vocabulary ({len(saved)} units) does not extend this "
+                f"model's ({len(current)} units, from the data): resume with the data it was "
+                "trained on, or start from its weights with --model.init_from"
+            )
+        self.extend_vocabulary(saved[len(current) :])
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Refuse weights that do not fit, naming the options that differ (resuming ``fit``
-        with another configuration); :mod:`lightning_modules.checkpoint_io`."""
+        """Adopt the checkpoint's output vocabulary (:meth:`adopt_vocabulary`), then refuse
+        weights that do not fit, naming the options that differ (resuming ``fit`` with
+        another configuration); :mod:`lightning_modules.checkpoint_io`."""
+        self.adopt_vocabulary(checkpoint)
         check_resume(self, checkpoint)
 
     def on_fit_start(self) -> None:

@@ -300,6 +300,32 @@ class GraphTransformNet(torch.nn.Module):
         self.split = NodeSplit(max_children=self.growth.max_children)
         self.reset_parameters()
 
+    def extend_vocabulary(self, units: Sequence[str]) -> None:
+        """Append ``units`` to :attr:`output_vocab`, in the order given, and grow the
+        generation head to match (:meth:`TransducerGrowth.extend_vocabulary`): the units
+        already there keep their ids and their learnt rows, the new ones get fresh rows.
+
+        Used by curriculum training, whose later levels need units the first did not. A
+        checkpoint saved afterwards records the grown vocabulary, so it rebuilds the grown
+        shapes.
+
+        Raises:
+            ValueError: a unit that is empty, not a string, repeated, or already in the
+                vocabulary.
+        """
+        units = list(units)
+        if any(not isinstance(u, str) or u == "" for u in units):
+            raise ValueError("GraphTransformNet.extend_vocabulary: units must be non-empty strings")
+        if len(set(units)) != len(units):
+            raise ValueError("GraphTransformNet.extend_vocabulary: repeated units")
+        known = sorted(set(units) & set(self.output_vocab))
+        if known:
+            raise ValueError(
+                f"GraphTransformNet.extend_vocabulary: already in the vocabulary: {known}"
+            )
+        self.growth.extend_vocabulary(len(units))
+        self.output_vocab.extend(units)
+
     @property
     def max_children(self) -> int:
         """The most units one pooled node writes (the growth policy's)."""

@@ -199,6 +199,37 @@ class TransducerGrowth(torch.nn.Module):
         self.copy_bias = Linear(channels, 1)
         self.reset_parameters()
 
+    def extend_vocabulary(self, count: int) -> None:
+        """Append ``count`` units to the output vocabulary (after :meth:`bind`).
+
+        The generation head gains ``count`` rows, initialised as a fresh ``Linear`` would
+        be; the rows of the existing units are kept exactly, at the same indices, so a
+        trained model keeps what it learnt and a vocabulary id keeps its meaning. The head
+        is a new module with new parameters, which an optimizer built before does not hold;
+        with an empty vocabulary it is created.
+
+        Args:
+            count: units appended (``>= 0``; ``0`` changes nothing).
+        """
+        if self.vocab_size < 0:
+            raise RuntimeError("TransducerGrowth.extend_vocabulary: bind() has not been called")
+        if count < 0:
+            raise ValueError(f"TransducerGrowth.extend_vocabulary: count must be >= 0, got {count}")
+        if count == 0:
+            return
+        like = self.end_head.weight
+        fresh = Linear(self.channels, count, device=like.device, dtype=like.dtype)
+        if self.vocab_head is not None:
+            grown = Linear(
+                self.channels, self.vocab_size + count, device=like.device, dtype=like.dtype
+            )
+            with torch.no_grad():
+                grown.weight.copy_(torch.cat([self.vocab_head.weight, fresh.weight]))
+                grown.bias.copy_(torch.cat([self.vocab_head.bias, fresh.bias]))
+            fresh = grown
+        self.vocab_head = fresh
+        self.vocab_size += count
+
     def reset_parameters(self) -> None:
         if self.vocab_size < 0:
             return

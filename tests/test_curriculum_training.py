@@ -36,6 +36,7 @@ TINY_ARGS = [
     *(f"--model.net.init_args.{k}={v}" for k, v in TINY.items()),
     "--model.net.init_args.growth.init_args.decoder_heads=2",
     "--model.net.init_args.growth.init_args.max_children=4",
+    "--model.net.init_args.growth.init_args.joint_layers=1",
     "--data.batch_size=4",
 ]
 
@@ -261,7 +262,7 @@ def test_curriculum_resumes_mid_level(tmp_path, monkeypatch, capsys):
     last = tmp_path / "outputs" / "checkpoints" / "last.ckpt"
     saved = torch.load(last, map_location="cpu", weights_only=True)
     assert saved["epoch"] == 2
-    assert saved["GraphemeDataModule"] == {"level": 2}
+    assert saved["GraphemeDataModule"]["level"] == 2
     (schedule_state,) = [v for k, v in saved["callbacks"].items() if "LevelSchedule" in k]
     assert schedule_state["epochs_on_level"] == 1 and not schedule_state["finished"]
     assert saved["hyper_parameters"]["net"]["init_args"]["output_vocab"] == VOCAB[:4]
@@ -281,7 +282,7 @@ def test_curriculum_resumes_mid_level(tmp_path, monkeypatch, capsys):
     assert "level 2 done after 2 epochs" in out and "level 3 next, with 1 new output units" in out
     done = torch.load(last, map_location="cpu", weights_only=True)
     # One more epoch on level 2, two on level 3: the run ends after epoch 5.
-    assert done["epoch"] == 5 and done["GraphemeDataModule"] == {"level": 3}
+    assert done["epoch"] == 5 and done["GraphemeDataModule"]["level"] == 3
     (schedule_state,) = [v for k, v in done["callbacks"].items() if "LevelSchedule" in k]
     assert schedule_state["finished"]
     assert [(h["level"], h["epochs"], h["reached"]) for h in schedule_state["history"]] == [

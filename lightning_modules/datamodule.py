@@ -320,4 +320,3 @@ class GraphemeDataModule(pl.LightningDataModule):
             collate_fn=collate_pairs,
             num_workers=self.hparams.num_workers,
         )
-

@@ -67,7 +67,7 @@ def test_fit_reports_a_missing_file_an_unknown_task_and_a_bad_option(tmp_path):
 
 def test_predict_reports_a_missing_checkpoint_and_conflicting_options(tmp_path):
     done = run("lightning_modules.predict", "--ckpt", "none.ckpt", "--text", "ab", cwd=tmp_path)
-    assert_one_line_error(done, "predict", "[Errno 2] No such file or directory: 'none.ckpt'")
+    assert_one_line_error(done, "predict", "none.ckpt: no such checkpoint file")
     done = run("lightning_modules.predict", "--text", "ab", cwd=tmp_path)
     assert_one_line_error(done, "predict", "--ckpt PATH is required")
 

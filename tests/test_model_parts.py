@@ -86,3 +86,29 @@ def test_class_space_puts_vocabulary_first():
     assert space.encode(["c", "a", "1"]).tolist() == [4, 2, 1]
     with pytest.raises(KeyError, match="'z'"):
         space.encode(["z"])
+
+
+def test_merges_in_training_are_the_merges_of_evaluation():
+    """Without dropout before the pool (encoder_dropout, 0 by default) the pool merges the
+    same nodes in training as in evaluation, whatever the dropout after it; with dropout
+    before it, noise pulls equal neighbours apart in training only."""
+    from pyg_grapheme.models import GraphTransformNet, TransducerGrowth
+    from pyg_grapheme.text import graphs_from_texts
+
+    data = graphs_from_texts(["solroob", "hello", "aabbcc", "xyzzy"])
+
+    def clusters(net, mode):
+        getattr(net, mode)()
+        torch.manual_seed(0)
+        with torch.no_grad():
+            return net._pool(data).cluster.tolist()
+
+    for encoder_dropout, same in ((0.0, True), (0.5, False)):
+        torch.manual_seed(1)
+        net = GraphTransformNet(
+            hidden_channels=16, num_layers=2, heads=2, attention_layers=1, dropout=0.5,
+            encoder_dropout=encoder_dropout, growth=TransducerGrowth(max_children=2),
+            output_vocab=["a"],
+        )  # fmt: skip
+        net.pool.threshold_logit.data.fill_(2.0)  # some pairs merge, some do not
+        assert (clusters(net, "train") == clusters(net, "eval")) is same, encoder_dropout

@@ -201,7 +201,9 @@ def test_row_pairs_are_the_config_pairs(row):
     data_conf.update(config["data"])
     module = GraphemeDataModule(**data_conf)
     data = row_data(row)
-    assert [(p.input, p.target) for p in data.train] == [
+    # Math rows split their development problems off the end of the config's pairs.
+    trained = [*data.train, *data.val] if row.startswith("math") else data.train
+    assert [(p.input, p.target) for p in trained] == [
         (p.input, p.target) for p in module.train_pairs
     ]
     assert [(p.input, p.target) for p in data.val] == [

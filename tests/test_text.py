@@ -16,6 +16,7 @@ from pyg_grapheme.text import (
     HASH_DIM,
     NUM_NODE_FEATURES,
     PROPERTY_DIM,
+    FeatureLayout,
     cluster_features,
     graph_to_text,
     graphs_from_texts,
@@ -74,7 +75,8 @@ def test_text_to_graph_is_a_chain_of_clusters() -> None:
     assert data.edge_index.dtype == torch.long
     assert data.pos.tolist() == [0, 1, 2, 3, 4]
     assert data.pos.dtype == torch.long
-    assert NUM_NODE_FEATURES == HASH_DIM + PROPERTY_DIM == 77
+    # signature, properties, then the NFD base and marks blocks (one signature wide each)
+    assert NUM_NODE_FEATURES == HASH_DIM + PROPERTY_DIM + 2 * HASH_DIM == 205
 
 
 def test_single_cluster_graph_has_no_edges() -> None:
@@ -201,7 +203,7 @@ def test_property_features_exact() -> None:
     features = cluster_features(list(rows))
     expected = torch.tensor(list(rows.values()), dtype=torch.float32)
     assert features.shape == (len(rows), NUM_NODE_FEATURES)
-    assert torch.equal(features[:, HASH_DIM:], expected)
+    assert torch.equal(features[:, FeatureLayout.properties], expected)
 
 
 def test_hash_features_follow_the_documented_recipe() -> None:

@@ -17,12 +17,16 @@ from pyg_grapheme.models.transducer_search import transducer_search
 from pyg_grapheme.text import cluster_features, graphs_from_texts
 
 
-def _net(vocab=("x", "y", "0"), max_children=3, seed=0, **kwargs) -> GraphTransformNet:
+def _net(
+    vocab=("x", "y", "0"), max_children=3, seed=0, decoder_layers=1, **kwargs
+) -> GraphTransformNet:
     torch.manual_seed(seed)
+    growth = TransducerGrowth(
+        max_children=max_children, decoder_layers=decoder_layers, decoder_heads=2
+    )
     net = GraphTransformNet(
         hidden_channels=16, num_layers=2, heads=2, attention_layers=1, dropout=0.0,
-        growth=TransducerGrowth(max_children=max_children, decoder_heads=2), output_vocab=vocab,
-        **kwargs,
+        growth=growth, output_vocab=vocab, **kwargs,
     )  # fmt: skip
     return net.eval()
 
@@ -58,10 +62,12 @@ def _sequence_logp(net, ctx, space, g, units, parents):
     return total
 
 
-def test_lattice_is_the_stepwise_walk():
+@pytest.mark.parametrize("decoder_layers", [1, 2])
+def test_lattice_is_the_stepwise_walk(decoder_layers):
     """Every lattice entry equals the probability the step-by-step walk gives the same
-    point, and the forward algorithm sums the walks of every alignment."""
-    net = _net()
+    point, and the forward algorithm sums the walks of every alignment (prediction
+    networks of one and of two LSTM layers)."""
+    net = _net(decoder_layers=decoder_layers)
     ctx, space = _context(net, ["ab", "xyz"])
     target = [["a", "x", "y"], ["x", "0"]]
     space.add(u for units in target for u in units)
@@ -134,9 +140,9 @@ def _greedy(net, ctx, space, g):
     return units, parents
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_beam_one_is_greedy(seed):
-    net = _net(seed=seed, max_children=2)
+@pytest.mark.parametrize(("seed", "decoder_layers"), [(0, 1), (1, 1), (2, 1), (0, 2)])
+def test_beam_one_is_greedy(seed, decoder_layers):
+    net = _net(seed=seed, max_children=2, decoder_layers=decoder_layers)
     texts = ["abc", "x", "", "yyzz"]
     ctx, space = _context(net, texts)
     found = transducer_search(net.growth, ctx, cluster_features(space.graphemes), beam=1)

@@ -103,12 +103,46 @@ def test_merges_in_training_are_the_merges_of_evaluation():
         with torch.no_grad():
             return net._pool(data).cluster.tolist()
 
-    for encoder_dropout, same in ((0.0, True), (0.5, False)):
+    for encoder_dropout, parity_merge, same in ((0.0, False, True), (0.0, True, True),
+                                                (0.5, False, False)):  # fmt: skip
         torch.manual_seed(1)
         net = GraphTransformNet(
             hidden_channels=16, num_layers=2, heads=2, attention_layers=1, dropout=0.5,
-            encoder_dropout=encoder_dropout, growth=TransducerGrowth(max_children=2),
-            output_vocab=["a"],
+            encoder_dropout=encoder_dropout, parity_merge=parity_merge,
+            growth=TransducerGrowth(max_children=2), output_vocab=["a"],
         )  # fmt: skip
         net.pool.threshold_logit.data.fill_(2.0)  # some pairs merge, some do not
         assert (clusters(net, "train") == clusters(net, "eval")) is same, encoder_dropout
+
+
+def test_parity_column_parts_equal_neighbours_by_the_learnt_gain():
+    """The parity column lowers the cosine of the equal neighbours in "oo" by the gain
+    the nodes learn: silent (bias -20) it is the cosine of a network without the column,
+    to 1e-8; loud (bias 5, gain 5) it falls below zero."""
+    from pyg_grapheme.models import GraphTransformNet, TransducerGrowth
+    from pyg_grapheme.text import graphs_from_texts
+
+    torch.manual_seed(0)
+    net = GraphTransformNet(
+        hidden_channels=8, num_layers=1, heads=2, attention_layers=1, dropout=0.0,
+        growth=TransducerGrowth(max_children=2), output_vocab=["o"],
+    ).double().eval()  # fmt: skip
+    data = graphs_from_texts(["oo"])
+    data.x = data.x.double()
+    torch.nn.init.zeros_(net.parity_gain.weight)
+    cosines = {}
+    for bias in (-20.0, 5.0):
+        torch.nn.init.constant_(net.parity_gain.bias, bias)
+        with torch.no_grad():
+            cosines[bias] = float(net._pool(data).info.similarity[0])
+    without = GraphTransformNet(
+        hidden_channels=8, num_layers=1, heads=2, attention_layers=1, dropout=0.0,
+        parity_merge=False, growth=TransducerGrowth(max_children=2), output_vocab=["o"],
+    ).double().eval()  # fmt: skip
+    without.load_state_dict(
+        {k: v for k, v in net.state_dict().items() if not k.startswith("parity_gain")}
+    )
+    with torch.no_grad():
+        plain = without._pool(data)
+        assert float(plain.info.similarity[0]) == pytest.approx(cosines[-20.0], abs=1e-8)
+    assert cosines[5.0] < 0.0 < cosines[-20.0]

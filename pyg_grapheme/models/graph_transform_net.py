@@ -210,6 +210,13 @@ class GraphTransformNet(torch.nn.Module):
             equal neighbours apart in training (cosine 0.2) that evaluation, without it,
             merges (cosine 0.9997), so the merges learnt are not the merges made.
             (default: :obj:`0.0`)
+        parity_merge (bool, optional): Append to the merge features the sign
+            :math:`(-1)^{p_i}` of each node's reading position :math:`p_i`, scaled by a
+            gain the node learns, :math:`\mathrm{softplus}(w^\top \mathbf{h}_i + b)`.
+            Neighbours' signs are opposite, so this column lowers their cosine by what
+            the two nodes' gains say, equal graphemes included: the one handle that
+            keeps a pair of equal neighbours (``"ll"`` in ``"hello"``) apart without
+            the cosine's vanishing gradient near 1. (default: :obj:`True`)
         threshold (float, optional): Starting merge threshold of the pool.
             (default: :obj:`0.5`)
         temperature (float, optional): Soft-gate temperature of the pool.
@@ -241,6 +248,7 @@ class GraphTransformNet(torch.nn.Module):
         run_features: bool = False,
         dropout: float = 0.1,
         encoder_dropout: float = 0.0,
+        parity_merge: bool = True,
         threshold: float = 0.5,
         temperature: float = 0.1,
         pool_mode: str = "components",
@@ -271,6 +279,7 @@ class GraphTransformNet(torch.nn.Module):
         self.run_features = run_features
         self.dropout = dropout
         self.encoder_dropout = encoder_dropout
+        self.parity_merge = parity_merge
         self.threshold = threshold
         self.temperature = temperature
         self.pool_mode = pool_mode
@@ -288,6 +297,7 @@ class GraphTransformNet(torch.nn.Module):
         )  # fmt: skip
         self.signature_gain = Linear(hidden_channels, 1)
         self.context = Linear(hidden_channels, max(hidden_channels // 2, 1))
+        self.parity_gain = Linear(hidden_channels, 1) if parity_merge else None
         # The text model's merges: plain cosine of its merge features, a fixed starting
         # threshold, ungated cluster means (the alignment's merge labels train the gates).
         self.pool = ThresholdMergePool(
@@ -353,6 +363,8 @@ class GraphTransformNet(torch.nn.Module):
         # stay merged where they should not.
         torch.nn.init.constant_(self.signature_gain.bias, -4.0)
         self.context.reset_parameters()
+        if self.parity_gain is not None:
+            self.parity_gain.reset_parameters()
         self.pool.reset_parameters()
         torch.nn.init.zeros_(self.size_embedding.weight)
         self.post_pool.reset_parameters()
@@ -368,14 +380,14 @@ class GraphTransformNet(torch.nn.Module):
         num_graphs = int(getattr(data, "num_graphs", 1) or 1)
         h = self.drop(self.embed(self.node_inputs(x, edge_index, data.pos)))
         h = self.encoder(h, edge_index, batch)
-        merge_features = torch.cat(
-            [
-                torch.nn.functional.softplus(self.signature_gain(h))
-                * x[:, FeatureLayout.signature],
-                self.context(h),
-            ],
-            dim=1,
-        )
+        parts = [
+            torch.nn.functional.softplus(self.signature_gain(h)) * x[:, FeatureLayout.signature],
+            self.context(h),
+        ]
+        if self.parity_gain is not None:
+            sign = 1.0 - 2.0 * (data.pos % 2).to(h.dtype).unsqueeze(1)
+            parts.append(torch.nn.functional.softplus(self.parity_gain(h)) * sign)
+        merge_features = torch.cat(parts, dim=1)
         z, pooled_edge_index, pooled_batch, info = self.pool(merge_features, edge_index, batch)
         # The node features follow the same merge: weighted mean with the pool's weights.
         pooled = scatter(

@@ -474,24 +474,18 @@ def _solvation() -> GraphBenchmark:
     return GraphBenchmark("solvation", train, test, _ATOM_COLUMNS, 1, "regression")
 
 
-def _freesolv(features: str) -> Callable[[], GraphBenchmark]:
+def _random_split_regression(
+    prefix: str, load: Callable[[str], list[Data]], features: str
+) -> Callable[[], GraphBenchmark]:
+    """A molecular regression set with one target, split at random by its user: FreeSolv
+    (``prefix="freesolv"``) or the solubility values (``"logs"``), in the given features."""
+
     def build() -> GraphBenchmark:
-        name = "freesolv" if features == "onehot" else f"freesolv-{features}"
-        graphs = freesolv_graphs(features)
+        name = prefix if features == "onehot" else f"{prefix}-{features}"
         return GraphBenchmark(
-            name, graphs, [], MOLECULE_FEATURES[features], 1, "regression", "random-split"
-        )
-
-    return build
-
-
-def _solubility_values(features: str) -> Callable[[], GraphBenchmark]:
-    def build() -> GraphBenchmark:
-        name = "logs" if features == "onehot" else f"logs-{features}"
-        graphs = solubility_value_graphs(features)
-        return GraphBenchmark(
-            name, graphs, [], MOLECULE_FEATURES[features], 1, "regression", "random-split"
-        )
+            name, load(features), [], MOLECULE_FEATURES[features], 1, "regression",
+            "random-split",
+        )  # fmt: skip
 
     return build
 
@@ -524,10 +518,10 @@ BENCHMARKS: dict[str, Callable[[], GraphBenchmark]] = {
     "structures": _structures,
     "digits": _digits,
     # Real molecular regressions with an 80/20 split drawn per seed.
-    "freesolv": _freesolv("onehot"),
-    "freesolv-pyg": _freesolv("pyg"),
-    "logs": _solubility_values("onehot"),
-    "logs-pyg": _solubility_values("pyg"),
+    "freesolv": _random_split_regression("freesolv", freesolv_graphs, "onehot"),
+    "freesolv-pyg": _random_split_regression("freesolv", freesolv_graphs, "pyg"),
+    "logs": _random_split_regression("logs", solubility_value_graphs, "onehot"),
+    "logs-pyg": _random_split_regression("logs", solubility_value_graphs, "pyg"),
     # TU sets, stratified 10-fold cross-validation.
     "mutag": _tu("MUTAG"),
     "cuneiform": _tu("Cuneiform"),

@@ -1,0 +1,53 @@
+"""bench/g2p.py's scoring, results page and reuse of a previous run's peer results
+(the trainings themselves are the bench's, not the suite's)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.g2p import _reusable_baseline, languages, results_page, score
+
+
+def test_score_is_word_and_phone_error_in_percent() -> None:
+    # One of two words wrong; 1 substitution over 3 + 2 target phones.
+    got = score(["a b c", "d f"], ["a b c", "d  e"])
+    assert got["wer"] == pytest.approx(50.0)
+    assert got["per"] == pytest.approx(100.0 * 1 / 5)
+
+
+def _row(lang: str, ours: float, peer: float, cpu: float = 100.0) -> dict:
+    return {
+        "lang": lang,
+        "beam": 5,
+        "ours": {"wer": ours, "per": ours / 4, "cpu_seconds": cpu},
+        "baseline": {"wer": peer, "per": peer / 4, "cpu_seconds": cpu + 1},
+    }
+
+
+def test_results_page_counts_and_macro() -> None:
+    # fre: below the LSTM (6.22) and the peer; bul: above both (LSTM 31.11).
+    page = results_page([_row("fre", 5.0, 6.0), _row("bul", 40.0, 30.0, 300.0)], "cmd", 5)
+    assert "| fre | 5.00 | 1.25 | 6.00 | 1.50 | 101 | 100 | 13.56 | 6.22 | 6.89 | 5.11 |" in page
+    # macro: (5 + 40) / 2 and the published macros over the same two languages.
+    assert "| **macro** | **22.50** | 5.62 | 18.00 | 4.50 | 201 | 200 | 27.45 | 18.66 |" in page
+    assert "below the 2020 LSTM baseline on 1 of 2 languages" in page
+    assert "seq2seq peer (same CPU seconds, same units, beam 5) on 1 of 2 languages" in page
+
+
+def test_peer_result_is_reused_only_with_at_least_our_cpu(tmp_path: Path) -> None:
+    (tmp_path / "fre").mkdir()
+    (tmp_path / "fre" / "row.json").write_text(json.dumps(_row("fre", 5.0, 6.0, cpu=99.0)))
+    # The stored peer trained for 100 CPU seconds.
+    assert _reusable_baseline(tmp_path, "fre", 5, 100.0)["wer"] == 6.0
+    assert _reusable_baseline(tmp_path, "fre", 5, 100.5) is None  # less than our new fit
+    assert _reusable_baseline(tmp_path, "fre", 1, 50.0) is None  # another beam
+    assert _reusable_baseline(tmp_path, "bul", 5, 50.0) is None  # never run
+
+
+def test_languages_need_all_three_splits(tmp_path: Path) -> None:
+    for name in ("fre_train", "fre_dev", "fre_test", "bul_train", "bul_test"):
+        (tmp_path / f"{name}.jsonl").write_text("")
+    assert languages(tmp_path) == ["fre"]

@@ -51,3 +51,33 @@ def test_languages_need_all_three_splits(tmp_path: Path) -> None:
     for name in ("fre_train", "fre_dev", "fre_test", "bul_train", "bul_test"):
         (tmp_path / f"{name}.jsonl").write_text("")
     assert languages(tmp_path) == ["fre"]
+
+
+def test_g2p_config_reads_phones_as_tokens_without_prediction_attention(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """conf/g2p.yaml on word/phones pairs: one class per phone, and the prediction network
+    has no attention to the input (so no node can write the whole word)."""
+    import sys
+
+    from lightning_modules.datamodule import GraphemeDataModule
+    from lightning_modules.fit import CONF_DIR, GraphemeCLI
+    from lightning_modules.module import GraphTransformModule
+
+    pairs = [("chat", "ʃ a"), ("chaton", "ʃ a t ɔ̃"), ("thé", "t e")]
+    for name in ("train", "dev"):
+        (tmp_path / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"input": a, "target": b}) + "\n" for a, b in pairs)
+        )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["fit"])
+    cli = GraphemeCLI(
+        GraphTransformModule, GraphemeDataModule, run=False,
+        args=["--config", str(CONF_DIR / "g2p.yaml"), "--trainer.logger", "false",
+              "--data.train_path", "train.jsonl", "--data.val_path", "dev.jsonl"],
+        parser_kwargs={"default_config_files": [str(CONF_DIR / "default.yaml")]},
+    )  # fmt: skip
+    growth = cli.model.net.growth
+    assert growth.decoder.attention is None
+    assert cli.datamodule.hparams.target_units == "tokens"
+    assert sorted(cli.model.net.output_vocab) == sorted({"ʃ", "a", "t", "ɔ̃", "e"})

@@ -39,7 +39,8 @@ class PredictionNetwork(torch.nn.Module):
         channels (int): Width :math:`H`.
         layers (int, optional): LSTM layers. (default: :obj:`1`)
         heads (int, optional): Attention heads; ``0`` turns the attention off.
-            (default: :obj:`4`)
+            (default: :obj:`4`; :class:`~pyg_grapheme.models.TransducerGrowth` passes its
+            ``decoder_heads``, 0 by default)
         dropout (float, optional): Dropout on the unit inputs and between LSTM layers.
             (default: :obj:`0.0`)
     """

@@ -145,7 +145,11 @@ class TransducerGrowth(torch.nn.Module):
         decoder_layers (int, optional): LSTM layers of the prediction network.
             (default: :obj:`1`)
         decoder_heads (int, optional): Heads of the prediction network's attention to the
-            input nodes; ``0``: no attention. (default: :obj:`4`)
+            input nodes; ``0``: no attention. With attention, one node can write a whole
+            word whose other nodes stay silent, and their silence labels them to merge into
+            it: the alignment collapses onto the first node (Bulgarian G2P: 0.33 dev exact
+            match at epoch 15 with 4 heads, 0.67 with none). Without it every input fact
+            reaches a unit through the node that writes it. (default: :obj:`0`)
         dropout (float, optional): Dropout in the prediction network and the joint layer.
             (default: :obj:`0.0`)
         joint_layers (int, optional): Layers of the joint: the first combines node and
@@ -159,7 +163,7 @@ class TransducerGrowth(torch.nn.Module):
         self,
         max_children: int = 16,
         decoder_layers: int = 1,
-        decoder_heads: int = 4,
+        decoder_heads: int = 0,
         dropout: float = 0.0,
         joint_layers: int = 1,
     ) -> None:

@@ -323,6 +323,11 @@ def main(argv: list[str] | None = None) -> None:
         "at least the CPU seconds our new fit took (it can only favour the peer); retrain "
         "it otherwise",
     )
+    parser.add_argument(
+        "--page-only",
+        action="store_true",
+        help="train nothing: the page of the languages already finished in --work",
+    )
     parser.add_argument("--baseline-only", metavar="LANG", help=argparse.SUPPRESS)
     parser.add_argument("--cpu-seconds", type=float, help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
@@ -338,6 +343,12 @@ def main(argv: list[str] | None = None) -> None:
     missing = sorted(set(langs) - set(languages(args.data_dir)))
     if missing:
         parser.error(f"no train/dev/test files for {missing} in {args.data_dir}")
+    if args.page_only:
+        rows = [row for lang in langs if (row := _finished_row(args.work, lang, args.beam))]
+        if not rows:
+            parser.error(f"no finished language (row.json, beam {args.beam}) in {args.work}")
+        _write_page(rows, argv, args)
+        return
     args.work.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         rows = list(
@@ -358,6 +369,12 @@ def main(argv: list[str] | None = None) -> None:
                 langs,
             )
         )
+    _write_page(rows, argv, args)
+
+
+def _write_page(
+    rows: list[dict[str, Any]], argv: list[str] | None, args: argparse.Namespace
+) -> None:
     command = "python bench/g2p.py " + " ".join(argv if argv is not None else sys.argv[1:])
     page = results_page(rows, command, args.beam)
     print(page)

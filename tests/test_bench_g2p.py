@@ -81,3 +81,23 @@ def test_g2p_config_reads_phones_as_tokens_without_prediction_attention(
     assert growth.decoder.attention is None
     assert cli.datamodule.hparams.target_units == "tokens"
     assert sorted(cli.model.net.output_vocab) == sorted({"ʃ", "a", "t", "ɔ̃", "e"})
+
+
+def test_page_only_lists_the_finished_languages(tmp_path: Path, capsys) -> None:
+    from bench.g2p import main
+
+    data, work = tmp_path / "data", tmp_path / "work"
+    data.mkdir()
+    for lang in ("fre", "bul"):
+        for split in ("train", "dev", "test"):
+            (data / f"{lang}_{split}.jsonl").write_text("")
+    (work / "fre").mkdir(parents=True)
+    (work / "fre" / "row.json").write_text(json.dumps(_row("fre", 5.0, 6.0)))
+    out = tmp_path / "page.md"
+    main(["--data-dir", str(data), "--work", str(work), "--page-only", "--out", str(out)])
+    page = out.read_text()
+    assert "| fre | 5.00 |" in page and "| bul |" not in page
+    assert "on 1 of 1 languages" in page
+    (work / "fre" / "row.json").unlink()
+    with pytest.raises(SystemExit):
+        main(["--data-dir", str(data), "--work", str(work), "--page-only"])

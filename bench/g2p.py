@@ -191,11 +191,12 @@ def _finished_row(work: Path, lang: str, beam: int) -> dict[str, Any] | None:
 
 
 def _reusable_baseline(
-    previous: Path, lang: str, beam: int, cpu_seconds: float
+    previous: Path | None, lang: str, beam: int, cpu_seconds: float
 ) -> dict[str, Any] | None:
     """The peer's result a previous run's work folder holds for ``lang`` when it used the
-    same beam and at least ``cpu_seconds`` (so reusing it can only favour the peer)."""
-    row = _finished_row(previous, lang, beam)
+    same beam and at least ``cpu_seconds`` (so reusing it can only favour the peer); None
+    without a folder."""
+    row = _finished_row(previous, lang, beam) if previous else None
     old = row.get("baseline") if row else None
     return old if old and old["cpu_seconds"] >= cpu_seconds else None
 
@@ -213,11 +214,7 @@ def run_language(
     ours = run_ours(lang, data_dir, work, beam, extra)
     row: dict[str, Any] = {"lang": lang, "beam": beam, "ours": ours}
     if baseline:
-        old = (
-            _reusable_baseline(reuse_baseline, lang, beam, ours["cpu_seconds"])
-            if reuse_baseline
-            else None
-        )
+        old = _reusable_baseline(reuse_baseline, lang, beam, ours["cpu_seconds"])
         row["baseline"] = old or run_baseline(lang, data_dir, work, beam, ours["cpu_seconds"])
         row["baseline_reused"] = old is not None
     row["wall_seconds"] = time.time() - began
@@ -282,6 +279,13 @@ def results_page(rows: list[dict[str, Any]], command: str, beam: int) -> str:
             f"- Ours is at least as good as the seq2seq peer (same CPU seconds, same units, "
             f"beam {beam}) on {beats_peer} of {len(rows)} languages."
         )
+        reused = [r["lang"] for r in rows if r.get("baseline_reused")]
+        if reused:
+            summary.append(
+                f"- The peer's figures of {', '.join(reused)} come from an earlier run "
+                "(`--reuse-baseline`) whose peer trained for at least our CPU seconds "
+                "(seq2seq CPU s)."
+            )
     return "\n".join(
         [
             "# Grapheme-to-phoneme (SIGMORPHON 2020 task 1)",
@@ -354,9 +358,8 @@ def main(argv: list[str] | None = None) -> None:
         rows = list(
             pool.map(
                 lambda lang: (
-                    _finished_row(args.work, lang, args.beam)
-                    if args.resume and _finished_row(args.work, lang, args.beam)
-                    else run_language(
+                    (args.resume and _finished_row(args.work, lang, args.beam))
+                    or run_language(
                         lang,
                         args.data_dir,
                         args.work,

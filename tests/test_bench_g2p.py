@@ -35,6 +35,10 @@ def test_results_page_counts_and_macro() -> None:
     assert "| **macro** | **22.50** | 5.62 | 18.00 | 4.50 | 201 | 200 | 27.45 | 18.66 |" in page
     assert "below the 2020 LSTM baseline on 1 of 2 languages" in page
     assert "seq2seq peer (same CPU seconds, same units, beam 5) on 1 of 2 languages" in page
+    assert "earlier run" not in page
+    reused = {**_row("fre", 5.0, 6.0), "baseline_reused": True}
+    page = results_page([reused, _row("bul", 40.0, 30.0)], "cmd", 5)
+    assert "- The peer's figures of fre come from an earlier run" in page
 
 
 def test_peer_result_is_reused_only_with_at_least_our_cpu(tmp_path: Path) -> None:
@@ -83,7 +87,7 @@ def test_g2p_config_reads_phones_as_tokens_without_prediction_attention(
     assert sorted(cli.model.net.output_vocab) == sorted({"ʃ", "a", "t", "ɔ̃", "e"})
 
 
-def test_page_only_lists_the_finished_languages(tmp_path: Path, capsys) -> None:
+def test_page_only_lists_the_finished_languages(tmp_path: Path) -> None:
     from bench.g2p import main
 
     data, work = tmp_path / "data", tmp_path / "work"

@@ -146,6 +146,34 @@ def speed(args: argparse.Namespace) -> None:
             sys.stdout.flush()
 
 
+def profile_table(num_nodes: int, rows: int) -> None:
+    """Where one call of ours goes on random graphs of ``num_nodes`` nodes: the operations
+    by host time (launch-bound sizes) and by device time (large sizes), from
+    ``torch.profiler`` over 3 calls after a warm-up."""
+    from torch.profiler import ProfilerActivity, profile
+
+    gen = torch.Generator().manual_seed(0)
+    x = block_features(num_nodes, gen).cuda().requires_grad_(True)
+    edge_index = random_batch(num_nodes, gen).cuda()
+    batch = torch.arange(num_nodes // GRAPH_SIZE).repeat_interleave(GRAPH_SIZE).cuda()
+    for mode in ("matching", "components"):
+        pool = ThresholdMergePool(CHANNELS, mode=mode).cuda()
+
+        def loss(pool=pool) -> torch.Tensor:
+            return pool(x, edge_index, batch=batch)[0].sum()
+
+        call(pool, loss, x)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(3):
+                call(pool, loss, x)
+            torch.cuda.synchronize()
+        table = prof.key_averages()
+        print(f"\n## profile: ours ({mode}), random graphs, {num_nodes} nodes, 3 calls")
+        print(table.table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=60))
+        print(table.table(sort_by="self_device_time_total", row_limit=rows, max_name_column_width=60))
+
+
 def parity(count: int) -> None:
     """CPU host kernels against the CUDA path over ``count`` tied batches."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -175,6 +203,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--slow-pool-max", type=int, default=16384)
     parser.add_argument("--parity", type=int, default=200, help="tied batches (0: none)")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also print torch.profiler tables of ours at these sizes (random graphs)",
+    )
+    parser.add_argument("--profile-rows", type=int, default=25)
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("pool_gpu_launches: needs a CUDA device", file=sys.stderr)
@@ -185,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
         except Exception as error:  # report, then time anyway
             print(f"parity failed: {error!r:.2000}")
     speed(args)
+    for num_nodes in args.profile:
+        profile_table(num_nodes, args.profile_rows)
 
 
 if __name__ == "__main__":

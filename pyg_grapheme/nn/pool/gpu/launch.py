@@ -27,6 +27,7 @@ tl: Any = None
 
 BLOCK = 1024  # one program's share of a one-dimensional launch
 ROW_BLOCK = 128  # rows per program where each row loops over the feature channels
+TILE = 2048  # elements of one program's [rows, channels] tile (kernels whose order is free)
 
 # 32-bit mask and the largest 32-bit value: the low half of a matching key holds the pair.
 LOW_BITS = 0xFFFFFFFF
@@ -92,6 +93,20 @@ def kernel(function: Callable[..., None], device: torch.device) -> Any:
 def grid(size: int, block: int = BLOCK) -> tuple[int]:
     """Programs that cover ``size`` items, ``block`` each (at least one)."""
     return (max(1, (size + block - 1) // block),)
+
+
+def tile(channels: int) -> tuple[int, int]:
+    """``(rows, columns)`` of a program's tile over an :math:`[N, F]` array: the channels
+    padded to a power of two (Triton's blocks are), about :data:`TILE` elements.
+
+    A tile loads whole rows, so the threads of a warp read consecutive channels (one or two
+    cache lines) and their atomics hit distinct addresses; a loop over the channels with one
+    row per thread reads one element of each of 32 rows at a time, and its per-graph atomics
+    put 32 threads on one address. Kernels whose arithmetic order the tie rules fix keep
+    that loop.
+    """
+    columns = 1 << max(channels - 1, 0).bit_length()
+    return max(1, TILE // columns), columns
 
 
 def search_steps(size: int) -> int:

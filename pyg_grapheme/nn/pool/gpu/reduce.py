@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from pyg_grapheme.nn.pool.gpu.launch import BLOCK, ROW_BLOCK, grid, kernel
+from pyg_grapheme.nn.pool.gpu.launch import BLOCK, grid, kernel, tile
 
 tl: Any = None  # bound to triton.language by launch.available()
 
@@ -62,6 +62,7 @@ def _clusters(
     MEAN: tl.constexpr,
     STRENGTH: tl.constexpr,
     BLOCK: tl.constexpr,
+    COLUMNS: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
     v = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     inside = v < num_nodes
@@ -95,15 +96,31 @@ def _clusters(
         scale = score
         if STRENGTH < 1.0:
             scale = (1.0 - STRENGTH) + STRENGTH * score
-        for f in range(CHANNELS):
-            value = tl.load(x_ptr + v * CHANNELS + f, mask=is_root, other=0.0)
-            value += tl.load(x_ptr + partner * CHANNELS + f, mask=is_root & matched, other=0.0)
-            if MEAN:
-                value = value * half  # the division by |c| in {1, 2}, exact either way
-            if STRENGTH > 0.0:
-                value = value * scale
-            tl.store(x_out_ptr + cluster * CHANNELS + f, value, mask=is_root)
-            tl.store(x_out_ptr + v * CHANNELS + f, tl.zeros([BLOCK], dtype=dtype), mask=pad)
+        # Each channel's value takes the same operations in any layout: whole-row tiles.
+        f = tl.arange(0, COLUMNS)
+        channel = (f < CHANNELS)[None, :]
+        value = tl.load(
+            x_ptr + v[:, None] * CHANNELS + f[None, :], mask=is_root[:, None] & channel, other=0.0
+        )
+        value += tl.load(
+            x_ptr + partner[:, None] * CHANNELS + f[None, :],
+            mask=(is_root & matched)[:, None] & channel,
+            other=0.0,
+        )
+        if MEAN:
+            value = value * half[:, None]  # the division by |c| in {1, 2}, exact either way
+        if STRENGTH > 0.0:
+            value = value * scale[:, None]
+        tl.store(
+            x_out_ptr + cluster[:, None] * CHANNELS + f[None, :],
+            value,
+            mask=is_root[:, None] & channel,
+        )
+        tl.store(
+            x_out_ptr + v[:, None] * CHANNELS + f[None, :],
+            tl.zeros([BLOCK, COLUMNS], dtype=dtype),
+            mask=pad[:, None] & channel,
+        )
         tl.store(score_ptr + cluster, score, mask=is_root)
         tl.store(score_ptr + v, tl.full([BLOCK], 1.0, dtype), mask=pad)
     else:
@@ -145,6 +162,7 @@ def _component_rows(
     MEAN: tl.constexpr,
     STRENGTH: tl.constexpr,
     BLOCK: tl.constexpr,
+    COLUMNS: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
     v = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     inside = v < num_nodes
@@ -168,9 +186,13 @@ def _component_rows(
         factor = factor * size
     if STRENGTH > 0.0:
         factor = factor * scale
-    for f in range(CHANNELS):
-        value = tl.load(x_ptr + v * CHANNELS + f, mask=inside, other=0.0)
-        tl.atomic_add(x_out_ptr + c * CHANNELS + f, value * factor, mask=inside)
+    # Atomics add in no fixed order anyway: whole-row tiles.
+    f = tl.arange(0, COLUMNS)
+    cell = inside[:, None] & (f < CHANNELS)[None, :]
+    value = tl.load(x_ptr + v[:, None] * CHANNELS + f[None, :], mask=cell, other=0.0)
+    tl.atomic_add(
+        x_out_ptr + c[:, None] * CHANNELS + f[None, :], value * factor[:, None], mask=cell
+    )
     # Every member writes its cluster's score (the same value); rows past C are ones.
     tl.store(score_ptr + c, score, mask=inside)
     num_clusters = tl.load(counter_ptr + 1)
@@ -197,6 +219,7 @@ def _component_gradient_rows(
     HAS_OUT: tl.constexpr,
     HAS_WEIGHT: tl.constexpr,
     BLOCK: tl.constexpr,
+    COLUMNS: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
     v = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     inside = v < num_nodes
@@ -211,16 +234,19 @@ def _component_gradient_rows(
             scale = (1.0 - STRENGTH) + STRENGTH * score
     if not MEAN:
         scale = scale * size
+    f = tl.arange(0, COLUMNS)
+    cell = inside[:, None] & (f < CHANNELS)[None, :]
+    at = v[:, None] * CHANNELS + f[None, :]
+    grad = tl.zeros([BLOCK, COLUMNS], dtype=member_weight.dtype)
+    if HAS_OUT:
+        grad = tl.load(
+            grad_out_ptr + c[:, None] * grad_out_row + f[None, :] * grad_out_column,
+            mask=cell,
+            other=0.0,
+        ).to(member_weight.dtype)
+    tl.store(grad_x_ptr + at, grad * (member_weight * scale)[:, None], mask=cell)
     # along: <dL/dx'_c, x_v>, the member's pull on its weight (before the cluster scale).
-    along = tl.zeros([BLOCK], dtype=member_weight.dtype)
-    for f in range(CHANNELS):
-        grad = tl.zeros([BLOCK], dtype=member_weight.dtype)
-        if HAS_OUT:
-            grad = tl.load(
-                grad_out_ptr + c * grad_out_row + f * grad_out_column, mask=inside, other=0.0
-            ).to(member_weight.dtype)
-        tl.store(grad_x_ptr + v * CHANNELS + f, grad * (member_weight * scale), mask=inside)
-        along += grad * tl.load(x_ptr + v * CHANNELS + f, mask=inside, other=0.0)
+    along = tl.sum(grad * tl.load(x_ptr + at, mask=cell, other=0.0), axis=1)
     pull = along * scale
     if HAS_WEIGHT:
         pull += tl.load(grad_weight_ptr + v * grad_weight_stride, mask=inside, other=0.0)
@@ -307,6 +333,7 @@ def _matching_gradients(
     HAS_SCORE: tl.constexpr,
     GATE: tl.constexpr,
     BLOCK: tl.constexpr,
+    COLUMNS: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
     v = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     inside = v < num_nodes
@@ -326,27 +353,29 @@ def _matching_gradients(
     scale = score
     if STRENGTH < 1.0:
         scale = (1.0 - STRENGTH) + STRENGTH * score
-    through_score = tl.zeros([BLOCK], dtype=dtype)
-    for f in range(CHANNELS):
-        grad = tl.zeros([BLOCK], dtype=dtype)
-        if HAS_OUT:
-            grad = tl.load(
-                grad_out_ptr + cluster * grad_out_row + f * grad_out_column, mask=inside, other=0.0
-            ).to(dtype)
-        pooled = grad
-        if STRENGTH > 0.0:
-            pooled = pooled * scale
-        if MEAN:
-            pooled = pooled / size
-        tl.store(grad_x_ptr + v * CHANNELS + f, pooled, mask=inside)
-        if GATE:
-            value = tl.load(x_ptr + v * CHANNELS + f, mask=is_root & matched, other=0.0)
-            value += tl.load(x_ptr + partner * CHANNELS + f, mask=is_root & matched, other=0.0)
-            if MEAN:
-                value = value / size
-            through_score += grad * value
+    f = tl.arange(0, COLUMNS)
+    channel = (f < CHANNELS)[None, :]
+    cell = inside[:, None] & channel
+    grad = tl.zeros([BLOCK, COLUMNS], dtype=dtype)
+    if HAS_OUT:
+        grad = tl.load(
+            grad_out_ptr + cluster[:, None] * grad_out_row + f[None, :] * grad_out_column,
+            mask=cell,
+            other=0.0,
+        ).to(dtype)
+    pooled = grad
+    if STRENGTH > 0.0:
+        pooled = pooled * scale[:, None]
+    if MEAN:
+        pooled = pooled / size[:, None]
+    tl.store(grad_x_ptr + v[:, None] * CHANNELS + f[None, :], pooled, mask=cell)
     if GATE:
-        total = STRENGTH * through_score
+        pair = (is_root & matched)[:, None] & channel
+        value = tl.load(x_ptr + v[:, None] * CHANNELS + f[None, :], mask=pair, other=0.0)
+        value += tl.load(x_ptr + partner[:, None] * CHANNELS + f[None, :], mask=pair, other=0.0)
+        if MEAN:
+            value = value / size[:, None]
+        total = STRENGTH * tl.sum(grad * value, axis=1)
         if HAS_SCORE:
             total += tl.load(grad_score_ptr + cluster * grad_score_stride, mask=inside, other=0.0)
         tl.store(grad_gate_ptr + link, total, mask=is_root & matched)
@@ -419,14 +448,16 @@ def clusters(
             candidate_index[0], candidate_index[1], gate, merged, sums, num_pairs, num_nodes,
             BLOCK=BLOCK,
         )  # fmt: skip
-    options = {"MEAN": mean, "STRENGTH": float(strength), "BLOCK": ROW_BLOCK}
-    kernel(_clusters, device)[grid(num_nodes, ROW_BLOCK)](
+    rows_per_tile, columns = tile(channels)
+    options = {"MEAN": mean, "STRENGTH": float(strength), "BLOCK": rows_per_tile}
+    options["COLUMNS"] = columns
+    kernel(_clusters, device)[grid(num_nodes, rows_per_tile)](
         link, candidate_index[0], candidate_index[1], position, rank, x, gate, batch, cluster,
         x_out, score, batch_out, member_weight, x if sums is None else sums, counters,
         num_nodes, channels, MATCHING=matching, enable_fp_fusion=False, **options,
     )  # fmt: skip
     if not matching:
-        kernel(_component_rows, device)[grid(num_nodes, ROW_BLOCK)](
+        kernel(_component_rows, device)[grid(num_nodes, rows_per_tile)](
             cluster, sums, x, x_out, score, member_weight, counters, num_nodes, channels,
             enable_fp_fusion=False, **options,
         )  # fmt: skip
@@ -477,7 +508,8 @@ class MatchingReduce(torch.autograd.Function):
         grad_x = torch.empty_like(x)
         needs_gate = ctx.needs_input_grad[1] and strength > 0.0
         grad_gate = torch.zeros_like(gate) if needs_gate else None
-        kernel(_matching_gradients, device)[grid(num_nodes, ROW_BLOCK)](
+        rows_per_tile, columns = tile(channels)
+        kernel(_matching_gradients, device)[grid(num_nodes, rows_per_tile)](
             pooled.link, pooled.candidate_index[0], pooled.candidate_index[1], pooled.cluster,
             x, gate,
             x if grad_out is None else grad_out,
@@ -487,7 +519,8 @@ class MatchingReduce(torch.autograd.Function):
             0 if grad_score is None else grad_score.stride(0),
             grad_x, x if grad_gate is None else grad_gate, num_nodes, channels,
             MEAN=mean, STRENGTH=strength, HAS_OUT=grad_out is not None,
-            HAS_SCORE=grad_score is not None, GATE=needs_gate, BLOCK=ROW_BLOCK,
+            HAS_SCORE=grad_score is not None, GATE=needs_gate, BLOCK=rows_per_tile,
+            COLUMNS=columns,
         )  # fmt: skip
         return (grad_x if ctx.needs_input_grad[0] else None), grad_gate, None, None, None, None
 
@@ -542,8 +575,9 @@ class ComponentReduce(torch.autograd.Function):
         assert pooled.sums is not None
         grad_x = torch.empty_like(x)
         through = torch.zeros(3, num_nodes, dtype=x.dtype, device=device)
-        options = {"MEAN": mean, "STRENGTH": strength, "BLOCK": ROW_BLOCK}
-        kernel(_component_gradient_rows, device)[grid(num_nodes, ROW_BLOCK)](
+        rows_per_tile, columns = tile(channels)
+        options = {"MEAN": mean, "STRENGTH": strength, "BLOCK": rows_per_tile}
+        kernel(_component_gradient_rows, device)[grid(num_nodes, rows_per_tile)](
             pooled.cluster, pooled.sums, pooled.score, pooled.member_weight, x,
             x if grad_out is None else grad_out,
             0 if grad_out is None else grad_out.stride(0),
@@ -551,11 +585,11 @@ class ComponentReduce(torch.autograd.Function):
             x if grad_weight is None else grad_weight,
             0 if grad_weight is None else grad_weight.stride(0),
             grad_x, through, num_nodes, channels, HAS_OUT=grad_out is not None,
-            HAS_WEIGHT=grad_weight is not None, **options,
+            HAS_WEIGHT=grad_weight is not None, COLUMNS=columns, **options,
         )  # fmt: skip
         grad_gate = None
         if ctx.needs_input_grad[1]:
-            kernel(_component_gradient_degrees, device)[grid(num_nodes, ROW_BLOCK)](
+            kernel(_component_gradient_degrees, device)[grid(num_nodes, rows_per_tile)](
                 pooled.cluster, pooled.sums, through,
                 x if grad_score is None else grad_score,
                 0 if grad_score is None else grad_score.stride(0),

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from pyg_grapheme.nn.pool.gpu.launch import BLOCK, ROW_BLOCK, grid, kernel
+from pyg_grapheme.nn.pool.gpu.launch import BLOCK, ROW_BLOCK, grid, kernel, tile
 from pyg_grapheme.nn.pool.pair_cosine import EPS
 
 tl: Any = None  # bound to triton.language by launch.available()
@@ -89,13 +89,23 @@ def _run_starts(key_ptr, start_ptr, size, sentinel, BLOCK: tl.constexpr):  # typ
     )
 
 
-def _centre_sums(h_ptr, graph_ptr, sum_ptr, num_nodes, CHANNELS: tl.constexpr, BLOCK: tl.constexpr):  # type: ignore[no-untyped-def]
+def _centre_sums(
+    h_ptr,
+    graph_ptr,
+    sum_ptr,
+    num_nodes,
+    CHANNELS: tl.constexpr,
+    BLOCK: tl.constexpr,
+    COLUMNS: tl.constexpr,
+):  # type: ignore[no-untyped-def]
+    # Atomics add in no fixed order anyway: a [rows, channels] tile (launch.tile).
     v = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    f = tl.arange(0, COLUMNS)
     inside = v < num_nodes
+    cell = inside[:, None] & (f < CHANNELS)[None, :]
     g = tl.load(graph_ptr + v, mask=inside, other=0)
-    for f in range(CHANNELS):
-        value = tl.load(h_ptr + v * CHANNELS + f, mask=inside, other=0.0)
-        tl.atomic_add(sum_ptr + g * CHANNELS + f, value, mask=inside)
+    value = tl.load(h_ptr + v[:, None] * CHANNELS + f[None, :], mask=cell, other=0.0)
+    tl.atomic_add(sum_ptr + g[:, None] * CHANNELS + f[None, :], value, mask=cell)
 
 
 def _centred_rows(
@@ -237,6 +247,7 @@ def _pair_gradients(
     HAS_SIMILARITY: tl.constexpr,
     HAS_GATE: tl.constexpr,
     BLOCK: tl.constexpr,
+    COLUMNS: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     inside = p < num_pairs
@@ -255,11 +266,15 @@ def _pair_gradients(
     b = tl.load(second_ptr + p, mask=inside, other=0)
     inv_a = 1.0 / tl.load(norm_ptr + a, mask=inside, other=1.0)
     inv_b = 1.0 / tl.load(norm_ptr + b, mask=inside, other=1.0)
-    for f in range(CHANNELS):
-        unit_a = tl.load(row_ptr + a * CHANNELS + f, mask=inside, other=0.0) * inv_a
-        unit_b = tl.load(row_ptr + b * CHANNELS + f, mask=inside, other=0.0) * inv_b
-        tl.atomic_add(grad_unit_ptr + a * CHANNELS + f, delta * unit_b, mask=inside)
-        tl.atomic_add(grad_unit_ptr + b * CHANNELS + f, delta * unit_a, mask=inside)
+    # Gradients add in no fixed order: whole rows per tile (launch.tile).
+    f = tl.arange(0, COLUMNS)
+    cell = inside[:, None] & (f < CHANNELS)[None, :]
+    at_a = a[:, None] * CHANNELS + f[None, :]
+    at_b = b[:, None] * CHANNELS + f[None, :]
+    unit_a = tl.load(row_ptr + at_a, mask=cell, other=0.0) * inv_a[:, None]
+    unit_b = tl.load(row_ptr + at_b, mask=cell, other=0.0) * inv_b[:, None]
+    tl.atomic_add(grad_unit_ptr + at_a, delta[:, None] * unit_b, mask=cell)
+    tl.atomic_add(grad_unit_ptr + at_b, delta[:, None] * unit_a, mask=cell)
 
 
 def _row_gradients(
@@ -278,25 +293,24 @@ def _row_gradients(
     CENTRED: tl.constexpr,
     HAS_LOGIT: tl.constexpr,
     BLOCK: tl.constexpr,
+    COLUMNS: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
     v = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    f = tl.arange(0, COLUMNS)
     inside = v < num_nodes
+    cell = inside[:, None] & (f < CHANNELS)[None, :]
+    at = v[:, None] * CHANNELS + f[None, :]
     norm = tl.load(norm_ptr + v, mask=inside, other=1.0)
     inv = 1.0 / norm
-    radial = tl.zeros([BLOCK], dtype=norm.dtype)
-    for f in range(CHANNELS):
-        unit = tl.load(row_ptr + v * CHANNELS + f, mask=inside, other=0.0) * inv
-        radial += tl.load(grad_unit_ptr + v * CHANNELS + f, mask=inside, other=0.0) * unit
+    unit = tl.load(row_ptr + at, mask=cell, other=0.0) * inv[:, None]
+    grad_unit = tl.load(grad_unit_ptr + at, mask=cell, other=0.0)
     # Through the norm only where it was not clamped.
-    radial = tl.where(norm > EPS, radial, 0.0)
-    g = tl.load(graph_ptr + v, mask=inside, other=0)
-    for f in range(CHANNELS):
-        unit = tl.load(row_ptr + v * CHANNELS + f, mask=inside, other=0.0) * inv
-        grad_unit = tl.load(grad_unit_ptr + v * CHANNELS + f, mask=inside, other=0.0)
-        grad = (grad_unit - radial * unit) * inv
-        tl.store(grad_ptr + v * CHANNELS + f, grad, mask=inside)
-        if CENTRED:
-            tl.atomic_add(sum_ptr + g * CHANNELS + f, grad, mask=inside)
+    radial = tl.where(norm > EPS, tl.sum(grad_unit * unit, axis=1), 0.0)
+    grad = (grad_unit - radial[:, None] * unit) * inv[:, None]
+    tl.store(grad_ptr + at, grad, mask=cell)
+    if CENTRED:
+        g = tl.load(graph_ptr + v, mask=inside, other=0)
+        tl.atomic_add(sum_ptr + g[:, None] * CHANNELS + f[None, :], grad, mask=cell)
     if HAS_LOGIT:  # noqa: SIM102 (a compile-time flag, then a runtime test)
         if tl.program_id(0) == 0:
             # d tau / d logit = tau (1 - tau); the pairs' atomics ended with their launch.
@@ -306,16 +320,25 @@ def _row_gradients(
 
 
 def _centre_gradients(
-    grad_ptr, graph_ptr, size_ptr, sum_ptr, num_nodes, CHANNELS: tl.constexpr, BLOCK: tl.constexpr
+    grad_ptr,
+    graph_ptr,
+    size_ptr,
+    sum_ptr,
+    num_nodes,
+    CHANNELS: tl.constexpr,
+    BLOCK: tl.constexpr,
+    COLUMNS: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
     v = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    f = tl.arange(0, COLUMNS)
     inside = v < num_nodes
+    cell = inside[:, None] & (f < CHANNELS)[None, :]
+    at = v[:, None] * CHANNELS + f[None, :]
     g = tl.load(graph_ptr + v, mask=inside, other=0)
     size = tl.load(size_ptr + v, mask=inside, other=1)
-    for f in range(CHANNELS):
-        total = tl.load(sum_ptr + g * CHANNELS + f, mask=inside, other=0.0)
-        grad = tl.load(grad_ptr + v * CHANNELS + f, mask=inside, other=0.0)
-        tl.store(grad_ptr + v * CHANNELS + f, grad - total / size.to(grad.dtype), mask=inside)
+    total = tl.load(sum_ptr + g[:, None] * CHANNELS + f[None, :], mask=cell, other=0.0)
+    grad = tl.load(grad_ptr + at, mask=cell, other=0.0)
+    tl.store(grad_ptr + at, grad - total / size.to(grad.dtype)[:, None], mask=cell)
 
 
 def pair_keys(
@@ -424,8 +447,9 @@ def score_pairs(
     options = {"enable_fp_fusion": False}
     centred = centre_sums is not None
     if centred:
-        kernel(_centre_sums, device)[row_grid](
-            h, graph, centre_sums, num_nodes, channels, BLOCK=ROW_BLOCK
+        rows_per_tile, columns = tile(channels)
+        kernel(_centre_sums, device)[grid(num_nodes, rows_per_tile)](
+            h, graph, centre_sums, num_nodes, channels, BLOCK=rows_per_tile, COLUMNS=columns
         )
     kernel(_centred_rows, device)[row_grid](
         h, graph, graph_size, centre_sums if centred else h, rows, norm, counters,
@@ -496,8 +520,10 @@ class PairScores(torch.autograd.Function):
         inv_temperature = 1.0 / scored.temperature
         options = {"enable_fp_fusion": False}
         first, second = scored.candidate_index[0], scored.candidate_index[1]
+        rows_per_tile, columns = tile(channels)
+        tiles = {"BLOCK": rows_per_tile, "COLUMNS": columns, **options}
         if num_pairs > 0:
-            kernel(_pair_gradients, device)[grid(num_pairs, ROW_BLOCK)](
+            kernel(_pair_gradients, device)[grid(num_pairs, rows_per_tile)](
                 first, second, rows, scored.norm, scored.gate,
                 rows if grad_similarity is None else grad_similarity,
                 0 if grad_similarity is None else grad_similarity.stride(0),
@@ -505,19 +531,18 @@ class PairScores(torch.autograd.Function):
                 0 if grad_gate is None else grad_gate.stride(0),
                 grad_unit, through_gate, num_pairs, channels,
                 INV_TEMPERATURE=inv_temperature, HAS_SIMILARITY=grad_similarity is not None,
-                HAS_GATE=grad_gate is not None, BLOCK=ROW_BLOCK, **options,
+                HAS_GATE=grad_gate is not None, **tiles,
             )  # fmt: skip
         grad_h = torch.empty_like(rows)
         has_logit = needs_logit and grad_gate is not None
         grad_logit = torch.empty((), dtype=scored.tau.dtype, device=device) if has_logit else None
-        kernel(_row_gradients, device)[grid(num_nodes, ROW_BLOCK)](
+        kernel(_row_gradients, device)[grid(num_nodes, rows_per_tile)](
             rows, scored.norm, grad_unit, scored.graph, sums, grad_h, through_gate,
             scored.tau, grad_logit if has_logit else through_gate, num_nodes, channels,
-            EPS=EPS, CENTRED=scored.centred, HAS_LOGIT=has_logit, BLOCK=ROW_BLOCK, **options,
+            EPS=EPS, CENTRED=scored.centred, HAS_LOGIT=has_logit, **tiles,
         )  # fmt: skip
         if scored.centred:
-            kernel(_centre_gradients, device)[grid(num_nodes, ROW_BLOCK)](
-                grad_h, scored.graph, scored.graph_size, sums, num_nodes, channels,
-                BLOCK=ROW_BLOCK, **options,
+            kernel(_centre_gradients, device)[grid(num_nodes, rows_per_tile)](
+                grad_h, scored.graph, scored.graph_size, sums, num_nodes, channels, **tiles,
             )  # fmt: skip
         return (grad_h if needs_h else None), grad_logit, None, None

@@ -171,7 +171,9 @@ def profile_table(num_nodes: int, rows: int) -> None:
         table = prof.key_averages()
         print(f"\n## profile: ours ({mode}), random graphs, {num_nodes} nodes, 3 calls")
         print(table.table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=60))
-        print(table.table(sort_by="self_device_time_total", row_limit=rows, max_name_column_width=60))
+        print(
+            table.table(sort_by="self_device_time_total", row_limit=rows, max_name_column_width=60)
+        )
 
 
 def parity(count: int) -> None:

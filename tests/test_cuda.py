@@ -7,6 +7,7 @@ Skipped where CUDA is absent (CI has none); the pool's own CPU/CUDA parity tests
 from __future__ import annotations
 
 import copy
+import itertools
 
 import pytest
 import torch
@@ -81,7 +82,7 @@ def test_fit_cli_trains_on_the_gpu(tmp_path, monkeypatch):
     # The run stops once validation is perfect (3 epochs on an H200: 2.79, 1.65, 1.19 with
     # the transducer's objective), so the bound is on the fall, epoch by epoch.
     assert len(epoch_losses) >= 2
-    assert all(b < a for a, b in zip(epoch_losses, epoch_losses[1:]))
+    assert all(b < a for a, b in itertools.pairwise(epoch_losses))
     assert epoch_losses[-1] < 0.5 * epoch_losses[0]
     _, last = checkpoint_paths(cli.trainer)
     net = GraphTransformModule.load_from_checkpoint(last, map_location="cuda").net

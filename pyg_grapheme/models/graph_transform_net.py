@@ -580,9 +580,7 @@ class GraphTransformNet(torch.nn.Module):
                 data = graphs_from_texts([texts[i] for i in nonempty]).to(parameter.device)
                 # Node features in the model's precision: a float64 model (gradcheck,
                 # parity tests) reads float64 features, not the builder's float32.
-                data = data.apply(
-                    lambda t: t.to(parameter.dtype) if t.is_floating_point() else t
-                )
+                data = data.apply(lambda t: t.to(parameter.dtype) if t.is_floating_point() else t)
                 data.num_graphs = len(nonempty)
                 result = self.transduce(data, beam)
             finally:

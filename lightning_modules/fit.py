@@ -37,6 +37,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from lightning_modules.checkpoint_io import CheckedCheckpointIO, check_before_resume
 from lightning_modules.command_line import one_line_errors, quiet_dependency_warnings
+from lightning_modules.cpu_budget import CpuTimeBudget
 from lightning_modules.datamodule import GraphemeDataModule
 from lightning_modules.interruption import StopOnSignal
 from lightning_modules.level_schedule import LevelSchedule
@@ -63,8 +64,8 @@ def _loggers(root_dir: str) -> list:
 
 
 class GraphemeCLI(LightningCLI):
-    """LightningCLI with checkpointing, the fit report, the level schedule and the vocabulary
-    link."""
+    """LightningCLI with checkpointing, the fit report, the level schedule, the CPU-time budget
+    and the vocabulary link."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # Best by validation exact match, and last after every epoch. (save_last=True
@@ -90,6 +91,8 @@ class GraphemeCLI(LightningCLI):
         parser.add_lightning_class_args(FitReport, "report")
         # Inert unless --data.levels is given.
         parser.add_lightning_class_args(LevelSchedule, "curriculum")
+        # Inert unless --cpu_budget.seconds is given.
+        parser.add_lightning_class_args(CpuTimeBudget, "cpu_budget")
         parser.add_argument(
             "--ckpt_path",
             type=str | None,

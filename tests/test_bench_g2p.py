@@ -60,8 +60,9 @@ def test_languages_need_all_three_splits(tmp_path: Path) -> None:
 def test_g2p_config_reads_phones_as_tokens_without_prediction_attention(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """conf/g2p.yaml on word/phones pairs: one class per phone, and the prediction network
-    has no attention to the input (so no node can write the whole word)."""
+    """conf/g2p.yaml on word/phones pairs: one class per phone, the prediction network has
+    no attention to the input (so no node can write the whole word), and training stops
+    within the 15 CPU minutes a language that issue 41 allows."""
     import sys
 
     from lightning_modules.datamodule import GraphemeDataModule
@@ -85,6 +86,8 @@ def test_g2p_config_reads_phones_as_tokens_without_prediction_attention(
     assert growth.decoder.attention is None
     assert cli.datamodule.hparams.target_units == "tokens"
     assert sorted(cli.model.net.output_vocab) == sorted({"ʃ", "a", "t", "ɔ̃", "e"})
+    (budget,) = [c for c in cli.trainer.callbacks if type(c).__name__ == "CpuTimeBudget"]
+    assert budget.seconds == 840.0
 
 
 def test_page_only_lists_the_finished_languages(tmp_path: Path) -> None:

@@ -1,0 +1,107 @@
+"""A CPU-time budget for ``fit``: ``--cpu_budget.seconds S`` ends training before the process
+has used ``S`` CPU seconds, and validates the weights it stops with.
+
+Lightning's ``--trainer.max_time`` counts wall-clock time, which other jobs on a shared
+machine stretch; a budget such as "at most 15 CPU minutes of training" is about the
+process's own work. :class:`CpuTimeBudget` reads the process's CPU time
+(:func:`time.process_time`: every thread, from the process's start, so reading the data
+and building the model count too) after each training batch and stops where going on
+would pass the budget:
+
+- at the end of an epoch, when the next epoch and a validation pass, each at the most
+  they have cost so far, would not fit in what is left;
+- within an epoch, when one more batch and a validation pass would not (a first epoch
+  longer than the whole budget).
+
+Where it stops, it makes that epoch validate (whatever ``check_val_every_n_epoch`` says),
+so the checkpoint chosen on validation can be the last weights, and prints one line.
+A run that ends by its ``max_epochs`` first is not touched. The stop depends on the
+machine's speed, as ``max_time``'s does: a run resumed or repeated elsewhere may stop at
+another epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.utilities import rank_zero_info
+
+__all__ = ["CpuTimeBudget"]
+
+
+class CpuTimeBudget(pl.Callback):
+    r"""Stop training before the process has used ``seconds`` of CPU time.
+
+    Args:
+        seconds (float, optional): The budget in CPU seconds of this process, :math:`> 0`;
+            :obj:`None` (the default) sets no budget.
+
+    Attributes:
+        stopped_epoch (int | None): The epoch the budget ended training in, if it did.
+    """
+
+    def __init__(self, seconds: float | None = None) -> None:
+        super().__init__()
+        if seconds is not None and not (
+            isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0
+        ):
+            raise ValueError(f"--cpu_budget.seconds must be a positive number, got {seconds!r}")
+        self.seconds = seconds
+        self.stopped_epoch: int | None = None
+        self._epoch_start = 0.0
+        self._batch_start = 0.0
+        self._validation_start = 0.0
+        # The most CPU seconds one epoch, one batch and one validation pass have cost.
+        self._epoch_cost = 0.0
+        self._batch_cost = 0.0
+        self._validation_cost = 0.0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._epoch_start = time.process_time()
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._batch_start = time.process_time()
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._validation_start = time.process_time()
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            spent = time.process_time() - self._validation_start
+            self._validation_cost = max(self._validation_cost, spent)
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if self.seconds is None or trainer.should_stop:
+            return
+        now = time.process_time()
+        self._batch_cost = max(self._batch_cost, now - self._batch_start)
+        left = self.seconds - now
+        if batch_idx + 1 >= trainer.num_training_batches:
+            # The epoch's own validation, if it has one, runs after this hook: count it.
+            self._epoch_cost = max(self._epoch_cost, now - self._epoch_start)
+            going_on = self._epoch_cost + 2 * self._validation_cost
+        else:
+            going_on = self._batch_cost + self._validation_cost
+        if going_on <= left:
+            return
+        # Stop here; validate these weights so that the checkpoint choice can take them.
+        trainer.should_stop = True
+        trainer.check_val_every_n_epoch = 1
+        self.stopped_epoch = trainer.current_epoch
+        rank_zero_info(
+            f"cpu_budget: stopping in epoch {trainer.current_epoch} after batch "
+            f"{batch_idx + 1} of {trainer.num_training_batches}: {now:.1f} of "
+            f"{self.seconds:g} CPU seconds used, going on would need about {going_on:.1f} more"
+        )

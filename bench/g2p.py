@@ -254,7 +254,9 @@ def results_page(rows: list[dict[str, Any]], command: str, beam: int) -> str:
         cells.append(f"{o['cpu_seconds']:.0f}")
         cells += [f"{v:.2f}" for v in published] if published else ["", "", "", ""]
         if published:
-            below_lstm += o["wer"] < published[1]
+            # The published figures have two decimals: 85 of 450 words is 18.888..., printed
+            # 18.89, and is no better than an LSTM's 18.89.
+            below_lstm += round(o["wer"], 2) < published[1]
         lines.append("| " + " | ".join(cells) + " |")
 
     def mean(values: list[float]) -> float:

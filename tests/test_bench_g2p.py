@@ -39,6 +39,11 @@ def test_results_page_counts_and_macro() -> None:
     reused = {**_row("fre", 5.0, 6.0), "baseline_reused": True}
     page = results_page([reused, _row("bul", 40.0, 30.0)], "cmd", 5)
     assert "- The peer's figures of fre come from an earlier run" in page
+    # gre: 85 of 450 words wrong, 18.888...%, ties the LSTM's 18.89 (printed to two places).
+    page = results_page([_row("gre", 100 * 85 / 450, 20.0)], "cmd", 5)
+    assert "below the 2020 LSTM baseline on 0 of 1 languages" in page
+    page = results_page([_row("gre", 100 * 84 / 450, 20.0)], "cmd", 5)
+    assert "below the 2020 LSTM baseline on 1 of 1 languages" in page
 
 
 def test_peer_result_is_reused_only_with_at_least_our_cpu(tmp_path: Path) -> None:

@@ -24,6 +24,14 @@ class Clock:
         return self.now
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The budget's ``time.process_time``, replaced by a :class:`Clock` at 0."""
+    hand = Clock()
+    monkeypatch.setattr(cpu_budget.time, "process_time", hand)
+    return hand
+
+
 def _train(
     budget: CpuTimeBudget,
     clock: Clock,
@@ -58,9 +66,7 @@ def _train(
     return validations, clock.now
 
 
-def test_stops_at_the_epoch_whose_successor_would_pass_the_budget(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(cpu_budget.time, "process_time", clock)
+def test_stops_at_the_epoch_whose_successor_would_pass_the_budget(clock):
     budget = CpuTimeBudget(seconds=60.0)
     # Epochs of 5 batches of 2 s; a 3 s validation every second epoch.
     validations, end = _train(budget, clock, 20, 5, 2.0, 3.0)
@@ -72,9 +78,7 @@ def test_stops_at_the_epoch_whose_successor_would_pass_the_budget(monkeypatch):
     assert end == 59.0 <= budget.seconds
 
 
-def test_stops_within_an_epoch_longer_than_the_budget(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(cpu_budget.time, "process_time", clock)
+def test_stops_within_an_epoch_longer_than_the_budget(clock):
     budget = CpuTimeBudget(seconds=7.0)
     validations, end = _train(budget, clock, 3, 100, 2.0, 1.0)
     # Batches end at 2, 4, 6: after the third, one more (2 s) does not fit in 1 s.
@@ -82,9 +86,7 @@ def test_stops_within_an_epoch_longer_than_the_budget(monkeypatch):
     assert validations == [7.0] and end == 7.0
 
 
-def test_no_budget_never_stops(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(cpu_budget.time, "process_time", clock)
+def test_no_budget_never_stops(clock):
     budget = CpuTimeBudget()
     validations, end = _train(budget, clock, 6, 3, 100.0, 10.0)
     assert budget.stopped_epoch is None and end == 6 * 300.0 + 3 * 10.0

@@ -449,8 +449,12 @@ def clusters(
             BLOCK=BLOCK,
         )  # fmt: skip
     rows_per_tile, columns = tile(channels)
-    options = {"MEAN": mean, "STRENGTH": float(strength), "BLOCK": rows_per_tile}
-    options["COLUMNS"] = columns
+    options = {
+        "MEAN": mean,
+        "STRENGTH": float(strength),
+        "BLOCK": rows_per_tile,
+        "COLUMNS": columns,
+    }
     kernel(_clusters, device)[grid(num_nodes, rows_per_tile)](
         link, candidate_index[0], candidate_index[1], position, rank, x, gate, batch, cluster,
         x_out, score, batch_out, member_weight, x if sums is None else sums, counters,

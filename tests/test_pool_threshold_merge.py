@@ -487,6 +487,38 @@ def test_torch_compile_of_the_whole_layer_equals_eager():
     assert torch.allclose(gw_e, gw_c, atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["matching", "components"])
+def test_torch_compile_breaks_a_model_graph_once_per_pool_call(mode):
+    """Dynamo's account of conv -> pool -> conv: of the graph breaks, exactly one is the
+    pool's (its data-dependent sizes stay eager behind one ``torch.compiler.disable``);
+    the others are the convs' own (GCNConv's self loops), there without the pool too."""
+    from torch_geometric.nn import GCNConv
+
+    x, edge_index, batch = random_batch(4, 10, 0.4, 4, seed=10)
+
+    class ConvPoolConv(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.conv2 = GCNConv(4, 4), GCNConv(4, 4)
+            self.pool = classic_pool(4, threshold=0.3, mode=mode)
+
+        def forward(self, x, edge_index, batch):
+            h = self.conv1(x, edge_index).relu()
+            h, edge_index, batch, _ = self.pool(h, edge_index, batch)
+            return self.conv2(h, edge_index).sum()
+
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(ConvPoolConv())(x, edge_index, batch)
+    pool_file = ThresholdMergePool.forward.__code__.co_filename
+    in_pool = [
+        reason for reason in explained.break_reasons
+        if any(frame.filename == pool_file for frame in reason.user_stack)
+    ]  # fmt: skip
+    assert len(in_pool) == 1, [reason.reason for reason in in_pool]
+    assert "torch.compiler.disable" in in_pool[0].reason
+    assert len(explained.break_reasons) > len(in_pool)  # the convs' breaks are seen too
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_torch_compile_of_the_differentiable_path_equals_eager():
     """Inductor-compiled Select scoring + Reduce (given the hard pattern) matches eager in

@@ -23,7 +23,7 @@ from pyg_grapheme.models.output_units import OutputUnits
 from pyg_grapheme.models.unit_targets import UnitTargets
 from pyg_grapheme.text import segment
 
-__all__ = ["GraphTransformModule", "check_producible"]
+__all__ = ["GraphTransformModule", "check_producible", "unwritable_note"]
 
 LR_SCHEDULES = ("constant", "onecycle")
 
@@ -164,6 +164,11 @@ class GraphTransformModule(pl.LightningModule):
         pairs = getattr(datamodule, "train_pairs", None)
         if pairs is not None:
             check_producible(pairs, self.net.units, self.net.max_children)
+        val_pairs = getattr(datamodule, "val_pairs", None)
+        if val_pairs:
+            note = unwritable_note(val_pairs, self.net.units, self.net.output_vocab)
+            if note:
+                print(f"note: validation: {note}", flush=True)
 
     # ---------------------------------------------------------------- steps
     def _targets(self, inputs: Batch, targets: Batch) -> UnitTargets:
@@ -300,3 +305,35 @@ def check_producible(pairs: Sequence[TextPair], units: OutputUnits, max_children
                 f"grapheme; raise --model.net.growth.init_args.max_children to at least "
                 f"{-(-len(target) // len(source))}"
             )
+
+
+def unwritable_note(pairs: Sequence[TextPair], units: OutputUnits, vocab: Sequence[str]) -> str:
+    """A one-line account of the pairs whose target holds a unit the network can never
+    write, or ``""`` when there are none.
+
+    The network writes a unit of its output vocabulary (the training targets' units) or
+    copies one of the pair's own input graphemes; any other unit (a phone that only the
+    development set uses, or a file of another task) makes the pair impossible to match
+    exactly, so its exact match is 0 whatever the training. Real data has a few such pairs;
+    many of them mean the files do not belong together."""
+    known = set(vocab)
+    missing: dict[str, int] = {}
+    first = ""
+    count = 0
+    for pair in pairs:
+        copyable = set(segment(pair.input))
+        new = [u for u in units.split(pair.target) if u not in known and u not in copyable]
+        if new:
+            count += 1
+            first = first or pair.meta.get("source", repr(pair.input))
+            for unit in new:
+                missing[unit] = missing.get(unit, 0) + 1
+    if not count:
+        return ""
+    shown = sorted(missing, key=lambda u: (-missing[u], u))
+    listed = ", ".join(repr(u) for u in shown[:8]) + (", ..." if len(shown) > 8 else "")
+    return (
+        f"{count} of {len(pairs)} targets hold {units.mode} that no training target holds "
+        f"and their input cannot copy ({listed}; first at {first}): those pairs can never "
+        f"be exact, so exact match is at most {(len(pairs) - count) / len(pairs):.3f}"
+    )

@@ -3,7 +3,9 @@
 Prints one output per input. With ``--input`` (a pairs or math JSONL file) it
 prints ``input<TAB>output`` lines and, as targets are present, ends with one
 line ``exact_match=<0..1> cer=<0..1> uer=<0..1> n=<count>`` (``uer``: the error rate
-over the model's output units, the phone error rate for token outputs).
+over the model's output units, the phone error rate for token outputs); targets holding
+units the model can never write get one ``note:`` line on stderr
+(:func:`~lightning_modules.module.unwritable_note`).
 ``--beam K`` decodes with beam search (1, the default, is greedy). ``--show_morph true`` adds,
 after a tab, what merged and split into what (``aa→a · b→bb · c→∅``). Every
 record, empty or not, gets exactly one line: backslashes, tabs, line breaks and
@@ -29,7 +31,7 @@ from jsonargparse import auto_cli
 from lightning_modules.checkpoint_io import load_module
 from lightning_modules.command_line import bare_flags, one_line_errors, quiet_dependency_warnings
 from lightning_modules.interactive import run_interactive
-from lightning_modules.module import GraphTransformModule
+from lightning_modules.module import GraphTransformModule, unwritable_note
 from lightning_modules.prediction_lines import flush, transform_in_batches, write_line
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.data.jsonl import JsonlReader
@@ -87,6 +89,7 @@ def predict(
         pairs = [TextPair(text, "", {"source": "--text"})]
     outputs: list[str] = []
     targets: list[str] = []
+    scored: list[TextPair] = []
     for pair, (output, morph) in transform_in_batches(
         lambda texts: model.transform_text(texts, with_morph=True, beam=beam), pairs, batch_size
     ):
@@ -94,6 +97,7 @@ def predict(
         write_line(*fields, *([morph] if show_morph else []))
         outputs.append(output)
         targets.append(model.units.canonical(pair.target))
+        scored.append(pair)
     if text is None:
         cer = float(CharErrorRate()(outputs, targets)) if outputs else 0.0
         uer = unit_error_rate(outputs, targets, model.output_units)
@@ -102,6 +106,10 @@ def predict(
             f"n={len(outputs)}"
         )
     flush()
+    if text is None:
+        note = unwritable_note(scored, model.units, model.output_vocab)
+        if note:  # on stderr: stdout keeps one line per record and the score line last
+            print(f"note: {note}", file=sys.stderr, flush=True)
     return outputs
 
 

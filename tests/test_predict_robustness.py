@@ -53,6 +53,23 @@ def test_empty_text_and_a_file_of_empty_inputs_get_one_line_each(ckpt, tmp_path,
     assert lines[3].endswith(" n=3")
 
 
+def test_targets_the_model_can_never_write_get_a_note_on_stderr(ckpt, tmp_path, capsys):
+    """A target unit outside the checkpoint's vocabulary that the input cannot copy: the
+    score line stays last on stdout and one note on stderr says which and where."""
+    path = _jsonl(
+        tmp_path / "dev.jsonl",
+        [{"input": "ab", "target": "ab"}, {"input": "ab", "target": "жa"},
+         {"input": "щ", "target": "щ"}],
+    )  # fmt: skip
+    status, lines, errors = _run(capsys, "--ckpt", str(ckpt), "--input", str(path))
+    assert status == 0 and len(lines) == 4 and lines[3].startswith("exact_match=")
+    assert errors == [
+        f"note: 1 of 3 targets hold graphemes that no training target holds and their "
+        f"input cannot copy ('ж'; first at {path}:2): those pairs can never be exact, so "
+        f"exact match is at most 0.667"
+    ]
+
+
 def test_text_that_is_not_unicode_or_breaks_lines_is_printed_escaped(ckpt, capsys):
     # A lone surrogate (what undecodable bytes of --text become) could not be written
     # as UTF-8: predict died on "'utf-8' codec can't encode".

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_modules.module import GraphTransformModule, check_producible
+from lightning_modules.module import GraphTransformModule, check_producible, unwritable_note
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.models import GraphTransformNet, TransducerGrowth
 from pyg_grapheme.models.output_units import OutputUnits
@@ -25,6 +25,28 @@ def test_check_producible_names_the_pair_and_the_fix():
         check_producible([TextPair("ab", "aaaaa")], units, max_children=2)
     tokens = OutputUnits("tokens")
     check_producible([TextPair("ab", "t͡s a ɑ̃ b")], tokens, max_children=2)  # 4 units
+
+
+def test_unwritable_note_counts_the_pairs_no_training_can_match():
+    """A unit outside the vocabulary that the pair's input cannot copy makes a pair
+    unmatchable: counted once per pair, listed by frequency, the first pair located."""
+    tokens = OutputUnits("tokens")
+    vocab = ["a", "b", "t͡s"]
+    pairs = [
+        TextPair("ab", "a b", meta={"source": "dev.jsonl:1"}),
+        TextPair("xy", "x t͡s", meta={"source": "dev.jsonl:2"}),  # x: copied from the input
+        TextPair("ab", "ʏ ʏ ɲ", meta={"source": "dev.jsonl:3"}),
+        TextPair("ab", "a ʏ", meta={"source": "dev.jsonl:4"}),
+    ]
+    assert unwritable_note(pairs[:2], tokens, vocab) == ""
+    assert unwritable_note(pairs, tokens, vocab) == (
+        "2 of 4 targets hold tokens that no training target holds and their input cannot "
+        "copy ('ʏ', 'ɲ'; first at dev.jsonl:3): those pairs can never be exact, so exact "
+        "match is at most 0.500"
+    )
+    graphemes = OutputUnits("graphemes")
+    note = unwritable_note([TextPair("ab", "aq")], graphemes, ["a"])
+    assert note.startswith("1 of 1 targets hold graphemes") and "('q';" in note
 
 
 def test_only_pairs_written_by_copying_are_augmented():
@@ -83,3 +105,27 @@ def test_test_path_is_scored_by_trainer_test_and_kept_out_of_swaps(tmp_path):
     wanted = sum(o == t for o, (_, t) in zip(outputs, rows["test"])) / 2
     assert scores["test_exact_match"] == pytest.approx(wanted)
     assert 0.0 <= scores["test_uer"]
+
+
+def test_fit_notes_validation_targets_it_can_never_write(tmp_path, monkeypatch, capsys):
+    """fit prints, before training, how many validation pairs no training can match."""
+    import json
+
+    from fit_cases import fit
+
+    def write(name, pairs):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"input": a, "target": b}) + "\n" for a, b in pairs))
+        return str(path)
+
+    train = write("train.jsonl", [("ab", "a b"), ("ba", "b a")] * 4)
+    val = write("val.jsonl", [("ab", "a b"), ("ab", "a ʏ"), ("ba", "ɲ a")])
+    fit(tmp_path, monkeypatch, "--data.task", "null", "--data.train_path", train,
+        "--data.val_path", val, "--data.target_units", "tokens", "--trainer.max_epochs", "1",
+        "--model.net.init_args.hidden_channels", "8")  # fmt: skip
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert notes == [
+        f"note: validation: 2 of 3 targets hold tokens that no training target holds and "
+        f"their input cannot copy ('ɲ', 'ʏ'; first at {val}:2): those pairs can never be "
+        f"exact, so exact match is at most 0.333"
+    ]

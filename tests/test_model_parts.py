@@ -80,6 +80,58 @@ def test_attention_gradcheck(module_gradcheck):
     assert module_gradcheck(attn, lambda m: (m(x, batch) * torch.arange(4.0).double()).sum())
 
 
+def _attention_by_hand(attn: GraphAttention, x: torch.Tensor) -> torch.Tensor:
+    """One chain's relative-position attention written out head by head (the math of
+    GraphAttention's docstring), in x's dtype."""
+    n, channels = x.shape
+    width = channels // attn.heads
+    q, k, v = (x @ w.T + b for w, b in zip(attn.attn.in_proj_weight.chunk(3),
+                                           attn.attn.in_proj_bias.chunk(3)))  # fmt: skip
+    slopes = torch.nn.functional.softplus(attn.slope)
+    heads = []
+    for h, side in enumerate(attn._side):
+        cols = slice(h * width, (h + 1) * width)
+        scores = q[:, cols] @ k[:, cols].T / width**0.5
+        for i in range(n):
+            for j in range(n):
+                if side * (j - i) > 0:  # the other side of node i
+                    scores[i, j] = float("-inf")
+                else:
+                    scores[i, j] = scores[i, j] - slopes[h] * abs(i - j)
+        heads.append(torch.softmax(scores, dim=1) @ v[:, cols])
+    out = torch.cat(heads, dim=1) @ attn.attn.out_proj.weight.T + attn.attn.out_proj.bias
+    return attn.norm(x + out)
+
+
+@pytest.mark.parametrize("heads", [2, 3])
+def test_relative_position_attention_equals_its_math_in_any_batch(heads):
+    """Left heads see p_j <= p_i, right heads p_j >= p_i, an odd last head both, each
+    score lowered by slope * distance: equal to the by-hand formula for each chain,
+    whatever else (a longer chain, an empty graph) shares the batch."""
+    torch.manual_seed(1)
+    attn = GraphAttention(6, heads=heads, relative_position=True).double().eval()
+    with torch.no_grad():
+        attn.slope.add_(torch.randn(heads, dtype=torch.float64))
+    assert attn._side == ([1, -1] if heads == 2 else [1, -1, 0])
+    a = torch.randn(3, 6, dtype=torch.float64)
+    b = torch.randn(5, 6, dtype=torch.float64)
+    batch = torch.tensor([0, 0, 0, 2, 2, 2, 2, 2])  # graph 1 has no nodes
+    together = attn(torch.cat([a, b]), batch)
+    assert torch.allclose(together[:3], _attention_by_hand(attn, a), atol=1e-12)
+    assert torch.allclose(together[3:], _attention_by_hand(attn, b), atol=1e-12)
+    # The starting slopes: 1 for the nearest-neighbour head of each side, 1/16 the other.
+    fresh = GraphAttention(8, heads=4, relative_position=True)
+    expected = torch.tensor([1.0, 1 / 16, 1.0, 1 / 16])
+    assert torch.allclose(torch.nn.functional.softplus(fresh.slope), expected, atol=1e-6)
+
+
+def test_relative_position_attention_gradcheck(module_gradcheck):
+    attn = GraphAttention(4, heads=2, relative_position=True)
+    x = torch.randn(5, 4, dtype=torch.float64)
+    batch = torch.tensor([0, 0, 1, 1, 1])
+    assert module_gradcheck(attn, lambda m: (m(x, batch) * torch.arange(4.0).double()).sum())
+
+
 def test_class_space_puts_vocabulary_first():
     space = ClassSpace.build(["0", "1"], [["a", "b", "a"]], [["b", "c"]])
     assert space.graphemes == ["0", "1", "a", "b", "c"]

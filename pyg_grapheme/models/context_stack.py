@@ -37,6 +37,9 @@ class ContextStack(torch.nn.Module):
         gated (bool, optional): Gated (GLU) feed-forward blocks. (default: :obj:`False`)
         dropout (float, optional): Dropout inside the feed-forward blocks.
             (default: :obj:`0.0`)
+        relative_position (bool, optional): Attention blocks with directional heads and
+            a distance bias (:class:`~pyg_grapheme.nn.GraphAttention`), for chains
+            stored in reading order. (default: :obj:`False`)
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class ContextStack(torch.nn.Module):
         feedforward: bool = False,
         gated: bool = False,
         dropout: float = 0.0,
+        relative_position: bool = False,
     ) -> None:
         super().__init__()
         if num_convs < 0 or num_attention < 0:
@@ -64,7 +68,8 @@ class ContextStack(torch.nn.Module):
             for layer in range(num_convs)
         )
         self.attention = ModuleList(
-            GraphAttention(channels, heads=heads) for _ in range(num_attention)
+            GraphAttention(channels, heads=heads, relative_position=relative_position)
+            for _ in range(num_attention)
         )
         self.feedforward = ModuleList(
             FeedForward(channels, dropout, gated)

@@ -198,6 +198,11 @@ class GraphTransformNet(torch.nn.Module):
             block, as in a Transformer layer. (default: :obj:`True`)
         gated_feedforward (bool, optional): Gated (GLU) feed-forward blocks, which let a
             node multiply two quantities it gathered (arithmetic). (default: :obj:`False`)
+        relative_position (bool, optional): Attention that knows reading order: each
+            head looks left or right of a node, its scores falling with the distance
+            (:class:`~pyg_grapheme.nn.GraphAttention`), in the encoder and on the pooled
+            chain. Without it attention sees each word as a set, and order reaches a
+            node only from the convolutions' few hops. (default: :obj:`False`)
         periods (Sequence[int], optional): Periods of the position features
             (:mod:`.node_inputs`). (default: :obj:`(2,)`)
         run_features (bool, optional): Add each node's place in its run of
@@ -244,6 +249,7 @@ class GraphTransformNet(torch.nn.Module):
         attention_layers: int = 2,
         feedforward: bool = True,
         gated_feedforward: bool = False,
+        relative_position: bool = False,
         periods: Sequence[int] = (2,),
         run_features: bool = False,
         dropout: float = 0.1,
@@ -275,6 +281,7 @@ class GraphTransformNet(torch.nn.Module):
         self.attention_layers = attention_layers
         self.feedforward = feedforward
         self.gated_feedforward = gated_feedforward
+        self.relative_position = relative_position
         self.periods = tuple(int(p) for p in periods)
         self.run_features = run_features
         self.dropout = dropout
@@ -293,7 +300,7 @@ class GraphTransformNet(torch.nn.Module):
         self.drop = torch.nn.Dropout(encoder_dropout)
         self.encoder = ContextStack(
             hidden_channels, num_layers, attention_layers, heads, feedforward, gated_feedforward,
-            encoder_dropout,
+            encoder_dropout, relative_position,
         )  # fmt: skip
         self.signature_gain = Linear(hidden_channels, 1)
         self.context = Linear(hidden_channels, max(hidden_channels // 2, 1))
@@ -313,7 +320,7 @@ class GraphTransformNet(torch.nn.Module):
         self.size_embedding = torch.nn.Embedding(MAX_CLUSTER_SIZE, hidden_channels)
         self.post_pool = ContextStack(
             hidden_channels, 2 * post_pool_layers, post_pool_layers, heads, feedforward,
-            gated_feedforward, dropout,
+            gated_feedforward, dropout, relative_position,
         )  # fmt: skip
         self.growth = growth if growth is not None else TransducerGrowth()
         self.growth.bind(hidden_channels, self.output_vocab)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.nn import LayerNorm, MultiheadAttention
+from torch.nn import LayerNorm, MultiheadAttention, Parameter
 from torch_geometric.utils import to_dense_batch
 
 from pyg_grapheme.nn.input_checks import check_graph_inputs, check_sorted_batch
@@ -29,6 +29,28 @@ class GraphAttention(torch.nn.Module):
     Memory is :math:`O(\sum_b n_{\max}^2)` per head, i.e. dense over the
     largest graph of the batch, never over the whole batch.
 
+    **Relative positions** (``relative_position=True``, for chains whose nodes are stored
+    in reading order, as :func:`~pyg_grapheme.text.graphs_from_texts` builds them): the
+    plain layer sees its graph as a set, so order reaches it only through its inputs.
+    With this option each head :math:`h` looks one way, and its scores fall linearly
+    with the distance between reading positions :math:`p_i, p_j` (ALiBi, Press et al.
+    2022, here with a learnt slope :math:`m_h = \mathrm{softplus}(\theta_h) > 0`):
+
+    .. math::
+
+        s_{hij} \mathrel{+}= \begin{cases}
+            -m_h\,|p_i - p_j| & \text{if } j \text{ lies on } h\text{'s side of } i
+                \text{ (or } j = i\text{)}\\
+            -\infty & \text{otherwise}
+        \end{cases}
+
+    The first :math:`\lfloor H/2 \rfloor` heads look left (:math:`p_j \le p_i`), the
+    next :math:`\lfloor H/2 \rfloor` right, an odd last head both ways; each side's
+    slopes start spread from 1 (its nearest neighbours) to 1/16 (the whole chain). A
+    left head can tell "a letter somewhere before me" at any length, and the bias
+    depends on differences of positions only, so it means the same on strings longer
+    than any seen in training. The position of a node is its rank in its graph.
+
     ``x`` must be ``[N, F]`` and ``batch`` sorted, non-negative graph ids (a
     ``ValueError`` names what is wrong). Non-finite features propagate to the nodes
     of their graph; the layer keeps no state.
@@ -37,22 +59,38 @@ class GraphAttention(torch.nn.Module):
         channels (int): Feature size ``F`` (divisible by ``heads``).
         heads (int, optional): Number of heads ``H``. (default: :obj:`4`)
         dropout (float, optional): Attention dropout. (default: :obj:`0.0`)
+        relative_position (bool, optional): Directional heads with a distance bias
+            (above). (default: :obj:`False`)
     """
 
-    def __init__(self, channels: int, heads: int = 4, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        channels: int,
+        heads: int = 4,
+        dropout: float = 0.0,
+        relative_position: bool = False,
+    ) -> None:
         super().__init__()
         if channels % heads != 0:
             raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
         self.channels = channels
         self.heads = heads
+        self.relative_position = relative_position
         self.attn = MultiheadAttention(channels, heads, dropout=dropout, batch_first=True)
         self.norm = LayerNorm(channels)
+        # theta_h of the slopes m_h = softplus(theta_h); side: +1 left, -1 right, 0 both.
+        self.slope = Parameter(torch.empty(heads)) if relative_position else None
+        half = heads // 2
+        self._side = [1] * half + [-1] * half + [0] * (heads - 2 * half)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Re-initialise the attention projections and the normalisation."""
+        """Re-initialise the attention projections, the normalisation and the slopes."""
         self.attn._reset_parameters()
         self.norm.reset_parameters()
+        if self.slope is not None:
+            with torch.no_grad():
+                self.slope.copy_(_inverse_softplus(_start_slopes(self._side)))
 
     def forward(self, x: Tensor, batch: Tensor | None = None) -> Tensor:
         """``x: [N, F]``, ``batch: LongTensor[N]`` (sorted) -> ``[N, F]``."""
@@ -68,6 +106,10 @@ class GraphAttention(torch.nn.Module):
             batch = x.new_zeros(x.size(0), dtype=torch.long)
         check_sorted_batch(name, batch)
         dense, mask = to_dense_batch(x, batch)  # [B, n_max, F], [B, n_max]
+        if self.slope is not None:
+            bias = self._position_bias(mask)
+            out, _ = self.attn(dense, dense, dense, attn_mask=bias, need_weights=False)
+            return self.norm(x + out[mask])
         padding = ~mask
         # A graph with zero nodes has a fully masked row, whose softmax is NaN;
         # unmask one (zero) slot there. Its outputs are dropped by out[mask].
@@ -75,5 +117,38 @@ class GraphAttention(torch.nn.Module):
         out, _ = self.attn(dense, dense, dense, key_padding_mask=padding, need_weights=False)
         return self.norm(x + out[mask])
 
+    def _position_bias(self, mask: Tensor) -> Tensor:
+        r"""``[B * H, n, n]`` additive scores: the distance bias on each head's side, and
+        :math:`-\infty` on the other side and on padding keys. A padding query keeps
+        its own slot, so no row is all :math:`-\infty` (its output is dropped)."""
+        num_graphs, n = mask.shape
+        rank = torch.arange(n, device=mask.device)
+        offset = rank.unsqueeze(0) - rank.unsqueeze(1)  # [n, n]: p_j - p_i
+        side = torch.tensor(self._side, device=mask.device).view(-1, 1, 1)  # [H, 1, 1]
+        on_side = (side == 0) | (side * offset <= 0)  # left heads: p_j <= p_i
+        slope = torch.nn.functional.softplus(self.slope).to(self.norm.weight.dtype)
+        bias = -slope.view(-1, 1, 1) * offset.abs().to(slope.dtype)  # [H, n, n]
+        allowed = on_side.unsqueeze(0) & mask.view(num_graphs, 1, 1, n)  # [B, H, n, n]
+        allowed = allowed | (torch.eye(n, dtype=torch.bool, device=mask.device) & ~mask.view(
+            num_graphs, 1, n, 1
+        ))  # fmt: skip
+        scores = bias.unsqueeze(0).masked_fill(~allowed, float("-inf"))
+        return scores.reshape(num_graphs * self.heads, n, n)
+
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.channels}, heads={self.heads})"
+        position = ", relative_position=True" if self.relative_position else ""
+        return f"{self.__class__.__name__}({self.channels}, heads={self.heads}{position})"
+
+
+def _start_slopes(side: list[int]) -> Tensor:
+    """Starting slopes: on each side, from 1 down to 1/16 in geometric steps."""
+    slopes = torch.empty(len(side))
+    for direction in (1, -1, 0):
+        heads = [h for h, s in enumerate(side) if s == direction]
+        for k, h in enumerate(heads):
+            slopes[h] = 2.0 ** (-4.0 * k / max(len(heads) - 1, 1))
+    return slopes
+
+
+def _inverse_softplus(y: Tensor) -> Tensor:
+    return y + torch.log(-torch.expm1(-y))

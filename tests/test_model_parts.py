@@ -94,6 +94,8 @@ def _attention_by_hand(attn: GraphAttention, x: torch.Tensor) -> torch.Tensor:
         scores = q[:, cols] @ k[:, cols].T / width**0.5
         for i in range(n):
             for j in range(n):
+                if side == 0:  # a plain head
+                    continue
                 if side * (j - i) > 0:  # the other side of node i
                     scores[i, j] = float("-inf")
                 else:
@@ -103,26 +105,29 @@ def _attention_by_hand(attn: GraphAttention, x: torch.Tensor) -> torch.Tensor:
     return attn.norm(x + out)
 
 
-@pytest.mark.parametrize("heads", [2, 3])
-def test_relative_position_attention_equals_its_math_in_any_batch(heads):
-    """Left heads see p_j <= p_i, right heads p_j >= p_i, an odd last head both, each
-    score lowered by slope * distance: equal to the by-hand formula for each chain,
-    whatever else (a longer chain, an empty graph) shares the batch."""
+@pytest.mark.parametrize(
+    ("heads", "sides"), [(2, [1, -1]), (3, [1, -1, 0]), (8, [1, 1, -1, -1, 0, 0, 0, 0])]
+)
+def test_relative_position_attention_equals_its_math_in_any_batch(heads, sides):
+    """Left heads see p_j <= p_i, right heads p_j >= p_i, their scores lowered by
+    slope * distance, the other heads plain: equal to the by-hand formula for each
+    chain, whatever else (a longer chain, an empty graph) shares the batch."""
     torch.manual_seed(1)
-    attn = GraphAttention(6, heads=heads, relative_position=True).double().eval()
+    attn = GraphAttention(heads * 2, heads=heads, relative_position=True).double().eval()
+    assert attn._side == sides and attn.slope.numel() == 2 * sides.count(1)
     with torch.no_grad():
-        attn.slope.add_(torch.randn(heads, dtype=torch.float64))
-    assert attn._side == ([1, -1] if heads == 2 else [1, -1, 0])
-    a = torch.randn(3, 6, dtype=torch.float64)
-    b = torch.randn(5, 6, dtype=torch.float64)
+        attn.slope.add_(torch.randn(attn.slope.numel(), dtype=torch.float64))
+    a = torch.randn(3, heads * 2, dtype=torch.float64)
+    b = torch.randn(5, heads * 2, dtype=torch.float64)
     batch = torch.tensor([0, 0, 0, 2, 2, 2, 2, 2])  # graph 1 has no nodes
     together = attn(torch.cat([a, b]), batch)
     assert torch.allclose(together[:3], _attention_by_hand(attn, a), atol=1e-12)
     assert torch.allclose(together[3:], _attention_by_hand(attn, b), atol=1e-12)
-    # The starting slopes: 1 for the nearest-neighbour head of each side, 1/16 the other.
-    fresh = GraphAttention(8, heads=4, relative_position=True)
-    expected = torch.tensor([1.0, 1 / 16, 1.0, 1 / 16])
+    # The starting slopes: 2^(-4 (k + 1/2) / K) on each side.
+    fresh = GraphAttention(16, heads=8, relative_position=True)
+    expected = torch.tensor([1 / 2, 1 / 8, 1 / 2, 1 / 8])
     assert torch.allclose(torch.nn.functional.softplus(fresh.slope), expected, atol=1e-6)
+    assert GraphAttention(8, heads=4, relative_position=True)._side == [1, -1, 0, 0]
 
 
 def test_relative_position_attention_gradcheck(module_gradcheck):

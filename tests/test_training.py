@@ -165,15 +165,7 @@ def _write_jsonl(path: Path, pairs) -> None:
     [
         "double",
         pytest.param("spaced", marks=pytest.mark.long),
-        pytest.param(
-            "strip",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known regression of the transducer's pairs.yaml: 0.913 on 2x-long "
-                "strings after 40 epochs (the former count growth had 1.000; "
-                "CHANGELOG, bench/results/held_out.md)",
-            ),
-        ),
+        "strip",
     ],
 )
 def test_generic_config_learns_tasks_that_grow_and_empty(task, tmp_path, monkeypatch):

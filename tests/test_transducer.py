@@ -196,6 +196,13 @@ def test_token_units_round_trip():
     assert choose_units(["ab  c", "d"]) == "graphemes"  # a double space is content
     assert choose_units(["hello world", "big cat"]) == "graphemes"  # words, not units
     assert choose_units(["abc", "d"]) == "graphemes"
+    # Recurring short tokens (phones) against short random words, 120 targets each.
+    phones = [" ".join(["a", "t͡s", "b", "ɑ̃"][k % 4] for k in range(i, i + 3)) for i in range(120)]
+    assert choose_units(phones) == "tokens"
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = [f"{letters[i % 26]}{letters[i * 7 % 26]} {letters[i * 3 % 26]}" for i in range(120)]
+    assert choose_units(words) == "graphemes"  # 2-letter words: mostly new in each half
+    assert choose_units(words[:20]) == "tokens"  # too few tokens to measure: length decides
     with pytest.raises(ValueError, match="output units must be one of"):
         OutputUnits("words")
 

@@ -28,12 +28,10 @@ probe               input -> target             what it needs
 
     python bench/generic_config.py                 # every task, about 10 minutes
     python bench/generic_config.py double rle_decode
-    python bench/generic_config.py reverse swap_pairs --options "--model.alignment whole
-        --model.net.decoder_layers 2 --model.net.growth decoder
-        --model.net.post_growth_layers 0 --model.objective.init_args.count_weight 0"
+    python bench/generic_config.py strip --options "--model.net.init_args.relative_position false"
 
-``--options`` adds fit options after the config's (here: the whole answer written by
-the output decoder from one node, for tasks that reorder their input).
+``--options`` adds fit options after the config's (here: the attention without reading
+order, as ``default.yaml`` had before relative positions).
 """
 
 from __future__ import annotations

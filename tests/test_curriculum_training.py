@@ -30,7 +30,7 @@ from pyg_grapheme.text import graphs_from_texts
 
 TINY = {
     "hidden_channels": 8, "num_layers": 1, "heads": 2, "attention_layers": 1,
-    "post_pool_layers": 1, "dropout": 0.0,
+    "post_pool_layers": 1, "dropout": 0.0, "relative_position": True,  # default.yaml's
 }  # fmt: skip
 TINY_ARGS = [
     *(f"--model.net.init_args.{k}={v}" for k, v in TINY.items()),

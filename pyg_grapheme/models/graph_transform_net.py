@@ -198,8 +198,8 @@ class GraphTransformNet(torch.nn.Module):
             block, as in a Transformer layer. (default: :obj:`True`)
         gated_feedforward (bool, optional): Gated (GLU) feed-forward blocks, which let a
             node multiply two quantities it gathered (arithmetic). (default: :obj:`False`)
-        relative_position (bool, optional): Attention that knows reading order: each
-            head looks left or right of a node, its scores falling with the distance
+        relative_position (bool, optional): Attention that knows reading order: some
+            heads look left or right of a node, their scores falling with the distance
             (:class:`~pyg_grapheme.nn.GraphAttention`), in the encoder and on the pooled
             chain. Without it attention sees each word as a set, and order reaches a
             node only from the convolutions' few hops. (default: :obj:`False`)

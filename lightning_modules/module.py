@@ -205,14 +205,17 @@ class GraphTransformModule(pl.LightningModule):
             sup.space, sup.member_class, sup.unit_class, unit_rows, sup.num_units, sup.units
         )
 
-    def _shared_step(self, batch: tuple[Batch, Batch], augment: float = 0.0) -> dict[str, Tensor]:
-        """Loss terms of a batch (the target is read whole: teacher forcing)."""
+    def _shared_step(
+        self, batch: tuple[Batch, Batch], augment: float = 0.0, progress: float = 1.0
+    ) -> dict[str, Tensor]:
+        """Loss terms of a batch (the target is read whole: teacher forcing); ``progress``
+        is the share of training done (the objective's merge warm-up reads it)."""
         inputs, targets = batch
         sup = self._targets(inputs, targets)
         if augment > 0.0:
             inputs, sup = self._augmented(inputs, sup)
         out = self.net(inputs, sup, with_classes=bool(self.objective.structural_weight))
-        terms = self.objective(out, sup)
+        terms = self.objective(out, sup, progress)
         terms["merge_ratio"] = torch.tensor(
             out.pooled_batch.numel() / max(inputs.num_nodes, 1), device=self.device
         )
@@ -220,7 +223,7 @@ class GraphTransformModule(pl.LightningModule):
         return terms
 
     def training_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> Tensor:
-        terms = self._shared_step(batch, augment=self.hparams.augment)
+        terms = self._shared_step(batch, augment=self.hparams.augment, progress=self._progress())
         size = batch[0].num_graphs
         for name, value in terms.items():
             self.log(
@@ -232,6 +235,11 @@ class GraphTransformModule(pl.LightningModule):
                 prog_bar=name == "loss",
             )
         return terms["loss"]
+
+    def _progress(self) -> float:
+        """Share of the training steps done (0 to 1), as the one-cycle schedule counts them."""
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        return min(self.trainer.global_step / total, 1.0)
 
     def validation_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> None:
         inputs, targets = batch

@@ -228,3 +228,23 @@ def test_merge_groups_follow_the_alignment():
     assert len(set(apart)) == 3
     kept = merge_groups(torch.tensor([1]), torch.tensor([0]), torch.tensor([0, 0, 0])).tolist()
     assert len(set(kept)) == 1
+
+
+def test_merge_warmup_ramps_the_merge_weight():
+    """merge_warmup w: the merge term counts min(1, progress / w) of its weight, so labels
+    from a transducer that has not learnt yet do not drive the pool."""
+    net = _net(seed=0)
+    data = graphs_from_texts(["aab", "xyy", "ba"])
+    targets = net.targets(data, ["ab", "x", "b"])
+    out = net(data, targets)
+    full = TransformObjective(merge_weight=2.0)(out, targets)
+    assert float(full["merge"]) > 0.0
+    ramp = TransformObjective(merge_weight=2.0, merge_warmup=0.2)
+    for progress, share in [(0.0, 0.0), (0.05, 0.25), (0.1, 0.5), (0.2, 1.0), (0.7, 1.0)]:
+        terms = ramp(out, targets, progress)
+        expected = full["transducer"] + 2.0 * share * full["merge"]
+        assert torch.allclose(terms["loss"], expected, rtol=0, atol=1e-6), progress
+        assert torch.equal(terms["merge"], full["merge"])  # logged unscaled
+    assert torch.equal(ramp(out, targets)["loss"], full["loss"])  # outside training: all of it
+    with pytest.raises(ValueError, match="merge_warmup must be in"):
+        TransformObjective(merge_warmup=1.5)

@@ -51,6 +51,13 @@ class TransformObjective(torch.nn.Module):
         merge_weight (float): :math:`w_m`. (default: :obj:`1.0`)
         structural_weight (float): :math:`w_s`. (default: :obj:`0.0`)
         smoothing_weight (float): :math:`w_u`, label smoothing. (default: :obj:`0.0`)
+        merge_warmup (float): share of training over which the merge weight rises
+            linearly from 0 to :math:`w_m` (``progress`` of :meth:`forward`). The merge
+            labels come from the transducer's own best alignment, which means nothing
+            before the transducer has learnt: an untrained one has many nodes write
+            nothing, its labels ask to merge them, and the merges make the transducer
+            harder to train. On G2P that is a wave of merges in the first epochs, which
+            some seeds never leave. (default: :obj:`0.0`, the full weight from the start)
     """
 
     def __init__(
@@ -60,18 +67,29 @@ class TransformObjective(torch.nn.Module):
         merge_weight: float = 1.0,
         structural_weight: float = 0.0,
         smoothing_weight: float = 0.0,
+        merge_warmup: float = 0.0,
     ) -> None:
         super().__init__()
+        if not 0.0 <= merge_warmup <= 1.0:
+            raise ValueError(f"merge_warmup must be in [0, 1], got {merge_warmup}")
+        self.merge_warmup = merge_warmup
         self.structural = structural if structural is not None else StructuralLoss()
         self.transducer_weight = transducer_weight
         self.merge_weight = merge_weight
         self.structural_weight = structural_weight
         self.smoothing_weight = smoothing_weight
 
-    def forward(self, out: TransformOutput, targets: UnitTargets) -> dict[str, Tensor]:
+    def forward(
+        self, out: TransformOutput, targets: UnitTargets, progress: float = 1.0
+    ) -> dict[str, Tensor]:
         """Every term, ``"loss"`` (their weighted sum) and ``"infeasible"`` (the number of
-        pairs left out), as scalars. ``out`` is the network's pass on ``targets``."""
+        pairs left out), as scalars. ``out`` is the network's pass on ``targets``;
+        ``progress`` the share of training done (0 to 1; 1 outside training), which
+        scales the merge weight by ``min(1, progress / merge_warmup)``."""
         zero = out.log_likelihood.sum() * 0.0
+        merge_weight = self.merge_weight
+        if self.merge_warmup > 0.0:
+            merge_weight *= min(1.0, max(progress, 0.0) / self.merge_warmup)
         terms = {
             "transducer": self._transducer_term(out, targets),
             "merge": self._merge_term(out) if self.merge_weight else zero,
@@ -80,7 +98,7 @@ class TransformObjective(torch.nn.Module):
         }
         terms["loss"] = (
             self.transducer_weight * terms["transducer"]
-            + self.merge_weight * terms["merge"]
+            + merge_weight * terms["merge"]
             + self.structural_weight * terms["structural"]
             + self.smoothing_weight * terms["smoothing"]
         )

@@ -73,7 +73,7 @@ def test_whole_model_loss_gradcheck(module_gradcheck, merge_margin):
         "signature_gain.weight",
         "pool.threshold_logit",
         "growth.slot_end.weight",
-        "growth.slot_vocab.weight",
+        "growth.slot_generate.weight",
         "growth.slot_copy.weight",
         "growth.decoder.lstm.weight_ih_l0",
         "growth.copy_query.weight",

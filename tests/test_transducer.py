@@ -70,7 +70,7 @@ def test_lattice_is_the_stepwise_walk(decoder_layers):
     away from their zero start."""
     net = _net(decoder_layers=decoder_layers)
     with torch.no_grad():
-        for layer in (net.growth.slot_end, net.growth.slot_vocab, net.growth.slot_copy):
+        for layer in (net.growth.slot_end, net.growth.slot_generate, net.growth.slot_copy):
             layer.weight.normal_()
     ctx, space = _context(net, ["ab", "xyz"])
     target = [["a", "x", "y"], ["x", "0"]]
@@ -114,7 +114,7 @@ def test_loss_gradcheck_float64(module_gradcheck, merge_margin):
             "encoder.attention.0.attn.in_proj_weight", "signature_gain.weight",
             "post_pool.attention.0.attn.in_proj_weight", "growth.decoder.lstm.weight_hh_l0",
             "growth.decoder.attention.in_proj_weight", "growth.copy_query.weight",
-            "growth.vocab_head.bias", "growth.end_head.weight", "growth.slot_vocab.weight",
+            "growth.vocab_head.bias", "growth.end_head.weight", "growth.slot_generate.weight",
             "growth.slot_copy.weight",
         ]  # fmt: skip
         assert module_gradcheck(

@@ -20,21 +20,23 @@ scores, in one softmax,
 Every logit also depends on how many units node :math:`i` wrote so far, :math:`s`,
 through the node's *slot features* :math:`\mathbf{t}_{is} = \tanh(W_x \mathbf{x}_i +
 \mathbf{e}_s)`: the end logit gains :math:`w^\top \mathbf{t}_{is}`, so a node can count
-(``"ab" -> "aabb"``, at any length); generation logit :math:`v` gains
-:math:`(U \mathbf{t}_{is})_v` and every copy gains :math:`q^\top \mathbf{t}_{is}`, so
-what a node writes next can follow its own progress: in ``"ab" -> "[ab]"`` the last node
-copies at :math:`s = 0` and writes ``]`` at :math:`s = 1`, at any length and in any
-script. Without these terms (``slot_units=False``) a node's choice of unit is the same
-at every slot, and a node that writes two different units must tell them apart from
-the prediction network's state: from the count of units written, which means nothing
-on outputs longer than the training ones, or from comparing the last unit written with
-its own grapheme, which a new script does not teach (bracket on pairs.yaml: 0.003 exact
-on Latin strings twice the training length, 0.57-0.59 on Greek, Cyrillic and emoji;
-1.000 on the first three with them). The copy term is one number for all members:
-which member is copied stays the keys' choice alone (a slot term read off the members'
-keys as well took dashes, ``"abc" -> "a-b-c"``, from 0.600 to 0.115 exact on emoji,
-whose keys Latin training never shows). The slot terms do not read the prediction
-network, so the forward algorithm stays exact. A unit's probability sums its generation and every copy that writes it (a
+(``"ab" -> "aabb"``, at any length), every generation logit gains
+:math:`g^\top \mathbf{t}_{is}` and every copy logit :math:`q^\top \mathbf{t}_{is}`, so
+whether a node generates or copies next follows its own progress: in
+``"ab" -> "[ab]"`` the last node copies at :math:`s = 0` and generates ``]`` at
+:math:`s = 1`, at any length. Without the last two (``slot_units=False``) the choice
+of unit is the same at every slot, and a node that writes two kinds of unit must tell
+them apart from the prediction network's state: from the count of units written, which
+means nothing on outputs longer than the training ones, or from comparing the last unit
+written with its own grapheme, which a new script does not teach (bracket on
+``pairs.yaml``: 0.003 exact on Latin strings twice the training length and 0.57-0.59
+on Greek, Cyrillic and emoji without them; 1.000, 1.000, 1.000 and 0.965 with them).
+Which unit is generated, and which member copied, stays the joint's choice: a slot
+term per vocabulary unit made the lattice's tensors ``K + 1`` times wider (G2P epochs
+about three times longer), and one read off the members' copy keys took dashes
+(``"abc" -> "a-b-c"``) to 0.115 exact on emoji, whose keys Latin training never shows.
+The slot terms do not read the prediction network, so the forward algorithm stays
+exact. A unit's probability sums its generation and every copy that writes it (a
 pointer-generator). These give the lattice of :mod:`.monotonic_alignment`, whose
 forward algorithm sums over every way the pooled nodes can share the target in
 reading order: the training loss is :math:`-\log p(y \mid x)`, exact, with no fixed
@@ -69,6 +71,14 @@ from pyg_grapheme.models.monotonic_alignment import (
 from pyg_grapheme.models.prediction_network import DecoderState, PredictionNetwork
 
 __all__ = ["TransducerContext", "TransducerGrowth", "TransducerLattice", "dense_members"]
+
+
+def _logsumexp(logits: Tensor) -> Tensor:
+    """``logsumexp`` over the last axis, :data:`LOG_ZERO` where it is empty (no vocabulary,
+    no member)."""
+    if logits.size(-1) == 0:
+        return logits.new_full(logits.shape[:-1], LOG_ZERO)
+    return torch.logsumexp(logits, dim=-1)
 
 
 def dense_members(cluster: Tensor, num_clusters: int) -> Tensor:
@@ -172,8 +182,9 @@ class TransducerGrowth(torch.nn.Module):
             depend on node and state jointly, not only through their sum.
             (default: :obj:`1`)
         slot_units (bool, optional): Generation and copy logits that depend on how many
-            units the node wrote so far (module docstring), as the end logit does. Their
-            weights start at zero, so an untrained model scores as without them.
+            units the node wrote so far (module docstring), as the end logit does: one
+            term for every generation, one for every copy. Their weights start at zero,
+            so an untrained model scores as without them.
             (default: :obj:`True`)
     """
 
@@ -222,11 +233,8 @@ class TransducerGrowth(torch.nn.Module):
         self.copy_key = Linear(channels, channels, bias=False)
         self.copy_bias = Linear(channels, 1)
         # Slot terms of the unit logits (module docstring): generation and copy query.
-        self.slot_vocab = (
-            Linear(channels, self.vocab_size, bias=False)
-            if self.slot_units and self.vocab_size
-            else None
-        )
+        # Slot terms of writing at all (module docstring): generating, copying.
+        self.slot_generate = Linear(channels, 1, bias=False) if self.slot_units else None
         self.slot_copy = Linear(channels, 1, bias=False) if self.slot_units else None
         self.reset_parameters()
 
@@ -259,16 +267,6 @@ class TransducerGrowth(torch.nn.Module):
                 grown.bias.copy_(torch.cat([self.vocab_head.bias, fresh.bias]))
             fresh = grown
         self.vocab_head = fresh
-        if self.slot_units:
-            # The new units' slot terms start at zero, as every slot term does.
-            rows = like.new_zeros(count, self.channels)
-            old = [self.slot_vocab.weight.detach()] if self.slot_vocab is not None else []
-            self.slot_vocab = Linear(
-                self.channels, self.vocab_size + count, bias=False, device=like.device,
-                dtype=like.dtype,
-            )  # fmt: skip
-            with torch.no_grad():
-                self.slot_vocab.weight.copy_(torch.cat([*old, rows]))
         self.vocab_size += count
 
     def reset_parameters(self) -> None:
@@ -279,7 +277,7 @@ class TransducerGrowth(torch.nn.Module):
             layer.reset_parameters()
         torch.nn.init.normal_(self.slot_embedding.weight, std=0.1)
         torch.nn.init.zeros_(self.slot_end.weight)
-        for layer in (self.slot_vocab, self.slot_copy):
+        for layer in (self.slot_generate, self.slot_copy):
             if layer is not None:
                 torch.nn.init.zeros_(layer.weight)
         for layer in (
@@ -399,34 +397,41 @@ class TransducerGrowth(torch.nn.Module):
         end, vocab, copy = self._scores(
             ctx.node.unsqueeze(2), d.unsqueeze(1), ctx.key, ctx.key_bias
         )
-        slot_end, slot_vocab, slot_copy = self._slot_scores(ctx.node, ctx.key)  # [B, n, S(, .)]
+        slot_end, slot_gen, slot_copy = self._slot_scores(ctx.node)  # [B, n, S] each
         end = end.unsqueeze(2) + slot_end.unsqueeze(3)  # [B, n, S, m + 1]
-        # Unit logits at every (node, slot, written) point: [B, n, S, m + 1, V] and [.., S_m].
-        vocab = vocab.unsqueeze(2) + slot_vocab.unsqueeze(3)
-        copy = copy.unsqueeze(2) + slot_copy.unsqueeze(3)
-        units = torch.logsumexp(torch.cat([vocab, copy], dim=-1), dim=-1)  # [B, n, S, m + 1]
+        slot_gen, slot_copy = slot_gen.unsqueeze(3), slot_copy.unsqueeze(3)
+        # Generating and copying at every point, then the slot terms: [B, n, S, m + 1].
+        units = torch.logaddexp(
+            _logsumexp(vocab).unsqueeze(2) + slot_gen, _logsumexp(copy).unsqueeze(2) + slot_copy
+        )
         norm = torch.logaddexp(end, units)
         batch, n, m = unit_class.size(0), ctx.node.size(1), unit_class.size(1)
-        slots = end.size(2)
-        target = unit_class.view(batch, 1, 1, m, 1)
+        target = unit_class.view(batch, 1, m, 1)
         if self.vocab_size:
-            index = unit_class.clamp(0, self.vocab_size - 1).view(batch, 1, 1, m, 1)
-            gen = vocab[..., :m, :].gather(-1, index.expand(batch, n, slots, m, 1))
-            gen = torch.where((target >= 0) & (target < self.vocab_size), gen, LOG_ZERO)
+            index = unit_class.clamp(0, self.vocab_size - 1).view(batch, 1, m, 1)
+            gen = vocab[:, :, :m].gather(-1, index.expand(batch, n, m, 1)).squeeze(-1)
+            gen = torch.where(
+                (target.squeeze(-1) >= 0) & (target.squeeze(-1) < self.vocab_size), gen, LOG_ZERO
+            )
         else:
-            gen = vocab.new_full((batch, n, slots, m, 1), LOG_ZERO)
-        member_class = ctx.member_class.view(batch, n, 1, 1, -1)
-        match = (member_class == target) & (target >= 0)  # [B, n, 1, m, S_m]
-        copied = torch.where(match, copy[..., :m, :], LOG_ZERO)
-        written = torch.logsumexp(torch.cat([gen, copied], dim=-1), dim=-1)  # [B, n, S, m]
+            gen = vocab.new_full((batch, n, m), LOG_ZERO)
+        match = (ctx.member_class.unsqueeze(2) == target) & (target >= 0)  # [B, n, m, S_m]
+        copied = _logsumexp(torch.where(match, copy[:, :, :m], LOG_ZERO))  # [B, n, m]
+        written = torch.logaddexp(
+            gen.unsqueeze(2) + slot_gen, copied.unsqueeze(2) + slot_copy
+        )  # [B, n, S, m]
         emit = written - norm[..., :m]
         class_logp = None
         if num_classes is not None:
             class_logp = self._class_logp(
-                vocab, copy, units, ctx.member_class.unsqueeze(2), num_classes
-            )
+                vocab.unsqueeze(2) + slot_gen.unsqueeze(4), copy.unsqueeze(2) + slot_copy.unsqueeze(4),
+                units, ctx.member_class.unsqueeze(2), num_classes,
+            )  # fmt: skip
         # Cross-entropy of a uniform choice over the vocabulary, given a unit is written.
-        uniform = units - vocab.mean(-1) if self.vocab_size else units.new_zeros(units.shape)
+        if self.vocab_size:
+            uniform = units - (vocab.mean(-1).unsqueeze(2) + slot_gen)
+        else:
+            uniform = units.new_zeros(units.shape)
         return TransducerLattice(
             emit=emit,
             end=end - norm,
@@ -436,30 +441,21 @@ class TransducerGrowth(torch.nn.Module):
             uniform_ce=uniform,
         )
 
-    def _slot_scores(self, node: Tensor, key: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _slot_scores(self, node: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         r"""How each node's logits change with the units it wrote (module docstring), from
         its slot features :math:`\mathbf{t}_{is} = \tanh(W_x \mathbf{x}_i + \mathbf{e}_s)`
-        for slots :math:`s = 0..K`.
-
-        Args:
-            node: ``[..., P, J]`` projected nodes; ``key``: ``[..., P, S_m, J]`` their
-                members' copy keys.
+        for slots :math:`s = 0..K` (``node``: ``[..., J]`` projected nodes).
 
         Returns:
-            ``(end [..., P, S], vocab [..., P, S, V], copy [..., P, S, S_m])``; the unit
-            terms are zeros with ``slot_units=False``.
+            ``(end, generate, copy)``, each ``[..., S]``: the terms added to the end logit,
+            to every generation logit and to every copy logit (zeros for the last two with
+            ``slot_units=False``).
         """
-        t = torch.tanh(node.unsqueeze(-2) + self.slot_embedding.weight)  # [..., P, S, J]
+        t = torch.tanh(node.unsqueeze(-2) + self.slot_embedding.weight)  # [..., S, J]
         end = self.slot_end(t).squeeze(-1)
-        if self.slot_vocab is not None:
-            vocab = self.slot_vocab(t)
-        else:
-            vocab = t.new_zeros(*t.shape[:-1], max(self.vocab_size, 0))
-        if self.slot_copy is not None:
-            copy = self.slot_copy(t).expand(*t.shape[:-1], key.size(-2))
-        else:
-            copy = t.new_zeros(*t.shape[:-1], key.size(-2))
-        return end, vocab, copy
+        if self.slot_generate is None or self.slot_copy is None:
+            return end, torch.zeros_like(end), torch.zeros_like(end)
+        return end, self.slot_generate(t).squeeze(-1), self.slot_copy(t).squeeze(-1)
 
     def _class_logp(
         self, vocab: Tensor, copy: Tensor, units: Tensor, member_class: Tensor, num_classes: int
@@ -529,10 +525,10 @@ class TransducerGrowth(torch.nn.Module):
         end, vocab, copy = self._scores(
             node_row.view(-1, 1, 1, node_row.size(-1)), d.view(-1, 1, 1, d.size(-1)), key, key_bias
         )
-        slot_end, slot_vocab, slot_copy = self._slot_scores(node_row.unsqueeze(1), key)
-        end = end.view(-1) + slot_end[rows, 0, slot]
-        vocab = vocab + slot_vocab[rows, :, slot].unsqueeze(1)  # [R, 1, 1, V]
-        copy = copy + slot_copy[rows, :, slot].unsqueeze(1)
+        slot_end, slot_gen, slot_copy = self._slot_scores(node_row)  # [R, S] each
+        end = end.view(-1) + slot_end[rows, slot]
+        vocab = vocab + slot_gen[rows, slot].view(-1, 1, 1, 1)
+        copy = copy + slot_copy[rows, slot].view(-1, 1, 1, 1)
         units = torch.logsumexp(torch.cat([vocab, copy], dim=-1), dim=-1).view(-1)
         norm = torch.logaddexp(end, units)
         member_class = ctx.member_class[rows, node].unsqueeze(1)

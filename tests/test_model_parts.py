@@ -203,3 +203,53 @@ def test_parity_column_parts_equal_neighbours_by_the_learnt_gain():
         plain = without._pool(data)
         assert float(plain.info.similarity[0]) == pytest.approx(cosines[-20.0], abs=1e-8)
     assert cosines[5.0] < 0.0 < cosines[-20.0]
+
+
+@pytest.mark.parametrize("slot_units", [True, False])
+def test_transducer_generate_or_copy_follows_the_slot(slot_units):
+    """Whether a node generates or copies depends on how many units it wrote
+    (``slot_units``): with the joint silent (every logit 0 but the slot terms), slot
+    features t_0 = (1/2, 0), t_1 = (0, 1/2) and t_2 = 0 give the copy of member "a" the
+    logit 2 at slot 0 and each generated unit ("]", "[") the logit 2 at slot 1, as the
+    last node of ``"ab" -> "[ab]"`` copies, then generates. Without the slot terms every
+    slot scores end, "]", "[" and "a" alike: log 1/4."""
+    import math
+
+    from pyg_grapheme.models import TransducerGrowth
+    from pyg_grapheme.models.transducer import TransducerContext
+
+    growth = TransducerGrowth(max_children=2, slot_units=slot_units)
+    growth.bind(2, ["]", "["])
+    growth = growth.double().eval()
+    half = math.atanh(0.5)
+    with torch.no_grad():
+        for p in growth.parameters():
+            p.zero_()
+        growth.slot_embedding.weight.copy_(torch.tensor([[half, 0.0], [0.0, half], [0.0, 0.0]]))
+        if slot_units:
+            growth.slot_generate.weight.copy_(torch.tensor([[0.0, 4.0]]))
+            growth.slot_copy.weight.copy_(torch.tensor([[4.0, 0.0]]))
+    ctx = TransducerContext(
+        node=torch.zeros(1, 1, 2, dtype=torch.float64),
+        num_nodes=torch.tensor([1]),
+        member_class=torch.tensor([[[2]]]),  # classes: 0 "]", 1 "[" (vocabulary), 2 "a"
+        key=torch.tensor([[[[1.0, 0.0]]]], dtype=torch.float64),
+        key_bias=torch.zeros(1, 1, 1, dtype=torch.float64),
+        memory=torch.zeros(1, 1, 2, dtype=torch.float64),
+        memory_mask=torch.ones(1, 1, dtype=torch.bool),
+        pooled_index=torch.tensor([[0]]),
+    )
+    rows = ctx.select(torch.tensor([0, 0, 0]))
+    end, cls = growth.point_logp(
+        rows, torch.tensor([0, 0, 0]), torch.tensor([0, 1, 2]),
+        torch.zeros(3, 2, dtype=torch.float64), 3,
+    )  # fmt: skip
+    z0, z1, z2 = math.log(3 + math.exp(2)), math.log(2 + 2 * math.exp(2)), math.log(4)
+    if slot_units:
+        expected_end = [-z0, -z1, -z2]
+        expected_cls = [[-z0, -z0, 2 - z0], [2 - z1, 2 - z1, -z1], [-z2, -z2, -z2]]
+    else:
+        expected_end = [-z2] * 3
+        expected_cls = [[-z2, -z2, -z2]] * 3
+    assert torch.allclose(end, torch.tensor(expected_end, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(cls, torch.tensor(expected_cls, dtype=torch.float64), atol=1e-12)

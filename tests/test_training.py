@@ -47,7 +47,7 @@ def test_whole_model_loss_gradcheck(module_gradcheck, merge_margin):
     torch.manual_seed(3)
     model = GraphTransformNet(
         hidden_channels=8, num_layers=2, heads=2, attention_layers=1, dropout=0.0,
-        growth=TransducerGrowth(max_children=4, decoder_heads=2), output_vocab=["0", "1"],
+        growth=TransducerGrowth(max_children=4, decoder_heads=2, slot_units=True), output_vocab=["0", "1"],
     )  # fmt: skip
     objective = TransformObjective(
         StructuralLoss(grad="autodiff", outer_iter=2, inner_iter=3, epsilon=0.5, epsilon_start=1.0),
@@ -73,6 +73,8 @@ def test_whole_model_loss_gradcheck(module_gradcheck, merge_margin):
         "signature_gain.weight",
         "pool.threshold_logit",
         "growth.slot_end.weight",
+        "growth.slot_generate.weight",
+        "growth.slot_copy.weight",
         "growth.decoder.lstm.weight_ih_l0",
         "growth.copy_query.weight",
     ]

@@ -22,7 +22,7 @@ def _net(
 ) -> GraphTransformNet:
     torch.manual_seed(seed)
     growth = TransducerGrowth(
-        max_children=max_children, decoder_layers=decoder_layers, decoder_heads=2
+        max_children=max_children, decoder_layers=decoder_layers, decoder_heads=2, slot_units=True
     )
     net = GraphTransformNet(
         hidden_channels=16, num_layers=2, heads=2, attention_layers=1, dropout=0.0,
@@ -66,8 +66,12 @@ def _sequence_logp(net, ctx, space, g, units, parents):
 def test_lattice_is_the_stepwise_walk(decoder_layers):
     """Every lattice entry equals the probability the step-by-step walk gives the same
     point, and the forward algorithm sums the walks of every alignment (prediction
-    networks of one and of two LSTM layers)."""
+    networks of one and of two LSTM layers), with the slot terms of every logit drawn
+    away from their zero start."""
     net = _net(decoder_layers=decoder_layers)
+    with torch.no_grad():
+        for layer in (net.growth.slot_end, net.growth.slot_generate, net.growth.slot_copy):
+            layer.weight.normal_()
     ctx, space = _context(net, ["ab", "xyz"])
     target = [["a", "x", "y"], ["x", "0"]]
     space.add(u for units in target for u in units)
@@ -110,7 +114,8 @@ def test_loss_gradcheck_float64(module_gradcheck, merge_margin):
             "encoder.attention.0.attn.in_proj_weight", "signature_gain.weight",
             "post_pool.attention.0.attn.in_proj_weight", "growth.decoder.lstm.weight_hh_l0",
             "growth.decoder.attention.in_proj_weight", "growth.copy_query.weight",
-            "growth.vocab_head.bias", "growth.end_head.weight",
+            "growth.vocab_head.bias", "growth.end_head.weight", "growth.slot_generate.weight",
+            "growth.slot_copy.weight",
         ]  # fmt: skip
         assert module_gradcheck(
             net, lambda m: -m(data, targets).log_likelihood.sum(), names=names, atol=1e-6,

@@ -115,17 +115,20 @@ class TransformObjective(torch.nn.Module):
     @staticmethod
     def _smoothing_term(out: TransformOutput) -> Tensor:
         """Mean uniform cross-entropy at the points where the best alignment writes."""
-        uniform = out.lattice.uniform_ce
-        if uniform is None or uniform.size(2) <= 1:
+        uniform = out.lattice.uniform_ce  # [B, n, K + 1, m + 1]
+        if uniform is None or uniform.size(3) <= 1:
             return out.log_likelihood.sum() * 0.0
-        m = uniform.size(2) - 1
+        m = uniform.size(3) - 1
         start = torch.cumsum(out.alignment, 1) - out.alignment  # [B, n]
         unit = torch.arange(m, device=uniform.device).view(1, 1, m)
         writes = (unit >= start.unsqueeze(2)) & (unit < (start + out.alignment).unsqueeze(2))
         total = writes.sum()
         if int(total) == 0:
             return out.log_likelihood.sum() * 0.0
-        return (uniform[:, :, :m] * writes).sum() / total
+        # Unit j of node i is written at slot j - a_i.
+        slot = (unit - start.unsqueeze(2)).clamp(0, uniform.size(2) - 1).unsqueeze(2)
+        at_slot = uniform[..., :m].gather(2, slot).squeeze(2)  # [B, n, m]
+        return (at_slot * writes).sum() / total
 
     @staticmethod
     def _merge_term(out: TransformOutput) -> Tensor:
@@ -183,4 +186,4 @@ class TransformObjective(torch.nn.Module):
         graph_before = before.index_select(0, first.clamp(max=max(out.count.numel() - 1, 0)))
         start = before.index_select(0, parent) - graph_before.index_select(0, graph)
         node = parent - first.index_select(0, graph)
-        return class_logp[graph, node, start + slot].exp()
+        return class_logp[graph, node, slot, start + slot].exp()

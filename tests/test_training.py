@@ -139,17 +139,7 @@ def test_descent_case_descends_and_decodes_exactly(tmp_path):
 @pytest.mark.parametrize(
     "task",
     [
-        pytest.param(
-            "copy",
-            marks=[
-                pytest.mark.long,
-                pytest.mark.xfail(
-                    strict=True,
-                    reason="2 of 200 held-out emoji strings are copied wrong "
-                    "(bench/results/held_out.md)",
-                ),
-            ],
-        ),
+        pytest.param("copy", marks=pytest.mark.long),
         "drop_last",
         "dedupe",
         pytest.param("squeeze_spaces", marks=pytest.mark.long),

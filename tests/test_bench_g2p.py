@@ -93,6 +93,10 @@ def test_g2p_config_reads_phones_as_tokens_without_prediction_attention(
     assert sorted(cli.model.net.output_vocab) == sorted({"ʃ", "a", "t", "ɔ̃", "e"})
     (budget,) = [c for c in cli.trainer.callbacks if type(c).__name__ == "CpuTimeBudget"]
     assert budget.seconds == 840.0
+    # The table of bench/results/g2p.md was measured with the merge warm-up and without
+    # default.yaml's relative positions and slot terms.
+    assert cli.model.objective.merge_warmup == 0.2
+    assert growth.slot_generate is None and growth.slot_copy is None
 
 
 def test_page_only_lists_the_finished_languages(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -237,9 +238,23 @@ class GraphTransformModule(pl.LightningModule):
         return terms["loss"]
 
     def _progress(self) -> float:
-        """Share of the training steps done (0 to 1), as the one-cycle schedule counts them."""
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        return min(self.trainer.global_step / total, 1.0)
+        """Share of the training steps done (0 to 1), as the one-cycle schedule counts them;
+        1 where nothing reads it (no merge warm-up).
+
+        Raises:
+            ValueError: a merge warm-up in a run of unknown length (``max_epochs -1``, the
+                curriculum's), whose share cannot be known.
+        """
+        if not getattr(self.objective, "merge_warmup", 0.0):
+            return 1.0
+        total = float(self.trainer.estimated_stepping_batches)
+        if not math.isfinite(total):
+            raise ValueError(
+                "model.objective.init_args.merge_warmup needs a training of known length "
+                "(trainer.max_epochs or max_steps); this run has none (a curriculum's "
+                "length is set by its levels): set merge_warmup 0"
+            )
+        return min(self.trainer.global_step / max(total, 1.0), 1.0)
 
     def validation_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> None:
         inputs, targets = batch

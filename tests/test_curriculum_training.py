@@ -37,6 +37,7 @@ TINY_ARGS = [
     "--model.net.init_args.growth.init_args.decoder_heads=2",
     "--model.net.init_args.growth.init_args.max_children=4",
     "--model.net.init_args.growth.init_args.joint_layers=1",
+    "--model.net.init_args.growth.init_args.slot_units=true",  # default.yaml's
     "--data.batch_size=4",
 ]
 
@@ -65,7 +66,7 @@ def _tiny_net(vocab, seed=0, hidden=8) -> GraphTransformNet:
     torch.manual_seed(seed)
     return GraphTransformNet(
         **{**TINY, "hidden_channels": hidden},
-        growth=TransducerGrowth(max_children=4, decoder_heads=2),
+        growth=TransducerGrowth(max_children=4, decoder_heads=2, slot_units=True),
         output_vocab=vocab,
     )
 

@@ -40,6 +40,7 @@ from pyg_grapheme.data import TextPair
 from pyg_grapheme.data.jsonl import JsonlReader
 from pyg_grapheme.metrics import CharErrorRate, exact_match, unit_error_rate
 from pyg_grapheme.models import transducer_ensemble
+from pyg_grapheme.models.ensemble import check_members
 
 __all__ = ["predict"]
 
@@ -93,12 +94,7 @@ def predict(
     ]
     model = models[0]
     if len(models) > 1:
-        kinds = {m.output_units for m in models}
-        if len(kinds) > 1:
-            raise ValueError(
-                f"--ckpt: the checkpoints write different output units ({', '.join(sorted(kinds))});"
-                f" an ensemble needs the same"
-            )
+        check_members(models)  # before the file is read: one line naming the units
 
         def transform(texts: list[str]) -> list[tuple[str, str]]:
             return [(output, "") for output in transducer_ensemble(models, texts, beam)]

@@ -23,7 +23,20 @@ import torch
 
 from pyg_grapheme.models.graph_transform_net import GraphTransformNet
 
-__all__ = ["transducer_ensemble"]
+__all__ = ["check_members", "transducer_ensemble"]
+
+
+def check_members(models: Sequence[GraphTransformNet]) -> None:
+    """Raise a ``ValueError`` unless ``models`` can vote together: at least one, all
+    writing the same output units (an ensemble compares whole outputs)."""
+    if not models:
+        raise ValueError("an ensemble needs at least one model")
+    kinds = {model.output_units for model in models}
+    if len(kinds) > 1:
+        raise ValueError(
+            f"the models write different output units ({', '.join(sorted(kinds))}): an "
+            f"ensemble compares outputs, so its models must write the same units"
+        )
 
 
 def transducer_ensemble(
@@ -43,14 +56,7 @@ def transducer_ensemble(
     Raises:
         ValueError: no models, or models whose output units differ.
     """
-    if not models:
-        raise ValueError("transducer_ensemble needs at least one model")
-    kinds = {model.output_units for model in models}
-    if len(kinds) > 1:
-        raise ValueError(
-            f"the models write different output units ({', '.join(sorted(kinds))}): an "
-            f"ensemble compares outputs, so its models must write the same units"
-        )
+    check_members(models)
     if not texts:
         return []
     proposals: list[list[str]] = [[] for _ in texts]

@@ -488,14 +488,9 @@ class GraphTransformNet(torch.nn.Module):
             data: the batch (``data.clusters`` holds each graph's graphemes).
             beam: hypotheses kept per graph.
         """
-        sources = list(data.clusters)
-        space = ClassSpace.build(self.output_vocab, sources)
+        pooled, ctx, space, found = self._search(data, beam)
         device = data.x.device
-        member_class = space.encode((g for c in sources for g in c), device=device)
-        pooled = self._pool(data)
-        ctx = self._context(pooled, member_class)
-        class_rows = cluster_features(space.graphemes).to(device=device, dtype=data.x.dtype)
-        found = transducer_search(self.growth, ctx, class_rows, beam)
+        sources = list(data.clusters)
         chosen = [hyps[0] for hyps in found]
         scores = [h.score for h in chosen]
         if beam > 1:
@@ -541,17 +536,25 @@ class GraphTransformNet(torch.nn.Module):
         if not nonempty:
             return found
         with _evaluating(self):
-            data = self._batch([texts[i] for i in nonempty])
-            sources = list(data.clusters)
-            space = ClassSpace.build(self.output_vocab, sources)
-            device = data.x.device
-            member_class = space.encode((g for c in sources for g in c), device=device)
-            ctx = self._context(self._pool(data), member_class)
-            class_rows = cluster_features(space.graphemes).to(device=device, dtype=data.x.dtype)
-            for i, hyps in zip(nonempty, transducer_search(self.growth, ctx, class_rows, beam)):
-                outputs = [self.units.join([space.graphemes[u] for u in h.units]) for h in hyps]
-                found[i] = list(dict.fromkeys(outputs))
+            _, _, space, searched = self._search(self._batch([texts[i] for i in nonempty]), beam)
+        for i, hyps in zip(nonempty, searched):
+            outputs = [self.units.join([space.graphemes[u] for u in h.units]) for h in hyps]
+            found[i] = list(dict.fromkeys(outputs))
         return found
+
+    def _search(
+        self, data: Batch, beam: int
+    ) -> tuple[_Pooled, TransducerContext, ClassSpace, list[list[Hypothesis]]]:
+        """Pool ``data`` and search its outputs: (pooled chain, transducer context, the
+        batch's class space, each graph's finished hypotheses, best first)."""
+        sources = list(data.clusters)
+        space = ClassSpace.build(self.output_vocab, sources)
+        device = data.x.device
+        member_class = space.encode((g for c in sources for g in c), device=device)
+        pooled = self._pool(data)
+        ctx = self._context(pooled, member_class)
+        class_rows = cluster_features(space.graphemes).to(device=device, dtype=data.x.dtype)
+        return pooled, ctx, space, transducer_search(self.growth, ctx, class_rows, beam)
 
     @torch.no_grad()
     def log_likelihood(self, texts: Sequence[str], outputs: Sequence[str]) -> Tensor:

@@ -160,7 +160,9 @@ class GraphTransformModule(pl.LightningModule):
         check_resume(self, checkpoint)
 
     def on_fit_start(self) -> None:
-        """Check once that every training pair can be produced, before any step runs."""
+        """Check once, before any step runs, that every training pair can be produced and
+        that a merge warm-up has a training of known length to count its share in."""
+        self._progress()  # raises here, not at the first step, where the length is unknown
         datamodule = getattr(self.trainer, "datamodule", None)
         pairs = getattr(datamodule, "train_pairs", None)
         if pairs is not None:

@@ -302,6 +302,14 @@ def test_curriculum_refuses_a_schedule_it_cannot_follow(tmp_path, monkeypatch):
             tmp_path, monkeypatch, "--trainer.callbacks+=EarlyStopping",
             "--trainer.callbacks.monitor=val_exact_match",
         )  # fmt: skip
+    # A merge warm-up counts its share of a training whose length a curriculum does not
+    # know: refused before the first step, so nothing is trained or written.
+    with pytest.raises(ValueError, match="merge_warmup needs a training of known length"):
+        _curriculum(
+            tmp_path, monkeypatch, "--trainer.max_epochs", "-1",
+            "--model.objective.init_args.merge_warmup", "0.2",
+        )  # fmt: skip
+    assert not (tmp_path / "outputs" / "checkpoints").exists()
 
 
 # --------------------------------------------------------------------------- init_from

@@ -107,6 +107,23 @@ def _threshold_with(**options: object) -> Callable[[int], torch.nn.Module]:
     return lambda channels: ThresholdMergePool(channels, **options)  # type: ignore[arg-type]
 
 
+class SelfLoopOnEveryNode(torch.nn.Module):
+    """A control for ``self_loops``: the pool without its self-loops, then one self-loop on
+    every pooled node, merged or not, so the next layer gets the extra edges but cannot
+    tell a merged node by them."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.pool = ThresholdMergePool(channels, self_loops=False)
+
+    def forward(
+        self, x: Tensor, edge_index: Tensor, batch: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, object]:
+        x, edge_index, batch, info = self.pool(x, edge_index, batch)
+        nodes = torch.arange(x.size(0), device=x.device)
+        return x, torch.cat([edge_index, torch.stack([nodes, nodes])], dim=1), batch, info
+
+
 # What each default contributes (run with --pools NAME ...; not in the default run): each
 # variant takes one step back from the defaults.
 ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
@@ -135,6 +152,10 @@ ABLATIONS: dict[str, Callable[[int], torch.nn.Module]] = {
     "threshold-gate0.3": _threshold_with(gate_features=0.3),
     "threshold-components-gate0.3": _threshold_with(mode="components", gate_features=0.3),
     "threshold-gate0": _threshold_with(gate_features=0.0),
+    # the edges inside a cluster dropped instead of kept as its self-loop (the previous
+    # default): the layer after the pool then sees a merged node like an unmerged one
+    "threshold-no-self-loops": _threshold_with(self_loops=False),
+    "threshold-loops-everywhere": SelfLoopOnEveryNode,
 }
 
 

@@ -17,9 +17,10 @@ CLASSIC = {
     "similarity": "cosine",
     "gate_features": 0.0,
     "reduce": "mean",
+    "self_loops": False,
 }
-"""Plain cosine, a fixed starting threshold of 0.8, connected components, ungated means: the
-text model's settings, and the ones whose
+"""Plain cosine, a fixed starting threshold of 0.8, connected components, ungated means, no
+self-loops: the text model's settings, and the ones whose
 exact outputs the hand-built cases spell out."""
 
 

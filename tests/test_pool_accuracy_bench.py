@@ -10,8 +10,11 @@ import torch
 from torch_geometric.data import Data
 
 from bench.pool_accuracy import (
+    ABLATIONS,
+    POOLS,
     RunResult,
     paired_difference,
+    pool_call,
     print_tables,
     split_for,
     stratified_folds,
@@ -138,3 +141,40 @@ def test_cross_validation_tests_the_weights_of_the_best_validated_epoch():
     run = train_and_test(data, None, seed=3, epochs=30)
     assert 1 <= run.epoch <= 30
     assert run.score == 1.0  # six test chains, all told apart
+
+
+def test_the_self_loop_variants_differ_only_in_the_loops_they_add():
+    """Default: one self-loop on each merged cluster; no-self-loops: none; the control: one
+    on every pooled node. The clusters and the edges between them are the same."""
+    torch.manual_seed(0)
+    x = torch.randn(10, 4)
+    chain = torch.arange(9)
+    edge_index = torch.cat([torch.stack([chain, chain + 1]), torch.stack([chain + 1, chain])], 1)
+    batch = torch.zeros(10, dtype=torch.long)
+    outputs = {}
+    for name, build in [
+        ("default", POOLS["threshold-matching"]),
+        ("none", ABLATIONS["threshold-no-self-loops"]),
+        ("everywhere", ABLATIONS["threshold-loops-everywhere"]),
+    ]:
+        torch.manual_seed(1)
+        pool = build(4)
+        pooled_x, pooled_edges, _ = pool_call(pool, x, edge_index, batch)
+        outputs[name] = (pooled_x, pooled_edges)
+    pooled_x, without = outputs["none"]
+    nodes = pooled_x.size(0)
+    assert 1 < nodes < 10  # some nodes merged, some not
+    assert not bool((without[0] == without[1]).any())
+    for name, edges in (
+        ("default", outputs["default"][1]),
+        ("everywhere", outputs["everywhere"][1]),
+    ):
+        assert torch.equal(outputs[name][0], pooled_x)
+        between = edges[:, edges[0] != edges[1]]
+        assert torch.equal(torch.sort(between[0] * nodes + between[1]).values,
+                           torch.sort(without[0] * nodes + without[1]).values)  # fmt: skip
+    looped = outputs["default"][1]
+    looped = sorted(looped[0, looped[0] == looped[1]].tolist())
+    everywhere = outputs["everywhere"][1]
+    assert sorted(everywhere[0, everywhere[0] == everywhere[1]].tolist()) == list(range(nodes))
+    assert 0 < len(looped) < nodes and len(looped) == 10 - nodes  # one per matched pair

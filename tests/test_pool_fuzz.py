@@ -41,6 +41,7 @@ def graphs(draw):
         "reduce": draw(st.sampled_from(["sum", "mean"])),
         "ratio": draw(st.sampled_from([None, 0.5])),
         "gate_features": draw(st.sampled_from([0.0, 0.1, 1.0])),
+        "self_loops": draw(st.booleans()),
     }
     if num_nodes and edge_index.numel() == 0:
         edge_index = torch.zeros(2, 0, dtype=torch.long)
@@ -78,8 +79,10 @@ def test_pool_never_crashes_never_hides_a_non_finite_value_never_merges_across_g
     assert torch.equal(batch_out.index_select(0, info.cluster), batch)
     merged_pairs = info.candidate_index[:, info.merged]
     assert torch.equal(info.cluster[merged_pairs[0]], info.cluster[merged_pairs[1]])
-    # The pooled edges are the input edges between different clusters, coalesced.
+    # The pooled edges are the input edges mapped to clusters, coalesced, those inside a
+    # cluster kept (as its self-loop) only with self_loops.
     mapped = info.cluster[edge_index]
-    mapped = mapped[:, mapped[0] != mapped[1]]
+    if not options["self_loops"]:
+        mapped = mapped[:, mapped[0] != mapped[1]]
     expected = torch.unique(mapped[0] * max(c, 1) + mapped[1])
     assert torch.equal(edge_index_out[0] * max(c, 1) + edge_index_out[1], expected)

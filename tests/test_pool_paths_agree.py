@@ -55,6 +55,7 @@ def tied_batch(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dic
         "threshold": pick(None, 0.3, 0.6, 0.8),
         "ratio": pick(None, None, 0.6),
         "reduce": pick("sum", "mean"),
+        "self_loops": pick(True, False),
     }
     return x, edge_index, batch, options
 
@@ -86,6 +87,7 @@ def test_the_paths_give_the_same_clusters_and_edges_on_tied_batches(part):
                 assert torch.equal(info.candidate_index, info_ref.candidate_index), seed
                 assert torch.equal(info.merged, info_ref.merged), seed
                 assert torch.equal(ei, ei_ref) and torch.equal(b, b_ref), seed
+                assert torch.allclose(info.edge_weight, info_ref.edge_weight, atol=1e-6), seed
                 assert torch.allclose(x_out, x_ref, atol=1e-5), seed
                 assert torch.allclose(info.similarity, similarity, atol=1e-6), seed
                 assert pool.threshold.item() == pytest.approx(pool_ref.threshold.item(), abs=1e-6)

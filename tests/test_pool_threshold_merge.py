@@ -8,7 +8,7 @@ import warnings
 import pytest
 import scipy.sparse
 import torch
-from pool_settings import classic_pool
+from pool_settings import PATHS, classic_pool, pool_path
 from scipy.sparse.csgraph import connected_components as scipy_components
 from torch_geometric.nn.pool import EdgePooling
 
@@ -70,11 +70,11 @@ def test_repr_and_threshold():
     pool = classic_pool(16, threshold=0.7, mode="matching")
     assert str(pool) == (
         "ThresholdMergePool(16, threshold=0.70, mode='matching', candidates='edges', "
-        "similarity='cosine', gate_features=0.0)"
+        "similarity='cosine', gate_features=0.0, self_loops=False)"
     )
     assert str(ThresholdMergePool(ratio=0.5)) == (
         "ThresholdMergePool(None, threshold=None, mode='matching', candidates='edges', "
-        "similarity='centered', gate_features=0.1, ratio=0.5)"
+        "similarity='centered', gate_features=0.1, ratio=0.5, self_loops=True)"
     )
     assert isinstance(pool.threshold_logit, torch.nn.Parameter)
     assert pool.threshold.item() == pytest.approx(0.7, abs=1e-6)
@@ -617,3 +617,30 @@ def test_components_rounds_on_adversarial_label_orders():
     active = torch.ones(pairs.size(1), dtype=torch.bool)
     root = select.connected_components(pairs, active, 15)
     assert root.tolist() == [0] * 10 + [10] * 5
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_self_loops_keep_the_edges_inside_a_cluster_as_one_self_loop(path):
+    """Chain 0-1-2-3 where only 0 and 1 merge: with self_loops the two edges between them
+    become cluster 0's self-loop (its weight the mean of 1 - g over them, its attribute
+    their mean), as EdgePooling keeps them; without, they are dropped."""
+    x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    edge_index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    edge_attr = torch.arange(6.0).view(6, 1)
+    merge_gate = torch.sigmoid(torch.tensor((1.0 - 0.8) / 0.1))  # cosine 1 against tau 0.8
+    apart_gate = torch.sigmoid(torch.tensor((0.0 - 0.8) / 0.1))  # cosine 0: nodes 1, 2
+    far_gate = torch.sigmoid(torch.tensor((0.5**0.5 - 0.8) / 0.1))  # nodes 2, 3
+    expected = {
+        True: ([[0, 0, 1, 1, 2], [0, 1, 0, 2, 1]], [0.5, 2.0, 3.0, 4.0, 5.0],
+               [1 - merge_gate, 1 - apart_gate, 1 - apart_gate, 1 - far_gate, 1 - far_gate]),
+        False: ([[0, 1, 1, 2], [1, 0, 2, 1]], [2.0, 3.0, 4.0, 5.0],
+                [1 - apart_gate, 1 - apart_gate, 1 - far_gate, 1 - far_gate]),
+    }  # fmt: skip
+    for self_loops, (edges, attrs, weights) in expected.items():
+        pool = classic_pool(threshold=0.8, mode="matching", self_loops=self_loops)
+        with pool_path(path):
+            _, edge_index_out, _, info = pool(x, edge_index, edge_attr=edge_attr)
+        assert info.cluster.tolist() == [0, 0, 1, 2]
+        assert edge_index_out.tolist() == edges
+        assert info.edge_attr.view(-1).tolist() == attrs
+        assert torch.allclose(info.edge_weight, torch.stack(weights), atol=1e-6)

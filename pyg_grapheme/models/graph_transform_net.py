@@ -318,7 +318,8 @@ class GraphTransformNet(torch.nn.Module):
         self.context = Linear(hidden_channels, max(hidden_channels // 2, 1))
         self.parity_gain = Linear(hidden_channels, 1) if parity_merge else None
         # The text model's merges: plain cosine of its merge features, a fixed starting
-        # threshold, ungated cluster means (the alignment's merge labels train the gates).
+        # threshold, ungated cluster means (the alignment's merge labels train the gates),
+        # the pooled chain without self-loops.
         self.pool = ThresholdMergePool(
             None,
             threshold=threshold,
@@ -327,6 +328,7 @@ class GraphTransformNet(torch.nn.Module):
             similarity="cosine",
             gate_features=0.0,
             reduce="mean",
+            self_loops=False,  # the post-pool attention reads the chain, not a message graph
         )
         # Pooled nodes learn their cluster's size (clipped): a mean of members cannot tell it.
         self.size_embedding = torch.nn.Embedding(MAX_CLUSTER_SIZE, hidden_channels)

@@ -1,8 +1,9 @@
 r"""Connect step of :class:`~pyg_grapheme.nn.ThresholdMergePool` in tensor code: the edges
 between clusters.
 
-Every input edge :math:`(u, v)` becomes :math:`(c(u), c(v))`; self-loops are removed and
-duplicates coalesced, direction kept, so a chain stays a chain. TorchScript-compatible,
+Every input edge :math:`(u, v)` becomes :math:`(c(u), c(v))`; duplicates are coalesced,
+direction kept, and self-loops (the edges inside a cluster) either kept as one self-loop
+per cluster, as EdgePooling does, or removed, so a chain stays a chain. TorchScript-compatible,
 with no host read: the output edges are padded to :math:`E` (their count :math:`E'`
 stays a 0-d tensor until the layer reads every count at once).
 
@@ -23,9 +24,10 @@ from pyg_grapheme.nn.pool.select import run_starts
 
 
 def pooled_edges(
-    edge_index: Tensor, cluster: Tensor, num_nodes: int
+    edge_index: Tensor, cluster: Tensor, num_nodes: int, self_loops: bool = False
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    r"""Input edges mapped to clusters, self-loops removed, duplicates coalesced.
+    r"""Input edges mapped to clusters, duplicates coalesced, self-loops kept (coalesced
+    too: one per cluster with an edge inside) or removed.
 
     One sort of the :math:`E` edge keys :math:`c(u) N + c(v)` (clusters number below
     :math:`N`, so :math:`N` serves as the base without knowing :math:`C`) and one
@@ -35,10 +37,11 @@ def pooled_edges(
         edge_index (torch.Tensor): Input edges :math:`[2, E]`.
         cluster (torch.Tensor): :math:`[N]`, input node -> output node.
         num_nodes (int): :math:`N`.
+        self_loops (bool): Keep the edges inside a cluster as its self-loop.
 
     Returns:
         * **slot** (*torch.Tensor*): :math:`[E]`, the output edge of each input edge,
-          :math:`E` for the edges inside a cluster (dropped).
+          :math:`E` for a dropped edge (inside a cluster, without ``self_loops``).
         * **edge_index** (*torch.Tensor*): :math:`[2, E]`, the output edges, sorted
           lexicographically, in the first :math:`E'` columns (zeros after).
         * **count** (*torch.Tensor*): :math:`[E]`, input edges mapping to each output
@@ -49,6 +52,8 @@ def pooled_edges(
     base = max(num_nodes, 1)
     edge_cluster = cluster.index_select(0, edge_index.reshape(-1)).view(2, -1)
     keep = edge_cluster[0] != edge_cluster[1]
+    if self_loops:
+        keep = torch.ones_like(keep)
     sentinel = base * base
     key = torch.where(keep, edge_cluster[0] * base + edge_cluster[1], sentinel)
     sorted_key, order = torch.sort(key)

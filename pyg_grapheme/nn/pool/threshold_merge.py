@@ -150,9 +150,13 @@ class ThresholdMergePool(torch.nn.Module):
     mergeable and more by the task. The forward result stays an exact hard
     merge and the gradient the exact one of this forward.
 
-    **Connect.** Every input edge :math:`(u, v)` becomes :math:`(c(u), c(v))`;
-    self-loops are removed and duplicates coalesced (edge attributes averaged),
-    direction kept, so a chain stays a chain. Each output edge carries the soft
+    **Connect.** Every input edge :math:`(u, v)` becomes :math:`(c(u), c(v))`,
+    duplicates coalesced (edge attributes averaged), direction kept. With
+    :obj:`self_loops=True` (the default, EdgePooling's rule) the edges inside a
+    cluster become its one self-loop, so the layers after the pool can tell a
+    merged node from one that merged with nothing (a message-passing layer
+    otherwise sees both alike); :obj:`self_loops=False` removes them, so a chain
+    stays a chain. Each output edge carries the soft
     weight :math:`\mathrm{mean}(1 - g_{uv})` over the input edges mapping to it
     (:math:`1` for edges that are no candidate), so a loss on soft degrees can
     push pairs to merge or not.
@@ -272,6 +276,9 @@ class ThresholdMergePool(torch.nn.Module):
             :math:`F` the map starts with orthonormal rows, a random projection
             that keeps cosines close. :obj:`None` means :math:`k = F`.
             (default: :obj:`None`)
+        self_loops (bool, optional): Keep the edges inside each cluster as one
+            self-loop (as EdgePooling does); :obj:`False` removes them.
+            (default: :obj:`True`)
     """
 
     # TorchScript compiles `threshold` per concrete module type and then refuses a
@@ -291,6 +298,7 @@ class ThresholdMergePool(torch.nn.Module):
         gate_features: float = GATE_STRENGTH,
         ratio: float | None = None,
         similarity_channels: int | None = None,
+        self_loops: bool = True,
     ) -> None:
         super().__init__()
         if in_channels is not None and in_channels <= 0:
@@ -341,6 +349,7 @@ class ThresholdMergePool(torch.nn.Module):
         self.similarity = similarity
         self.gate_features = float(gate_features)
         self.ratio = None if ratio is None else float(ratio)
+        self.self_loops = bool(self_loops)
         self.similarity_channels = (
             in_channels if similarity_channels is None else int(similarity_channels)
         )
@@ -523,8 +532,9 @@ class ThresholdMergePool(torch.nn.Module):
 
         # Connect.
         edges = gpu_connect.pooled_edges(
-            edge_index, pooled.cluster, scored.pair_of_edge, scored.gate, weight_sums, counters
-        )
+            edge_index, pooled.cluster, scored.pair_of_edge, scored.gate, weight_sums, counters,
+            self.self_loops,
+        )  # fmt: skip
         edge_attr_out = connect.edge_attr_means(edge_attr, edges.slot, edges.count)
 
         # The one host read of the call: every count and every check together.
@@ -628,7 +638,7 @@ class ThresholdMergePool(torch.nn.Module):
             joined = self._connect_on_host(edge_index, chosen)
         else:
             slot, edge_index_out, count, num_out = connect.pooled_edges(
-                edge_index, chosen.cluster, num_nodes
+                edge_index, chosen.cluster, num_nodes, self.self_loops
             )
             edge_weight = connect.edge_weights(chosen.gate, chosen.pair_of_edge, slot, count)
             joined = Connection(slot, edge_index_out, count, num_out, edge_weight)
@@ -897,7 +907,7 @@ class ThresholdMergePool(torch.nn.Module):
     @torch.jit.unused
     def _connect_on_host(self, edge_index: Tensor, chosen: Selection) -> Connection:
         keep, slot, edge_index_out, count = host_connect.pooled_edges(
-            edge_index.numpy(), chosen.cluster.numpy(), chosen.capacity
+            edge_index.numpy(), chosen.cluster.numpy(), chosen.capacity, self.self_loops
         )
         pair_of_edge = chosen.pair_of_edge.numpy()
         edge_weight = host_connect.edge_weights(chosen.gate, pair_of_edge, keep, slot, count)
@@ -979,5 +989,5 @@ class ThresholdMergePool(torch.nn.Module):
             f"{self.__class__.__name__}({self.in_channels}, threshold={threshold}, "
             f"mode={self.mode!r}, candidates={self.candidates!r}, "
             f"similarity={self.similarity!r}, gate_features={self.gate_features}"
-            f"{ratio}{channels})"
+            f"{ratio}{channels}, self_loops={self.self_loops})"
         )

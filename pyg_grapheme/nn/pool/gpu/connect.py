@@ -41,6 +41,7 @@ def _cluster_keys(
     num_edges,
     num_nodes,
     sentinel,
+    SELF_LOOPS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
     e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -51,7 +52,9 @@ def _cluster_keys(
     v = tl.minimum(tl.maximum(v, 0), num_nodes - 1)
     cu = tl.load(cluster_ptr + u, mask=inside, other=0)
     cv = tl.load(cluster_ptr + v, mask=inside, other=0)
-    key = tl.where(cu != cv, cu * num_nodes + cv, sentinel)
+    key = cu * num_nodes + cv
+    if not SELF_LOOPS:  # resolved at compile time: one kernel per setting
+        key = tl.where(cu != cv, key, sentinel)
     tl.store(key_ptr + e, key, mask=inside)
 
 
@@ -152,7 +155,7 @@ class PooledEdges:
     """What :func:`pooled_edges` computed, padded to :math:`E` (the first :math:`E'` are the
     output edges)."""
 
-    slot: Tensor  # long [E], each input edge's output edge, E inside a cluster
+    slot: Tensor  # long [E], each input edge's output edge, E for a dropped one
     edge_index: Tensor  # long [2, E]
     count: Tensor  # long [E], input edges per output edge
     weight: Tensor  # [E]
@@ -166,6 +169,7 @@ def pooled_edges(
     gate: Tensor,
     weight: Tensor,
     counters: Tensor,
+    self_loops: bool = False,
 ) -> PooledEdges:
     r"""The coalesced edges between clusters and their soft weights (no autograd).
 
@@ -177,16 +181,18 @@ def pooled_edges(
         gate (torch.Tensor): :math:`[E]`, the pairs' gates (padded).
         weight (torch.Tensor): Zeros :math:`[E]` of the gates' dtype, the weights' sums.
         counters (torch.Tensor): The call's counters (:math:`E'` is written there).
+        self_loops (bool): Keep the edges inside a cluster as its self-loop (else dropped).
     """
     num_edges = edge_index.size(1)
     num_nodes = cluster.numel()
     device = edge_index.device
     key = torch.empty(num_edges, dtype=torch.long, device=device)
-    # Keys of edges inside a cluster (dropped); a Python int, since N^2 overflows int32.
+    # Keys of dropped edges (inside a cluster, without self_loops); a Python int, since N^2
+    # overflows int32.
     sentinel = num_nodes * num_nodes
     kernel(_cluster_keys, device)[grid(num_edges)](
         edge_index, edge_index.stride(0), edge_index.stride(1), cluster, key, num_edges,
-        num_nodes, sentinel, BLOCK=BLOCK,
+        num_nodes, sentinel, SELF_LOOPS=self_loops, BLOCK=BLOCK,
     )  # fmt: skip
     sorted_key, order = torch.sort(key)
     slot = run_slots(sorted_key, sentinel)

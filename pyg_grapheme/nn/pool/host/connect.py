@@ -33,12 +33,14 @@ def _numpy(tensor: Tensor) -> Array:
 
 @njit(**JIT)
 def pooled_edges(
-    edge_index: Index, cluster: Index, num_clusters: int
+    edge_index: Index, cluster: Index, num_clusters: int, self_loops: bool = False
 ) -> tuple[Index, Index, Index, Index]:
-    r"""Input edges mapped to clusters, self-loops removed, duplicates coalesced.
+    r"""Input edges mapped to clusters, duplicates coalesced, self-loops kept (one per
+    cluster with an edge inside) when ``self_loops``, else removed.
 
     Returns:
-        * **keep**: :math:`[K]`, the input edges whose ends lie in different clusters.
+        * **keep**: :math:`[K]`, the input edges kept: those whose ends lie in different
+          clusters, and with ``self_loops`` every edge.
         * **slot**: :math:`[K]`, the output edge of each kept edge.
         * **edge_index**: :math:`[2, E']`, the output edges, sorted.
         * **count**: :math:`[E']`, input edges mapping to each output edge.
@@ -50,7 +52,7 @@ def pooled_edges(
     num_kept = 0
     for e in range(num_edges):
         a, b = cluster[edge_index[0, e]], cluster[edge_index[1, e]]
-        if a != b:
+        if a != b or self_loops:
             keep[num_kept], source[num_kept], target[num_kept] = e, a, b
             num_kept += 1
     keep, source, target = keep[:num_kept], source[:num_kept], target[:num_kept]

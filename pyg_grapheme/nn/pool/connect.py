@@ -51,11 +51,10 @@ def pooled_edges(
     num_edges = edge_index.size(1)
     base = max(num_nodes, 1)
     edge_cluster = cluster.index_select(0, edge_index.reshape(-1)).view(2, -1)
-    keep = edge_cluster[0] != edge_cluster[1]
-    if self_loops:
-        keep = torch.ones_like(keep)
     sentinel = base * base
-    key = torch.where(keep, edge_cluster[0] * base + edge_cluster[1], sentinel)
+    key = edge_cluster[0] * base + edge_cluster[1]
+    if not self_loops:  # the edges inside a cluster sort last, past every output edge
+        key = torch.where(edge_cluster[0] != edge_cluster[1], key, sentinel)
     sorted_key, order = torch.sort(key)
     is_first = (sorted_key != sentinel) & run_starts(sorted_key)
     run = is_first.long().cumsum(0) - 1

@@ -15,7 +15,14 @@ would pass the budget:
 
 Where it stops, it makes that epoch validate (whatever ``check_val_every_n_epoch`` says),
 so the checkpoint chosen on validation can be the last weights, and prints one line.
-A run that ends by its ``max_epochs`` first is not touched. The stop depends on the
+A run that ends by its ``max_epochs`` first is not touched.
+
+The budget also paces the run (``--cpu_budget.pace_schedule``, on by default): the
+one-cycle learning-rate schedule (:class:`~lightning_modules.paced_schedule.PacedOneCycleLR`)
+and the merge warm-up follow the share of the budget used wherever it is ahead of the share
+of ``max_epochs``' steps, so a run the budget stops has annealed its learning rate by then,
+instead of stopping mid-schedule (a G2P language stopped at epoch 26 of 50 at about half
+the peak rate). The stop depends on the
 machine's speed, as ``max_time``'s does: a run resumed or repeated elsewhere may stop at
 another epoch.
 """
@@ -38,18 +45,22 @@ class CpuTimeBudget(pl.Callback):
     Args:
         seconds (float, optional): The budget in CPU seconds of this process, :math:`> 0`;
             :obj:`None` (the default) sets no budget.
+        pace_schedule (bool, optional): Whether the learning-rate schedule and the merge
+            warm-up follow the share of the budget used (:meth:`share_used`) where it is
+            ahead of the share of steps. (default: :obj:`True`)
 
     Attributes:
         stopped_epoch (int | None): The epoch the budget ended training in, if it did.
     """
 
-    def __init__(self, seconds: float | None = None) -> None:
+    def __init__(self, seconds: float | None = None, pace_schedule: bool = True) -> None:
         super().__init__()
         if seconds is not None and not (
             isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0
         ):
             raise ValueError(f"--cpu_budget.seconds must be a positive number, got {seconds!r}")
         self.seconds = seconds
+        self.pace_schedule = pace_schedule
         self.stopped_epoch: int | None = None
         self._epoch_start = 0.0
         self._batch_start = 0.0
@@ -58,6 +69,14 @@ class CpuTimeBudget(pl.Callback):
         self._epoch_cost = 0.0
         self._batch_cost = 0.0
         self._validation_cost = 0.0
+
+    def share_used(self) -> float | None:
+        r"""The share of the budget this process has used, :math:`\min(t / S, 1)` for CPU
+        time :math:`t` and budget :math:`S`; :obj:`None` without a budget or with
+        ``pace_schedule`` off (nothing then follows it)."""
+        if self.seconds is None or not self.pace_schedule:
+            return None
+        return min(time.process_time() / self.seconds, 1.0)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_start = time.process_time()

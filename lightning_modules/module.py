@@ -13,7 +13,9 @@ from torch_geometric.data import Batch
 
 from lightning_modules.checkpoint_io import check_resume
 from lightning_modules.component_config import build_component, component_config
+from lightning_modules.cpu_budget import CpuTimeBudget
 from lightning_modules.optimizer_growth import grow_optimizer
+from lightning_modules.paced_schedule import PacedOneCycleLR
 from lightning_modules.weights_from import checkpoint_vocabulary, load_matching_weights
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.metrics import CharErrorRate, ExactMatch, UnitErrorRate
@@ -54,7 +56,9 @@ class GraphTransformModule(pl.LightningModule):
         weight_decay: AdamW weight decay.
         lr_schedule: ``"constant"`` or ``"onecycle"`` (``OneCycleLR``: warm-up over
             the first ``warmup`` fraction of the steps, then cosine decay to
-            ``lr / 1e4``; the step count comes from the trainer).
+            ``lr / 1e4``; the step count comes from the trainer, and a CPU budget that
+            paces the schedule moves it ahead: see
+            :class:`~lightning_modules.paced_schedule.PacedOneCycleLR`).
         warmup: warm-up fraction for ``"onecycle"``.
         beam: hypotheses kept per input when validation decodes (1: greedy).
         examples_to_keep: validation examples kept for the end-of-fit report.
@@ -240,8 +244,9 @@ class GraphTransformModule(pl.LightningModule):
         return terms["loss"]
 
     def _progress(self) -> float:
-        """Share of the training steps done (0 to 1), as the one-cycle schedule counts them;
-        1 where nothing reads it (no merge warm-up).
+        """Share of the training done (0 to 1), as the one-cycle schedule counts it: the
+        share of the steps, or of a pacing CPU budget where that is further along; 1 where
+        nothing reads it (no merge warm-up).
 
         Raises:
             ValueError: a merge warm-up in a run of unknown length (``max_epochs -1``, the
@@ -256,7 +261,16 @@ class GraphTransformModule(pl.LightningModule):
                 "(trainer.max_epochs or max_steps); this run has none (a curriculum's "
                 "length is set by its levels): set merge_warmup 0"
             )
-        return min(self.trainer.global_step / max(total, 1.0), 1.0)
+        steps = min(self.trainer.global_step / max(total, 1.0), 1.0)
+        budget = self._budget_share()
+        return steps if budget is None else max(steps, budget)
+
+    def _budget_share(self) -> float | None:
+        """Share of the CPU budget used (``--cpu_budget``, when it paces the schedule), which
+        the learning-rate schedule and the merge warm-up follow where it is ahead of the
+        steps; :obj:`None` without one."""
+        budgets = [c for c in self.trainer.callbacks if isinstance(c, CpuTimeBudget)]
+        return budgets[0].share_used() if budgets else None
 
     def validation_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> None:
         inputs, targets = batch
@@ -295,8 +309,9 @@ class GraphTransformModule(pl.LightningModule):
         )
         if self.hparams.lr_schedule == "constant":
             return optimizer
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        scheduler = PacedOneCycleLR(
             optimizer,
+            pace=self._budget_share,
             max_lr=self.hparams.lr,
             total_steps=max(int(self.trainer.estimated_stepping_batches), 1),
             pct_start=self.hparams.warmup,

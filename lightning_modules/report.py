@@ -7,7 +7,6 @@ from typing import Any
 
 import lightning.pytorch as pl
 
-from pyg_grapheme.text import graphs_from_texts
 from pyg_grapheme.viz import plot_curves, plot_morph_diagrams
 
 __all__ = ["FitReport", "checkpoint_paths"]
@@ -77,23 +76,22 @@ class FitReport(pl.Callback):
     def _morphs(
         pl_module: pl.LightningModule, sources: list[str]
     ) -> list[tuple[str, str, tuple[list[str], list[int], list[str], list[int]]]]:
-        """(output, morph text, diagram data) of each source, as the model runs now."""
-        if not sources:
-            return []
-        model = pl_module.net
-        was_training = model.training
-        model.eval()
-        data = graphs_from_texts(sources).to(pl_module.device)
-        data.num_graphs = len(sources)
-        result = model.transduce(data, beam=getattr(pl_module.hparams, "beam", 1))
-        model.train(was_training)
+        """(output, morph text, diagram data) of each source, as the model runs now; an
+        empty source has no node, so it writes nothing and draws an empty diagram."""
+        drawn: list[tuple[str, str, tuple[list[str], list[int], list[str], list[int]]]]
+        drawn = [("", "", ([], [], [], []))] * len(sources)
+        nonempty = [i for i, source in enumerate(sources) if source]
+        if not nonempty:
+            return drawn
+        data, result = pl_module.net.transduce_texts(
+            [sources[i] for i in nonempty], beam=getattr(pl_module.hparams, "beam", 1)
+        )
         cluster = result.cluster.tolist()
         graph_of = data.batch.tolist()
-        drawn = []
-        for g, source_clusters in enumerate(data.clusters):
+        for g, (i, source_clusters) in enumerate(zip(nonempty, data.clusters)):
             graph_cluster = [k for k, b in zip(cluster, graph_of) if b == g]
             diagram = (list(source_clusters), graph_cluster, result.units[g], result.parent[g])
-            drawn.append((result.outputs[g], result.morphs[g], diagram))
+            drawn[i] = (result.outputs[g], result.morphs[g], diagram)
         return drawn
 
     def _figures(

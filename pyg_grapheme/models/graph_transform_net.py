@@ -587,6 +587,20 @@ class GraphTransformNet(torch.nn.Module):
             result[nonempty] = logp.cpu().to(result.dtype)
         return result
 
+    def transduce_texts(self, texts: Sequence[str], beam: int = 1) -> tuple[Batch, Transduction]:
+        """:meth:`transduce` of non-empty ``texts`` in evaluation mode (the former mode
+        restored after, whatever happens), with the batch it ran on (its chains on the
+        model's device, in the model's precision), for callers that draw the morphs.
+
+        Raises:
+            ValueError: an empty text (it has no node to run on).
+        """
+        if any(not text for text in texts):
+            raise ValueError("transduce_texts: every text must be non-empty")
+        with _evaluating(self):
+            data = self._batch(texts)
+            return data, self.transduce(data, beam)
+
     def _batch(self, texts: Sequence[str]) -> Batch:
         """The chains of non-empty ``texts`` on the model's device, in its precision."""
         parameter = next(self.parameters())

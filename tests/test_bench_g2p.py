@@ -117,3 +117,20 @@ def test_page_only_lists_the_finished_languages(tmp_path: Path) -> None:
     (work / "fre" / "row.json").unlink()
     with pytest.raises(SystemExit):
         main(["--data-dir", str(data), "--work", str(work), "--page-only"])
+
+
+def test_an_ensemble_splits_the_budget_evenly_and_the_page_says_so() -> None:
+    from bench.g2p import member_budgets
+
+    assert member_budgets(None, 1) == [None]  # the config's own budget
+    assert member_budgets(728.0, 1) == [728.0]
+    assert member_budgets(728.0, 2) == [364.0, 364.0]
+    assert member_budgets(None, 3) == [280.0, 280.0, 280.0]  # conf/g2p.yaml's 840 s
+    with pytest.raises(ValueError, match="--members must be at least 1, got 0"):
+        member_budgets(100.0, 0)
+    single = results_page([_row("fre", 5.0, 6.0)], "cmd", 5)
+    assert "CPU seconds of our whole fit process (the peer" in single
+    pair = _row("fre", 5.0, 6.0)
+    pair["ours"]["members"] = 2
+    page = results_page([pair], "cmd", 5)
+    assert "fit processes together (ours is an ensemble of 2 fits" in page

@@ -15,16 +15,16 @@ would pass the budget:
 
 Where it stops, it makes that epoch validate (whatever ``check_val_every_n_epoch`` says),
 so the checkpoint chosen on validation can be the last weights, and prints one line.
-A run that ends by its ``max_epochs`` first is not touched.
+A run that ends by its ``max_epochs`` first is not touched. The stop depends on the
+machine's speed, as ``max_time``'s does: a run resumed or repeated elsewhere may stop at
+another epoch.
 
 The budget also paces the run (``--cpu_budget.pace_schedule``, on by default): the
 one-cycle learning-rate schedule (:class:`~lightning_modules.paced_schedule.PacedOneCycleLR`)
 and the merge warm-up follow the share of the budget used wherever it is ahead of the share
 of ``max_epochs``' steps, so a run the budget stops has annealed its learning rate by then,
 instead of stopping mid-schedule (a G2P language stopped at epoch 26 of 50 at about half
-the peak rate). The stop depends on the
-machine's speed, as ``max_time``'s does: a run resumed or repeated elsewhere may stop at
-another epoch.
+the peak rate).
 """
 
 from __future__ import annotations

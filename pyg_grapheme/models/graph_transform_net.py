@@ -674,8 +674,7 @@ class GraphTransformNet(torch.nn.Module):
         answered: list[tuple[str, str]] = [("", "")] * len(texts)
         nonempty = [i for i, text in enumerate(texts) if text]
         if nonempty:
-            with _evaluating(self):
-                result = self.transduce(self._batch([texts[i] for i in nonempty]), beam)
+            _, result = self.transduce_texts([texts[i] for i in nonempty], beam)
             for i, output, morph in zip(nonempty, result.outputs, result.morphs):
                 answered[i] = (output, morph)
         if with_morph:

@@ -42,6 +42,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.command_line import OneLineParser  # noqa: E402
 from pyg_grapheme.metrics import exact_match, unit_error_rate  # noqa: E402
 
 PUBLISHED: dict[str, tuple[float, float, float, float]] = {
@@ -371,7 +372,7 @@ def results_page(rows: list[dict[str, Any]], command: str, beam: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--langs", nargs="*", help="default: every language in --data-dir")
     parser.add_argument("--work", type=Path, default=REPO / "outputs" / "g2p")

@@ -18,6 +18,8 @@ stop, the CPU budget's (:mod:`lightning_modules.cpu_budget`) included.
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping
 
@@ -33,7 +35,7 @@ class EarlyStoppingAfter(EarlyStopping):
         **kwargs: :class:`~lightning.pytorch.callbacks.EarlyStopping`'s arguments.
     """
 
-    def __init__(self, min_epochs: int = 3, **kwargs) -> None:
+    def __init__(self, min_epochs: int = 3, **kwargs: Any) -> None:
         if min_epochs < 0:
             raise ValueError(f"EarlyStoppingAfter: min_epochs must be >= 0, got {min_epochs}")
         super().__init__(**kwargs)

@@ -75,19 +75,33 @@ class ResumableBatches(Sampler[list[int]]):
     """Shuffled batches of ``range(num_samples)``: ``RandomSampler`` + ``BatchSampler`` (no
     drop), drawn the same way, that a checkpoint can stop and resume mid-epoch.
 
+    **Batches of like lengths** (``lengths`` given): the epoch's permutation is sorted by
+    length (stably, so pairs of one length stay in random order), cut into batches, and the
+    batches are shuffled with the same seed. A batch's tensors are padded to its longest
+    pair (the transducer's lattice is ``[B, n_max, m_max + 1]``), so like lengths spare
+    the padding: on Bulgarian G2P a step costs about a third less. Every pair is still
+    seen once an epoch, and which pairs share a batch changes every epoch.
+
     Args:
         num_samples: pairs per epoch.
         batch_size: pairs per batch (the last batch may be smaller).
+        lengths: optional sort key of each pair (``num_samples`` entries), e.g. its
+            input and target lengths.
     """
 
-    def __init__(self, num_samples: int, batch_size: int) -> None:
+    def __init__(
+        self, num_samples: int, batch_size: int, lengths: list[tuple[int, ...]] | None = None
+    ) -> None:
         if num_samples < 1 or batch_size < 1:
             raise ValueError(
                 f"ResumableBatches needs num_samples >= 1 and batch_size >= 1, got "
                 f"{num_samples} and {batch_size}"
             )
+        if lengths is not None and len(lengths) != num_samples:
+            raise ValueError(f"ResumableBatches: {len(lengths)} lengths for {num_samples} samples")
         self.num_samples = num_samples
         self.batch_size = batch_size
+        self.lengths = lengths
         self.epoch_seed: int | None = None
         self._before: dict[int, dict[str, Any]] = {}
         self._resume: Mapping[str, Any] | None = None
@@ -120,12 +134,18 @@ class ResumableBatches(Sampler[list[int]]):
         generator = torch.Generator()
         generator.manual_seed(seed)
         order = torch.randperm(self.num_samples, generator=generator).tolist()
+        batches = [order[b * self.batch_size : (b + 1) * self.batch_size] for b in range(len(self))]
+        if self.lengths is not None:
+            lengths = self.lengths
+            order.sort(key=lambda i: lengths[i])  # stable: random within a length
+            cut = [order[b * self.batch_size : (b + 1) * self.batch_size] for b in range(len(self))]
+            batches = [cut[b] for b in torch.randperm(len(cut), generator=generator).tolist()]
         for batch in range(first, len(self)):
             if batch in restore:
                 set_rng_states(restore[batch])
             self._before[batch] = rng_states()
             self._before.pop(batch - _SNAPSHOTS_KEPT, None)
-            yield order[batch * self.batch_size : (batch + 1) * self.batch_size]
+            yield batches[batch]
         # The request after the last batch: where the state saved after the last batch
         # that was fetched before the stop belongs, if that was the epoch's last.
         if len(self) in restore:
@@ -140,11 +160,14 @@ class TrainingOrder:
         self.batches: ResumableBatches | None = None
         self._pending: Mapping[str, Any] | None = None
 
-    def batches_for(self, num_samples: int, batch_size: int) -> ResumableBatches:
-        """The batch sampler of a new training DataLoader; the first one after a checkpoint
-        was loaded resumes its epoch (or, when the epoch had ended, sets the random state
-        before the loader draws its seeds)."""
-        batches = ResumableBatches(num_samples, batch_size)
+    def batches_for(
+        self, num_samples: int, batch_size: int, lengths: list[tuple[int, ...]] | None = None
+    ) -> ResumableBatches:
+        """The batch sampler of a new training DataLoader (batches of like ``lengths`` when
+        given: :class:`ResumableBatches`); the first one after a checkpoint was loaded
+        resumes its epoch (or, when the epoch had ended, sets the random state before the
+        loader draws its seeds)."""
+        batches = ResumableBatches(num_samples, batch_size, lengths)
         state, self._pending = self._pending, None
         if state:
             if state["epoch_finished"]:

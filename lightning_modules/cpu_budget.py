@@ -62,6 +62,7 @@ class CpuTimeBudget(pl.Callback):
         self.seconds = seconds
         self.pace_schedule = pace_schedule
         self.stopped_epoch: int | None = None
+        self._train_start: float | None = None
         self._epoch_start = 0.0
         self._batch_start = 0.0
         self._validation_start = 0.0
@@ -71,12 +72,23 @@ class CpuTimeBudget(pl.Callback):
         self._validation_cost = 0.0
 
     def share_used(self) -> float | None:
-        r"""The share of the budget this process has used, :math:`\min(t / S, 1)` for CPU
-        time :math:`t` and budget :math:`S`; :obj:`None` without a budget or with
-        ``pace_schedule`` off (nothing then follows it)."""
+        r"""The share of the budget's training time used,
+        :math:`\min\big((t - t_0) / (S - t_0), 1\big)` for CPU time :math:`t`, budget
+        :math:`S` and :math:`t_0` the CPU time when training started (reading the data and
+        building the model count against the budget, not as progress of the schedule: a
+        fit would otherwise start its schedule a few per cent in, skipping part of the
+        learning rate's warm-up); :obj:`None` without a budget or with ``pace_schedule``
+        off (nothing then follows it)."""
         if self.seconds is None or not self.pace_schedule:
             return None
-        return min(time.process_time() / self.seconds, 1.0)
+        start = self._train_start if self._train_start is not None else 0.0
+        left = self.seconds - start
+        if left <= 0.0:
+            return 1.0
+        return min(max(time.process_time() - start, 0.0) / left, 1.0)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._train_start = time.process_time()
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_start = time.process_time()

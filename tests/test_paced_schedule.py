@@ -132,6 +132,24 @@ def test_share_used_follows_the_process_clock(monkeypatch):
     assert CpuTimeBudget().share_used() is None
 
 
+def test_share_used_counts_from_the_start_of_training(monkeypatch):
+    """The CPU seconds spent before training (imports, reading the data) count against the
+    budget but not as progress of the schedule: 20 of 120 s before training, then 25 more
+    is a quarter of the 100 s left."""
+    clock = Clock(20.0)
+    monkeypatch.setattr(cpu_budget.time, "process_time", clock)
+    budget = CpuTimeBudget(seconds=120.0)
+    budget.on_train_start(None, None)  # type: ignore[arg-type]
+    assert budget.share_used() == 0.0
+    clock.now = 45.0
+    assert budget.share_used() == 0.25
+    clock.now = 200.0
+    assert budget.share_used() == 1.0
+    late = CpuTimeBudget(seconds=10.0)
+    late.on_train_start(None, None)  # type: ignore[arg-type]
+    assert late.share_used() == 1.0  # training starts after the budget is spent
+
+
 @pytest.mark.parametrize("pace", [True, False])
 def test_a_fit_whose_budget_is_nearly_spent_ends_its_schedule(tmp_path, monkeypatch, pace):
     """A process clock held at 99% of the budget (no batch costs time, so the budget never
@@ -139,6 +157,12 @@ def test_a_fit_whose_budget_is_nearly_spent_ends_its_schedule(tmp_path, monkeypa
     final rate, from the first batch on, and the merge warm-up is at 0.99; without, both
     follow the steps."""
     monkeypatch.setattr(cpu_budget.time, "process_time", Clock(990.0))
+    # Training started at CPU second 0 (the schedule's share counts from there).
+    monkeypatch.setattr(
+        CpuTimeBudget,
+        "on_train_start",
+        lambda self, trainer, module: setattr(self, "_train_start", 0.0),
+    )
     cli = fit(
         tmp_path, monkeypatch, "--data.n_train", "32", "--data.n_val", "8",
         "--data.batch_size", "16", "--trainer.max_epochs", "10",
@@ -158,7 +182,9 @@ def test_a_fit_whose_budget_is_nearly_spent_ends_its_schedule(tmp_path, monkeypa
         reference.optimizer.step()
         reference.step()
         steps.append(reference.get_last_lr()[0])
-    logged = [float(r["lr-AdamW"]) for r in metrics_rows(tmp_path) if r.get("lr-AdamW")]
+    rows = metrics_rows(tmp_path)
+    # Two parameter groups with a merge warm-up: the merge parameters' own (below) and the rest.
+    logged = [float(r["lr-AdamW/pg1"]) for r in rows if r.get("lr-AdamW/pg1")]
     assert len(logged) == 20  # the rate each batch trained with
     if pace:
         assert logged == pytest.approx([steps[19]] * 20, rel=1e-6)

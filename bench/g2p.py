@@ -114,79 +114,43 @@ def score(outputs: list[str], targets: list[str]) -> dict[str, float]:
     }
 
 
-def member_budgets(total: float | None, members: int) -> list[float | None]:
-    """Each member's CPU budget: ``total`` split evenly over ``members`` fits (the
-    ensemble trains for the CPU seconds one fit would); :obj:`None` (the config's own
-    budget) for a single fit without ``total``."""
-    if members < 1:
-        raise ValueError(f"--members must be at least 1, got {members}")
-    if total is None:
-        if members > 1:
-            total = float(_config_budget())
-        else:
-            return [None]
-    return [round(total / members, 1)] * members
-
-
-def _config_budget() -> float:
-    """``conf/g2p.yaml``'s ``cpu_budget.seconds``."""
-    import yaml
-
-    return float(yaml.safe_load((REPO / "conf" / "g2p.yaml").read_text())["cpu_budget"]["seconds"])
-
-
 def run_ours(
     lang: str,
     data_dir: Path,
     work: Path,
     beam: int,
     extra: list[str],
-    members: int = 1,
     cpu_budget: float | None = None,
 ) -> dict[str, Any]:
-    """Fit with conf/g2p.yaml, then decode test from the best (dev) checkpoint; with
-    ``members`` > 1, that many fits (seeds 0, 1, ...), each with an even share of the
-    budget, decoding test as an ensemble
-    (:func:`~pyg_grapheme.models.ensemble.transducer_ensemble`)."""
-    cpu = 0.0
-    checkpoints = []
-    for seed, budget in enumerate(member_budgets(cpu_budget, members)):
-        run_dir = work / lang / ("ours" if members == 1 else f"ours-seed{seed}")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable, "-m", "lightning_modules.fit", "--config", "conf/g2p.yaml",
-            "--data.train_path", str(data_dir / f"{lang}_train.jsonl"),
-            "--data.val_path", str(data_dir / f"{lang}_dev.jsonl"),
-            "--trainer.default_root_dir", str(run_dir),
-        ]  # fmt: skip
-        if members > 1:
-            command += ["--seed_everything", str(seed)]
-        if budget is not None:
-            command += ["--cpu_budget.seconds", f"{budget:g}"]
-        cpu += _run_measured([*command, *extra], run_dir / "fit.log")
-        checkpoints.append(_best_checkpoint(run_dir))
+    """Fit with conf/g2p.yaml (``cpu_budget``: its CPU budget instead of the config's),
+    then decode test from the best (dev) checkpoint with ``beam``: every member of the
+    fit together (``model.members``; :meth:`GraphTransformModule.transform_text`)."""
+    run_dir = work / lang / "ours"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "lightning_modules.fit", "--config", "conf/g2p.yaml",
+        "--data.train_path", str(data_dir / f"{lang}_train.jsonl"),
+        "--data.val_path", str(data_dir / f"{lang}_dev.jsonl"),
+        "--trainer.default_root_dir", str(run_dir),
+    ]  # fmt: skip
+    if cpu_budget is not None:
+        command += ["--cpu_budget.seconds", f"{cpu_budget:g}"]
+    cpu = _run_measured([*command, *extra], run_dir / "fit.log")
+    checkpoint = _best_checkpoint(run_dir)
     import torch
 
     from lightning_modules.module import GraphTransformModule
-    from pyg_grapheme.models import transducer_ensemble
 
     torch.set_num_threads(1)
-    nets = [
-        GraphTransformModule.load_from_checkpoint(c, map_location="cpu").net.eval()
-        for c in checkpoints
-    ]
+    module = GraphTransformModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     test = read_pairs(data_dir / f"{lang}_test.jsonl")
     outputs: list[str] = []
     for first in range(0, len(test), 128):
-        words = [a for a, _ in test[first : first + 128]]
-        if len(nets) == 1:
-            outputs += nets[0].transform_text(words, beam=beam)
-        else:
-            outputs += transducer_ensemble(nets, words, beam)
+        outputs += module.transform_text([a for a, _ in test[first : first + 128]], beam=beam)
     return {
         "cpu_seconds": cpu,
-        "members": members,
-        "checkpoint": str(checkpoints[0]) if members == 1 else [str(c) for c in checkpoints],
+        "members": len(module.nets),
+        "checkpoint": str(checkpoint),
         **score(outputs, [b for _, b in test]),
     }
 
@@ -258,11 +222,10 @@ def run_language(
     baseline: bool,
     extra: list[str],
     reuse_baseline: Path | None = None,
-    members: int = 1,
     cpu_budget: float | None = None,
 ) -> dict[str, Any]:
     began = time.time()
-    ours = run_ours(lang, data_dir, work, beam, extra, members, cpu_budget)
+    ours = run_ours(lang, data_dir, work, beam, extra, cpu_budget)
     row: dict[str, Any] = {"lang": lang, "beam": beam, "ours": ours}
     if baseline:
         old = _reusable_baseline(reuse_baseline, lang, beam, ours["cpu_seconds"])
@@ -281,14 +244,15 @@ def run_language(
 
 
 def _fits(rows: list[dict[str, Any]]) -> str:
-    """What our CPU seconds cover: one fit process, or an ensemble's fits together."""
+    """What our CPU seconds cover: one fit process, of one network or of several members
+    trained side by side."""
     sizes = sorted({r["ours"].get("members", 1) for r in rows})
     if sizes == [1]:
         return "process"
     told = " or ".join(str(n) for n in sizes)
     return (
-        f"processes together (ours is an ensemble of {told} fits, seeds 0, 1, ..., each "
-        "with an even share of the budget, decoding test together)"
+        f"process (its {told} members trained side by side, each from its own random "
+        "start, decoding test together)"
     )
 
 
@@ -399,18 +363,10 @@ def main(argv: list[str] | None = None) -> None:
         help="train nothing: the page of the languages already finished in --work",
     )
     parser.add_argument(
-        "--members",
-        type=int,
-        default=1,
-        help="our model as an ensemble of this many fits (seeds 0, 1, ...), each with an "
-        "even share of the CPU budget; they decode test together",
-    )
-    parser.add_argument(
         "--cpu-budget",
         type=float,
         metavar="SECONDS",
-        help="our CPU budget for a language, all members together (default: "
-        "conf/g2p.yaml's cpu_budget.seconds)",
+        help="our CPU budget for a language (default: conf/g2p.yaml's cpu_budget.seconds)",
     )
     parser.add_argument("--baseline-only", metavar="LANG", help=argparse.SUPPRESS)
     parser.add_argument("--cpu-seconds", type=float, help=argparse.SUPPRESS)
@@ -418,8 +374,6 @@ def main(argv: list[str] | None = None) -> None:
     extra = [a for a in extra if a != "--"]
     if not args.data_dir.is_dir():
         parser.error(f"--data-dir {args.data_dir} is not a directory")
-    if args.members < 1:
-        parser.error(f"--members must be at least 1, got {args.members}")
     if args.cpu_budget is not None and not args.cpu_budget > 0:
         parser.error(f"--cpu-budget must be a positive number of seconds, got {args.cpu_budget}")
     if args.baseline_only:
@@ -451,7 +405,6 @@ def main(argv: list[str] | None = None) -> None:
                         not args.no_baseline,
                         extra,
                         args.reuse_baseline,
-                        args.members,
                         args.cpu_budget,
                     )
                 ),

@@ -10,7 +10,7 @@ one line, and flushed, so a program at the other end of a pipe can wait for it:
 
 * with ``--ckpt``, the trained model's output for the line as typed (its
   spaces count: a model may have been trained to strip them), through
-  ``module.net.transform_text(texts, with_morph=True)`` as ``predict --text``;
+  ``module.transform_text(texts, with_morph=True)`` (every member of the checkpoint) as ``predict --text``;
   ``--show_morph true`` adds a tab and what merged and split into what;
 * with ``--engine`` (no checkpoint), the answer of the sympy engine
   (:func:`~pyg_grapheme.data.polish_engine.answer_polish`: evaluate, ``d/dx``,
@@ -51,13 +51,12 @@ def _model_answerer(ckpt: str, show_morph: bool) -> Callable[[str], str | None]:
     from lightning_modules.checkpoint_io import load_module
     from lightning_modules.module import GraphTransformModule
 
-    module = load_module(GraphTransformModule, ckpt, map_location="cpu")
-    net = module.net.eval()
+    module = load_module(GraphTransformModule, ckpt, map_location="cpu").eval()
 
     def answer(line: str) -> str | None:
         if not line:
             return None
-        ((output, morph),) = net.transform_text([line], with_morph=True)
+        ((output, morph),) = module.transform_text([line], with_morph=True)
         return f"{output}\t{morph}" if show_morph else output
 
     return answer

@@ -19,7 +19,7 @@ from lightning_modules.paced_schedule import PacedOneCycleLR
 from lightning_modules.weights_from import checkpoint_vocabulary, load_matching_weights
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.metrics import CharErrorRate, ExactMatch, UnitErrorRate
-from pyg_grapheme.models import GraphTransformNet
+from pyg_grapheme.models import GraphTransformNet, ensemble_transform_text, transducer_ensemble
 from pyg_grapheme.models.feature_augmentation import randomize_graphemes
 from pyg_grapheme.models.objective import TransformObjective
 from pyg_grapheme.models.output_units import OutputUnits
@@ -67,6 +67,13 @@ class GraphTransformModule(pl.LightningModule):
             name, the generation head unit by unit). Applied once, when the module is
             built, and not saved with its hyper-parameters: a checkpoint of this run holds
             the weights already, and loads without that file.
+        members: networks trained side by side, each from its own random start, on the
+            same batches, that decode together
+            (:func:`~pyg_grapheme.models.transducer_ensemble`: each proposes its beam's
+            outputs, the best mean log-likelihood wins) in validation, test and
+            :meth:`transform_text`. :attr:`net` is the first; :attr:`nets` all of them.
+            Each member's gradient is its own loss's, and each is clipped on its own, so a
+            member trains as it would alone; a step costs ``members`` times as much.
     """
 
     def __init__(
@@ -81,8 +88,11 @@ class GraphTransformModule(pl.LightningModule):
         beam: int = 1,
         examples_to_keep: int = 8,
         init_from: str | None = None,
+        members: int = 1,
     ) -> None:
         super().__init__()
+        if not isinstance(members, int) or members < 1:
+            raise ValueError(f"members must be an integer >= 1, got {members!r}")
         if lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
         if not 0.0 <= augment <= 1.0:
@@ -90,6 +100,11 @@ class GraphTransformModule(pl.LightningModule):
         if beam < 1:
             raise ValueError(f"beam must be >= 1, got {beam}")
         self.net = build_component(net, GraphTransformNet)
+        # Further members: the same configuration, each drawing its own initial weights.
+        self.more_nets = torch.nn.ModuleList(
+            build_component(component_config(self.net), GraphTransformNet)
+            for _ in range(members - 1)
+        )
         self.objective = build_component(
             objective if objective is not None else TransformObjective(), TransformObjective
         )
@@ -116,12 +131,19 @@ class GraphTransformModule(pl.LightningModule):
         self.val_examples: list[tuple[str, str, str]] = []
         self.init_from = init_from
         if init_from is not None:
+            for member in self.more_nets:
+                load_matching_weights(member, init_from)
             learnt = load_matching_weights(self.net, init_from)
             print(
                 f"model.init_from: weights of {init_from} ({learnt} of "
                 f"{len(self.net.output_vocab)} output units with learnt rows)",
                 flush=True,
             )
+
+    @property
+    def nets(self) -> list[GraphTransformNet]:
+        """Every member network, :attr:`net` first."""
+        return [self.net, *self.more_nets]
 
     def extend_vocabulary(self, units: Sequence[str]) -> None:
         """Append ``units`` to the network's output vocabulary
@@ -132,10 +154,11 @@ class GraphTransformModule(pl.LightningModule):
         units = list(units)
         if not units:
             return
-        before = dict(self.net.named_parameters())
-        self.net.extend_vocabulary(units)
+        before = dict(self.named_parameters())
+        for member in self.nets:
+            member.extend_vocabulary(units)
         self.hparams["net"] = component_config(self.net)
-        after = dict(self.net.named_parameters())
+        after = dict(self.named_parameters())
         trainer = self._trainer
         for optimizer in trainer.optimizers if trainer is not None else []:
             grow_optimizer(optimizer, before, after)
@@ -214,23 +237,33 @@ class GraphTransformModule(pl.LightningModule):
 
     def _shared_step(
         self, batch: tuple[Batch, Batch], augment: float = 0.0, progress: float = 1.0
-    ) -> dict[str, Tensor]:
-        """Loss terms of a batch (the target is read whole: teacher forcing); ``progress``
-        is the share of training done (the objective's merge warm-up reads it)."""
+    ) -> tuple[dict[str, Tensor], Tensor]:
+        """Loss terms of a batch (the target is read whole: teacher forcing), each the
+        mean over the members, and the sum of the members' losses, which training
+        minimises (so each member's gradient is its own loss's); ``progress`` is the share
+        of training done (the objective's merge warm-up reads it)."""
         inputs, targets = batch
         sup = self._targets(inputs, targets)
         if augment > 0.0:
             inputs, sup = self._augmented(inputs, sup)
-        out = self.net(inputs, sup, with_classes=bool(self.objective.structural_weight))
-        terms = self.objective(out, sup, progress)
-        terms["merge_ratio"] = torch.tensor(
-            out.pooled_batch.numel() / max(inputs.num_nodes, 1), device=self.device
-        )
-        terms["threshold"] = self.net.pool.threshold.detach()
-        return terms
+        per_member = []
+        for member in self.nets:
+            out = member(inputs, sup, with_classes=bool(self.objective.structural_weight))
+            terms = self.objective(out, sup, progress)
+            terms["merge_ratio"] = torch.tensor(
+                out.pooled_batch.numel() / max(inputs.num_nodes, 1), device=self.device
+            )
+            terms["threshold"] = member.pool.threshold.detach()
+            per_member.append(terms)
+        if len(per_member) == 1:
+            return per_member[0], per_member[0]["loss"]
+        mean = {k: torch.stack([t[k] for t in per_member]).mean() for k in per_member[0]}
+        return mean, torch.stack([t["loss"] for t in per_member]).sum()
 
     def training_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> Tensor:
-        terms = self._shared_step(batch, augment=self.hparams.augment, progress=self._progress())
+        terms, total = self._shared_step(
+            batch, augment=self.hparams.augment, progress=self._progress()
+        )
         size = batch[0].num_graphs
         for name, value in terms.items():
             self.log(
@@ -241,7 +274,7 @@ class GraphTransformModule(pl.LightningModule):
                 batch_size=size,
                 prog_bar=name == "loss",
             )
-        return terms["loss"]
+        return total
 
     def _progress(self) -> float:
         """Share of the training done (0 to 1), as the one-cycle schedule counts it: the
@@ -274,8 +307,8 @@ class GraphTransformModule(pl.LightningModule):
 
     def validation_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> None:
         inputs, targets = batch
-        terms = self._shared_step(batch)
-        predictions = self.net.transduce(inputs, beam=self.hparams.beam).outputs
+        terms, _ = self._shared_step(batch)
+        predictions = self._decode(inputs)
         wanted = [self.net.units.canonical(t) for t in targets.text]
         size = inputs.num_graphs
         for name, value in terms.items():
@@ -291,11 +324,17 @@ class GraphTransformModule(pl.LightningModule):
         if batch_idx == 0:
             self.val_examples = list(zip(inputs.text, predictions, wanted))[: self.examples_to_keep]
 
+    def _decode(self, inputs: Batch) -> list[str]:
+        """The outputs of a batch with ``beam``: the network's, or the members' together."""
+        if not self.more_nets:
+            return self.net.transduce(inputs, beam=self.hparams.beam).outputs
+        return transducer_ensemble(self.nets, list(inputs.text), self.hparams.beam)
+
     def test_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> None:
         """Held-out scoring (``trainer.test``): exact match and unit error rate of the
         outputs decoded with ``beam``."""
         inputs, targets = batch
-        predictions = self.net.transduce(inputs, beam=self.hparams.beam).outputs
+        predictions = self._decode(inputs)
         wanted = [self.net.units.canonical(t) for t in targets.text]
         self.test_exact_match.update(predictions, wanted)
         self.test_uer.update(predictions, wanted)
@@ -303,9 +342,34 @@ class GraphTransformModule(pl.LightningModule):
         self.log("test_exact_match", self.test_exact_match, on_epoch=True, batch_size=size)
         self.log("test_uer", self.test_uer, on_epoch=True, batch_size=size)
 
+    def _warms_merges(self) -> bool:
+        """Whether the objective warms its merge term up (then the merge parameters train
+        in a parameter group of their own, :meth:`on_before_optimizer_step`)."""
+        return bool(self.objective.merge_weight) and self.objective.merge_warmup > 0.0
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The optimizer's parameter groups: one per member (the module's parameters
+        outside the members, if any, join the first), and with a merge warm-up each
+        member's merge parameters (:meth:`GraphTransformNet.merge_parameters`) in a group
+        of their own, flagged ``merge_decision``, after their member's."""
+        groups: list[dict[str, Any]] = []
+        placed: set[int] = set()
+        for member in self.nets:
+            merge = member.merge_parameters() if self._warms_merges() else []
+            chosen = {id(p) for p in merge}
+            groups.append({"params": [p for p in member.parameters() if id(p) not in chosen]})
+            if merge:
+                groups.append({"params": merge, "merge_decision": True})
+            placed |= {id(p) for p in member.parameters()}
+        groups[0]["params"] += [p for p in self.parameters() if id(p) not in placed]
+        return groups
+
     def configure_optimizers(self) -> Any:
+        groups = self.parameter_groups()
         optimizer = torch.optim.AdamW(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+            groups if len(groups) > 1 else groups[0]["params"],
+            lr=self.hparams.lr,
+            weight_decay=self.hparams.weight_decay,
         )
         if self.hparams.lr_schedule == "constant":
             return optimizer
@@ -321,9 +385,57 @@ class GraphTransformModule(pl.LightningModule):
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
 
-    def transform_text(self, texts: Sequence[str], beam: int = 1) -> list[str]:
-        """Shortcut to :meth:`GraphTransformNet.transform_text`."""
-        return self.net.transform_text(texts, beam=beam)
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Lightning's clipping (``trainer.gradient_clip_val``), applied to each parameter
+        group on its own: each member's (:meth:`parameter_groups`), so that one member's
+        large gradient does not shrink another's step, and the merge parameters' apart
+        from the rest, so that a large gradient of the merge term (labels the merge
+        parameters cannot follow yet) does not shrink the transducer's."""
+        groups = optimizer.param_groups
+        if len(groups) < 2 or not gradient_clip_val:
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+            return
+        for group in groups:
+            if gradient_clip_algorithm in (None, "norm"):
+                torch.nn.utils.clip_grad_norm_(group["params"], gradient_clip_val)
+            else:
+                torch.nn.utils.clip_grad_value_(group["params"], gradient_clip_val)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Scale the learning rate of the merge parameters by the merge warm-up's factor.
+
+        A warm-up that only weights the merge term is no warm-up for the parameters that
+        nothing else moves (the pool's threshold, the merge features' heads): Adam divides
+        each gradient by its own running size, so a term weighted 0.01 moves them as fast as
+        one weighted 1. On Bulgarian G2P that flipped most nodes into merges within 5 steps
+        of a fit's start, labelled by an untrained transducer, and some seeds never left
+        that wave (``bench/results/g2p.md``). Their learning rate is the others' times the
+        factor, so it rises with the warm-up."""
+        factor = None
+        rate = 0.0
+        for group in optimizer.param_groups:
+            if not group.get("merge_decision"):
+                rate = group["lr"]  # its member's, set by the schedule
+                continue
+            if factor is None:
+                factor = self.objective.merge_scale(self._progress())
+            group["lr"] = rate * factor
+
+    def transform_text(
+        self, texts: Sequence[str], with_morph: bool = False, beam: int = 1
+    ) -> list[str] | list[tuple[str, str]]:
+        """:meth:`GraphTransformNet.transform_text` of the network, or of the members
+        together (:func:`~pyg_grapheme.models.transducer_ensemble`), whose morph is the
+        first member's best alignment of the output they chose
+        (:meth:`GraphTransformNet.align`)."""
+        if not self.more_nets:
+            return self.net.transform_text(texts, with_morph=with_morph, beam=beam)
+        return ensemble_transform_text(self.nets, texts, with_morph=with_morph, beam=beam)
 
 
 def check_producible(pairs: Sequence[TextPair], units: OutputUnits, max_children: int) -> None:

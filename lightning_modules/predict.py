@@ -39,7 +39,7 @@ from lightning_modules.prediction_lines import flush, transform_in_batches, writ
 from pyg_grapheme.data import TextPair
 from pyg_grapheme.data.jsonl import JsonlReader
 from pyg_grapheme.metrics import CharErrorRate, exact_match, unit_error_rate
-from pyg_grapheme.models import transducer_ensemble
+from pyg_grapheme.models import ensemble_transform_text, transducer_ensemble
 from pyg_grapheme.models.ensemble import check_members
 
 __all__ = ["predict"]
@@ -74,8 +74,9 @@ def predict(
     paths = [ckpt] if isinstance(ckpt, str) else list(ckpt or [])
     if len(paths) > 1 and (interactive or engine or show_morph):
         raise ValueError(
-            "--interactive, --engine and --show_morph take one --ckpt (an ensemble's "
-            "output has no single morph)"
+            "--interactive, --engine and --show_morph take one --ckpt (an ensemble of "
+            "checkpoints has no single morph; one checkpoint of several members draws its "
+            "first member's)"
         )
     if interactive or engine:
         return run_interactive(
@@ -89,11 +90,18 @@ def predict(
         raise ValueError(f"--batch_size must be >= 1, got {batch_size}")
     if beam < 1:
         raise ValueError(f"--beam must be >= 1, got {beam}")
+    # Every member of every checkpoint (a fit with model.members > 1 holds several).
     models = [
-        load_module(GraphTransformModule, path, map_location="cpu").net.eval() for path in paths
+        net.eval()
+        for path in paths
+        for net in load_module(GraphTransformModule, path, map_location="cpu").nets
     ]
     model = models[0]
-    if len(models) > 1:
+    if len(paths) == 1 and len(models) > 1:
+
+        def transform(texts: list[str]) -> list[tuple[str, str]]:
+            return ensemble_transform_text(models, texts, with_morph=True, beam=beam)  # type: ignore[return-value]
+    elif len(models) > 1:
         check_members(models)  # before the file is read: one line naming the units
 
         def transform(texts: list[str]) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from pyg_grapheme.models import transducer_ensemble
 from pyg_grapheme.viz import plot_curves, plot_morph_diagrams
 
 __all__ = ["FitReport", "checkpoint_paths"]
@@ -83,9 +84,14 @@ class FitReport(pl.Callback):
         nonempty = [i for i, source in enumerate(sources) if source]
         if not nonempty:
             return drawn
-        data, result = pl_module.net.transduce_texts(
-            [sources[i] for i in nonempty], beam=getattr(pl_module.hparams, "beam", 1)
-        )
+        texts = [sources[i] for i in nonempty]
+        beam = getattr(pl_module.hparams, "beam", 1)
+        nets = getattr(pl_module, "nets", [pl_module.net])
+        if len(nets) == 1:
+            data, result = pl_module.net.transduce_texts(texts, beam=beam)
+        else:
+            # The members' output, drawn as the first member's best alignment of it.
+            data, result = nets[0].align_texts(texts, transducer_ensemble(nets, texts, beam))
         cluster = result.cluster.tolist()
         graph_of = data.batch.tolist()
         for g, (i, source_clusters) in enumerate(zip(nonempty, data.clusters)):

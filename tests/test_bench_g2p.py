@@ -93,9 +93,12 @@ def test_g2p_config_reads_phones_as_tokens_without_prediction_attention(
     assert sorted(cli.model.net.output_vocab) == sorted({"ʃ", "a", "t", "ɔ̃", "e"})
     (budget,) = [c for c in cli.trainer.callbacks if type(c).__name__ == "CpuTimeBudget"]
     assert budget.seconds == 840.0
-    # The table of bench/results/g2p.md was measured with the merge warm-up and without
-    # default.yaml's relative positions and slot terms.
-    assert cli.model.objective.merge_warmup == 0.2
+    # The table of bench/results/g2p.md: two members, no merge term, paced schedule,
+    # batches of like lengths, without default.yaml's relative positions and slot terms.
+    assert len(cli.model.nets) == 2
+    assert cli.model.objective.merge_weight == 0.0
+    assert budget.pace_schedule
+    assert cli.datamodule.hparams.batch_by_length
     assert growth.slot_generate is None and growth.slot_copy is None
 
 
@@ -119,18 +122,10 @@ def test_page_only_lists_the_finished_languages(tmp_path: Path) -> None:
         main(["--data-dir", str(data), "--work", str(work), "--page-only"])
 
 
-def test_an_ensemble_splits_the_budget_evenly_and_the_page_says_so() -> None:
-    from bench.g2p import member_budgets
-
-    assert member_budgets(None, 1) == [None]  # the config's own budget
-    assert member_budgets(728.0, 1) == [728.0]
-    assert member_budgets(728.0, 2) == [364.0, 364.0]
-    assert member_budgets(None, 3) == [280.0, 280.0, 280.0]  # conf/g2p.yaml's 840 s
-    with pytest.raises(ValueError, match="--members must be at least 1, got 0"):
-        member_budgets(100.0, 0)
+def test_the_page_says_what_our_cpu_seconds_cover() -> None:
     single = results_page([_row("fre", 5.0, 6.0)], "cmd", 5)
     assert "CPU seconds of our whole fit process (the peer" in single
     pair = _row("fre", 5.0, 6.0)
     pair["ours"]["members"] = 2
     page = results_page([pair], "cmd", 5)
-    assert "fit processes together (ours is an ensemble of 2 fits" in page
+    assert "fit process (its 2 members trained side by side" in page

@@ -89,3 +89,47 @@ def test_models_writing_different_units_are_refused():
         transducer_ensemble([_net(0), _net(0, output_units="tokens")], TEXTS)
     with pytest.raises(ValueError, match="at least one model"):
         transducer_ensemble([], TEXTS)
+
+
+def test_align_draws_the_rescored_beams_own_alignment():
+    """With beam > 1 transduce reports the best alignment of the output it chose; align of
+    that output finds the same morph, parents and score (float64)."""
+    net = _net(3)
+    nonempty = [t for t in TEXTS if t]
+    data = net._batch(nonempty)
+    result = net.transduce(data, beam=3)
+    aligned = net.align(data, result.outputs)
+    assert aligned.outputs == result.outputs
+    assert aligned.morphs == result.morphs
+    assert aligned.parent == result.parent
+    assert aligned.scores == pytest.approx(result.scores, abs=1e-12)
+
+
+def test_align_of_an_output_no_alignment_writes():
+    """'q' is neither in the vocabulary nor in the input: its units stay, with no parents,
+    no morph and the score -inf; the other rows are aligned as alone."""
+    net = _net(4)
+    data = net._batch(["ab", "ab"])
+    aligned = net.align(data, ["q", "x"])
+    alone = net.align(net._batch(["ab"]), ["x"])
+    assert aligned.units == [["q"], ["x"]]
+    assert aligned.parent[0] == [] and aligned.morphs[0] == ""
+    assert aligned.scores[0] == -math.inf
+    assert aligned.morphs[1] == alone.morphs[0] and aligned.morphs[1].endswith("x")
+    with pytest.raises(ValueError, match="2 inputs but 1 outputs"):
+        net.align(data, ["x"])
+
+
+def test_ensemble_transform_text_pairs_the_vote_with_the_first_models_alignment():
+    from pyg_grapheme.models import ensemble_transform_text
+
+    models = [_net(5), _net(6)]
+    outputs = transducer_ensemble(models, TEXTS, beam=2)
+    assert ensemble_transform_text(models, TEXTS, beam=2) == outputs
+    paired = ensemble_transform_text(models, TEXTS, with_morph=True, beam=2)
+    assert [o for o, _ in paired] == outputs
+    nonempty = [i for i, t in enumerate(TEXTS) if t]
+    _, aligned = models[0].align_texts([TEXTS[i] for i in nonempty], [outputs[i] for i in nonempty])
+    assert [paired[i][1] for i in nonempty] == aligned.morphs
+    assert paired[2] == ("", "")  # the empty input
+    assert not models[0].training

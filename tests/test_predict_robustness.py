@@ -87,7 +87,8 @@ def test_several_checkpoints_decode_as_an_ensemble(ckpt, tmp_path, capsys):
     assert (status, lines) == (2, [])
     assert errors == [
         "predict: error: --interactive, --engine and --show_morph take one --ckpt (an "
-        "ensemble's output has no single morph)"
+        "ensemble of checkpoints has no single morph; one checkpoint of several members "
+        "draws its first member's)"
     ]
 
 

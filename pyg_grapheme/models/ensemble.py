@@ -23,7 +23,7 @@ import torch
 
 from pyg_grapheme.models.graph_transform_net import GraphTransformNet
 
-__all__ = ["check_members", "transducer_ensemble"]
+__all__ = ["check_members", "ensemble_transform_text", "transducer_ensemble"]
 
 
 def check_members(models: Sequence[GraphTransformNet]) -> None:
@@ -75,3 +75,30 @@ def transducer_ensemble(
         if float(score[r]) > best[i]:
             best[i], chosen[i] = float(score[r]), output
     return chosen
+
+
+def ensemble_transform_text(
+    models: Sequence[GraphTransformNet],
+    texts: Sequence[str],
+    with_morph: bool = False,
+    beam: int = 1,
+) -> list[str] | list[tuple[str, str]]:
+    """:meth:`GraphTransformNet.transform_text` for an ensemble: its outputs
+    (:func:`transducer_ensemble`), with ``with_morph`` each paired with the first model's
+    best alignment of that output (:meth:`GraphTransformNet.align`), e.g.
+    ``("ab", "a→a · bb→b")``. An empty input writes the empty output with an empty morph.
+    """
+    if isinstance(texts, str):
+        raise TypeError("ensemble_transform_text expects a list of str, not a single str")
+    outputs = transducer_ensemble(models, texts, beam)
+    if not with_morph:
+        return outputs
+    morphs = [""] * len(texts)
+    nonempty = [i for i, text in enumerate(texts) if text]
+    if nonempty:
+        _, aligned = models[0].align_texts(
+            [texts[i] for i in nonempty], [outputs[i] for i in nonempty]
+        )
+        for i, morph in zip(nonempty, aligned.morphs):
+            morphs[i] = morph
+    return list(zip(outputs, morphs))

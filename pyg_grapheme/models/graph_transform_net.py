@@ -367,6 +367,14 @@ class GraphTransformNet(torch.nn.Module):
         self.growth.extend_vocabulary(len(units))
         self.output_vocab.extend(units)
 
+    def merge_parameters(self) -> list[torch.nn.Parameter]:
+        """The parameters that only decide merges: the merge features' heads (signature
+        gain, context, parity gain) and the pool's threshold. Until a merge happens only
+        the merge term of the objective moves them, so a warm-up of that term must slow
+        their updates (an optimizer such as Adam normalises the size of a gradient away)."""
+        modules = [self.signature_gain, self.context, self.parity_gain, self.pool]
+        return [p for m in modules if m is not None for p in m.parameters()]
+
     @property
     def max_children(self) -> int:
         """The most units one pooled node writes (the growth policy's)."""
@@ -525,6 +533,69 @@ class GraphTransformNet(torch.nn.Module):
             outputs=[self.units.join(u) for u in units], units=units, cluster=pooled.cluster,
             parent=parents, morphs=morphs, history=history, scores=scores,
         )  # fmt: skip
+
+    @torch.no_grad()
+    def align(self, data: Batch, outputs: Sequence[str]) -> Transduction:
+        r"""How this model writes given outputs: each output's best alignment (Viterbi over
+        the lattice, as :meth:`forward` finds it) as a :class:`Transduction`, e.g. to draw
+        the morph of an output an ensemble chose (:func:`~.ensemble.transducer_ensemble`).
+        An output that no alignment writes (a unit the model can neither generate nor
+        copy, or more than ``max_children`` units a node) keeps its units, with no
+        parents, an empty morph and the score :math:`-\infty`.
+
+        Args:
+            data: the batch of input chains (``data.clusters`` holds each graph's
+                graphemes), in the model's precision.
+            outputs: one output per graph (units joined as the model writes them).
+        """
+        if len(outputs) != int(data.num_graphs):
+            raise ValueError(f"{int(data.num_graphs)} inputs but {len(outputs)} outputs")
+        targets = self.targets(data, list(outputs))
+        targets.unit_rows = targets.unit_rows.to(data.x.dtype)
+        out = self(data, targets)
+        per_graph = torch.bincount(out.pooled_batch, minlength=out.num_graphs)
+        offsets = (torch.cumsum(per_graph, 0) - per_graph).tolist()
+        alignment = out.alignment.tolist()
+        feasible = out.feasible.tolist()
+        cluster = out.cluster.tolist()
+        graph_of = data.batch.tolist()
+        parents, morphs, scores = [], [], []
+        for g, source in enumerate(data.clusters):
+            units = targets.units[g]
+            if not feasible[g]:
+                parents.append([])
+                morphs.append("")
+                scores.append(float("-inf"))
+                continue
+            counts = alignment[g][: int(per_graph[g])]
+            parent = [offsets[g] + i for i, c in enumerate(counts) for _ in range(c)]
+            graph_cluster = [k for k, b in zip(cluster, graph_of) if b == g]
+            parents.append(parent)
+            morphs.append(
+                describe_morph(source, graph_cluster, units, parent, self.units.join(["", ""]))
+            )
+            scores.append(float(out.log_likelihood[g]))
+        return Transduction(
+            outputs=[self.units.join(u) for u in targets.units], units=targets.units,
+            cluster=out.cluster, parent=parents, morphs=morphs, history=out.history,
+            scores=scores,
+        )  # fmt: skip
+
+    def align_texts(
+        self, texts: Sequence[str], outputs: Sequence[str]
+    ) -> tuple[Batch, Transduction]:
+        """:meth:`align` of non-empty ``texts`` in evaluation mode (the former mode restored
+        after), with the batch it ran on (on the model's device, in its precision), as
+        :meth:`transduce_texts` returns it.
+
+        Raises:
+            ValueError: an empty text (it has no node to align).
+        """
+        if any(not text for text in texts):
+            raise ValueError("align_texts: every text must be non-empty")
+        with _evaluating(self):
+            data = self._batch(texts)
+            return data, self.align(data, outputs)
 
     @torch.no_grad()
     def candidates(self, texts: Sequence[str], beam: int) -> list[list[str]]:

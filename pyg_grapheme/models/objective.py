@@ -87,9 +87,7 @@ class TransformObjective(torch.nn.Module):
         ``progress`` the share of training done (0 to 1; 1 outside training), which
         scales the merge weight by ``min(1, progress / merge_warmup)``."""
         zero = out.log_likelihood.sum() * 0.0
-        merge_weight = self.merge_weight
-        if self.merge_warmup > 0.0:
-            merge_weight *= min(1.0, max(progress, 0.0) / self.merge_warmup)
+        merge_weight = self.merge_weight * self.merge_scale(progress)
         terms = {
             "transducer": self._transducer_term(out, targets),
             "merge": self._merge_term(out) if self.merge_weight else zero,
@@ -104,6 +102,13 @@ class TransformObjective(torch.nn.Module):
         )
         terms["infeasible"] = (~out.feasible).sum().to(zero.dtype)
         return terms
+
+    def merge_scale(self, progress: float) -> float:
+        r"""The merge warm-up's factor at ``progress`` (share of training done):
+        :math:`\min(1, \text{progress} / \text{merge\_warmup})`, 1 without a warm-up."""
+        if self.merge_warmup <= 0.0:
+            return 1.0
+        return min(1.0, max(progress, 0.0) / self.merge_warmup)
 
     @staticmethod
     def _transducer_term(out: TransformOutput, targets: UnitTargets) -> Tensor:

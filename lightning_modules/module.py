@@ -412,10 +412,10 @@ class GraphTransformModule(pl.LightningModule):
         A warm-up that only weights the merge term is no warm-up for the parameters that
         nothing else moves (the pool's threshold, the merge features' heads): Adam divides
         each gradient by its own running size, so a term weighted 0.01 moves them as fast as
-        one weighted 1. On Bulgarian G2P that flipped most nodes into merges within 5 steps
-        of a fit's start, labelled by an untrained transducer, and some seeds never left
-        that wave (``bench/results/g2p.md``). Their learning rate is the others' times the
-        factor, so it rises with the warm-up."""
+        one weighted 1. Their learning rate is the others' times the factor, so it rises
+        with the warm-up. (The term's gradient through the encoder is not slowed this way;
+        on G2P it could still set off a wave of merges, which is why ``conf/g2p.yaml``
+        has no merge term: ``bench/results/g2p.md``.)"""
         factor = None
         rate = 0.0
         for group in optimizer.param_groups:

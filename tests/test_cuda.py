@@ -46,16 +46,28 @@ def _loss_and_grads(
     return loss.detach().cpu(), grads, texts
 
 
+# The second case switches on what conf/default.yaml adds to the class defaults: attention
+# heads that know reading order, slot-aware generate-or-copy, a joint network, a layer
+# after the pool.
+DEFAULT_CONFIG_FEATURES = dict(
+    relative_position=True, post_pool_layers=1,
+    growth_args=dict(slot_units=True, joint_layers=2, decoder_heads=0),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("features", [{}, DEFAULT_CONFIG_FEATURES], ids=["plain", "default_yaml"])
 @pytest.mark.parametrize("beam", [1, 3])
-def test_model_and_objective_cpu_cuda_parity(beam):
+def test_model_and_objective_cpu_cuda_parity(beam, features):
     """Pool, transducer (forward algorithm, Viterbi, slot-aware ends), copy pointer,
     structural loss: the same loss, gradients and decoded outputs in float64 (a threshold
     of 0.5 merges some nodes and not others)."""
     torch.manual_seed(3)
+    features = dict(features)
+    growth_args = {"decoder_heads": 2, **features.pop("growth_args", {})}
     net = GraphTransformNet(
-        hidden_channels=8, num_layers=2, heads=2, attention_layers=1, threshold=0.5,
-        dropout=0.0, growth=TransducerGrowth(max_children=4, decoder_heads=2),
-        output_vocab=["0", "1"],
+        hidden_channels=8, num_layers=2, heads=4, attention_layers=1, threshold=0.5,
+        dropout=0.0, growth=TransducerGrowth(max_children=4, **growth_args),
+        output_vocab=["0", "1"], **features,
     ).double()  # fmt: skip
     cpu_loss, cpu_grads, cpu_text = _loss_and_grads(copy.deepcopy(net), "cpu", beam)
     cuda_loss, cuda_grads, cuda_text = _loss_and_grads(net, "cuda", beam)

@@ -253,3 +253,18 @@ def test_merge_warmup_ramps_the_merge_weight():
     assert torch.equal(ramp(out, targets)["loss"], full["loss"])  # outside training: all of it
     with pytest.raises(ValueError, match="merge_warmup must be in"):
         TransformObjective(merge_warmup=1.5)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_a_batch_whose_every_candidate_is_empty_decodes_to_empty_strings(beam):
+    """Rescoring the beam's candidates when none writes a unit (a zero-width unit matrix)
+    gives empty outputs, each with its best alignment (no node writes anything), as greedy
+    does; it raised on the view of the zero-width unit features."""
+    net = _net(seed=1)
+    net.growth.end_head.bias.data.fill_(30.0)  # every node ends at once
+    texts = ["abc", "x", "yyzz"]
+    result = net.transduce_texts(texts, beam)[1]
+    assert result.outputs == ["", "", ""] and result.units == [[], [], []]
+    assert result.parent == [[], [], []]
+    assert all(math.isfinite(s) and s <= 0.0 for s in result.scores)
+    assert net.transform_text(texts, beam=beam) == ["", "", ""]

@@ -710,8 +710,10 @@ class GraphTransformNet(torch.nn.Module):
             if units:
                 unit_class[r, : len(units)] = torch.tensor(units, device=device)
         class_rows = cluster_features(space.graphemes).to(device=device, dtype=pooled.x.dtype)
+        # The feature width is named: when every candidate is empty, ``longest`` is 0 and
+        # a ``-1`` in the view would be ambiguous.
         unit_rows = class_rows.index_select(0, unit_class.clamp(min=0).view(-1)).view(
-            len(rows), longest, -1
+            len(rows), longest, class_rows.size(1)
         ) * (unit_class >= 0).unsqueeze(2)
         num_units = torch.tensor([len(r) for r in rows], dtype=torch.long, device=device)
         lattice = self.growth.lattice(sub, unit_class, unit_rows, num_units)

@@ -134,12 +134,14 @@ class ResumableBatches(Sampler[list[int]]):
         generator = torch.Generator()
         generator.manual_seed(seed)
         order = torch.randperm(self.num_samples, generator=generator).tolist()
-        batches = [order[b * self.batch_size : (b + 1) * self.batch_size] for b in range(len(self))]
-        if self.lengths is not None:
-            lengths = self.lengths
+        lengths = self.lengths
+        if lengths is not None:
             order.sort(key=lambda i: lengths[i])  # stable: random within a length
-            cut = [order[b * self.batch_size : (b + 1) * self.batch_size] for b in range(len(self))]
-            batches = [cut[b] for b in torch.randperm(len(cut), generator=generator).tolist()]
+        batches = [order[b * self.batch_size : (b + 1) * self.batch_size] for b in range(len(self))]
+        if lengths is not None:
+            batches = [
+                batches[b] for b in torch.randperm(len(batches), generator=generator).tolist()
+            ]
         for batch in range(first, len(self)):
             if batch in restore:
                 set_rng_states(restore[batch])

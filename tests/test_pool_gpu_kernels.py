@@ -24,6 +24,21 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(params=["int32", "int64"])
+def key_width(request, monkeypatch) -> str:
+    """Both widths of the sort keys: int32 (every input below 46341 nodes) and the int64 of
+    larger inputs, forced here on small ones."""
+    if request.param == "int64":
+        monkeypatch.setattr(gpu_scores, "INT32_KEY_LIMIT", -1)
+    return request.param
+
+
+def test_sort_keys_are_int32_while_n_squared_fits():
+    assert gpu_scores.key_dtype(46340 * 46340) == torch.int32
+    assert gpu_scores.key_dtype(2**31 - 1) == torch.int32
+    assert gpu_scores.key_dtype(46341 * 46341) == torch.long
+
+
 def counters() -> torch.Tensor:
     return torch.zeros(gpu_scores.NUM_COUNTERS, dtype=torch.long)
 
@@ -59,9 +74,12 @@ def score(x, edge_index, batch, tau=0.3, centred=True, matching=True, propose=Tr
 
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("centred", [True, False])
-def test_pair_keys_and_scores_equal_the_tensor_code(seed, centred):
+def test_pair_keys_and_scores_equal_the_tensor_code(seed, centred, key_width):
     x, edge_index, batch = awkward_batch(seed)
     n, e = x.size(0), edge_index.size(1)
+    graph, _, _, _, _ = gpu_select.graph_layout(batch, counters(), True)
+    sorted_key = gpu_scores.pair_keys(edge_index, graph, counters(), n)[0]
+    assert sorted_key.dtype == getattr(torch, key_width)
     scored, count, best = score(x, edge_index, batch, centred=centred)
     graph, _ = select.graph_ids(batch)
     want, want_pair_of_edge, num_pairs = select.edge_candidates(edge_index, graph, n)
@@ -169,7 +187,7 @@ def test_clusters_and_reduce_equal_the_tensor_code(mode, strength, mean):
     assert bool((pooled.score[c:] == 1).all())
 
 
-def test_pooled_edges_coalesce_runs_of_any_length():
+def test_pooled_edges_coalesce_runs_of_any_length(key_width):
     x, edge_index, _ = awkward_batch(4)
     n = x.size(0)
     # Runs of 1, 2 and many equal output edges: clusters of three, and repeated edges.

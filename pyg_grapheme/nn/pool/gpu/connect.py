@@ -27,7 +27,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from pyg_grapheme.nn.pool.gpu.launch import BLOCK, grid, kernel, search_steps
-from pyg_grapheme.nn.pool.gpu.scores import run_slots
+from pyg_grapheme.nn.pool.gpu.scores import key_dtype, run_slots
 
 tl: Any = None  # bound to triton.language by launch.available()
 
@@ -186,10 +186,10 @@ def pooled_edges(
     num_edges = edge_index.size(1)
     num_nodes = cluster.numel()
     device = edge_index.device
-    key = torch.empty(num_edges, dtype=torch.long, device=device)
     # Keys of dropped edges (inside a cluster, without self_loops); a Python int, since N^2
-    # overflows int32.
+    # may overflow int32.
     sentinel = num_nodes * num_nodes
+    key = torch.empty(num_edges, dtype=key_dtype(sentinel), device=device)
     kernel(_cluster_keys, device)[grid(num_edges)](
         edge_index, edge_index.stride(0), edge_index.stride(1), cluster, key, num_edges,
         num_nodes, sentinel, SELF_LOOPS=self_loops, BLOCK=BLOCK,

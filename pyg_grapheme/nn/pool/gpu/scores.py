@@ -47,6 +47,17 @@ tl: Any = None  # bound to triton.language by launch.available()
 PAIRS, CLUSTERS, EDGES, NON_FINITE, NEG_LOW, HIGH, NEG_GRAPH, LEFT_OPEN = range(8)
 NUM_COUNTERS = 8
 
+# The largest sort key held in int32. Pair and cluster keys run up to N^2, so up to
+# N = 46340 nodes they are int32: the radix sort then makes half the passes (and half the
+# launches and memsets), which is what a launch-bound call at small sizes pays for.
+INT32_KEY_LIMIT = 2**31 - 1
+
+
+def key_dtype(sentinel: int) -> torch.dtype:
+    r"""The integer dtype of sort keys :math:`\le` ``sentinel``: ``int32`` where it holds
+    them (up to :data:`INT32_KEY_LIMIT`), ``int64`` otherwise."""
+    return torch.int32 if sentinel <= INT32_KEY_LIMIT else torch.long
+
 
 def _pair_keys(
     edge_ptr,
@@ -184,8 +195,9 @@ def _score_pairs(
     real = inside & (key != sentinel)
     first = real & (key != before)
     tl.store(pair_of_edge_ptr + edge, tl.where(real, slot, num_edges), mask=inside)
-    a = tl.where(first, key // num_nodes, 0)
-    b = tl.where(first, key % num_nodes, 0)
+    # int64 offsets whatever the keys' width (int32 keys times the channels may overflow).
+    a = tl.where(first, key // num_nodes, 0).to(tl.int64)
+    b = tl.where(first, key % num_nodes, 0).to(tl.int64)
     dot = tl.zeros([BLOCK], dtype=row_ptr.dtype.element_ty)
     for f in range(CHANNELS):
         dot += tl.load(row_ptr + a * CHANNELS + f, mask=first, other=0.0) * tl.load(
@@ -354,7 +366,8 @@ def pair_keys(
         num_nodes (int): :math:`N > 0`.
 
     Returns:
-        * **sorted_key** (*torch.Tensor*): :math:`[E]`, pair keys ascending, :math:`N^2`
+        * **sorted_key** (*torch.Tensor*): :math:`[E]`, pair keys ascending (of
+          :func:`key_dtype`), :math:`N^2`
           for edges that are no candidate (last).
         * **order** (*torch.Tensor*): :math:`[E]`, the edge of each sorted key.
         * **slot** (*torch.Tensor*): :math:`[E]`, one plus the slot of each sorted key's pair
@@ -362,9 +375,9 @@ def pair_keys(
     """
     num_edges = edge_index.size(1)
     device = edge_index.device
-    key = torch.empty(num_edges, dtype=torch.long, device=device)
-    # Keys of edges that are no candidate; a Python int, since N^2 overflows int32.
+    # Keys of edges that are no candidate; a Python int, since N^2 may overflow int32.
     sentinel = num_nodes * num_nodes
+    key = torch.empty(num_edges, dtype=key_dtype(sentinel), device=device)
     kernel(_pair_keys, device)[grid(num_edges)](
         edge_index, edge_index.stride(0), edge_index.stride(1), graph, key, counters,
         num_edges, num_nodes, sentinel, BLOCK=BLOCK,

@@ -24,37 +24,14 @@ from pathlib import Path
 
 # Measure this checkout's pyg_grapheme (also on a machine where it is not installed).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
+from pool import CHANNELS, GRAPH_SIZE, block_features, chain_batch, random_batch
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.pool import ClusterPooling, EdgePooling, TopKPooling
-from torch_geometric.utils import coalesce, to_undirected
 
 from pyg_grapheme.nn import ThresholdMergePool
-
-GRAPH_SIZE = 32
-CHANNELS = 64
-BLOCK = 4
-
-
-def chain_batch(num_nodes: int) -> torch.Tensor:
-    base = torch.arange(num_nodes).view(-1, GRAPH_SIZE)
-    src, dst = base[:, :-1].reshape(-1), base[:, 1:].reshape(-1)
-    return to_undirected(torch.stack([src, dst]), num_nodes=num_nodes)
-
-
-def random_batch(num_nodes: int, gen: torch.Generator) -> torch.Tensor:
-    src = torch.arange(num_nodes).repeat_interleave(2)
-    offset = torch.randint(1, GRAPH_SIZE, (src.numel(),), generator=gen)
-    dst = src // GRAPH_SIZE * GRAPH_SIZE + (src % GRAPH_SIZE + offset) % GRAPH_SIZE
-    edge_index = torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], dim=1)
-    return coalesce(edge_index, num_nodes=num_nodes)
-
-
-def block_features(num_nodes: int, gen: torch.Generator) -> torch.Tensor:
-    prototypes = torch.randn(num_nodes // BLOCK + 1, CHANNELS, generator=gen)
-    noise = torch.randn(num_nodes, CHANNELS, generator=gen)
-    return prototypes[torch.arange(num_nodes) // BLOCK] + 0.35 * noise
 
 
 def methods(x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor) -> dict:
@@ -146,15 +123,19 @@ def speed(args: argparse.Namespace) -> None:
             sys.stdout.flush()
 
 
-def profile_table(num_nodes: int, rows: int) -> None:
-    """Where one call of ours goes on random graphs of ``num_nodes`` nodes: the operations
-    by host time (launch-bound sizes) and by device time (large sizes), from
-    ``torch.profiler`` over 3 calls after a warm-up."""
+def profile_table(
+    num_nodes: int, rows: int, kind: str = "random", device_only: bool = False
+) -> None:
+    """Where one call of ours goes on ``kind`` graphs (``"random"`` or ``"chain"``) of
+    ``num_nodes`` nodes: the operations by host time (launch-bound sizes) and by device time
+    (large sizes; only these with ``device_only``), from ``torch.profiler`` over 3 calls
+    after a warm-up."""
     from torch.profiler import ProfilerActivity, profile
 
     gen = torch.Generator().manual_seed(0)
     x = block_features(num_nodes, gen).cuda().requires_grad_(True)
-    edge_index = random_batch(num_nodes, gen).cuda()
+    edges = chain_batch(num_nodes) if kind == "chain" else random_batch(num_nodes, gen)
+    edge_index = edges.cuda()
     batch = torch.arange(num_nodes // GRAPH_SIZE).repeat_interleave(GRAPH_SIZE).cuda()
     for mode in ("matching", "components"):
         pool = ThresholdMergePool(CHANNELS, mode=mode).cuda()
@@ -169,11 +150,12 @@ def profile_table(num_nodes: int, rows: int) -> None:
                 call(pool, loss, x)
             torch.cuda.synchronize()
         table = prof.key_averages()
-        print(f"\n## profile: ours ({mode}), random graphs, {num_nodes} nodes, 3 calls")
-        print(table.table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=60))
-        print(
-            table.table(sort_by="self_device_time_total", row_limit=rows, max_name_column_width=60)
-        )
+        print(f"\n## profile: ours ({mode}), {kind} graphs, {num_nodes} nodes, 3 calls")
+        orders = ["self_device_time_total"]
+        if not device_only:
+            orders.insert(0, "self_cpu_time_total")
+        for order in orders:
+            print(table.table(sort_by=order, row_limit=rows, max_name_column_width=60))
 
 
 def parity(count: int) -> None:

@@ -12,15 +12,15 @@ pool and 20 timed calls (best of 20), and no other pool runs in between.
 from __future__ import annotations
 
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pool as bench_pool
 import torch
-from torch.profiler import ProfilerActivity, profile
+from pool import CHANNELS, GRAPH_SIZE, block_features, chain_batch, random_batch
+from pool_gpu_launches import best_ms, profile_table
 
 from pyg_grapheme.nn import ThresholdMergePool
 from pyg_grapheme.nn.pool.gpu import scores as gpu_scores
@@ -40,19 +40,14 @@ def _match_and_keep_counters(*args, **kwargs) -> None:  # type: ignore[no-untype
 
 def batch_of(kind: str, num_nodes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
-    if kind == "chain":
-        edge_index = bench_pool.chain_batch(num_nodes)
-    else:
-        edge_index = bench_pool.random_batch(num_nodes, gen)
-    x = bench_pool.block_features(num_nodes, gen).cuda().requires_grad_(True)
-    batch = (torch.arange(num_nodes) // bench_pool.GRAPH_SIZE).cuda()
+    edge_index = chain_batch(num_nodes) if kind == "chain" else random_batch(num_nodes, gen)
+    x = block_features(num_nodes, gen).cuda().requires_grad_(True)
+    batch = (torch.arange(num_nodes) // GRAPH_SIZE).cuda()
     return x, edge_index.cuda(), batch
 
 
-def call(pool: ThresholdMergePool, x: torch.Tensor, edge_index, batch) -> None:  # type: ignore[no-untyped-def]
-    x.grad = None
-    pool.zero_grad(set_to_none=True)
-    pool(x, edge_index, batch=batch)[0].sum().backward()
+def pooled_sum(pool, x, edge_index, batch) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    return pool(x, edge_index, batch=batch)[0].sum()
 
 
 def main() -> None:
@@ -66,40 +61,18 @@ def main() -> None:
             x, edge_index, batch = batch_of(kind, num_nodes)
             cells = []
             for mode in ("matching", "components"):
-                pool = ThresholdMergePool(bench_pool.CHANNELS, mode=mode).cuda()
-                best = float("inf")
-                for _ in range(CALLS):
-                    _counters.clear()
-                    torch.cuda.synchronize()
-                    start = time.perf_counter()
-                    call(pool, x, edge_index, batch)
-                    torch.cuda.synchronize()
-                    best = min(best, time.perf_counter() - start)
+                pool = ThresholdMergePool(CHANNELS, mode=mode).cuda()
+                _counters.clear()
+                ms = best_ms(pool, partial(pooled_sum, pool, x, edge_index, batch), x, CALLS)
                 walk = (
                     f", {int(_counters[-1][gpu_scores.LEFT_OPEN])} pairs walked"
                     if _counters
                     else ""
                 )
-                cells.append(f"{mode} {best * 1e3:.2f} ms{walk}")
+                cells.append(f"{mode} {ms:.2f} ms{walk}")
             print(f"{kind:7s} {num_nodes:8d}  " + " | ".join(cells), flush=True)
     for num_nodes in (65536, 8192):
-        x, edge_index, batch = batch_of("chain", num_nodes)
-        for mode in ("matching", "components"):
-            pool = ThresholdMergePool(bench_pool.CHANNELS, mode=mode).cuda()
-            for _ in range(3):
-                call(pool, x, edge_index, batch)
-            torch.cuda.synchronize()
-            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-                for _ in range(3):
-                    call(pool, x, edge_index, batch)
-                torch.cuda.synchronize()
-            print(f"\n## chain {num_nodes} {mode}: by device time, 3 calls")
-            table = prof.key_averages()
-            print(
-                table.table(
-                    sort_by="self_device_time_total", row_limit=14, max_name_column_width=50
-                )
-            )
+        profile_table(num_nodes, 14, kind="chain", device_only=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ above ``--slow-pool-max`` nodes (the output says so).
 
     python bench/pool_gpu_launches.py                      # CUDA, 2k .. 1M nodes
     python bench/pool_gpu_launches.py --sizes 2048 --parity 20
+    python bench/pool_gpu_launches.py --sizes 131072 1048576 --gather-min-pairs 0
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from torch_geometric.nn import GCNConv
 from torch_geometric.nn.pool import ClusterPooling, EdgePooling, TopKPooling
 
 from pyg_grapheme.nn import ThresholdMergePool
+from pyg_grapheme.nn.pool.gpu import scores as gpu_scores
 
 
 def methods(x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor) -> dict:
@@ -195,7 +197,17 @@ def main(argv: list[str] | None = None) -> None:
         help="also print torch.profiler tables of ours at these sizes (random graphs)",
     )
     parser.add_argument("--profile-rows", type=int, default=25)
+    parser.add_argument(
+        "--gather-min-pairs",
+        type=int,
+        default=None,
+        help="candidate pairs from which the similarity's backward runs its pass by node "
+        "(default: the library's, gpu.scores.GATHER_MIN_PAIRS; 0: always)",
+    )
     args = parser.parse_args(argv)
+    if args.gather_min_pairs is not None:
+        gpu_scores.GATHER_MIN_PAIRS = args.gather_min_pairs
+    print(f"# the backward's pass by node from {gpu_scores.GATHER_MIN_PAIRS} candidate pairs")
     if not torch.cuda.is_available():
         print("pool_gpu_launches: needs a CUDA device", file=sys.stderr)
         raise SystemExit(2)

@@ -33,6 +33,15 @@ def key_width(request, monkeypatch) -> str:
     return request.param
 
 
+@pytest.fixture(params=["atomics", "gather"])
+def gradient_pass(request, monkeypatch) -> str:
+    """Both passes of the similarity's backward: atomics per pair (fewer pairs than
+    ``GATHER_MIN_PAIRS``) and the pass by node of many pairs, forced here on small inputs."""
+    if request.param == "gather":
+        monkeypatch.setattr(gpu_scores, "GATHER_MIN_PAIRS", 0)
+    return request.param
+
+
 def test_sort_keys_are_int32_while_n_squared_fits():
     assert gpu_scores.key_dtype(46340 * 46340) == torch.int32
     assert gpu_scores.key_dtype(2**31 - 1) == torch.int32
@@ -216,7 +225,7 @@ def test_pooled_edges_coalesce_runs_of_any_length(key_width):
         {"mode": "components", "reduce": "mean", "gate_features": 1.0, "similarity": "cosine"},
     ],
 )
-def test_the_attached_gradients_pass_gradcheck(options, gradcheck, module_gradcheck):
+def test_the_attached_gradients_pass_gradcheck(options, gradient_pass, gradcheck, module_gradcheck):
     """Every differentiable output of the fused path at once, w.r.t. x, the projection and
     the threshold logit (float64; similarities kept off the threshold)."""
     x, edge_index, batch = awkward_batch(5)
@@ -238,3 +247,42 @@ def test_the_attached_gradients_pass_gradcheck(options, gradcheck, module_gradch
     with pool_path("kernels"):
         assert gradcheck(lambda x: loss(pool, x), (x,), fast_mode=True)
         assert module_gradcheck(pool, lambda m: loss(m, x.double()), fast_mode=True)
+
+
+def test_both_backward_passes_give_the_tensor_codes_gradient(monkeypatch):
+    """A hub paired with every other node (first of some pairs, second of others), a chain
+    and a lone node: the pass by node and the atomics give the gradient of the similarities
+    and gates that autograd takes through the tensor code (float64)."""
+    hub = [(5, v) for v in range(9) if v != 5]
+    chain = [(9, 10), (10, 11), (11, 12)]
+    pairs = torch.tensor(hub + chain).t()
+    edge_index = torch.cat([pairs, pairs.flip(0)], 1)
+    batch = torch.tensor([0] * 9 + [1] * 4 + [2])
+    x = torch.randn(14, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    weights = torch.randn(2, 16, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+    def gradient(h: torch.Tensor) -> torch.Tensor:
+        h = h.clone().requires_grad_()
+        scored, count, _ = score(h.detach(), edge_index, batch, propose=False)
+        p = int(count[gpu_scores.PAIRS])
+        logit = torch.tensor(0.0, dtype=h.dtype, requires_grad=True)
+        similarity, gate = gpu_scores.PairScores.apply(h, logit, scored, p)
+        ((similarity * weights[0, :p]).sum() + (gate * weights[1, :p]).sum()).backward()
+        return h.grad
+
+    monkeypatch.setattr(gpu_scores, "GATHER_MIN_PAIRS", 0)
+    gathered = gradient(x)
+    monkeypatch.setattr(gpu_scores, "GATHER_MIN_PAIRS", 1 << 30)
+    atomic = gradient(x)
+    graph, _ = select.graph_ids(batch)
+    want_pairs, _, num_pairs = select.edge_candidates(edge_index, graph, 14)
+    p = int(num_pairs)
+    assert p == 11
+    h = x.clone().requires_grad_()
+    centred = h - scatter(h, graph, 0, 14, reduce="mean")[graph]
+    similarity = pair_cosine(centred, want_pairs[:, :p])
+    gate = torch.sigmoid((similarity - 0.3) / 0.1)
+    ((similarity * weights[0, :p]).sum() + (gate * weights[1, :p]).sum()).backward()
+    assert torch.allclose(gathered, h.grad, atol=1e-12, rtol=0)
+    assert torch.allclose(atomic, h.grad, atol=1e-12, rtol=0)
+    assert float(h.grad[13].abs().max()) == 0.0 and float(h.grad[5].abs().max()) > 0.0

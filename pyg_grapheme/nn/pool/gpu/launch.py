@@ -47,7 +47,21 @@ def available() -> bool:
         for name, module in list(sys.modules.items()):
             if name.startswith("pyg_grapheme.nn.pool.gpu.") and hasattr(module, "tl"):
                 module.tl = language
+        for function in _DEVICE_FUNCTIONS:
+            module = sys.modules[function.__module__]
+            setattr(module, function.__name__, triton.jit(function))
     return True
+
+
+_DEVICE_FUNCTIONS: list[Callable[..., Any]] = []
+
+
+def device_function(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks ``function`` as a helper the kernels call: once Triton is imported
+    (:func:`available`) its module's name for it is bound to the Triton function (Triton
+    compiles a call only to one)."""
+    _DEVICE_FUNCTIONS.append(function)
+    return function
 
 
 def interpreted() -> bool:

@@ -20,13 +20,16 @@ With :math:`N` nodes, :math:`E` input edges and :math:`F` channels:
   that ranks the pair (:mod:`~pyg_grapheme.nn.pool.gpu.matching`) and its first proposal.
 * :class:`PairScores`: attaches the gradient of :math:`s` and :math:`g` with respect to the
   projected features and the threshold logit, once the sizes are known (backward: one
-  launch of atomic row sums over the pairs, one over the rows, and one more that centres
-  the gradient).
+  launch of atomic row sums over the pairs, or, from :data:`GATHER_MIN_PAIRS` pairs, the
+  pairs' factors and a counting sort of the pairs by their second node; then one launch
+  over the rows, which gathers each node's pairs itself in the second case, and one more
+  that centres the gradient).
 
-Channel sums run channel by channel in the features' dtype without fused multiply-adds,
-in the order of the host kernels (:mod:`pyg_grapheme.nn.pool.host.select`), and the root
-and the division are correctly rounded: equal features give equal similarities on every
-path, which the tie rules need.
+The centred rows are written as ``[rows, channels]`` tiles. The channel sums (the squared
+norms, the dot products) run channel by channel in the features' dtype without fused
+multiply-adds, in the order of the host kernels (:mod:`pyg_grapheme.nn.pool.host.select`),
+and the root and the division are correctly rounded: equal features give equal
+similarities on every path, which the tie rules need.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from pyg_grapheme.nn.pool.gpu.launch import BLOCK, ROW_BLOCK, grid, kernel, tile
+from pyg_grapheme.nn.pool.gpu.launch import BLOCK, ROW_BLOCK, device_function, grid, kernel, tile
 from pyg_grapheme.nn.pool.pair_cosine import EPS
 
 tl: Any = None  # bound to triton.language by launch.available()
@@ -51,6 +54,12 @@ NUM_COUNTERS = 8
 # N = 46340 nodes they are int32: the radix sort then makes half the passes (and half the
 # launches and memsets), which is what a launch-bound call at small sizes pays for.
 INT32_KEY_LIMIT = 2**31 - 1
+
+# From this many candidate pairs the similarity's backward sums each node's pairs in one
+# pass by node (three more launches, no atomics per channel) instead of two atomic adds
+# per pair and channel: launches cost host time at small sizes, atomics device time at
+# large ones (bench/pool_gpu_launches.py --gather-min-pairs measures both).
+GATHER_MIN_PAIRS = 1 << 19
 
 
 def key_dtype(sentinel: int) -> torch.dtype:
@@ -100,6 +109,24 @@ def _run_starts(key_ptr, start_ptr, size, sentinel, BLOCK: tl.constexpr):  # typ
     )
 
 
+@device_function
+def _add_graph_sums(sum_ptr, g, values, f, cell, CHANNELS: tl.constexpr):  # type: ignore[no-untyped-def]
+    # Adds a [rows, channels] tile's rows (graph ids g, -1 outside) to their graphs' sums:
+    # the rows of the tile's lowest and highest graph (most rows, in batches sorted by
+    # graph) add within the tile first, one atomic per channel each; rows of any other
+    # graph add one by one. Atomics add in no fixed order either way.
+    high = tl.max(g, axis=0)
+    low = tl.min(tl.where(g < 0, high, g), axis=0)
+    alone = cell & ((g != low) & (g != high))[:, None]
+    tl.atomic_add(sum_ptr + g[:, None] * CHANNELS + f[None, :], values, mask=alone)
+    low_sum = tl.sum(tl.where((g == low)[:, None] & cell, values, 0.0), axis=0)
+    tl.atomic_add(sum_ptr + low * CHANNELS + f, low_sum, mask=f < CHANNELS)
+    # (Zeros where the tile holds one graph.)
+    high_rows = (g == high)[:, None] & cell & (high != low)
+    high_sum = tl.sum(tl.where(high_rows, values, 0.0), axis=0)
+    tl.atomic_add(sum_ptr + high * CHANNELS + f, high_sum, mask=f < CHANNELS)
+
+
 def _centre_sums(
     h_ptr,
     graph_ptr,
@@ -114,9 +141,9 @@ def _centre_sums(
     f = tl.arange(0, COLUMNS)
     inside = v < num_nodes
     cell = inside[:, None] & (f < CHANNELS)[None, :]
-    g = tl.load(graph_ptr + v, mask=inside, other=0)
+    g = tl.load(graph_ptr + v, mask=inside, other=-1)
     value = tl.load(h_ptr + v[:, None] * CHANNELS + f[None, :], mask=cell, other=0.0)
-    tl.atomic_add(sum_ptr + g[:, None] * CHANNELS + f[None, :], value, mask=cell)
+    _add_graph_sums(sum_ptr, g, value, f, cell, CHANNELS)
 
 
 def _centred_rows(
@@ -132,23 +159,32 @@ def _centred_rows(
     EPS: tl.constexpr,
     CENTRED: tl.constexpr,
     BLOCK: tl.constexpr,
+    COLUMNS: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
+    # The centred rows on a [rows, channels] tile: each element's arithmetic is the same
+    # whatever the layout, and whole rows per warp make the loads and stores coalesced (a
+    # loop with one row per thread stored one element of each of 32 rows at a time).
     v = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    f = tl.arange(0, COLUMNS)
     inside = v < num_nodes
-    g = tl.load(graph_ptr + v, mask=inside, other=0)
-    size = tl.load(size_ptr + v, mask=inside, other=1)
+    cell = inside[:, None] & (f < CHANNELS)[None, :]
+    value = tl.load(h_ptr + v[:, None] * CHANNELS + f[None, :], mask=cell, other=0.0)
+    if CENTRED:
+        # The mean as the host computes it: the sum divided by the count, then subtracted.
+        g = tl.load(graph_ptr + v, mask=inside, other=0)
+        total = tl.load(sum_ptr + g[:, None] * CHANNELS + f[None, :], mask=cell, other=0.0)
+        count = tl.load(size_ptr + v, mask=inside, other=1).to(value.dtype)[:, None]
+        # Correctly rounded, as torch divides (float64 division always is).
+        mean = tl.div_rn(total, count) if value.dtype == tl.float32 else total / count
+        value = value - mean
+    tl.store(row_ptr + v[:, None] * CHANNELS + f[None, :], value, mask=cell)
+    # The squares add channel by channel, in the host's order (the tie rules compare
+    # similarities across paths), read back from the rows this program just stored.
+    tl.debug_barrier()
     squares = tl.zeros([BLOCK], dtype=h_ptr.dtype.element_ty)
-    for f in range(CHANNELS):
-        value = tl.load(h_ptr + v * CHANNELS + f, mask=inside, other=0.0)
-        if CENTRED:
-            # The mean as the host computes it: the sum divided by the count, then subtracted.
-            total = tl.load(sum_ptr + g * CHANNELS + f, mask=inside, other=0.0)
-            count = size.to(value.dtype)
-            # Correctly rounded, as torch divides (float64 division always is).
-            mean = tl.div_rn(total, count) if value.dtype == tl.float32 else total / count
-            value = value - mean
-        tl.store(row_ptr + v * CHANNELS + f, value, mask=inside)
-        squares += value * value
+    for c in range(CHANNELS):
+        centred = tl.load(row_ptr + v * CHANNELS + c, mask=inside, other=0.0)
+        squares += centred * centred
     if squares.dtype == tl.float32:  # noqa: SIM108 (a compile-time branch)
         norm = tl.sqrt_rn(squares)
     else:
@@ -253,11 +289,15 @@ def _pair_gradients(
     gate_stride,
     grad_unit_ptr,
     through_gate_ptr,
+    delta_ptr,
+    count_ptr,
     num_pairs,
+    num_nodes,
     CHANNELS: tl.constexpr,
     INV_TEMPERATURE: tl.constexpr,
     HAS_SIMILARITY: tl.constexpr,
     HAS_GATE: tl.constexpr,
+    GATHER: tl.constexpr,
     BLOCK: tl.constexpr,
     COLUMNS: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
@@ -276,17 +316,37 @@ def _pair_gradients(
         )
     a = tl.load(first_ptr + p, mask=inside, other=0)
     b = tl.load(second_ptr + p, mask=inside, other=0)
-    inv_a = 1.0 / tl.load(norm_ptr + a, mask=inside, other=1.0)
-    inv_b = 1.0 / tl.load(norm_ptr + b, mask=inside, other=1.0)
-    # Gradients add in no fixed order: whole rows per tile (launch.tile).
-    f = tl.arange(0, COLUMNS)
-    cell = inside[:, None] & (f < CHANNELS)[None, :]
-    at_a = a[:, None] * CHANNELS + f[None, :]
-    at_b = b[:, None] * CHANNELS + f[None, :]
-    unit_a = tl.load(row_ptr + at_a, mask=cell, other=0.0) * inv_a[:, None]
-    unit_b = tl.load(row_ptr + at_b, mask=cell, other=0.0) * inv_b[:, None]
-    tl.atomic_add(grad_unit_ptr + at_a, delta[:, None] * unit_b, mask=cell)
-    tl.atomic_add(grad_unit_ptr + at_b, delta[:, None] * unit_a, mask=cell)
+    if GATHER:
+        # Each pair's factor, and how many pairs each node is first and second of (the
+        # node-ordered pass, _gathered_unit_gradients, reads them).
+        tl.store(delta_ptr + p, delta, mask=inside)
+        one = tl.full([BLOCK], 1, dtype=tl.int32)
+        tl.atomic_add(count_ptr + a, one, mask=inside)
+        tl.atomic_add(count_ptr + num_nodes + b, one, mask=inside)
+    else:
+        inv_a = 1.0 / tl.load(norm_ptr + a, mask=inside, other=1.0)
+        inv_b = 1.0 / tl.load(norm_ptr + b, mask=inside, other=1.0)
+        # Gradients add in no fixed order: whole rows per tile (launch.tile).
+        f = tl.arange(0, COLUMNS)
+        cell = inside[:, None] & (f < CHANNELS)[None, :]
+        at_a = a[:, None] * CHANNELS + f[None, :]
+        at_b = b[:, None] * CHANNELS + f[None, :]
+        unit_a = tl.load(row_ptr + at_a, mask=cell, other=0.0) * inv_a[:, None]
+        unit_b = tl.load(row_ptr + at_b, mask=cell, other=0.0) * inv_b[:, None]
+        tl.atomic_add(grad_unit_ptr + at_a, delta[:, None] * unit_b, mask=cell)
+        tl.atomic_add(grad_unit_ptr + at_b, delta[:, None] * unit_a, mask=cell)
+
+
+def _pairs_by_second(second_ptr, end_ptr, by_second_ptr, num_pairs, num_nodes, BLOCK: tl.constexpr):  # type: ignore[no-untyped-def]
+    # A counting sort by the second node: each pair takes a place below its node's end
+    # (the order within a node is free: the gradient adds in no fixed order), and the ends
+    # become the starts.
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = p < num_pairs
+    b = tl.load(second_ptr + p, mask=inside, other=0)
+    place = tl.atomic_add(end_ptr + num_nodes + b, tl.full([BLOCK], -1, tl.int32), mask=inside)
+    # One flat scan of both halves: the second half's ends sit past the first half's P.
+    tl.store(by_second_ptr + place - 1 - num_pairs, p.to(tl.int32), mask=inside)
 
 
 def _row_gradients(
@@ -299,30 +359,70 @@ def _row_gradients(
     through_gate_ptr,
     tau_ptr,
     grad_logit_ptr,
+    first_ptr,
+    second_ptr,
+    by_second_ptr,
+    end_ptr,
+    delta_ptr,
     num_nodes,
+    num_pairs,
     CHANNELS: tl.constexpr,
     EPS: tl.constexpr,
     CENTRED: tl.constexpr,
     HAS_LOGIT: tl.constexpr,
+    GATHER: tl.constexpr,
     BLOCK: tl.constexpr,
     COLUMNS: tl.constexpr,
 ):  # type: ignore[no-untyped-def]
     v = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     f = tl.arange(0, COLUMNS)
     inside = v < num_nodes
-    cell = inside[:, None] & (f < CHANNELS)[None, :]
+    channel = (f < CHANNELS)[None, :]
+    cell = inside[:, None] & channel
     at = v[:, None] * CHANNELS + f[None, :]
     norm = tl.load(norm_ptr + v, mask=inside, other=1.0)
     inv = 1.0 / norm
     unit = tl.load(row_ptr + at, mask=cell, other=0.0) * inv[:, None]
-    grad_unit = tl.load(grad_unit_ptr + at, mask=cell, other=0.0)
+    if GATHER:
+        # Each node sums its own pairs' terms: no atomics, where the pass by pair makes two
+        # per pair and channel. Pairs are sorted by their first node, so node v's are
+        # [end(v - 1), end(v)); by their second node through the counting sort, whose
+        # starts sit past the first half's total P: [start(v), start(v + 1)) - P.
+        first_low = tl.load(end_ptr + v - 1, mask=inside & (v > 0), other=0)
+        first_count = tl.where(inside, tl.load(end_ptr + v, mask=inside, other=0) - first_low, 0)
+        second_low = tl.load(end_ptr + num_nodes + v, mask=inside, other=0) - num_pairs
+        second_next = tl.load(
+            end_ptr + num_nodes + v + 1, mask=inside & (v + 1 < num_nodes), other=0
+        )
+        second_high = tl.where(v + 1 < num_nodes, second_next - num_pairs, num_pairs)
+        second_count = tl.where(inside, second_high - second_low, 0)
+        count = first_count + second_count
+        grad_unit = tl.zeros([BLOCK, COLUMNS], dtype=row_ptr.dtype.element_ty)
+        for k in range(0, tl.max(count, axis=0)):
+            use = k < count
+            as_first = k < first_count
+            as_second = use & ~as_first
+            listed = tl.load(by_second_ptr + second_low + k - first_count, mask=as_second, other=0)
+            p = tl.where(as_first, first_low + k, listed)
+            other = tl.where(
+                as_first,
+                tl.load(second_ptr + p, mask=as_first, other=0),
+                tl.load(first_ptr + p, mask=as_second, other=0),
+            )
+            scale = tl.load(delta_ptr + p, mask=use, other=0.0)
+            inv_other = 1.0 / tl.load(norm_ptr + other, mask=use, other=1.0)
+            at_other = other[:, None] * CHANNELS + f[None, :]
+            unit_other = tl.load(row_ptr + at_other, mask=use[:, None] & channel, other=0.0)
+            grad_unit += scale[:, None] * (unit_other * inv_other[:, None])
+    else:
+        grad_unit = tl.load(grad_unit_ptr + at, mask=cell, other=0.0)
     # Through the norm only where it was not clamped.
     radial = tl.where(norm > EPS, tl.sum(grad_unit * unit, axis=1), 0.0)
     grad = (grad_unit - radial[:, None] * unit) * inv[:, None]
     tl.store(grad_ptr + at, grad, mask=cell)
     if CENTRED:
-        g = tl.load(graph_ptr + v, mask=inside, other=0)
-        tl.atomic_add(sum_ptr + g[:, None] * CHANNELS + f[None, :], grad, mask=cell)
+        g = tl.load(graph_ptr + v, mask=inside, other=-1)
+        _add_graph_sums(sum_ptr, g, grad, f, cell, CHANNELS)
     if HAS_LOGIT:  # noqa: SIM102 (a compile-time flag, then a runtime test)
         if tl.program_id(0) == 0:
             # d tau / d logit = tau (1 - tau); the pairs' atomics ended with their launch.
@@ -456,17 +556,17 @@ def score_pairs(
     device = h.device
     rows = torch.empty_like(h)
     norm = torch.empty(num_nodes, dtype=h.dtype, device=device)
-    row_grid = grid(num_nodes, ROW_BLOCK)
     options = {"enable_fp_fusion": False}
     centred = centre_sums is not None
+    rows_per_tile, columns = tile(channels)
     if centred:
-        rows_per_tile, columns = tile(channels)
         kernel(_centre_sums, device)[grid(num_nodes, rows_per_tile)](
             h, graph, centre_sums, num_nodes, channels, BLOCK=rows_per_tile, COLUMNS=columns
         )
-    kernel(_centred_rows, device)[row_grid](
+    kernel(_centred_rows, device)[grid(num_nodes, rows_per_tile)](
         h, graph, graph_size, centre_sums if centred else h, rows, norm, counters,
-        num_nodes, channels, EPS=EPS, CENTRED=centred, BLOCK=ROW_BLOCK, **options,
+        num_nodes, channels, EPS=EPS, CENTRED=centred, BLOCK=rows_per_tile, COLUMNS=columns,
+        **options,
     )  # fmt: skip
     candidate_index = torch.empty(2, num_edges, dtype=torch.long, device=device)
     pair_of_edge = torch.empty(num_edges, dtype=torch.long, device=device)
@@ -496,7 +596,7 @@ class PairScores(torch.autograd.Function):
     Backward, as the host kernels: with :math:`\delta_p = \bar s_p + \bar g_p g_p (1 - g_p)
     / T` and unit rows :math:`\mathbf{u}_i = \mathbf{c}_i / n_i`,
     :math:`\bar{\mathbf{u}}_a \mathrel{+}= \delta_p \mathbf{u}_b`,
-    :math:`\bar{\mathbf{u}}_b \mathrel{+}= \delta_p \mathbf{u}_a` (atomics over the pairs);
+    :math:`\bar{\mathbf{u}}_b \mathrel{+}= \delta_p \mathbf{u}_a` (atomics over the pairs, or each node gathering its own pairs);
     :math:`\bar{\mathbf{c}}_i = (\bar{\mathbf{u}}_i - [n_i > \epsilon] \langle
     \bar{\mathbf{u}}_i, \mathbf{u}_i \rangle \mathbf{u}_i) / n_i`; :math:`\bar{\mathbf{h}}` is
     :math:`\bar{\mathbf{c}}` centred per graph; :math:`\bar\theta = -\tau (1 - \tau)
@@ -524,17 +624,26 @@ class PairScores(torch.autograd.Function):
         needs_h, needs_logit = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if grad_similarity is None and grad_gate is None:
             return None, None, None, None
-        # One zeroed buffer: the unit-row gradients, the graph sums and the gate total.
-        words = num_nodes * channels * (2 if scored.centred else 1) + 1
-        buffer = torch.zeros(words, dtype=rows.dtype, device=device)
-        grad_unit = buffer[: num_nodes * channels]
-        sums = buffer[num_nodes * channels : -1] if scored.centred else grad_unit
+        # Many pairs: each pair's factor, a counting sort of the pairs by second node, and
+        # the row pass sums each node's pairs itself (bench/results/pool_gpu.md: the two
+        # atomics per pair and channel bound the backward at 1M nodes). Few pairs: atomics
+        # into the unit-row gradients, three launches fewer.
+        gather = num_pairs >= GATHER_MIN_PAIRS and num_pairs > 0
+        # One zeroed buffer: the unit-row gradients (atomics only), the graph sums and the
+        # gate total. (Buffers a pass does not touch are stand-ins.)
+        unit_words = 0 if gather else num_nodes * channels
+        sum_words = num_nodes * channels if scored.centred else 0
+        buffer = torch.zeros(unit_words + sum_words + 1, dtype=rows.dtype, device=device)
+        grad_unit = buffer[:unit_words] if unit_words else rows
+        sums = buffer[unit_words:-1] if sum_words else rows
         through_gate = buffer[-1:]
         inv_temperature = 1.0 / scored.temperature
         options = {"enable_fp_fusion": False}
         first, second = scored.candidate_index[0], scored.candidate_index[1]
         rows_per_tile, columns = tile(channels)
         tiles = {"BLOCK": rows_per_tile, "COLUMNS": columns, **options}
+        delta = torch.empty(num_pairs, dtype=rows.dtype, device=device) if gather else rows
+        count = torch.zeros(2 * num_nodes, dtype=torch.int32, device=device) if gather else first
         if num_pairs > 0:
             kernel(_pair_gradients, device)[grid(num_pairs, rows_per_tile)](
                 first, second, rows, scored.norm, scored.gate,
@@ -542,17 +651,27 @@ class PairScores(torch.autograd.Function):
                 0 if grad_similarity is None else grad_similarity.stride(0),
                 rows if grad_gate is None else grad_gate,
                 0 if grad_gate is None else grad_gate.stride(0),
-                grad_unit, through_gate, num_pairs, channels,
+                grad_unit, through_gate, delta, count, num_pairs, num_nodes, channels,
                 INV_TEMPERATURE=inv_temperature, HAS_SIMILARITY=grad_similarity is not None,
-                HAS_GATE=grad_gate is not None, **tiles,
+                HAS_GATE=grad_gate is not None, GATHER=gather, **tiles,
             )  # fmt: skip
+        end = by_second = count
+        if gather:
+            # One flat scan of both halves (a scan along rows of a [2, N] view runs on two
+            # rows only; bench/results/pool_gpu.md).
+            end = torch.cumsum(count, 0, dtype=torch.int32)
+            by_second = torch.empty(num_pairs, dtype=torch.int32, device=device)
+            kernel(_pairs_by_second, device)[grid(num_pairs)](
+                second, end, by_second, num_pairs, num_nodes, BLOCK=BLOCK
+            )
         grad_h = torch.empty_like(rows)
         has_logit = needs_logit and grad_gate is not None
         grad_logit = torch.empty((), dtype=scored.tau.dtype, device=device) if has_logit else None
         kernel(_row_gradients, device)[grid(num_nodes, rows_per_tile)](
             rows, scored.norm, grad_unit, scored.graph, sums, grad_h, through_gate,
-            scored.tau, grad_logit if has_logit else through_gate, num_nodes, channels,
-            EPS=EPS, CENTRED=scored.centred, HAS_LOGIT=has_logit, **tiles,
+            scored.tau, grad_logit if has_logit else through_gate, first, second, by_second,
+            end, delta, num_nodes, num_pairs, channels, EPS=EPS, CENTRED=scored.centred,
+            HAS_LOGIT=has_logit, GATHER=gather, **tiles,
         )  # fmt: skip
         if scored.centred:
             kernel(_centre_gradients, device)[grid(num_nodes, rows_per_tile)](

@@ -596,7 +596,8 @@ class PairScores(torch.autograd.Function):
     Backward, as the host kernels: with :math:`\delta_p = \bar s_p + \bar g_p g_p (1 - g_p)
     / T` and unit rows :math:`\mathbf{u}_i = \mathbf{c}_i / n_i`,
     :math:`\bar{\mathbf{u}}_a \mathrel{+}= \delta_p \mathbf{u}_b`,
-    :math:`\bar{\mathbf{u}}_b \mathrel{+}= \delta_p \mathbf{u}_a` (atomics over the pairs, or each node gathering its own pairs);
+    :math:`\bar{\mathbf{u}}_b \mathrel{+}= \delta_p \mathbf{u}_a` (atomics over the pairs, or
+    each node gathering its own pairs);
     :math:`\bar{\mathbf{c}}_i = (\bar{\mathbf{u}}_i - [n_i > \epsilon] \langle
     \bar{\mathbf{u}}_i, \mathbf{u}_i \rangle \mathbf{u}_i) / n_i`; :math:`\bar{\mathbf{h}}` is
     :math:`\bar{\mathbf{c}}` centred per graph; :math:`\bar\theta = -\tau (1 - \tau)

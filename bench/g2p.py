@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -256,8 +257,37 @@ def _fits(rows: list[dict[str, Any]]) -> str:
     )
 
 
-def results_page(rows: list[dict[str, Any]], command: str, beam: int) -> str:
-    """The Markdown results page: one row per language, then the macro averages."""
+def sampling_z(wer: float, other: float, words: int) -> float:
+    r"""How many standard errors apart two word error rates (in %) on ``words`` test words
+    are: :math:`(p - q) / \sqrt{(p (1 - p) + q (1 - q)) / n}`, the difference of two
+    proportions (unpaired: it ignores that both systems read the same words, so it does not
+    overstate a difference). Equal rates give 0; different rates with no spread, +-inf."""
+    p, q = wer / 100.0, other / 100.0
+    spread = math.sqrt((p * (1.0 - p) + q * (1.0 - q)) / max(words, 1))
+    if spread == 0.0:
+        return 0.0 if p == q else math.copysign(math.inf, p - q)
+    return (p - q) / spread
+
+
+def _beyond_sampling(pairs: list[tuple[str, float, float, int]], name: str) -> str:
+    """One summary line: where ours differs from ``name`` by 1.96 standard errors or more."""
+    z = {lang: sampling_z(ours, other, n) for lang, ours, other, n in pairs}
+    better = [f"{lang} ({v:+.1f})" for lang, v in z.items() if v <= -1.96]
+    worse = [f"{lang} ({v:+.1f})" for lang, v in z.items() if v >= 1.96]
+    within = len(z) - len(better) - len(worse)
+    return (
+        f"- Against {name}, beyond the test sets' sampling error (1.96 standard errors of a "
+        f"difference of two proportions, `bench/g2p.py:sampling_z`; z in brackets): ours "
+        f"better on {', '.join(better) or 'none'}, worse on {', '.join(worse) or 'none'}; "
+        f"the other {within} differences are within it."
+    )
+
+
+def results_page(
+    rows: list[dict[str, Any]], command: str, beam: int, test_words: dict[str, int] | None = None
+) -> str:
+    """The Markdown results page: one row per language, then the macro averages, and,
+    given each language's number of test words, which differences exceed sampling error."""
     import platform
 
     has_baseline = all("baseline" in r for r in rows)
@@ -303,11 +333,27 @@ def results_page(rows: list[dict[str, Any]], command: str, beam: int) -> str:
         f"- Ours is below the 2020 LSTM baseline on {below_lstm} of {len(known)} languages "
         "with published figures.",
     ]
+    if test_words:
+        summary.append(
+            _beyond_sampling(
+                [(r["lang"], r["ours"]["wer"], PUBLISHED[r["lang"]][1], test_words[r["lang"]])
+                 for r in rows if r["lang"] in PUBLISHED and r["lang"] in test_words],
+                "the 2020 LSTM",
+            )
+        )  # fmt: skip
     if has_baseline:
         summary.append(
             f"- Ours is at least as good as the seq2seq peer (same CPU seconds, same units, "
             f"beam {beam}) on {beats_peer} of {len(rows)} languages."
         )
+        if test_words:
+            summary.append(
+                _beyond_sampling(
+                    [(r["lang"], r["ours"]["wer"], r["baseline"]["wer"], test_words[r["lang"]])
+                     for r in rows if r["lang"] in test_words],
+                    "the peer",
+                )
+            )  # fmt: skip
         reused = [r["lang"] for r in rows if r.get("baseline_reused")]
         if reused:
             summary.append(
@@ -418,7 +464,8 @@ def _write_page(
     rows: list[dict[str, Any]], argv: list[str] | None, args: argparse.Namespace
 ) -> None:
     command = "python bench/g2p.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    page = results_page(rows, command, args.beam)
+    words = {r["lang"]: len(read_pairs(args.data_dir / f"{r['lang']}_test.jsonl")) for r in rows}
+    page = results_page(rows, command, args.beam, words)
     print(page)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

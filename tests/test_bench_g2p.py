@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.g2p import _reusable_baseline, languages, results_page, score
+from bench.g2p import _reusable_baseline, languages, results_page, sampling_z, score
 
 
 def test_score_is_word_and_phone_error_in_percent() -> None:
@@ -44,6 +44,22 @@ def test_results_page_counts_and_macro() -> None:
     assert "below the 2020 LSTM baseline on 0 of 1 languages" in page
     page = results_page([_row("gre", 100 * 84 / 450, 20.0)], "cmd", 5)
     assert "below the 2020 LSTM baseline on 1 of 1 languages" in page
+
+
+def test_sampling_error_of_two_word_error_rates() -> None:
+    # 20% and 10% of 100 words: spread sqrt((0.16 + 0.09) / 100) = 0.05, so 2 errors apart.
+    assert sampling_z(20.0, 10.0, 100) == pytest.approx(2.0)
+    assert sampling_z(10.0, 20.0, 100) == pytest.approx(-2.0)
+    assert sampling_z(5.0, 5.0, 450) == 0.0
+    assert sampling_z(0.0, 0.0, 450) == 0.0 and sampling_z(100.0, 0.0, 10) == float("inf")
+    # The page names what lies beyond 1.96 errors: fre 5 vs 6 (z -0.3) is within; bul
+    # 40 vs 20 of 100 words (z +3.2) is beyond; kor 20 against the LSTM's 46.89 is beyond.
+    rows = [_row("fre", 5.0, 6.0), _row("bul", 40.0, 20.0), _row("kor", 20.0, 20.0)]
+    page = results_page(rows, "cmd", 5, {"fre": 100, "bul": 100, "kor": 100})
+    assert "Against the peer, beyond" in page
+    assert "ours better on none, worse on bul (+3.2); the other 2 differences are within it" in page
+    assert "Against the 2020 LSTM" in page and "better on kor (-4.2)" in page
+    assert "Against the peer, beyond" not in results_page(rows, "cmd", 5)
 
 
 def test_peer_result_is_reused_only_with_at_least_our_cpu(tmp_path: Path) -> None:
@@ -109,7 +125,7 @@ def test_page_only_lists_the_finished_languages(tmp_path: Path) -> None:
     data.mkdir()
     for lang in ("fre", "bul"):
         for split in ("train", "dev", "test"):
-            (data / f"{lang}_{split}.jsonl").write_text("")
+            (data / f"{lang}_{split}.jsonl").write_text('{"input": "ab", "target": "a b"}\n')
     (work / "fre").mkdir(parents=True)
     (work / "fre" / "row.json").write_text(json.dumps(_row("fre", 5.0, 6.0)))
     out = tmp_path / "page.md"
@@ -117,6 +133,8 @@ def test_page_only_lists_the_finished_languages(tmp_path: Path) -> None:
     page = out.read_text()
     assert "| fre | 5.00 |" in page and "| bul |" not in page
     assert "on 1 of 1 languages" in page
+    # One test word: 5% against 6% is within the sampling error.
+    assert "ours better on none, worse on none; the other 1 differences are within it" in page
     (work / "fre" / "row.json").unlink()
     with pytest.raises(SystemExit):
         main(["--data-dir", str(data), "--work", str(work), "--page-only"])

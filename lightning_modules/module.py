@@ -226,6 +226,8 @@ class GraphTransformModule(pl.LightningModule):
         unit_ok = copyable.index_select(0, unit_graph)
         inputs = inputs.clone()
         num_nodes = inputs.num_nodes
+        # Which nodes now look like another grapheme: a spelling reader must not tell.
+        inputs.redrawn = node_ok & (drawn[:num_nodes] != inputs.x).any(1)
         inputs.x = torch.where(node_ok.unsqueeze(1), drawn[:num_nodes], inputs.x)
         unit_rows = sup.unit_rows.clone()
         unit_rows[real_unit] = torch.where(

@@ -56,6 +56,7 @@ __all__ = [
     "PROPERTY_DIM",
     "FeatureLayout",
     "cluster_features",
+    "code_point_vector",
     "graph_to_text",
     "graphs_from_texts",
     "segment",
@@ -138,6 +139,13 @@ def _hash_vector(cluster: str, salt: bytes = b"") -> list[float]:
     return [v / norm for v in values]
 
 
+def code_point_vector(code_point: str) -> list[float]:
+    """The hashed unit vector of one code point as a cluster's first (:attr:`FeatureLayout.base`
+    of a cluster that starts with it): the vector a reader of a cluster's code points
+    (:mod:`pyg_grapheme.models.cluster_spelling`) gives it, wherever in a cluster it stands."""
+    return _hash_vector(code_point, b"base:")
+
+
 def _is_emoji(cluster: str) -> bool:
     for ch in cluster:
         code = ord(ch)
@@ -170,7 +178,7 @@ def _composition(cluster: str) -> tuple[list[float], list[float]]:
     as its first code point and the normalised sum of the others, each hashed with its own
     salt so that neither block equals the signature of a one-code-point cluster."""
     code_points = unicodedata.normalize("NFD", cluster)
-    base = _hash_vector(code_points[0], b"base:")
+    base = code_point_vector(code_points[0])
     if len(code_points) == 1:
         return base, [0.0] * HASH_DIM
     total = [0.0] * HASH_DIM

@@ -52,7 +52,8 @@ def test_unwritable_note_counts_the_pairs_no_training_can_match():
 def test_only_pairs_written_by_copying_are_augmented():
     """A pair whose target units are all its own graphemes (or whitespace) gets redrawn
     features, the same for a grapheme in input and target (whitespace keeps its
-    properties); a letters-to-phones pair keeps its features."""
+    properties), and its nodes are marked redrawn; a letters-to-phones pair keeps its
+    features."""
     torch.manual_seed(0)
     net = GraphTransformNet(hidden_channels=8, num_layers=1, heads=2, attention_layers=1,
                             growth=TransducerGrowth(max_children=3, decoder_heads=2),
@@ -66,6 +67,8 @@ def test_only_pairs_written_by_copying_are_augmented():
     changed = (augmented.x[:, signature] != inputs.x[:, signature]).any(dim=1)
     space = inputs.x[:, FeatureLayout.whitespace] > 0
     assert changed[first].all() and not changed[~first].any()
+    # The batch names the redrawn nodes (a spelling reader must not see through them).
+    assert torch.equal(augmented.redrawn, changed)
     properties = FeatureLayout.properties
     assert torch.equal(augmented.x[space][:, properties], inputs.x[space][:, properties])
     # Input "a" (node 0) and target unit "a" (unit 0 of graph 0) got the same new row.

@@ -42,6 +42,7 @@ from torch.nn import Linear
 from torch_geometric.data import Batch
 from torch_geometric.utils import scatter
 
+from pyg_grapheme.models.cluster_spelling import ClusterSpelling
 from pyg_grapheme.models.context_stack import ContextStack
 from pyg_grapheme.models.monotonic_alignment import monotonic_forward
 from pyg_grapheme.models.morph_text import describe_morph
@@ -251,6 +252,13 @@ class GraphTransformNet(torch.nn.Module):
         output_units (str, optional): ``"graphemes"`` or ``"tokens``
             (:class:`~.output_units.OutputUnits`), linked from the data.
             (default: :obj:`"graphemes"`)
+        spelling (bool, optional): Add to each node's embedding the state of a GRU that
+            reads its cluster's code points in order (:mod:`.cluster_spelling`): what a
+            multi-code-point cluster (a Devanagari conjunct, a Hangul syllable, a letter
+            with diacritics) is made of, in order, each code point as it is when it stands
+            alone. It needs the batch's ``clusters`` (as :func:`~pyg_grapheme.text.graphs_from_texts`
+            sets them); nodes whose features were redrawn (``redrawn``, set by the training
+            module's grapheme augmentation) get no spelling. (default: :obj:`False`)
     """
 
     def __init__(
@@ -274,6 +282,7 @@ class GraphTransformNet(torch.nn.Module):
         growth: TransducerGrowth | None = None,
         output_vocab: Sequence[str] = (),
         output_units: str = "graphemes",
+        spelling: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("dropout", dropout), ("encoder_dropout", encoder_dropout)):
@@ -306,9 +315,11 @@ class GraphTransformNet(torch.nn.Module):
         self.output_vocab = list(output_vocab)
         self.output_units = output_units
         self.units = OutputUnits(output_units)
+        self.spelling = spelling
 
         self.node_inputs = NodeInputs(self.periods, run_features)
         self.embed = Linear(self.node_inputs.num_features, hidden_channels)
+        self.speller = ClusterSpelling(hidden_channels) if spelling else None
         self.drop = torch.nn.Dropout(encoder_dropout)
         self.encoder = ContextStack(
             hidden_channels, num_layers, attention_layers, heads, feedforward, gated_feedforward,
@@ -383,6 +394,8 @@ class GraphTransformNet(torch.nn.Module):
     def reset_parameters(self) -> None:
         """Re-initialise every layer."""
         self.embed.reset_parameters()
+        if self.speller is not None:
+            self.speller.reset_parameters()
         self.encoder.reset_parameters()
         self.signature_gain.reset_parameters()
         # Identity starts nearly silent in the merge features (gain softplus(-4) = 0.02):
@@ -400,6 +413,27 @@ class GraphTransformNet(torch.nn.Module):
         self.growth.reset_parameters()
 
     # ----------------------------------------------------------------- stages
+    def _spelling(self, data: Batch, h: Tensor) -> Tensor:
+        """The spelling state of each node's cluster (zero where ``data.redrawn``)."""
+        assert self.speller is not None
+        clusters = getattr(data, "clusters", None)
+        if clusters is None:
+            raise ValueError(
+                "GraphTransformNet(spelling=True) reads each node's cluster: the batch needs "
+                "the clusters attribute that graphs_from_texts / text_to_graph set"
+            )
+        if len(clusters) > 0 and not isinstance(clusters[0], str):
+            clusters = [c for graph in clusters for c in graph]  # a Batch: one list a graph
+        if len(clusters) != h.size(0):
+            raise ValueError(
+                f"GraphTransformNet(spelling=True): {len(clusters)} clusters for {h.size(0)} nodes"
+            )
+        state = self.speller(clusters, h)
+        redrawn = getattr(data, "redrawn", None)
+        if redrawn is not None:
+            state = state.masked_fill(redrawn.unsqueeze(1), 0.0)
+        return state
+
     def _pool(self, data: Batch) -> _Pooled:
         """Embed, encode and merge: the input nodes and the pooled chain."""
         x, edge_index = data.x, data.edge_index
@@ -407,8 +441,10 @@ class GraphTransformNet(torch.nn.Module):
         if batch is None:
             batch = x.new_zeros(x.size(0), dtype=torch.long)
         num_graphs = int(getattr(data, "num_graphs", 1) or 1)
-        h = self.drop(self.embed(self.node_inputs(x, edge_index, data.pos)))
-        h = self.encoder(h, edge_index, batch)
+        h = self.embed(self.node_inputs(x, edge_index, data.pos))
+        if self.speller is not None:
+            h = h + self._spelling(data, h)
+        h = self.encoder(self.drop(h), edge_index, batch)
         parts = [
             torch.nn.functional.softplus(self.signature_gain(h)) * x[:, FeatureLayout.signature],
             self.context(h),

@@ -204,10 +204,23 @@ def main(argv: list[str] | None = None) -> None:
         help="candidate pairs from which the similarity's backward runs its pass by node "
         "(default: the library's, gpu.scores.GATHER_MIN_PAIRS; 0: always)",
     )
+    parser.add_argument(
+        "--gather-rows", type=int, default=None, help="rows a program of the pass by node gathers"
+    )
+    parser.add_argument("--gather-warps", type=int, default=None, help="its warps a program")
     args = parser.parse_args(argv)
     if args.gather_min_pairs is not None:
         gpu_scores.GATHER_MIN_PAIRS = args.gather_min_pairs
-    print(f"# the backward's pass by node from {gpu_scores.GATHER_MIN_PAIRS} candidate pairs")
+    if args.gather_rows is not None:
+        if args.gather_rows < 1 or args.gather_rows & (args.gather_rows - 1):
+            parser.error(f"--gather-rows must be a power of two, got {args.gather_rows}")
+        gpu_scores.GATHER_ROWS = args.gather_rows
+    if args.gather_warps is not None:
+        gpu_scores.GATHER_WARPS = args.gather_warps
+    print(
+        f"# the backward's pass by node from {gpu_scores.GATHER_MIN_PAIRS} candidate pairs, "
+        f"{gpu_scores.GATHER_ROWS or 'tile'} rows and {gpu_scores.GATHER_WARPS} warps a program"
+    )
     if not torch.cuda.is_available():
         print("pool_gpu_launches: needs a CUDA device", file=sys.stderr)
         raise SystemExit(2)

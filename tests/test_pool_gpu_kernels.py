@@ -33,12 +33,15 @@ def key_width(request, monkeypatch) -> str:
     return request.param
 
 
-@pytest.fixture(params=["atomics", "gather"])
+@pytest.fixture(params=["atomics", "gather", "gather-2-rows"])
 def gradient_pass(request, monkeypatch) -> str:
     """Both passes of the similarity's backward: atomics per pair (fewer pairs than
-    ``GATHER_MIN_PAIRS``) and the pass by node of many pairs, forced here on small inputs."""
-    if request.param == "gather":
+    ``GATHER_MIN_PAIRS``) and the pass by node of many pairs, forced here on small inputs,
+    also with tiles of two rows (graphs then span tiles: the tile's graph sums)."""
+    if request.param != "atomics":
         monkeypatch.setattr(gpu_scores, "GATHER_MIN_PAIRS", 0)
+    if request.param == "gather-2-rows":
+        monkeypatch.setattr(gpu_scores, "GATHER_ROWS", 2)
     return request.param
 
 
@@ -272,6 +275,8 @@ def test_both_backward_passes_give_the_tensor_codes_gradient(monkeypatch):
 
     monkeypatch.setattr(gpu_scores, "GATHER_MIN_PAIRS", 0)
     gathered = gradient(x)
+    monkeypatch.setattr(gpu_scores, "GATHER_ROWS", 2)  # graphs span tiles
+    gathered_in_pairs = gradient(x)
     monkeypatch.setattr(gpu_scores, "GATHER_MIN_PAIRS", 1 << 30)
     atomic = gradient(x)
     graph, _ = select.graph_ids(batch)
@@ -284,5 +289,6 @@ def test_both_backward_passes_give_the_tensor_codes_gradient(monkeypatch):
     gate = torch.sigmoid((similarity - 0.3) / 0.1)
     ((similarity * weights[0, :p]).sum() + (gate * weights[1, :p]).sum()).backward()
     assert torch.allclose(gathered, h.grad, atol=1e-12, rtol=0)
+    assert torch.allclose(gathered_in_pairs, h.grad, atol=1e-12, rtol=0)
     assert torch.allclose(atomic, h.grad, atol=1e-12, rtol=0)
     assert float(h.grad[13].abs().max()) == 0.0 and float(h.grad[5].abs().max()) > 0.0

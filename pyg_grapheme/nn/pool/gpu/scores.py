@@ -60,6 +60,12 @@ INT32_KEY_LIMIT = 2**31 - 1
 # per pair and channel: launches cost host time at small sizes, atomics device time at
 # large ones (bench/pool_gpu_launches.py --gather-min-pairs measures both).
 GATHER_MIN_PAIRS = 1 << 19
+# The pass by node's launch: rows a program gathers (a power of two; None: the row
+# kernels' tile, launch.tile) and warps a program. Its loads depend on each other (pair,
+# then partner, then row) and it loops to the longest list of its rows, so both set how
+# long it waits (bench/pool_gpu_launches.py --gather-rows / --gather-warps measure them).
+GATHER_ROWS: int | None = None
+GATHER_WARPS = 4
 
 
 def key_dtype(sentinel: int) -> torch.dtype:
@@ -668,11 +674,14 @@ class PairScores(torch.autograd.Function):
         grad_h = torch.empty_like(rows)
         has_logit = needs_logit and grad_gate is not None
         grad_logit = torch.empty((), dtype=scored.tau.dtype, device=device) if has_logit else None
-        kernel(_row_gradients, device)[grid(num_nodes, rows_per_tile)](
+        row_tiles = tiles
+        if gather:
+            row_tiles = {**tiles, "BLOCK": GATHER_ROWS or rows_per_tile, "num_warps": GATHER_WARPS}
+        kernel(_row_gradients, device)[grid(num_nodes, row_tiles["BLOCK"])](
             rows, scored.norm, grad_unit, scored.graph, sums, grad_h, through_gate,
             scored.tau, grad_logit if has_logit else through_gate, first, second, by_second,
             end, delta, num_nodes, num_pairs, channels, EPS=EPS, CENTRED=scored.centred,
-            HAS_LOGIT=has_logit, GATHER=gather, **tiles,
+            HAS_LOGIT=has_logit, GATHER=gather, **row_tiles,
         )  # fmt: skip
         if scored.centred:
             kernel(_centre_gradients, device)[grid(num_nodes, rows_per_tile)](

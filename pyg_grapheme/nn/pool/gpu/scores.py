@@ -324,7 +324,7 @@ def _pair_gradients(
     b = tl.load(second_ptr + p, mask=inside, other=0)
     if GATHER:
         # Each pair's factor, and how many pairs each node is first and second of (the
-        # node-ordered pass, _gathered_unit_gradients, reads them).
+        # row kernel's pass by node, _row_gradients with GATHER, reads them).
         tl.store(delta_ptr + p, delta, mask=inside)
         one = tl.full([BLOCK], 1, dtype=tl.int32)
         tl.atomic_add(count_ptr + a, one, mask=inside)

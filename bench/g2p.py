@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.command_line import OneLineParser  # noqa: E402
+from pyg_grapheme.data.jsonl import JsonlFormatError  # noqa: E402
 from pyg_grapheme.metrics import exact_match, unit_error_rate  # noqa: E402
 
 PUBLISHED: dict[str, tuple[float, float, float, float]] = {
@@ -431,11 +432,18 @@ def main(argv: list[str] | None = None) -> None:
     missing = sorted(set(langs) - set(languages(args.data_dir)))
     if missing:
         parser.error(f"no train/dev/test files for {missing} in {args.data_dir}")
+    try:
+        # Every file read before any training: a damaged line stops the run at once, as one
+        # line with its file and line (not after hours, in a worker); the page takes each
+        # language's number of test words from here.
+        test_words = {lang: _test_words(args.data_dir, lang) for lang in langs}
+    except JsonlFormatError as error:
+        parser.error(str(error))
     if args.page_only:
         rows = [row for lang in langs if (row := _finished_row(args.work, lang, args.beam))]
         if not rows:
             parser.error(f"no finished language (row.json, beam {args.beam}) in {args.work}")
-        _write_page(rows, argv, args)
+        _write_page(rows, argv, args, test_words)
         return
     args.work.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
@@ -457,15 +465,25 @@ def main(argv: list[str] | None = None) -> None:
                 langs,
             )
         )
-    _write_page(rows, argv, args)
+    _write_page(rows, argv, args, test_words)
+
+
+def _test_words(data_dir: Path, lang: str) -> int:
+    """Reads ``lang``'s three files (raising :class:`JsonlFormatError` on a bad line) and
+    returns the number of its test words."""
+    for split in ("train", "dev"):
+        read_pairs(data_dir / f"{lang}_{split}.jsonl")
+    return len(read_pairs(data_dir / f"{lang}_test.jsonl"))
 
 
 def _write_page(
-    rows: list[dict[str, Any]], argv: list[str] | None, args: argparse.Namespace
+    rows: list[dict[str, Any]],
+    argv: list[str] | None,
+    args: argparse.Namespace,
+    test_words: dict[str, int],
 ) -> None:
     command = "python bench/g2p.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    words = {r["lang"]: len(read_pairs(args.data_dir / f"{r['lang']}_test.jsonl")) for r in rows}
-    page = results_page(rows, command, args.beam, words)
+    page = results_page(rows, command, args.beam, test_words)
     print(page)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

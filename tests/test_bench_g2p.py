@@ -140,6 +140,20 @@ def test_page_only_lists_the_finished_languages(tmp_path: Path) -> None:
         main(["--data-dir", str(data), "--work", str(work), "--page-only"])
 
 
+def test_a_damaged_file_stops_the_bench_before_any_training(tmp_path: Path, capsys) -> None:
+    from bench.g2p import main
+
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"fre_{split}.jsonl").write_text('{"input": "ab", "target": "a b"}\n')
+    (tmp_path / "fre_dev.jsonl").write_text('{"input": "ab", "target": "a b"}\n{"input": "ab"\n')
+    with pytest.raises(SystemExit) as stopped:
+        main(["--data-dir", str(tmp_path), "--work", str(tmp_path / "work")])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{tmp_path / 'fre_dev.jsonl'}:2: invalid JSON" in err[0]
+    assert not (tmp_path / "work").exists()  # nothing trained, nothing written
+
+
 def test_the_page_says_what_our_cpu_seconds_cover() -> None:
     single = results_page([_row("fre", 5.0, 6.0)], "cmd", 5)
     assert "CPU seconds of our whole fit process (the peer" in single

@@ -116,6 +116,7 @@ def test_g2p_config_reads_phones_as_tokens_without_prediction_attention(
     assert budget.pace_schedule
     assert cli.datamodule.hparams.batch_by_length
     assert growth.slot_generate is None and growth.slot_copy is None
+    assert cli.model.net.speller is not None  # each cluster's code points read in order
 
 
 def test_page_only_lists_the_finished_languages(tmp_path: Path) -> None:

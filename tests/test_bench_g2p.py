@@ -116,6 +116,7 @@ def test_g2p_config_reads_phones_as_tokens_without_prediction_attention(
     assert budget.pace_schedule
     assert cli.datamodule.hparams.batch_by_length
     assert growth.slot_generate is None and growth.slot_copy is None
+    assert cli.model.net.speller is not None  # each cluster's code points read in order
 
 
 def test_page_only_lists_the_finished_languages(tmp_path: Path) -> None:
@@ -161,3 +162,16 @@ def test_the_page_says_what_our_cpu_seconds_cover() -> None:
     pair["ours"]["members"] = 2
     page = results_page([pair], "cmd", 5)
     assert "fit process (its 2 members trained side by side" in page
+
+
+def test_the_published_table_is_the_one_its_committed_rows_give() -> None:
+    # bench/results/g2p.md's table and the lines under it must be what results_page makes
+    # of bench/results/g2p_rows/ (the rows of the run that measured it), so a figure edited
+    # by hand, or rows committed without their page, fail here.
+    results = Path(__file__).resolve().parents[1] / "bench" / "results"
+    rows = [json.loads(p.read_text()) for p in sorted(results.glob("g2p_rows/*/row.json"))]
+    assert len(rows) == 15
+    page = results_page(rows, "cmd", 5, {r["lang"]: 450 for r in rows})
+    generated = page[page.index("| lang |") :].strip()
+    assert generated in (results / "g2p.md").read_text()
+    assert "| **macro** | **15.63** |" in generated

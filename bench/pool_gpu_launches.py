@@ -211,9 +211,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.gather_min_pairs is not None:
         gpu_scores.GATHER_MIN_PAIRS = args.gather_min_pairs
+    # Triton takes both only as powers of two; anything else would fail inside a launch.
+    for flag, value in (("--gather-rows", args.gather_rows), ("--gather-warps", args.gather_warps)):
+        if value is not None and (value < 1 or value & (value - 1)):
+            parser.error(f"{flag} must be a power of two, got {value}")
     if args.gather_rows is not None:
-        if args.gather_rows < 1 or args.gather_rows & (args.gather_rows - 1):
-            parser.error(f"--gather-rows must be a power of two, got {args.gather_rows}")
         gpu_scores.GATHER_ROWS = args.gather_rows
     if args.gather_warps is not None:
         gpu_scores.GATHER_WARPS = args.gather_warps

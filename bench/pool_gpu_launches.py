@@ -32,6 +32,7 @@ from pool import CHANNELS, GRAPH_SIZE, block_features, chain_batch, random_batch
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.pool import ClusterPooling, EdgePooling, TopKPooling
 
+from bench.command_line import OneLineParser
 from pyg_grapheme.nn import ThresholdMergePool
 from pyg_grapheme.nn.pool.gpu import scores as gpu_scores
 
@@ -184,7 +185,7 @@ def parity(count: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 16384, 131072, 1048576])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--slow-pool-max", type=int, default=16384)

@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
         gpu_scores.GATHER_WARPS = args.gather_warps
     print(
         f"# the backward's pass by node from {gpu_scores.GATHER_MIN_PAIRS} candidate pairs, "
-        f"{gpu_scores.GATHER_ROWS or 'tile'} rows and {gpu_scores.GATHER_WARPS} warps a program"
+        f"{gpu_scores.gather_rows(CHANNELS)} rows and {gpu_scores.GATHER_WARPS} warps a program"
     )
     if not torch.cuda.is_available():
         print("pool_gpu_launches: needs a CUDA device", file=sys.stderr)

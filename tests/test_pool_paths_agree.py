@@ -244,3 +244,39 @@ def test_one_host_read_per_call_on_cuda(mode):
                 torch.cuda.set_sync_debug_mode("default")
         syncs = [w for w in caught if "called a synchronizing" in str(w.message)]
         assert len(syncs) == 1, [str(w.message) for w in syncs]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("channels", [64, 300])
+def test_the_pass_by_node_gives_the_atomic_gradients_on_cuda(channels):
+    """At a size where the similarity's backward gathers each node's pairs by default
+    (``GATHER_MIN_PAIRS`` pairs and more), with the library's tile and warps, the features'
+    and the projection's gradients are those of the atomic sums per pair (float32: the two
+    add in different orders). 300 channels pad to 512 columns: fewer rows a program."""
+    from pyg_grapheme.nn.pool.gpu import scores as gpu_scores
+
+    gen = torch.Generator().manual_seed(3)
+    graphs, size = (gpu_scores.GATHER_MIN_PAIRS + 4096) // 31 + 1, 32  # 31 pairs a chain
+    num_nodes = graphs * size
+    first = torch.arange(num_nodes - 1)
+    first = first[(first + 1) % size != 0]  # chains inside each graph
+    pairs = torch.stack([first, first + 1])
+    edge_index = torch.cat([pairs, pairs.flip(0)], 1).cuda()
+    batch = torch.arange(graphs).repeat_interleave(size).cuda()
+    x = torch.randn(num_nodes, channels, generator=gen).cuda()
+    weights = torch.randn(num_nodes, channels, generator=gen).cuda()
+    pool = ThresholdMergePool(channels, threshold=0.5).cuda()
+
+    def gradients(min_pairs: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        with patch.object(gpu_scores, "GATHER_MIN_PAIRS", min_pairs):
+            h = x.clone().requires_grad_(True)
+            pool.zero_grad(set_to_none=True)
+            x_out, _, _, info = pool(h, edge_index, batch)
+            ((x_out * weights[: x_out.size(0)]).sum() + info.gate.square().sum()).backward()
+            return h.grad, pool.lin.weight.grad, int(info.candidate_index.size(1))
+
+    gathered, gathered_weight, num_pairs = gradients(gpu_scores.GATHER_MIN_PAIRS)
+    atomic, atomic_weight, _ = gradients(1 << 40)
+    assert num_pairs >= gpu_scores.GATHER_MIN_PAIRS
+    assert torch.allclose(gathered, atomic, rtol=1e-4, atol=1e-5)
+    assert torch.allclose(gathered_weight, atomic_weight, rtol=1e-4, atol=1e-3)

@@ -41,7 +41,15 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from pyg_grapheme.nn.pool.gpu.launch import BLOCK, ROW_BLOCK, device_function, grid, kernel, tile
+from pyg_grapheme.nn.pool.gpu.launch import (
+    BLOCK,
+    ROW_BLOCK,
+    TILE,
+    device_function,
+    grid,
+    kernel,
+    tile,
+)
 from pyg_grapheme.nn.pool.pair_cosine import EPS
 
 tl: Any = None  # bound to triton.language by launch.available()
@@ -60,12 +68,26 @@ INT32_KEY_LIMIT = 2**31 - 1
 # per pair and channel: launches cost host time at small sizes, atomics device time at
 # large ones (bench/pool_gpu_launches.py --gather-min-pairs measures both).
 GATHER_MIN_PAIRS = 1 << 19
-# The pass by node's launch: rows a program gathers (a power of two; None: the row
-# kernels' tile, launch.tile) and warps a program. Its loads depend on each other (pair,
-# then partner, then row) and it loops to the longest list of its rows, so both set how
-# long it waits (bench/pool_gpu_launches.py --gather-rows / --gather-warps measure them).
+# The pass by node's launch: elements of a program's [rows, channels] tile, or the rows
+# themselves where GATHER_ROWS is set (a power of two), and warps a program. Its loads depend
+# on each other (pair, then partner, then row) and it loops to the longest list of its rows,
+# so both set how long it waits. bench/pool_gpu_gather_sweep.py swept 8-64 rows of 64
+# channels on 2-8 warps on an H100 (bench/results/pool_gpu.md): 64 rows (4096 elements) on
+# 2 warps made 1M-node calls 12-18% faster than the row kernels' tile (32 rows) on 4 warps
+# (chains 10.2 -> 9.0 ms, random graphs 13.0 -> 10.7 ms). The tile is kept in elements, not
+# rows, so wider features get fewer rows a program (as launch.tile does).
+GATHER_ELEMENTS = 2 * TILE
 GATHER_ROWS: int | None = None
-GATHER_WARPS = 4
+GATHER_WARPS = 2
+
+
+def gather_rows(channels: int) -> int:
+    """Rows a program of the pass by node gathers: :data:`GATHER_ROWS` where set, else
+    :data:`GATHER_ELEMENTS` over the channels padded to a power of two (at least one)."""
+    if GATHER_ROWS is not None:
+        return GATHER_ROWS
+    columns = tile(channels)[1]
+    return max(1, GATHER_ELEMENTS // columns)
 
 
 def key_dtype(sentinel: int) -> torch.dtype:
@@ -676,7 +698,7 @@ class PairScores(torch.autograd.Function):
         grad_logit = torch.empty((), dtype=scored.tau.dtype, device=device) if has_logit else None
         row_tiles = tiles
         if gather:
-            row_tiles = {**tiles, "BLOCK": GATHER_ROWS or rows_per_tile, "num_warps": GATHER_WARPS}
+            row_tiles = {**tiles, "BLOCK": gather_rows(channels), "num_warps": GATHER_WARPS}
         kernel(_row_gradients, device)[grid(num_nodes, row_tiles["BLOCK"])](
             rows, scored.norm, grad_unit, scored.graph, sums, grad_h, through_gate,
             scored.tau, grad_logit if has_logit else through_gate, first, second, by_second,

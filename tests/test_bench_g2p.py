@@ -46,6 +46,20 @@ def test_results_page_counts_and_macro() -> None:
     assert "below the 2020 LSTM baseline on 1 of 1 languages" in page
 
 
+def test_results_page_of_languages_outside_the_2020_table() -> None:
+    """A user's own language has no published cells: no nan, and the counts say so."""
+    page = results_page([_row("xyz", 10.0, 12.0)], "cmd", 5, test_words={"xyz": 450})
+    assert "nan" not in page
+    assert "| xyz | 10.00 | 2.50 | 12.00 | 3.00 | 101 | 100 |  |  |  |  |" in page
+    assert "| **macro** | **10.00** | 2.50 | 12.00 | 3.00 | 101 | 100 |  |  |  |  |" in page
+    assert "- No language here has published 2020 figures." in page
+    assert "2020 LSTM" not in page.split("| **macro**")[1].split("seq2seq peer")[0]
+    page = results_page([_row("fre", 5.0, 6.0), _row("xyz", 10.0, 12.0)], "cmd", 5)
+    assert "| **macro** | **7.50** | 1.88 | 9.00 | 2.25 | 101 | 100 | 13.56 | 6.22 |" in page
+    assert "below the 2020 LSTM baseline on 1 of 1 languages" in page
+    assert "macro is over those 1 languages; 1 here have no published 2020 figures" in page
+
+
 def test_sampling_error_of_two_word_error_rates() -> None:
     # 20% and 10% of 100 words: spread sqrt((0.16 + 0.09) / 100) = 0.05, so 2 errors apart.
     assert sampling_z(20.0, 10.0, 100) == pytest.approx(2.0)

@@ -33,6 +33,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -101,10 +102,42 @@ def _run_measured(command: list[str], log: Path) -> float:
 
 
 def _best_checkpoint(run_dir: Path) -> Path:
+    """The one best checkpoint a fit left in ``run_dir``. Two are an error, not a choice: a
+    sort by name would take ``best-epoch=9`` over ``best-epoch=24``, or an interrupted
+    attempt's file over this fit's."""
     best = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
-    if not best:
-        raise RuntimeError(f"no best checkpoint in {run_dir / 'checkpoints'}")
-    return best[-1]
+    if len(best) != 1:
+        found = ", ".join(p.name for p in best) or "none"
+        raise RuntimeError(
+            f"expected one best checkpoint in {run_dir / 'checkpoints'}, found {found}"
+        )
+    return best[0]
+
+
+def _fresh_run_dir(run_dir: Path) -> Path:
+    """``run_dir`` emptied: a language without its ``row.json`` is fitted from the start, and
+    what an interrupted attempt left there (its best checkpoint above all) must not stand
+    in for the new fit's."""
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def decode_test(checkpoint: Path, data_dir: Path, lang: str, beam: int) -> dict[str, float]:
+    """Test WER and PER of a fit's checkpoint, every member decoding together
+    (:meth:`GraphTransformModule.transform_text`) with ``beam``, one thread."""
+    import torch
+
+    from lightning_modules.module import GraphTransformModule
+
+    torch.set_num_threads(1)
+    module = GraphTransformModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    test = read_pairs(data_dir / f"{lang}_test.jsonl")
+    outputs: list[str] = []
+    for first in range(0, len(test), 128):
+        outputs += module.transform_text([a for a, _ in test[first : first + 128]], beam=beam)
+    return {"members": len(module.nets), **score(outputs, [b for _, b in test])}
 
 
 def score(outputs: list[str], targets: list[str]) -> dict[str, float]:
@@ -127,8 +160,7 @@ def run_ours(
     """Fit with conf/g2p.yaml (``cpu_budget``: its CPU budget instead of the config's),
     then decode test from the best (dev) checkpoint with ``beam``: every member of the
     fit together (``model.members``; :meth:`GraphTransformModule.transform_text`)."""
-    run_dir = work / lang / "ours"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = _fresh_run_dir(work / lang / "ours")
     command = [
         sys.executable, "-m", "lightning_modules.fit", "--config", "conf/g2p.yaml",
         "--data.train_path", str(data_dir / f"{lang}_train.jsonl"),
@@ -139,21 +171,10 @@ def run_ours(
         command += ["--cpu_budget.seconds", f"{cpu_budget:g}"]
     cpu = _run_measured([*command, *extra], run_dir / "fit.log")
     checkpoint = _best_checkpoint(run_dir)
-    import torch
-
-    from lightning_modules.module import GraphTransformModule
-
-    torch.set_num_threads(1)
-    module = GraphTransformModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-    test = read_pairs(data_dir / f"{lang}_test.jsonl")
-    outputs: list[str] = []
-    for first in range(0, len(test), 128):
-        outputs += module.transform_text([a for a, _ in test[first : first + 128]], beam=beam)
     return {
         "cpu_seconds": cpu,
-        "members": len(module.nets),
         "checkpoint": str(checkpoint),
-        **score(outputs, [b for _, b in test]),
+        **decode_test(checkpoint, data_dir, lang, beam),
     }
 
 

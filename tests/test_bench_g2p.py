@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from bench.g2p import _reusable_baseline, languages, results_page, sampling_z, score
+from bench.g2p import (
+    _best_checkpoint,
+    _fresh_run_dir,
+    _reusable_baseline,
+    languages,
+    results_page,
+    sampling_z,
+    score,
+)
 
 
 def test_score_is_word_and_phone_error_in_percent() -> None:
@@ -16,6 +24,27 @@ def test_score_is_word_and_phone_error_in_percent() -> None:
     got = score(["a b c", "d f"], ["a b c", "d  e"])
     assert got["wer"] == pytest.approx(50.0)
     assert got["per"] == pytest.approx(100.0 * 1 / 5)
+
+
+def test_a_refit_starts_from_an_empty_folder_and_takes_its_own_best_checkpoint(
+    tmp_path: Path,
+) -> None:
+    # An interrupted attempt left its best checkpoint (epoch 34); the new fit's best is at
+    # epoch 29. A sort by name takes the stale one, so the bench empties the folder first
+    # and refuses a folder holding two.
+    checkpoints = tmp_path / "ours" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "best-epoch=34-val_exact_match=0.9311.ckpt").write_text("stale")
+    run_dir = _fresh_run_dir(tmp_path / "ours")
+    assert list(run_dir.iterdir()) == []
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / "best-epoch=9-val_exact_match=0.9000.ckpt").write_text("new")
+    assert _best_checkpoint(run_dir).name == "best-epoch=9-val_exact_match=0.9000.ckpt"
+    (run_dir / "checkpoints" / "best-epoch=24-val_exact_match=0.8000.ckpt").write_text("old")
+    with pytest.raises(RuntimeError, match=r"expected one best checkpoint.*found best-epoch=24"):
+        _best_checkpoint(run_dir)
+    with pytest.raises(RuntimeError, match="found none"):
+        _best_checkpoint(_fresh_run_dir(run_dir))
 
 
 def _row(lang: str, ours: float, peer: float, cpu: float = 100.0) -> dict:

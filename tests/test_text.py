@@ -289,3 +289,22 @@ def test_hash_features_are_nearly_orthogonal() -> None:
     assert above_04 / pairs == pytest.approx(1.0433e-3, rel=1e-3)
     assert largest == pytest.approx(0.644823, abs=1e-6)
     assert math.sqrt(sum_sq / pairs) == pytest.approx(1 / 8, rel=0.01)
+
+
+def test_feature_rows_are_fresh_copies_usable_in_any_grad_mode() -> None:
+    # The rows are cached per cluster. Rows first made under inference mode must give
+    # features that autograd can save outside it, and a caller that writes into its
+    # features must not change what later calls get.
+    from pyg_grapheme.text import _feature_row
+
+    _feature_row.cache_clear()
+    with torch.inference_mode():
+        expected = cluster_features(["ж", "q"]).clone()
+    weight = torch.ones(NUM_NODE_FEATURES, 1, requires_grad=True)
+    features = cluster_features(["ж", "q", "ж"])
+    assert not features.is_inference()
+    (features @ weight).pow(2).sum().backward()  # saves the features for backward
+    assert torch.allclose(weight.grad[:, 0], 2 * (features.T @ (features @ weight.detach()))[:, 0])
+    assert torch.equal(features[0], features[2]) and torch.equal(features[:2], expected)
+    features.mul_(0.0)
+    assert torch.equal(cluster_features(["ж", "q"]), expected)

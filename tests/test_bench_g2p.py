@@ -160,6 +160,7 @@ def test_g2p_config_reads_phones_as_tokens_without_prediction_attention(
     assert cli.datamodule.hparams.batch_by_length
     assert growth.slot_generate is None and growth.slot_copy is None
     assert cli.model.net.speller is not None  # each cluster's code points read in order
+    assert cli.trainer.num_sanity_val_steps == 0  # 23 of the budget's CPU seconds
 
 
 def test_page_only_lists_the_finished_languages(tmp_path: Path) -> None:

@@ -25,10 +25,11 @@ so with :math:`a_i = c_0 + \dots + c_{i-1}` an alignment :math:`c` has
     \alpha_{i+1}(j) = \operatorname{logsumexp}_{0 \le c \le K}\Big(\alpha_i(j - c)
         + \sum_{s < c} e_{i,s,j-c+s} + f_{i,c,j}\Big),
 
-and :math:`\log p(y) = \alpha_n(m)`. For each node every segment (start, length) is
-scored at once from diagonal prefix sums, so a step is a few vectorised operations over
-the batch, in log space; the gradient is autograd's, exact, and equals the posterior
-occupation of each lattice point. Scores that do not depend on the slot :math:`s` are
+and :math:`\log p(y) = \alpha_n(m)`. Every node's segments (end, length) are scored
+at once, before the recursion, from prefix sums along the lattice's diagonals, so a step
+is one window of :math:`\alpha` and one reduction over the batch, in log space; the
+gradient is autograd's, exact, and equals the posterior occupation of each lattice
+point. Scores that do not depend on the slot :math:`s` are
 given as ``[B, n, m]`` and ``[B, n, m + 1]`` tensors; slot-dependent ones as
 ``[B, n, K + 1, m]`` and ``[B, n, K + 1, m + 1]``.
 
@@ -114,40 +115,44 @@ def _slotted(
     return emit, end, min(top, m)
 
 
-def _segments(alpha: Tensor, emit_i: Tensor, end_i: Tensor, top: int) -> Tensor:
-    """``[B, m + 1, top + 1]``: for start ``a`` and length ``c``, ``alpha(a)`` plus the score
-    of node ``i`` writing units ``a .. a + c - 1`` and ending (``LOG_ZERO`` past ``m``)."""
-    batch, m = alpha.size(0), alpha.size(1) - 1
-    device = alpha.device
-    start = torch.arange(m + 1, device=device).view(m + 1, 1)
-    length = torch.arange(top + 1, device=device).view(1, top + 1)
-    stop = start + length  # a + c
-    inside = stop <= m
-    # Diagonal gathers: emitted[b, a, s] = e[b, s, a + s], ended[b, a, c] = f[b, c, a + c].
-    emit_t = emit_i[:, : top + 1].transpose(1, 2)  # [B, m, S]
-    end_t = end_i[:, : top + 1].transpose(1, 2)  # [B, m + 1, S]
-    if m > 0:
-        where = stop.clamp(max=m - 1).expand(batch, m + 1, top + 1)
-        emitted = torch.gather(emit_t, 1, where)
-        emitted = torch.where(stop < m, emitted, torch.zeros_like(emitted))
-        written = torch.nn.functional.pad(torch.cumsum(emitted, dim=2), (1, 0))[..., : top + 1]
+def _segment_scores(emit: Tensor, end: Tensor, top: int) -> Tensor:
+    r"""``[B, n, m + 1, top + 1]``: entry ``(i, j, k)`` scores node ``i`` writing the
+    ``c = top - k`` units ``j - c .. j - 1`` and ending there,
+    :math:`\sum_{s < c} e_{i,s,j-c+s} + f_{i,c,j}` (``LOG_ZERO`` where ``j < c``).
+
+    Every node's segments at once, from prefix sums along the lattice's diagonals, so the
+    recursion over nodes is one window of ``alpha`` and one reduction a step. The length
+    axis runs backwards (``k = top - c``) so that a step's window of ``alpha`` is a
+    plain view (:func:`_windows`)."""
+    batch, n, _, m = emit.shape
+    device = emit.device
+    length = torch.arange(top + 1, device=device).view(top + 1, 1)  # c
+    stop = torch.arange(m + 1, device=device).view(1, m + 1)  # j
+    if m > 0 and top > 0:
+        # diagonal[b, i, s, a] = e[b, i, s, a + s], 0 past the last unit.
+        slot = torch.arange(top, device=device).view(top, 1)
+        unit = slot + torch.arange(m + 1, device=device).view(1, m + 1)  # a + s
+        diagonal = torch.gather(
+            emit[:, :, :top], 3, unit.clamp(max=m - 1).expand(batch, n, top, m + 1)
+        )
+        diagonal = torch.where(unit < m, diagonal, torch.zeros_like(diagonal))
+        # by_start[b, i, c, a]: units a .. a + c - 1 written by node i.
+        by_start = torch.nn.functional.pad(torch.cumsum(diagonal, dim=2), (0, 0, 1, 0))
+        written = torch.gather(
+            by_start, 3, (stop - length).clamp(min=0).expand(batch, n, top + 1, m + 1)
+        )
     else:
-        written = emit_t.new_zeros(batch, 1, top + 1)
-    ended = torch.gather(end_t, 1, stop.clamp(max=m).expand(batch, m + 1, top + 1))
-    score = alpha.unsqueeze(2) + written + ended
-    return torch.where(inside, score, torch.full_like(score, LOG_ZERO))
+        written = emit.new_zeros(batch, n, top + 1, m + 1)
+    score = written + end[:, :, : top + 1]  # [B, n, c, j]
+    score = torch.where(stop >= length, score, torch.full_like(score, LOG_ZERO))
+    return score.flip(2).transpose(2, 3).contiguous()
 
 
-def _by_end(segments: Tensor) -> Tensor:
-    """``[B, m + 1, S]``: entry ``(j, c)`` is the segment ending at ``j`` of length ``c``
-    (``segments[b, j - c, c]``; ``LOG_ZERO`` where ``j < c``)."""
-    batch, width, slots = segments.shape
-    device = segments.device
-    stop = torch.arange(width, device=device).view(width, 1)
-    length = torch.arange(slots, device=device).view(1, slots)
-    begin = stop - length
-    picked = torch.gather(segments, 1, begin.clamp(min=0).expand(batch, width, slots))
-    return torch.where(begin >= 0, picked, torch.full_like(picked, LOG_ZERO))
+def _windows(alpha: Tensor, top: int) -> Tensor:
+    """``[B, m + 1, top + 1]`` view: entry ``(j, k)`` is ``alpha(j - top + k)``, that is
+    ``alpha(j - c)`` for ``c = top - k`` (``LOG_ZERO`` before 0)."""
+    padded = torch.nn.functional.pad(alpha, (top, 0), value=LOG_ZERO)
+    return padded.unfold(1, top + 1, 1)
 
 
 def monotonic_forward(
@@ -177,8 +182,9 @@ def monotonic_forward(
     batch, n, _, m = emit.shape
     alpha = torch.full((batch, m + 1), LOG_ZERO, dtype=emit.dtype, device=emit.device)
     alpha[:, 0] = 0.0
+    score = _segment_scores(emit, end, top)
     for i in range(n):
-        stepped = torch.logsumexp(_by_end(_segments(alpha, emit[:, i], end[:, i], top)), dim=2)
+        stepped = torch.logsumexp(_windows(alpha, top) + score[:, i], dim=2)
         alpha = torch.where((i < num_nodes).unsqueeze(1), stepped, alpha)
     return alpha.gather(1, num_units.view(batch, 1)).squeeze(1)
 
@@ -206,8 +212,10 @@ def monotonic_viterbi(
         alpha = torch.full((batch, m + 1), LOG_ZERO, dtype=emit.dtype, device=emit.device)
         alpha[:, 0] = 0.0
         back = torch.zeros(n, batch, m + 1, dtype=torch.long, device=emit.device)
+        # Lengths ascending again, so a tie goes to the shorter segment (max takes the first).
+        score = _segment_scores(emit, end, top).flip(3)
         for i in range(n):
-            best, length = _by_end(_segments(alpha, emit[:, i], end[:, i], top)).max(dim=2)
+            best, length = (_windows(alpha, top).flip(2) + score[:, i]).max(dim=2)
             active = (i < num_nodes).unsqueeze(1)
             alpha = torch.where(active, best, alpha)
             back[i] = torch.where(active, length, 0)

@@ -365,8 +365,17 @@ class TransducerGrowth(torch.nn.Module):
         for layer in self.joint:
             z = z + torch.tanh(layer(z))
         z = self.drop(z)
-        end = self.end_head(z).squeeze(-1)
-        vocab = self.vocab_head(z) if self.vocab_head is not None else z.new_zeros(*z.shape[:-1], 0)
+        if self.vocab_head is not None:
+            # One product for the end and the vocabulary: a one-column product's backward
+            # is an outer product, which the CPU's matrix kernels run far below their speed.
+            weight = torch.cat([self.end_head.weight, self.vocab_head.weight])
+            bias = torch.cat([self.end_head.bias, self.vocab_head.bias])
+            end, vocab = torch.nn.functional.linear(z, weight, bias).split(
+                [1, self.vocab_size], dim=-1
+            )
+        else:
+            end, vocab = self.end_head(z), z.new_zeros(*z.shape[:-1], 0)
+        end = end.squeeze(-1)
         # (W z + b) . k = z . (W^T k) + b . k: the query map moves onto the few keys
         # instead of running over every lattice point.
         weight, bias = self.copy_query.weight, self.copy_query.bias

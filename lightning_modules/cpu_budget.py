@@ -15,6 +15,15 @@ would pass the budget:
 
 Where it stops, it makes that epoch validate (whatever ``check_val_every_n_epoch`` says),
 so the checkpoint chosen on validation can be the last weights, and prints one line.
+
+What a validation pass costs is only known once one has run. A run whose first scheduled
+validation is several epochs away could be stopped before it (a large training set: a
+few epochs fill the budget), and its last validation would then come on top of the
+budget. So when an epoch ends before any validation and the epochs up to the first
+scheduled one, with one epoch's time spare for the validation itself, would not fit in
+what is left, that epoch validates too (the schedule is kept afterwards). A validation
+pass that costs more than one training epoch (a development set far larger than the
+training set) can still pass the budget by the difference.
 A run that ends by its ``max_epochs`` first is not touched. The stop depends on the
 machine's speed, as ``max_time``'s does: a run resumed or repeated elsewhere may stop at
 another epoch.
@@ -70,6 +79,9 @@ class CpuTimeBudget(pl.Callback):
         self._epoch_cost = 0.0
         self._batch_cost = 0.0
         self._validation_cost = 0.0
+        self._validated = False
+        # check_val_every_n_epoch to put back after a validation made to learn its cost.
+        self._scheduled_every: int | None = None
 
     def share_used(self) -> float | None:
         r"""The share of the budget's training time used,
@@ -105,6 +117,10 @@ class CpuTimeBudget(pl.Callback):
         if not trainer.sanity_checking:
             spent = time.process_time() - self._validation_start
             self._validation_cost = max(self._validation_cost, spent)
+            self._validated = True
+            if self._scheduled_every is not None and not trainer.should_stop:
+                trainer.check_val_every_n_epoch = self._scheduled_every
+            self._scheduled_every = None
 
     def on_train_batch_end(
         self,
@@ -126,6 +142,8 @@ class CpuTimeBudget(pl.Callback):
         else:
             going_on = self._batch_cost + self._validation_cost
         if going_on <= left:
+            if batch_idx + 1 >= trainer.num_training_batches:
+                self._validate_to_learn_its_cost(trainer, left)
             return
         # Stop here; validate these weights so that the checkpoint choice can take them.
         trainer.should_stop = True
@@ -135,4 +153,25 @@ class CpuTimeBudget(pl.Callback):
             f"cpu_budget: stopping in epoch {trainer.current_epoch} after batch "
             f"{batch_idx + 1} of {trainer.num_training_batches}: {now:.1f} of "
             f"{self.seconds:g} CPU seconds used, going on would need about {going_on:.1f} more"
+        )
+
+    def _validate_to_learn_its_cost(self, trainer: pl.Trainer, left: float) -> None:
+        """Make the epoch that ends validate when no validation has run and the run might
+        be stopped before its first scheduled one (module docstring)."""
+        every = trainer.check_val_every_n_epoch
+        if self._validated or not isinstance(every, int) or every <= 1:
+            return
+        done = trainer.current_epoch + 1
+        if done % every == 0:
+            return  # this epoch validates anyway
+        # Epochs up to the first scheduled validation, and one more for the pass itself.
+        needed = (every - done % every + 1) * self._epoch_cost
+        if needed <= left:
+            return
+        self._scheduled_every = every
+        trainer.check_val_every_n_epoch = 1
+        rank_zero_info(
+            f"cpu_budget: validating epoch {trainer.current_epoch} to learn what a validation "
+            f"costs: the budget's {left:.1f} CPU seconds left may not reach the first scheduled "
+            f"one (every {every} epochs)"
         )

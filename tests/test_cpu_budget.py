@@ -39,12 +39,13 @@ def _train(
     batches: int,
     batch_seconds: float,
     validation_seconds: float,
+    every: int = 2,
 ) -> tuple[list[float], float]:
     """Drive the callback's hooks in Lightning's order (batch end, then the epoch's
     validation when scheduled) on a stub trainer; returns each validation's end time and
     the clock when training ended."""
     trainer = SimpleNamespace(
-        should_stop=False, check_val_every_n_epoch=2, num_training_batches=batches,
+        should_stop=False, check_val_every_n_epoch=every, num_training_batches=batches,
         current_epoch=0, sanity_checking=False,
     )  # fmt: skip
     validations = []
@@ -84,6 +85,34 @@ def test_stops_within_an_epoch_longer_than_the_budget(clock):
     # Batches end at 2, 4, 6: after the third, one more (2 s) does not fit in 1 s.
     assert budget.stopped_epoch == 0
     assert validations == [7.0] and end == 7.0
+
+
+def test_a_run_that_may_stop_before_its_first_validation_validates_its_first_epoch(clock):
+    # Epochs of 5 batches of 6 s, a validation every 5 epochs that costs 25 s: the
+    # budget is gone before epoch 4, and a stop that reserved nothing for the unknown
+    # validation would end at 90 + 25 = 115 s.
+    budget = CpuTimeBudget(seconds=100.0)
+    validations, end = _train(budget, clock, 20, 5, 6.0, 25.0, every=5)
+    # Epoch 0 ends at 30 with 70 s left, short of the 5 epochs (150 s) up to and through
+    # the first scheduled validation: it validates (55). In epoch 1 one more batch and a
+    # validation (31 s) no longer fit after the third batch (73, 27 s left): stop there.
+    assert validations == [55.0, 98.0]
+    assert budget.stopped_epoch == 1 and end == 98.0 <= budget.seconds
+
+
+def test_the_validation_schedule_is_kept_after_the_first_epochs_validation(clock):
+    budget = CpuTimeBudget(seconds=150.0)
+    validations, end = _train(budget, clock, 20, 5, 6.0, 8.0, every=5)
+    # Epoch 0 validates (120 s left < 150 s): 38. Epochs 1 and 2 do not (every 5th
+    # again), epoch 3 is the budget's stop: 68, 98, then 128 + 8.
+    assert validations == [38.0, 136.0]
+    assert budget.stopped_epoch == 3 and end == 136.0
+
+
+def test_a_run_that_reaches_its_first_validation_is_not_made_to_validate_early(clock):
+    budget = CpuTimeBudget(seconds=1000.0)
+    validations, _ = _train(budget, clock, 10, 5, 6.0, 8.0, every=5)
+    assert validations[:2] == [158.0, 316.0]  # epochs 4 and 9 only
 
 
 def test_no_budget_never_stops(clock):

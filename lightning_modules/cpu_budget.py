@@ -21,9 +21,11 @@ validation is several epochs away could be stopped before it (a large training s
 few epochs fill the budget), and its last validation would then come on top of the
 budget. So when an epoch ends before any validation and the epochs up to the first
 scheduled one, with one epoch's time spare for the validation itself, would not fit in
-what is left, that epoch validates too (the schedule is kept afterwards). A validation
-pass that costs more than one training epoch (a development set far larger than the
-training set) can still pass the budget by the difference.
+what is left, that epoch validates too (the schedule is kept afterwards). Two cases can
+still pass the budget, by what their last validation costs beyond the time kept for it:
+a validation pass that costs more than one training epoch (a development set far
+larger than the training set), and a first epoch longer than the whole budget, which
+stops before any validation has run.
 A run that ends by its ``max_epochs`` first is not touched. The stop depends on the
 machine's speed, as ``max_time``'s does: a run resumed or repeated elsewhere may stop at
 another epoch.

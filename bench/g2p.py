@@ -25,6 +25,17 @@ Command (the results page, ``bench/results/g2p.md``, says how long it ran)::
 
 ``--langs fre geo`` runs some languages; ``--no-baseline`` only ours; extra arguments
 after ``--`` go to the fit command (``-- --trainer.max_epochs 30``).
+
+A table takes about as long for the peer as for ours. ``--peers-only --peer-seconds S``
+trains the peer alone, ``S`` CPU seconds a language, into ``--work``; a later run with
+``--reuse-baseline`` that folder takes those results wherever ``S`` is at least its own
+fit's seconds (so at most 15 CPU minutes, ``S = 900``, serves every fit of
+``conf/g2p.yaml``), and trains only ours::
+
+    python bench/g2p.py --data-dir ../shared/data/g2p2020 --jobs 2 --peers-only \
+        --peer-seconds 900 --work PEERS
+    python bench/g2p.py --data-dir ../shared/data/g2p2020 --jobs 2 \
+        --reuse-baseline PEERS --out bench/results/g2p.md
 """
 
 from __future__ import annotations
@@ -217,13 +228,18 @@ def _baseline_process(lang: str, data_dir: Path, work: Path, beam: int, cpu_seco
     (work / lang / "baseline.json").write_text(json.dumps(result))
 
 
-def _finished_row(work: Path, lang: str, beam: int) -> dict[str, Any] | None:
-    """The row a previous run finished for ``lang`` (same beam), or None."""
+def _finished_row(
+    work: Path, lang: str, beam: int, with_ours: bool = True
+) -> dict[str, Any] | None:
+    """The row a previous run finished for ``lang`` (same beam), or None; with
+    ``with_ours`` only a row that holds our result (not a ``--peers-only`` one)."""
     path = work / lang / "row.json"
     if not path.is_file():
         return None
     row = json.loads(path.read_text())
-    return row if row.get("beam") == beam else None
+    if row.get("beam") != beam or (with_ours and "ours" not in row):
+        return None
+    return row
 
 
 def _reusable_baseline(
@@ -232,7 +248,7 @@ def _reusable_baseline(
     """The peer's result a previous run's work folder holds for ``lang`` when it used the
     same beam and at least ``cpu_seconds`` (so reusing it can only favour the peer); None
     without a folder."""
-    row = _finished_row(previous, lang, beam) if previous else None
+    row = _finished_row(previous, lang, beam, with_ours=False) if previous else None
     old = row.get("baseline") if row else None
     return old if old and old["cpu_seconds"] >= cpu_seconds else None
 
@@ -246,13 +262,17 @@ def run_language(
     extra: list[str],
     reuse_baseline: Path | None = None,
     cpu_budget: float | None = None,
+    peer_seconds: float | None = None,
 ) -> dict[str, Any]:
+    """Ours, then the peer (reused, or trained for our CPU seconds, or ``peer_seconds``
+    where that is more); writes and returns the language's row."""
     began = time.time()
     ours = run_ours(lang, data_dir, work, beam, extra, cpu_budget)
     row: dict[str, Any] = {"lang": lang, "beam": beam, "ours": ours}
     if baseline:
         old = _reusable_baseline(reuse_baseline, lang, beam, ours["cpu_seconds"])
-        row["baseline"] = old or run_baseline(lang, data_dir, work, beam, ours["cpu_seconds"])
+        seconds = max(ours["cpu_seconds"], peer_seconds or 0.0)
+        row["baseline"] = old or run_baseline(lang, data_dir, work, beam, seconds)
         row["baseline_reused"] = old is not None
     row["wall_seconds"] = time.time() - began
     (work / lang / "row.json").write_text(json.dumps(row))
@@ -263,6 +283,26 @@ def run_language(
         b = row["baseline"]
         line += f" | baseline WER {b['wer']:.2f} PER {b['per']:.2f} cpu {b['cpu_seconds']:.0f}s"
     print(line, flush=True)
+    return row
+
+
+def run_peer_only(
+    lang: str, data_dir: Path, work: Path, beam: int, seconds: float, resume: bool
+) -> dict[str, Any]:
+    """The peer alone, trained for ``seconds`` (``--peers-only``), as a row that
+    ``--reuse-baseline`` reads; with ``resume``, a row there that already holds a peer of
+    at least ``seconds`` is kept."""
+    kept = _reusable_baseline(work, lang, beam, seconds) if resume else None
+    if kept is not None:
+        return {"lang": lang, "beam": beam, "baseline": kept}
+    row = {
+        "lang": lang,
+        "beam": beam,
+        "baseline": run_baseline(lang, data_dir, work, beam, seconds),
+    }
+    (work / lang / "row.json").write_text(json.dumps(row))
+    b = row["baseline"]
+    print(f"{lang}: baseline WER {b['wer']:.2f} PER {b['per']:.2f} cpu {b['cpu_seconds']:.0f}s")
     return row
 
 
@@ -402,8 +442,8 @@ def results_page(
             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}; date {time.strftime('%Y-%m-%d')}. Test WER and PER "
             f"in %, beam {beam} for both models; CPU s: CPU seconds of our whole fit "
-            f"{_fits(rows)} (the peer trained for as many). Published columns: Gorman et al. "
-            "(2020), test WER.",
+            f"{_fits(rows)} (the peer trained for at least as many: seq2seq CPU s). Published "
+            "columns: Gorman et al. (2020), test WER.",
             "",
             *lines,
             "",
@@ -446,6 +486,17 @@ def main(argv: list[str] | None = None) -> None:
         metavar="SECONDS",
         help="our CPU budget for a language (default: conf/g2p.yaml's cpu_budget.seconds)",
     )
+    parser.add_argument(
+        "--peer-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="train the peer for this many CPU seconds where that is more than our fit took",
+    )
+    parser.add_argument(
+        "--peers-only",
+        action="store_true",
+        help="train only the peer, --peer-seconds a language, for a later --reuse-baseline",
+    )
     parser.add_argument("--baseline-only", metavar="LANG", help=argparse.SUPPRESS)
     parser.add_argument("--cpu-seconds", type=float, help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
@@ -454,6 +505,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--data-dir {args.data_dir} is not a directory")
     if args.cpu_budget is not None and not args.cpu_budget > 0:
         parser.error(f"--cpu-budget must be a positive number of seconds, got {args.cpu_budget}")
+    if args.peer_seconds is not None and not args.peer_seconds > 0:
+        parser.error(
+            f"--peer-seconds must be a positive number of seconds, got {args.peer_seconds}"
+        )
+    if args.peers_only and (args.peer_seconds is None or args.no_baseline or args.page_only):
+        parser.error("--peers-only needs --peer-seconds, and neither --no-baseline nor --page-only")
     if args.baseline_only:
         if args.cpu_seconds is None:
             parser.error("--baseline-only needs --cpu-seconds")
@@ -477,6 +534,17 @@ def main(argv: list[str] | None = None) -> None:
         _write_page(rows, argv, args, test_words)
         return
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.peers_only:
+        with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+            list(
+                pool.map(
+                    lambda lang: run_peer_only(
+                        lang, args.data_dir, args.work, args.beam, args.peer_seconds, args.resume
+                    ),
+                    langs,
+                )
+            )
+        return
     with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         rows = list(
             pool.map(
@@ -491,6 +559,7 @@ def main(argv: list[str] | None = None) -> None:
                         extra,
                         args.reuse_baseline,
                         args.cpu_budget,
+                        args.peer_seconds,
                     )
                 ),
                 langs,

@@ -220,3 +220,95 @@ def test_the_published_table_is_the_one_its_committed_rows_give() -> None:
     generated = page[page.index("| lang |") :].strip()
     assert generated in (results / "g2p.md").read_text()
     assert "| **macro** | **16.06** |" in generated
+
+
+def _data_dir(root: Path, langs: tuple[str, ...]) -> Path:
+    data = root / "data"
+    data.mkdir()
+    for lang in langs:
+        for split in ("train", "dev", "test"):
+            (data / f"{lang}_{split}.jsonl").write_text('{"input": "ab", "target": "a b"}\n')
+    return data
+
+
+def _peer_result(seconds: float) -> dict:
+    return {"wer": 7.0, "per": 1.5, "cpu_seconds": seconds + 2.0, "epochs": 3.0}
+
+
+def test_peers_only_trains_the_peer_alone_and_a_later_run_reuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bench.g2p as g2p
+
+    data, peers = _data_dir(tmp_path, ("fre", "bul")), tmp_path / "peers"
+    trained: list[tuple[str, float]] = []
+
+    def fake_baseline(lang: str, data_dir: Path, work: Path, beam: int, seconds: float) -> dict:
+        trained.append((lang, seconds))
+        (work / lang).mkdir(parents=True, exist_ok=True)
+        return _peer_result(seconds)
+
+    cpu = [850.0]
+
+    def fake_ours(lang: str, data_dir: Path, work: Path, beam: int, extra, budget) -> dict:
+        (work / lang / "ours").mkdir(parents=True, exist_ok=True)  # as a fit's folder
+        return {"wer": 5.0, "per": 1.0, "cpu_seconds": cpu[0], "checkpoint": "best.ckpt"}
+
+    monkeypatch.setattr(g2p, "run_baseline", fake_baseline)
+    monkeypatch.setattr(g2p, "run_ours", fake_ours)
+    common = ["--data-dir", str(data), "--langs", "fre", "bul"]
+    g2p.main([*common, "--work", str(peers), "--peers-only", "--peer-seconds", "900"])
+    assert sorted(trained) == [("bul", 900.0), ("fre", 900.0)]
+    row = json.loads((peers / "fre" / "row.json").read_text())
+    assert row == {"lang": "fre", "beam": 5, "baseline": _peer_result(900.0)}
+    # A peers-only row is no finished language (it holds no result of ours) ...
+    assert g2p._finished_row(peers, "fre", 5) is None
+    # ... and --resume keeps its peers instead of training them again.
+    g2p.main([*common, "--work", str(peers), "--peers-only", "--peer-seconds", "900", "--resume"])
+    assert len(trained) == 2
+    # Our run takes those peers (902 CPU s against our fit's 850) and trains none.
+    out = tmp_path / "page.md"
+    work = tmp_path / "work"
+    g2p.main([*common, "--work", str(work), "--reuse-baseline", str(peers), "--out", str(out)])
+    assert len(trained) == 2
+    assert "| fre | 5.00 | 1.00 | 7.00 | 1.50 | 902 | 850 |" in out.read_text()
+    # Where our fit took more than the stored peer, the peer trains again, for our seconds.
+    cpu[0] = 950.0
+    g2p.main([*common[:3], "--work", str(tmp_path / "w2"), "--reuse-baseline", str(peers)])
+    assert trained[-1] == ("fre", 950.0)
+
+
+def test_the_peer_trains_for_peer_seconds_where_that_is_more_than_ours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bench.g2p as g2p
+
+    seconds: list[float] = []
+    monkeypatch.setattr(g2p, "run_ours", lambda *a: {"wer": 5.0, "per": 1.0, "cpu_seconds": 800.0})
+    monkeypatch.setattr(
+        g2p, "run_baseline", lambda lang, d, w, b, s: seconds.append(s) or _peer_result(s)
+    )
+    (tmp_path / "fre").mkdir()
+    g2p.run_language("fre", tmp_path, tmp_path, 5, True, [], peer_seconds=900.0)
+    g2p.run_language("fre", tmp_path, tmp_path, 5, True, [], peer_seconds=700.0)
+    g2p.run_language("fre", tmp_path, tmp_path, 5, True, [])
+    assert seconds == [900.0, 800.0, 800.0]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--peers-only"], "--peers-only needs --peer-seconds"),
+        (["--peers-only", "--peer-seconds", "900", "--no-baseline"], "--peers-only needs"),
+        (["--peer-seconds", "-5"], "--peer-seconds must be a positive number of seconds"),
+    ],
+)
+def test_bad_peer_options_are_one_line(tmp_path: Path, capsys, options, message) -> None:
+    from bench.g2p import main
+
+    data = _data_dir(tmp_path, ("fre",))
+    with pytest.raises(SystemExit) as stopped:
+        main(["--data-dir", str(data), "--work", str(tmp_path / "work"), *options])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]

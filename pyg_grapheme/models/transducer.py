@@ -366,8 +366,8 @@ class TransducerGrowth(torch.nn.Module):
             z = z + torch.tanh(layer(z))
         z = self.drop(z)
         if self.vocab_head is not None:
-            # One product for the end and the vocabulary: a one-column product's backward
-            # is an outer product, which the CPU's matrix kernels run far below their speed.
+            # One product for the end and the vocabulary: one pass over the lattice's
+            # features (the largest tensor of a step) instead of two, forward and backward.
             weight = torch.cat([self.end_head.weight, self.vocab_head.weight])
             bias = torch.cat([self.end_head.bias, self.vocab_head.bias])
             end, vocab = torch.nn.functional.linear(z, weight, bias).split(

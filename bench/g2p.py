@@ -277,14 +277,16 @@ def run_language(
         row["baseline_reused"] = old is not None
     row["wall_seconds"] = time.time() - began
     (work / lang / "row.json").write_text(json.dumps(row))
-    line = (
-        f"{lang}: ours WER {ours['wer']:.2f} PER {ours['per']:.2f} cpu {ours['cpu_seconds']:.0f}s"
-    )
+    line = f"{lang}: ours {_scores_text(ours)}"
     if baseline:
-        b = row["baseline"]
-        line += f" | baseline WER {b['wer']:.2f} PER {b['per']:.2f} cpu {b['cpu_seconds']:.0f}s"
+        line += f" | baseline {_scores_text(row['baseline'])}"
     print(line, flush=True)
     return row
+
+
+def _scores_text(result: dict[str, Any]) -> str:
+    """``WER .. PER .. cpu ..s`` of one model's result, for the progress lines."""
+    return f"WER {result['wer']:.2f} PER {result['per']:.2f} cpu {result['cpu_seconds']:.0f}s"
 
 
 def run_peer_only(
@@ -302,8 +304,7 @@ def run_peer_only(
         "baseline": run_baseline(lang, data_dir, work, beam, seconds),
     }
     (work / lang / "row.json").write_text(json.dumps(row))
-    b = row["baseline"]
-    print(f"{lang}: baseline WER {b['wer']:.2f} PER {b['per']:.2f} cpu {b['cpu_seconds']:.0f}s")
+    print(f"{lang}: baseline {_scores_text(row['baseline'])}", flush=True)
     return row
 
 
@@ -535,38 +536,21 @@ def main(argv: list[str] | None = None) -> None:
         _write_page(rows, argv, args, test_words)
         return
     args.work.mkdir(parents=True, exist_ok=True)
-    if args.peers_only:
-        with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
-            list(
-                pool.map(
-                    lambda lang: run_peer_only(
-                        lang, args.data_dir, args.work, args.beam, args.peer_seconds, args.resume
-                    ),
-                    langs,
-                )
+
+    def one_language(lang: str) -> dict[str, Any]:
+        if args.peers_only:
+            return run_peer_only(
+                lang, args.data_dir, args.work, args.beam, args.peer_seconds, args.resume
             )
-        return
+        return (args.resume and _finished_row(args.work, lang, args.beam)) or run_language(
+            lang, args.data_dir, args.work, args.beam, not args.no_baseline, extra,
+            args.reuse_baseline, args.cpu_budget, args.peer_seconds,
+        )  # fmt: skip
+
     with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
-        rows = list(
-            pool.map(
-                lambda lang: (
-                    (args.resume and _finished_row(args.work, lang, args.beam))
-                    or run_language(
-                        lang,
-                        args.data_dir,
-                        args.work,
-                        args.beam,
-                        not args.no_baseline,
-                        extra,
-                        args.reuse_baseline,
-                        args.cpu_budget,
-                        args.peer_seconds,
-                    )
-                ),
-                langs,
-            )
-        )
-    _write_page(rows, argv, args, test_words)
+        rows = list(pool.map(one_language, langs))
+    if not args.peers_only:  # a page needs our results
+        _write_page(rows, argv, args, test_words)
 
 
 def _test_words(data_dir: Path, lang: str) -> int:

@@ -31,6 +31,21 @@ def plot_curves(
     return path
 
 
+# Nodes drawn per chain. An untrained transducer writes up to max_children units per input
+# node (hundreds a word): every one drawn made a figure over 100 inches wide, and
+# rendering it took 13 of a one-epoch fit's 54 s. The caption still spells the whole strings.
+MAX_DRAWN_NODES = 40
+MAX_CAPTION_CHARS = 200
+
+
+def _caption(inputs: Sequence[str], outputs: Sequence[str]) -> str:
+    """``"input  ->  output"``, cut to :data:`MAX_CAPTION_CHARS` with the characters left out."""
+    text = "".join(inputs) + "  ->  " + "".join(outputs)
+    if len(text) <= MAX_CAPTION_CHARS:
+        return text
+    return f"{text[:MAX_CAPTION_CHARS]}... ({len(text) - MAX_CAPTION_CHARS} more characters)"
+
+
 def plot_morph_diagrams(
     examples: Sequence[tuple[Sequence[str], Sequence[int], Sequence[str], Sequence[int]]],
     path: str | Path,
@@ -41,11 +56,12 @@ def plot_morph_diagrams(
     parent cluster of each output node)``. An input node has a line to every output
     node its cluster grew into: several inputs into one output is a merge, one
     input into several outputs a split, no line a deletion. Nodes are coloured by
-    cluster.
+    cluster. A chain longer than :data:`MAX_DRAWN_NODES` draws its first
+    :data:`MAX_DRAWN_NODES` nodes and says how many it left out.
     """
     path = Path(path)
     rows = max(len(examples), 1)
-    width = max([max(len(e[0]), len(e[2])) for e in examples] + [4])
+    width = max([min(max(len(e[0]), len(e[2])), MAX_DRAWN_NODES) for e in examples] + [4])
     fig, axes = plt.subplots(rows, 1, figsize=(0.6 * width + 1.5, 1.8 * rows), squeeze=False)
     cmap = plt.get_cmap("tab20")
     for ax, (inputs, cluster, outputs, parent) in zip(axes[:, 0], examples):
@@ -53,24 +69,28 @@ def plot_morph_diagrams(
         ax.set_ylim(-0.6, 1.6)
         ax.axis("off")
         colour = {k: cmap(rank % 20) for rank, k in enumerate(dict.fromkeys(cluster))}
-        for i, (g, k) in enumerate(zip(inputs, cluster)):
+        shown_in, shown_out = min(len(inputs), MAX_DRAWN_NODES), min(len(outputs), MAX_DRAWN_NODES)
+        for i, (g, k) in enumerate(zip(inputs[:shown_in], cluster[:shown_in])):
             ax.add_patch(plt.Circle((i, 1.0), 0.32, color=colour[k], alpha=0.8))
             ax.text(i, 1.0, repr(g)[1:-1], ha="center", va="center", fontsize=9)
-            for o, p in enumerate(parent):
+            for o, p in enumerate(parent[:shown_out]):
                 if p == k:
                     ax.plot([i, o], [0.68, 0.32], color=colour[k], lw=1)
-            if i + 1 < len(inputs):
+            if i + 1 < shown_in:
                 ax.annotate(
                     "", (i + 0.68, 1.0), (i + 0.32, 1.0), arrowprops={"arrowstyle": "->", "lw": 0.8}
                 )
-        for o, (g, p) in enumerate(zip(outputs, parent)):
+        for o, (g, p) in enumerate(zip(outputs[:shown_out], parent[:shown_out])):
             ax.add_patch(plt.Circle((o, 0.0), 0.32, color=colour.get(p, "grey"), alpha=0.8))
             ax.text(o, 0.0, repr(g)[1:-1], ha="center", va="center", fontsize=9)
-            if o + 1 < len(outputs):
+            if o + 1 < shown_out:
                 ax.annotate(
                     "", (o + 0.68, 0.0), (o + 0.32, 0.0), arrowprops={"arrowstyle": "->", "lw": 0.8}
                 )
-        ax.text(-0.7, 1.45, "".join(inputs) + "  ->  " + "".join(outputs), fontsize=8)
+        for y, total, shown in ((1.0, len(inputs), shown_in), (0.0, len(outputs), shown_out)):
+            if total > shown:
+                ax.text(shown - 0.4, y - 0.5, f"+{total - shown} more", fontsize=8, ha="right")
+        ax.text(-0.7, 1.45, _caption(inputs, outputs), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -51,6 +51,7 @@ def test_fit_names_the_file_and_line_of_a_malformed_record(tmp_path):
     assert_one_line_error(done, "fit", "train.jsonl:3: key 'input' must be a string, got number 5")
 
 
+@pytest.mark.slow
 def test_fit_reports_a_missing_file_an_unknown_task_and_a_bad_option(tmp_path):
     done = run(
         "lightning_modules.fit", "--data.train_path", "nope.jsonl", "--data.val_path", "v.jsonl",
@@ -65,6 +66,7 @@ def test_fit_reports_a_missing_file_an_unknown_task_and_a_bad_option(tmp_path):
     assert not (tmp_path / "outputs").exists()  # nothing was written before the error
 
 
+@pytest.mark.slow
 def test_predict_reports_a_missing_checkpoint_and_conflicting_options(tmp_path):
     done = run("lightning_modules.predict", "--ckpt", "none.ckpt", "--text", "ab", cwd=tmp_path)
     assert_one_line_error(done, "predict", "none.ckpt: no such checkpoint file")

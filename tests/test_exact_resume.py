@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from fit_cases import QUIET
 
@@ -68,6 +69,7 @@ def _stopped(done, signum: int, step: int, batch: int, run_dir: Path) -> None:
     assert _last(run_dir)["global_step"] == step
 
 
+@pytest.mark.slow
 def test_stops_anywhere_resume_to_the_same_weights(tmp_path):
     # Before: SIGTERM ended fit with status 0, and a resume restarted the interrupted epoch
     # with a fresh shuffle: the weights differed from an uninterrupted run by up to 0.105.

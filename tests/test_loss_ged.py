@@ -26,6 +26,7 @@ def _tie_ceiling(truth: np.ndarray) -> float:
     return spearman(truth, truth + 1e-9 * np.arange(len(truth)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("family", "max_edits", "seed"),
     [("mixed", 6, 11), ("same", 8, 12)],

@@ -149,6 +149,7 @@ def assert_generalises(scores: dict[str, float]) -> None:
 # drop_last, grow: double, empty: strip); the tasks that repeat a mechanism (copy,
 # squeeze_spaces, spaced) are `long`, so the suite stays under 10 minutes on 2 cores:
 # `pytest -m long` runs them, and bench/generic_config.py reproduces every README row.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "task",
     [
@@ -175,6 +176,7 @@ def _write_jsonl(path: Path, pairs) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "task",
     [
@@ -364,6 +366,7 @@ def test_last_checkpoint_without_validation_holds_the_last_epoch(tmp_path, monke
     assert not list((tmp_path / "outputs" / "checkpoints").glob("best-*"))
 
 
+@pytest.mark.slow
 def test_resume_after_kill_continues_where_it_left_off(tmp_path):
     args = [
         sys.executable,
@@ -419,6 +422,7 @@ def test_resume_after_kill_continues_where_it_left_off(tmp_path):
     assert "Restoring states from the checkpoint" in done.stderr + done.stdout
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path):
     # Validation pairs alternate: short dedupe strings, which four epochs learn, and pairs
     # whose target holds a grapheme outside the model's vocabulary, which it can never

@@ -10,9 +10,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_installed_wheel_fits_from_another_folder(tmp_path):
     # Build from a copy: an in-tree build would leave build/ and *.egg-info in the checkout.
     source = tmp_path / "source"

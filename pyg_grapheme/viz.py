@@ -32,8 +32,8 @@ def plot_curves(
 
 
 # Nodes drawn per chain. An untrained transducer writes up to max_children units per input
-# node (hundreds a word): every one drawn made a figure over 100 inches wide, and
-# rendering it took 13 of a one-epoch fit's 54 s. The caption still spells the whole strings.
+# node (hundreds a word): every one drawn made a figure over 100 inches wide, which took
+# 21 of a one-epoch fit's 54 s (cProfile). The caption spells the strings further.
 MAX_DRAWN_NODES = 40
 MAX_CAPTION_CHARS = 200
 
@@ -44,6 +44,22 @@ def _caption(inputs: Sequence[str], outputs: Sequence[str]) -> str:
     if len(text) <= MAX_CAPTION_CHARS:
         return text
     return f"{text[:MAX_CAPTION_CHARS]}... ({len(text) - MAX_CAPTION_CHARS} more characters)"
+
+
+def _draw_chain(ax: plt.Axes, labels: Sequence[str], colours: Sequence, y: float) -> int:
+    """Draw a chain's first :data:`MAX_DRAWN_NODES` nodes at height ``y`` (circle, label,
+    arrow to the next) and how many it left out; returns the number drawn."""
+    shown = min(len(labels), MAX_DRAWN_NODES)
+    for x, (label, colour) in enumerate(zip(labels[:shown], colours[:shown])):
+        ax.add_patch(plt.Circle((x, y), 0.32, color=colour, alpha=0.8))
+        ax.text(x, y, repr(label)[1:-1], ha="center", va="center", fontsize=9)
+        if x + 1 < shown:
+            ax.annotate(
+                "", (x + 0.68, y), (x + 0.32, y), arrowprops={"arrowstyle": "->", "lw": 0.8}
+            )
+    if len(labels) > shown:
+        ax.text(shown - 0.4, y - 0.5, f"+{len(labels) - shown} more", fontsize=8, ha="right")
+    return shown
 
 
 def plot_morph_diagrams(
@@ -69,27 +85,12 @@ def plot_morph_diagrams(
         ax.set_ylim(-0.6, 1.6)
         ax.axis("off")
         colour = {k: cmap(rank % 20) for rank, k in enumerate(dict.fromkeys(cluster))}
-        shown_in, shown_out = min(len(inputs), MAX_DRAWN_NODES), min(len(outputs), MAX_DRAWN_NODES)
-        for i, (g, k) in enumerate(zip(inputs[:shown_in], cluster[:shown_in])):
-            ax.add_patch(plt.Circle((i, 1.0), 0.32, color=colour[k], alpha=0.8))
-            ax.text(i, 1.0, repr(g)[1:-1], ha="center", va="center", fontsize=9)
+        shown_in = _draw_chain(ax, inputs, [colour[k] for k in cluster], 1.0)
+        shown_out = _draw_chain(ax, outputs, [colour.get(p, "grey") for p in parent], 0.0)
+        for i, k in enumerate(cluster[:shown_in]):
             for o, p in enumerate(parent[:shown_out]):
                 if p == k:
                     ax.plot([i, o], [0.68, 0.32], color=colour[k], lw=1)
-            if i + 1 < shown_in:
-                ax.annotate(
-                    "", (i + 0.68, 1.0), (i + 0.32, 1.0), arrowprops={"arrowstyle": "->", "lw": 0.8}
-                )
-        for o, (g, p) in enumerate(zip(outputs[:shown_out], parent[:shown_out])):
-            ax.add_patch(plt.Circle((o, 0.0), 0.32, color=colour.get(p, "grey"), alpha=0.8))
-            ax.text(o, 0.0, repr(g)[1:-1], ha="center", va="center", fontsize=9)
-            if o + 1 < shown_out:
-                ax.annotate(
-                    "", (o + 0.68, 0.0), (o + 0.32, 0.0), arrowprops={"arrowstyle": "->", "lw": 0.8}
-                )
-        for y, total, shown in ((1.0, len(inputs), shown_in), (0.0, len(outputs), shown_out)):
-            if total > shown:
-                ax.text(shown - 0.4, y - 0.5, f"+{total - shown} more", fontsize=8, ha="right")
         ax.text(-0.7, 1.45, _caption(inputs, outputs), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

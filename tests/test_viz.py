@@ -17,7 +17,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def test_a_short_diagram_is_as_wide_as_its_longest_chain(tmp_path):
-    # "abba" -> "aba": b and b merged (cluster 1), 5 nodes wide at most -> width 5.
+    # "abbac" -> "aba": the two b merged (cluster 1), c deleted; 5 nodes wide at most.
     example = (["a", "b", "b", "a", "c"], [0, 1, 1, 2, 3], ["a", "b", "a"], [0, 1, 2])
     path = plot_morph_diagrams([example], tmp_path / "m.png")
     assert _png_size(path) == (round((0.6 * 5 + 1.5) * 110), round(1.8 * 110))

@@ -43,10 +43,11 @@ import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
-import regex
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
+
+from pyg_grapheme.graphemes import segment
 
 __all__ = [
     "CATEGORY_GROUPS",
@@ -112,18 +113,7 @@ PROPERTY_DIM = FeatureLayout.properties.stop - FeatureLayout.properties.start
 COMPOSITION_DIM = FeatureLayout.composition.stop - FeatureLayout.composition.start
 NUM_NODE_FEATURES = FeatureLayout.width
 
-_GRAPHEME = regex.compile(r"\X", flags=regex.UNICODE)
 _EMOJI_JOINERS = {"\u200d", "\ufe0f", "\u20e3"}
-
-
-def segment(text: str) -> list[str]:
-    """Split ``text`` into extended grapheme clusters (UAX #29).
-
-    ``"".join(segment(t)) == t`` for every string ``t``.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"segment expects a str, got {type(text).__name__}")
-    return _GRAPHEME.findall(text)
 
 
 def _hash_vector(cluster: str, salt: bytes = b"") -> list[float]:

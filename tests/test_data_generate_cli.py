@@ -2,7 +2,7 @@
 
 The round trips call ``main`` in this process (fast); the command-line contract
 (exit status 2, one line on stderr, no traceback) is checked through real
-subprocesses, started together because each one imports torch.
+subprocesses, started together. The command imports neither torch nor PyG.
 """
 
 from __future__ import annotations
@@ -33,6 +33,26 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 def test_importing_the_command_keeps_generate_the_function() -> None:
     assert pyg_grapheme.data.generate is generate_function
     assert generate is generate_function
+
+
+def test_the_command_imports_neither_torch_nor_pyg() -> None:
+    # Each of them cost the command's start most of its 10 CPU seconds; the data
+    # package's graph side (PairDataset, collate_pairs) loads when first asked for.
+    code = (
+        "import sys, pyg_grapheme.data.generate; "
+        "print(sorted(m for m in ('torch', 'torch_geometric') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr[-2000:]
+
+
+def test_the_graph_side_loads_when_asked_for() -> None:
+    from pyg_grapheme.data.pair_dataset import PairDataset, collate_pairs
+
+    assert pyg_grapheme.data.PairDataset is PairDataset
+    assert pyg_grapheme.data.collate_pairs is collate_pairs
+    with pytest.raises(AttributeError, match="has no attribute 'pair_datasets'"):
+        _ = pyg_grapheme.data.pair_datasets
 
 
 @pytest.mark.parametrize("task", STRING_TASKS)

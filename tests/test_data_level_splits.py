@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from pyg_grapheme.data import MATH_LEVELS, TextPair, read_jsonl
-from pyg_grapheme.data.commutative_swap import operand_order_key, operand_order_variants
 from pyg_grapheme.data.generate import main
 from pyg_grapheme.data.level_splits import SPLITS, level_splits, parse_fractions, split_sizes
 from pyg_grapheme.data.math_levels import math_space
 from pyg_grapheme.data.math_record import math_record
+from pyg_grapheme.data.operand_order import operand_order_key, operand_order_variants
 
 PROGRAM = "python -m pyg_grapheme.data.generate"
 FRACTIONS = (0.8, 0.1, 0.1)

@@ -18,6 +18,7 @@
 * :class:`PairDataset`, :func:`collate_pairs` (``pair_dataset.py``): graphs for training.
 """
 
+import importlib
 import sys
 import types
 
@@ -27,7 +28,6 @@ from pyg_grapheme.data.expression_tree import ExpressionTreeError, tree_to_polis
 from pyg_grapheme.data.jsonl import FORMATS, JsonlFormatError, JsonlPairs, read_jsonl
 from pyg_grapheme.data.math_expressions import evaluate_polish, format_result, parse_polish
 from pyg_grapheme.data.math_levels import MATH_LEVELS
-from pyg_grapheme.data.pair_dataset import PairDataset, collate_pairs
 from pyg_grapheme.data.polish_grammar import parse_polish_tree
 from pyg_grapheme.data.symbolic_polish import canonical_form, sympy_to_polish, tree_to_sympy
 from pyg_grapheme.data.text_pair import TextPair
@@ -72,6 +72,23 @@ class _Package(types.ModuleType):
         if name == "generate" and isinstance(value, types.ModuleType):
             return
         super().__setattr__(name, value)
+
+
+# The graph side (torch and PyG) loads when first asked for: the generators, the JSONL
+# readers and `python -m pyg_grapheme.data.generate` need no torch, and importing it
+# cost that command about 6 of its 7 CPU seconds.
+_LAZY = {
+    "PairDataset": "pyg_grapheme.data.pair_dataset",
+    "collate_pairs": "pyg_grapheme.data.pair_dataset",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 sys.modules[__name__].__class__ = _Package

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from pyg_grapheme.text import segment
+from pyg_grapheme.graphemes import segment
 
 __all__ = ["ALPHABETS", "resolve_alphabet"]
 

@@ -18,12 +18,12 @@ pass through unchanged.
 For splitting data, :func:`operand_order_variants` lists every text of the
 same problem in the whole Polish notation (``(let x 7 (* 12 x))`` and ``(let
 x 7 (* x 12))``), and :func:`operand_order_key` names the problem, so held-out
-splits can keep a problem and its mirror images on one side.
+splits can keep a problem and its mirror images on one side (both live in
+:mod:`~pyg_grapheme.data.operand_order`, which needs no torch, and are re-exported here).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -31,7 +31,11 @@ from torch.utils.data import Dataset
 from torch_geometric.data import Data
 
 from pyg_grapheme.data.math_expressions import Expression, parse_polish, to_polish
-from pyg_grapheme.data.polish_grammar import PolishTree, parse_polish_tree
+from pyg_grapheme.data.operand_order import (
+    COMMUTATIVE,
+    operand_order_key,
+    operand_order_variants,
+)
 from pyg_grapheme.data.text_pair import TextPair
 from pyg_grapheme.text import text_to_graph
 
@@ -43,8 +47,6 @@ __all__ = [
     "swap_operands",
 ]
 
-COMMUTATIVE = ("+", "*")
-
 
 def swap_operands(expression: Expression, draw: torch.Generator | None, p: float) -> Expression:
     """Swap the operands of each commutative application with probability ``p``."""
@@ -55,52 +57,6 @@ def swap_operands(expression: Expression, draw: torch.Generator | None, p: float
     if op in COMMUTATIVE and float(torch.rand((), generator=draw)) < p:
         left, right = right, left
     return (op, left, right)
-
-
-def _variants(tree: PolishTree) -> list[str]:
-    if isinstance(tree, str):
-        return [tree]
-    head, *args = tree
-    texts = [f"({head} {' '.join(parts)})" for parts in itertools.product(*map(_variants, args))]
-    if head in COMMUTATIVE:
-        texts += [
-            f"({head} {right} {left})" for left, right in itertools.product(*map(_variants, args))
-        ]
-    return texts
-
-
-def operand_order_variants(text: str) -> frozenset[str]:
-    """Every text that is ``text`` with the operands of some ``+``/``*`` applications
-    swapped, ``text`` included: ``2**k`` texts at most for ``k`` applications
-    (fewer where both operands read the same).
-
-    A text outside the Polish grammar is its only variant.
-    """
-    try:
-        tree = parse_polish_tree(text)
-    except ValueError:
-        return frozenset((text,))
-    return frozenset(_variants(tree)) | {text}
-
-
-def _key(tree: PolishTree) -> str:
-    if isinstance(tree, str):
-        return tree
-    head, *args = tree
-    keys = [_key(arg) for arg in args]
-    if head in COMMUTATIVE:
-        keys.sort()
-    return f"({head} {' '.join(keys)})"
-
-
-def operand_order_key(text: str) -> str:
-    """One name for all :func:`operand_order_variants` of ``text``: the variant whose
-    commutative operands are in sorted order at every application (``text`` itself when
-    it is outside the grammar). Two texts are the same problem when their keys are equal."""
-    try:
-        return _key(parse_polish_tree(text))
-    except ValueError:
-        return text
 
 
 class CommutativeSwapDataset(Dataset[tuple[Data, Data]]):

@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pyg_grapheme.data.commutative_swap import operand_order_variants
 from pyg_grapheme.data.curriculum import generate
+from pyg_grapheme.data.operand_order import operand_order_variants
 from pyg_grapheme.data.text_pair import TextPair
 
 __all__ = ["SPLITS", "level_splits", "parse_fractions", "split_sizes"]

@@ -55,7 +55,7 @@ from collections.abc import Sequence
 from functools import cache
 from math import comb
 
-from pyg_grapheme.text import segment
+from pyg_grapheme.graphemes import segment
 
 __all__ = [
     "MAX_RUN",

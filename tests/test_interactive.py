@@ -13,9 +13,10 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-from lightning_modules.command_line import bare_flags
+from lightning_modules.command_line import bare_flags, one_line_errors
 from lightning_modules.interactive import PROMPT, interactive_session
 from lightning_modules.module import GraphTransformModule
+from lightning_modules.predict import main as predict_main
 from lightning_modules.predict import predict
 from pyg_grapheme.models import GraphTransformNet
 
@@ -98,7 +99,9 @@ def test_the_session_loop_in_process() -> None:
     )
 
 
-def test_checkpoint_session_answers_as_the_model_does(tmp_path: Path) -> None:
+def test_checkpoint_session_answers_as_the_model_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     # An untrained small model: the session must give exactly what the model gives.
     torch.manual_seed(0)
     net = GraphTransformNet(hidden_channels=16, num_layers=2, output_vocab=["a", "b", "q"])
@@ -108,11 +111,16 @@ def test_checkpoint_session_answers_as_the_model_does(tmp_path: Path) -> None:
     trainer.save_checkpoint(ckpt)
     questions = ["aabbbc", "xyyz", "  q  "]
     stdin = "\n".join([questions[0], "", questions[1]]).encode() + b"\n\xfe\n" + b"  q  \n"
-    done = _predict("--ckpt", str(ckpt), "--interactive", "--show_morph", stdin=stdin)
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    # In this process, as the command's __main__ runs it (a real process, which costs a
+    # new interpreter's imports, is test_engine_session_... above): stdin is a pipe.
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    capfd.readouterr()
+    with one_line_errors("predict"):
+        predict_main(["--ckpt", str(ckpt), "--interactive", "--show_morph"])
+    stdout, stderr = capfd.readouterr()
     expected = [net.transform_text([q], with_morph=True)[0] for q in questions]
-    assert done.stdout.decode().splitlines() == [f"{out}\t{morph}" for out, morph in expected]
-    errors = [line for line in done.stderr.decode().splitlines() if line.startswith("predict")]
+    assert stdout.splitlines() == [f"{out}\t{morph}" for out, morph in expected]
+    errors = [line for line in stderr.splitlines() if line.startswith("predict")]
     assert errors == ["predict: line 4: invalid UTF-8 at byte 0 of the line"]
 
 

@@ -145,8 +145,9 @@ def assert_generalises(scores: dict[str, float]) -> None:
     assert all(scores[script] >= UNSEEN_SCRIPT_BOUND for script in HELD_OUT_SCRIPTS), scores
 
 
-# One training of about a minute per mechanism runs by default (merge: dedupe, delete:
-# drop_last, grow: double, empty: strip); the tasks that repeat a mechanism (copy,
+# One training of about a minute per mechanism runs by default (merge: dedupe, grow:
+# double, delete and empty: strip, which deletes the spaces around a string and empties
+# strings of spaces only); the tasks that repeat a mechanism (copy, drop_last,
 # squeeze_spaces, spaced) are `long`, so the suite stays under 10 minutes on 2 cores:
 # `pytest -m long` runs them, and bench/generic_config.py reproduces every README row.
 @pytest.mark.slow
@@ -154,7 +155,7 @@ def assert_generalises(scores: dict[str, float]) -> None:
     "task",
     [
         pytest.param("copy", marks=pytest.mark.long),
-        "drop_last",
+        pytest.param("drop_last", marks=pytest.mark.long),
         "dedupe",
         pytest.param("squeeze_spaces", marks=pytest.mark.long),
     ],

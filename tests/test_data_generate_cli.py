@@ -250,7 +250,6 @@ SUBPROCESS_CASES = (
 )
 
 
-@pytest.mark.slow
 def test_command_line_contract_through_subprocesses(tmp_path: Path) -> None:
     """Bad arguments: exit status 2, exactly one line on stderr, nothing on stdout."""
     good_out = tmp_path / "good.jsonl"

@@ -36,7 +36,7 @@ def test_importing_the_command_keeps_generate_the_function() -> None:
 
 
 def test_the_command_imports_neither_torch_nor_pyg() -> None:
-    # Each of them cost the command's start most of its 10 CPU seconds; the data
+    # They cost the command 8 of the 9.4 CPU seconds it took to start; the data
     # package's graph side (PairDataset, collate_pairs) loads when first asked for.
     code = (
         "import sys, pyg_grapheme.data.generate; "

@@ -367,7 +367,12 @@ def test_last_checkpoint_without_validation_holds_the_last_epoch(tmp_path, monke
     assert not list((tmp_path / "outputs" / "checkpoints").glob("best-*"))
 
 
+# `long`: test_exact_resume.py kills a fit (SIGKILL) mid-epoch and resumes it to the
+# weights of a fit never stopped, bit for bit, and test_checkpoint_io.py checks that a
+# checkpoint write is atomic; this one kills the default fit at whatever moment it has
+# written its first epoch's checkpoint.
 @pytest.mark.slow
+@pytest.mark.long
 def test_resume_after_kill_continues_where_it_left_off(tmp_path):
     args = [
         sys.executable,

@@ -19,8 +19,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     pytest-xdist hands out tests in collection order; collected by file name, the long
     trainings came last, and one worker ran them while the other sat idle (the last 4% of
-    the tests took over four of the suite's twelve minutes on 2 cores). Started first, they
-    are shared between the workers and the short tests fill the gaps.
+    the tests took over four of the suite's twelve minutes on 2 cores). Started first, and
+    handed out one at a time (``--maxschedchunk 1`` in pyproject.toml), they are shared
+    between the workers and the short tests fill the gaps.
     """
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: order kept
 

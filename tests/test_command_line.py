@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -12,8 +11,8 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
+from fit_cases import run_in_process
 
-from lightning_modules.command_line import one_line_errors
 from lightning_modules.component_config import build_component, component_config
 from lightning_modules.module import GraphTransformModule
 from pyg_grapheme.loss import StructuralLoss
@@ -31,34 +30,6 @@ def run(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
     )
-
-
-def run_in_process(
-    module: str, *args: str, cwd: Path, capfd: pytest.CaptureFixture[str]
-) -> subprocess.CompletedProcess:
-    """What ``run`` returns, from the command's ``__main__`` block called in this process.
-
-    Each command's ``__main__`` is ``with one_line_errors(prog): main()``; calling the same
-    here skips a new interpreter's imports (about 14 CPU seconds each). One case per command
-    (the tests above and in test_training.py) still runs as a real process.
-    """
-    main = importlib.import_module(module).main
-    prog = module.rsplit(".", 1)[1]
-    capfd.readouterr()
-    cwd_before, argv_before = os.getcwd(), sys.argv
-    os.chdir(cwd)
-    sys.argv = [prog]  # as a process sees it: only the arguments passed to main
-    try:
-        with one_line_errors(prog):
-            main(list(args))
-        returncode = 0
-    except SystemExit as stop:
-        returncode = stop.code if isinstance(stop.code, int) else 1
-    finally:
-        os.chdir(cwd_before)
-        sys.argv = argv_before
-    out, err = capfd.readouterr()
-    return subprocess.CompletedProcess([module, *args], returncode, out, err)
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess, prog: str, message: str) -> None:
@@ -81,20 +52,17 @@ def test_fit_names_the_file_and_line_of_a_malformed_record(tmp_path):
     assert_one_line_error(done, "fit", "train.jsonl:3: key 'input' must be a string, got number 5")
 
 
-def test_fit_reports_a_missing_file_an_unknown_task_and_a_bad_option(tmp_path, capfd):
+def test_fit_reports_a_missing_file_an_unknown_task_and_a_bad_option(tmp_path, monkeypatch, capfd):
+    here = {"cwd": tmp_path, "monkeypatch": monkeypatch, "capfd": capfd}
+    fit = "lightning_modules.fit"
     done = run_in_process(
-        "lightning_modules.fit", "--data.train_path", "nope.jsonl", "--data.val_path", "v.jsonl",
-        cwd=tmp_path, capfd=capfd,
-    )  # fmt: skip
-    assert_one_line_error(done, "fit", "[Errno 2] No such file or directory: 'nope.jsonl'")
-    done = run_in_process(
-        "lightning_modules.fit", "--data.task", "reverse", cwd=tmp_path, capfd=capfd
+        fit, "--data.train_path", "nope.jsonl", "--data.val_path", "v.jsonl", **here
     )
+    assert_one_line_error(done, "fit", "[Errno 2] No such file or directory: 'nope.jsonl'")
+    done = run_in_process(fit, "--data.task", "reverse", **here)
     assert done.returncode == 2 and "fit: error: unknown task 'reverse'" in done.stderr
     assert "Traceback" not in done.stderr
-    done = run_in_process(
-        "lightning_modules.fit", "--model.learning_rate", "3", cwd=tmp_path, capfd=capfd
-    )
+    done = run_in_process(fit, "--model.learning_rate", "3", **here)
     assert_one_line_error(done, "fit", "unrecognized arguments: --model.learning_rate 3")
     assert not (tmp_path / "outputs").exists()  # nothing was written before the error
 
@@ -105,8 +73,9 @@ def test_predict_reports_a_missing_checkpoint_as_a_process(tmp_path):
     assert_one_line_error(done, "predict", "none.ckpt: no such checkpoint file")
 
 
-def test_predict_reports_a_missing_ckpt_option(tmp_path, capfd):
-    done = run_in_process("lightning_modules.predict", "--text", "ab", cwd=tmp_path, capfd=capfd)
+def test_predict_reports_a_missing_ckpt_option(tmp_path, monkeypatch, capfd):
+    here = {"cwd": tmp_path, "monkeypatch": monkeypatch, "capfd": capfd}
+    done = run_in_process("lightning_modules.predict", "--text", "ab", **here)
     assert_one_line_error(done, "predict", "--ckpt PATH is required")
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
+from fit_cases import run_in_process
 
-from lightning_modules.command_line import bare_flags, one_line_errors
+from lightning_modules.command_line import bare_flags
 from lightning_modules.interactive import PROMPT, interactive_session
 from lightning_modules.module import GraphTransformModule
-from lightning_modules.predict import main as predict_main
 from lightning_modules.predict import predict
 from pyg_grapheme.models import GraphTransformNet
 
@@ -114,10 +114,12 @@ def test_checkpoint_session_answers_as_the_model_does(
     # In this process, as the command's __main__ runs it (a real process, which costs a
     # new interpreter's imports, is test_engine_session_... above): stdin is a pipe.
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-    capfd.readouterr()
-    with one_line_errors("predict"):
-        predict_main(["--ckpt", str(ckpt), "--interactive", "--show_morph"])
-    stdout, stderr = capfd.readouterr()
+    done = run_in_process(
+        "lightning_modules.predict", "--ckpt", str(ckpt), "--interactive", "--show_morph",
+        cwd=REPO, monkeypatch=monkeypatch, capfd=capfd,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    stdout, stderr = done.stdout, done.stderr
     expected = [net.transform_text([q], with_morph=True)[0] for q in questions]
     assert stdout.splitlines() == [f"{out}\t{morph}" for out, morph in expected]
     errors = [line for line in stderr.splitlines() if line.startswith("predict")]

@@ -368,10 +368,16 @@ class GraphTransformModule(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         groups = self.parameter_groups()
+        parameters = [p for group in groups for p in group["params"]]
         optimizer = torch.optim.AdamW(
             groups if len(groups) > 1 else groups[0]["params"],
             lr=self.hparams.lr,
             weight_decay=self.hparams.weight_decay,
+            # One compiled update over every parameter instead of a dozen tensor ops for
+            # each (the default on a CPU, where torch does not choose the fused or foreach
+            # kernels): a model of conf/g2p.yaml holds 242 parameter tensors, and their
+            # updates were about 8% of a training step's CPU time (torch.profiler).
+            fused=_fusable(parameters),
         )
         if self.hparams.lr_schedule == "constant":
             return optimizer
@@ -438,6 +444,16 @@ class GraphTransformModule(pl.LightningModule):
         if not self.more_nets:
             return self.net.transform_text(texts, with_morph=with_morph, beam=beam)
         return ensemble_transform_text(self.nets, texts, with_morph=with_morph, beam=beam)
+
+
+def _fusable(parameters: Sequence[torch.Tensor]) -> bool | None:
+    """``True`` where torch's fused AdamW takes every parameter (floating point, on a CPU or
+    a CUDA device), else ``None`` (torch's own choice)."""
+    if parameters and all(
+        p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in parameters
+    ):
+        return True
+    return None
 
 
 def check_producible(pairs: Sequence[TextPair], units: OutputUnits, max_children: int) -> None:

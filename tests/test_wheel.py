@@ -66,6 +66,7 @@ def test_installed_wheel_fits_from_another_folder(tmp_path):
     assert sorted(p.name for p in elsewhere.iterdir()) == ["run"]  # no outputs/, lightning_logs/
     # Where the package is found, without importing it (an import costs Lightning's).
     find = "import importlib.util; print(importlib.util.find_spec('lightning_modules').origin)"
-    assert str(site) in subprocess.run(
+    found = subprocess.run(
         [sys.executable, "-c", find], cwd=elsewhere, env=env, capture_output=True, text=True
-    ).stdout
+    )
+    assert str(site) in found.stdout, found.stderr

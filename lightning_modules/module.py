@@ -241,9 +241,10 @@ class GraphTransformModule(pl.LightningModule):
         self, batch: tuple[Batch, Batch], augment: float = 0.0, progress: float = 1.0
     ) -> tuple[dict[str, Tensor], Tensor]:
         """Loss terms of a batch (the target is read whole: teacher forcing), each the
-        mean over the members, and the sum of the members' losses, which training
-        minimises (so each member's gradient is its own loss's); ``progress`` is the share
-        of training done (the objective's merge warm-up reads it)."""
+        mean over the members, with each member's own loss (``loss_member{k}``) where
+        there are several, and the sum of the members' losses, which training minimises
+        (so each member's gradient is its own loss's); ``progress`` is the share of
+        training done (the objective's merge warm-up reads it)."""
         inputs, targets = batch
         sup = self._targets(inputs, targets)
         if augment > 0.0:
@@ -260,6 +261,11 @@ class GraphTransformModule(pl.LightningModule):
         if len(per_member) == 1:
             return per_member[0], per_member[0]["loss"]
         mean = {k: torch.stack([t[k] for t in per_member]).mean() for k in per_member[0]}
+        # Each member's own loss as well (logged as train_/val_loss_member{k}): a member
+        # that stopped learning hides in the mean, and its beam proposals can still win
+        # the vote (bench/results/g2p.md, the learning-rate trial).
+        for k, terms in enumerate(per_member):
+            mean[f"loss_member{k}"] = terms["loss"].detach()
         return mean, torch.stack([t["loss"] for t in per_member]).sum()
 
     def training_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from fit_cases import fit
+from fit_cases import fit, metrics_rows
 
 from lightning_modules.checkpoint_io import load_module
 from lightning_modules.module import GraphTransformModule
@@ -66,6 +66,9 @@ def test_each_member_learns_from_its_own_loss():
                 assert torch.allclose(p.grad, together[name], atol=1e-6), name
     assert total.item() == pytest.approx(sum(losses))
     assert terms["loss"].item() == pytest.approx(sum(losses) / 2)
+    # Each member's own loss is reported too, so a member that stops learning shows.
+    assert [terms[f"loss_member{k}"].item() for k in range(2)] == pytest.approx(losses)
+    assert "loss_member0" not in _module(1)._shared_step(batch)[0]
 
 
 def test_one_parameter_group_per_member_and_per_members_merge_parameters():
@@ -99,6 +102,10 @@ def test_a_fit_of_two_members_saves_both_and_predict_reads_both(tmp_path, monkey
     path = tmp_path / "outputs" / "checkpoints" / "last.ckpt"
     loaded = load_module(GraphTransformModule, str(path), map_location="cpu")
     assert len(loaded.nets) == 2
+    # Both members' validation losses are logged, and their mean is the logged loss.
+    (val,) = [row for row in metrics_rows(tmp_path) if row.get("val_loss")]
+    each = [float(val[f"val_loss_member{k}"]) for k in range(2)]
+    assert float(val["val_loss"]) == pytest.approx(sum(each) / 2, rel=1e-5)
     for a, b in zip(cli.model.nets, loaded.nets):
         for (name, p), q in zip(a.named_parameters(), b.parameters()):
             assert torch.equal(p, q), name

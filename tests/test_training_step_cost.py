@@ -88,7 +88,7 @@ def test_a_fit_ends_with_the_same_weights_with_the_nan_fill(tmp_path, monkeypatc
     for name, guard in (("without", fit_command._no_nan_fill), ("with", contextlib.nullcontext)):
         monkeypatch.setattr(fit_command, "_no_nan_fill", guard)
         (tmp_path / name).mkdir()
-        torch.utils.deterministic.fill_uninitialized_memory = True
+        monkeypatch.setattr(torch.utils.deterministic, "fill_uninitialized_memory", True)
         fit(tmp_path / name, monkeypatch, *SMALL)
         weights[name] = torch.load(
             tmp_path / name / "outputs" / "checkpoints" / "last.ckpt", weights_only=True

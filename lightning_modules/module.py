@@ -8,6 +8,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch_geometric.data import Batch
 
@@ -26,7 +27,7 @@ from pyg_grapheme.models.output_units import OutputUnits
 from pyg_grapheme.models.unit_targets import UnitTargets
 from pyg_grapheme.text import segment
 
-__all__ = ["GraphTransformModule", "check_producible", "unwritable_note"]
+__all__ = ["GraphTransformModule", "check_producible", "member_votes", "unwritable_note"]
 
 LR_SCHEDULES = ("constant", "onecycle")
 
@@ -74,6 +75,13 @@ class GraphTransformModule(pl.LightningModule):
             :meth:`transform_text`. :attr:`net` is the first; :attr:`nets` all of them.
             Each member's gradient is its own loss's, and each is clipped on its own, so a
             member trains as it would alone; a step costs ``members`` times as much.
+        vote_ratio: with several members, which of them vote (propose and score outputs;
+            :attr:`voting_nets`): those whose validation likelihood is at most
+            ``vote_ratio`` times the best member's (:func:`member_votes`), decided at the
+            start of each validation, before it decodes, and saved with the checkpoint, so
+            test, ``predict`` and :meth:`transform_text` decode with the same members.
+            A member that collapsed in training (its proposals can win the vote with a
+            beam) is left out while it stays so; ``None``: every member always votes.
     """
 
     def __init__(
@@ -89,10 +97,16 @@ class GraphTransformModule(pl.LightningModule):
         examples_to_keep: int = 8,
         init_from: str | None = None,
         members: int = 1,
+        vote_ratio: float | None = 2.0,
     ) -> None:
         super().__init__()
         if not isinstance(members, int) or members < 1:
             raise ValueError(f"members must be an integer >= 1, got {members!r}")
+        if vote_ratio is not None and not vote_ratio >= 1.0:
+            raise ValueError(
+                f"vote_ratio must be >= 1 (a member as good as the best always votes) or "
+                f"null (every member votes), got {vote_ratio!r}"
+            )
         if lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
         if not 0.0 <= augment <= 1.0:
@@ -107,6 +121,11 @@ class GraphTransformModule(pl.LightningModule):
         )
         self.objective = build_component(
             objective if objective is not None else TransformObjective(), TransformObjective
+        )
+        # Which members vote; not in the state dict (checkpoints of earlier versions hold
+        # no such tensor) but in the checkpoint beside it (on_save_checkpoint).
+        self.register_buffer(
+            "member_votes", torch.ones(members, dtype=torch.bool), persistent=False
         )
         # Components are saved by their configuration, not pickled (load_from_checkpoint
         # rebuilds them), the same way whether the CLI or Python made this module.
@@ -145,6 +164,12 @@ class GraphTransformModule(pl.LightningModule):
         """Every member network, :attr:`net` first."""
         return [self.net, *self.more_nets]
 
+    @property
+    def voting_nets(self) -> list[GraphTransformNet]:
+        """The members that decode (``vote_ratio``): every member until a validation has
+        left one out."""
+        return [net for net, votes in zip(self.nets, self.member_votes.tolist()) if votes]
+
     def extend_vocabulary(self, units: Sequence[str]) -> None:
         """Append ``units`` to the network's output vocabulary
         (:meth:`GraphTransformNet.extend_vocabulary`, learnt rows kept), record the grown
@@ -182,9 +207,16 @@ class GraphTransformModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Adopt the checkpoint's output vocabulary (:meth:`adopt_vocabulary`), then refuse
         weights that do not fit, naming the options that differ (resuming ``fit`` with
-        another configuration); :mod:`lightning_modules.checkpoint_io`."""
+        another configuration); :mod:`lightning_modules.checkpoint_io`. Restore which
+        members vote (a checkpoint written before ``vote_ratio`` existed: all of them)."""
         self.adopt_vocabulary(checkpoint)
         check_resume(self, checkpoint)
+        votes = checkpoint.get("member_votes")
+        if votes is not None and len(votes) == len(self.nets):
+            self.member_votes.copy_(torch.tensor(votes, dtype=torch.bool))
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["member_votes"] = self.member_votes.tolist()
 
     def on_fit_start(self) -> None:
         """Check once, before any step runs, that every training pair can be produced and
@@ -333,10 +365,53 @@ class GraphTransformModule(pl.LightningModule):
             self.val_examples = list(zip(inputs.text, predictions, wanted))[: self.examples_to_keep]
 
     def _decode(self, inputs: Batch) -> list[str]:
-        """The outputs of a batch with ``beam``: the network's, or the members' together."""
-        if not self.more_nets:
-            return self.net.transduce(inputs, beam=self.hparams.beam).outputs
-        return transducer_ensemble(self.nets, list(inputs.text), self.hparams.beam)
+        """The outputs of a batch with ``beam``: the network's, or the voting members'
+        together."""
+        voting = self.voting_nets
+        if len(voting) == 1:
+            return voting[0].transduce(inputs, beam=self.hparams.beam).outputs
+        return transducer_ensemble(voting, list(inputs.text), self.hparams.beam)
+
+    def on_validation_epoch_start(self) -> None:
+        """With several members and a ``vote_ratio``, decide which members vote in this
+        validation's decoding, from their likelihood of the validation targets
+        (:meth:`validation_nll`; not in the sanity check, whose model is untrained)."""
+        ratio = self.hparams.get("vote_ratio")
+        if not self.more_nets or ratio is None or self.trainer.sanity_checking:
+            return
+        nll = self.validation_nll()
+        votes = member_votes(nll, ratio)
+        for k, (before, now) in enumerate(zip(self.member_votes.tolist(), votes.tolist())):
+            if before != now:
+                rank_zero_info(
+                    f"validation: member {k} {'votes again' if now else 'left out of the vote'}"
+                    f": its likelihood {float(nll[k]):.3f} nats a unit, the best member's "
+                    f"{float(nll.min()):.3f} (model.vote_ratio {ratio})"
+                )
+        self.member_votes.copy_(votes.to(self.member_votes.device))
+
+    def validation_nll(self) -> Tensor:
+        """Each member's negative log-likelihood of the validation targets, in nats per
+        unit and end (the transducer term's normalisation), over the batches this
+        validation runs, summed over the processes: shape ``[members]``, float64. The
+        training's random state is left as it was (a DataLoader draws its base seed)."""
+        loaders = self.trainer.val_dataloaders
+        loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+        limit = self.trainer.num_val_batches[0] if self.trainer.num_val_batches else 0
+        totals = torch.zeros(len(self.nets), 2, dtype=torch.float64, device=self.device)
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            for index, batch in enumerate(loader):
+                if index >= limit:
+                    break
+                inputs, targets = (part.to(self.device) for part in batch)
+                sup = self._targets(inputs, targets)
+                for k, member in enumerate(self.nets):
+                    out = member(inputs, sup, with_classes=False)
+                    feasible = out.feasible
+                    totals[k, 0] -= out.log_likelihood.double().sum()
+                    totals[k, 1] += (sup.num_units * feasible).sum() + feasible.sum()
+        totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        return totals[:, 0] / totals[:, 1].clamp(min=1.0)
 
     def test_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> None:
         """Held-out scoring (``trainer.test``): exact match and unit error rate of the
@@ -447,9 +522,32 @@ class GraphTransformModule(pl.LightningModule):
         together (:func:`~pyg_grapheme.models.transducer_ensemble`), whose morph is the
         first member's best alignment of the output they chose
         (:meth:`GraphTransformNet.align`)."""
-        if not self.more_nets:
-            return self.net.transform_text(texts, with_morph=with_morph, beam=beam)
-        return ensemble_transform_text(self.nets, texts, with_morph=with_morph, beam=beam)
+        voting = self.voting_nets
+        if len(voting) == 1:
+            return voting[0].transform_text(texts, with_morph=with_morph, beam=beam)
+        return ensemble_transform_text(voting, texts, with_morph=with_morph, beam=beam)
+
+
+def member_votes(nll: Tensor, ratio: float, floor: float = 0.01) -> Tensor:
+    r"""Which members vote, from their validation negative log-likelihoods ``nll``
+    (``[members]``, nats a unit): member :math:`k` votes when
+
+    .. math:: \ell_k \le r \cdot \max(\min_j \ell_j,\ \text{floor}),
+
+    so the best member always votes. The floor keeps near-perfect members voting whose
+    likelihoods differ by a large ratio of tiny numbers. On the G2P development sets
+    (bench/results/g2p.md) two healthy members differ by at most 8%, and a collapsed
+    one had 7 times its partner's. A member whose likelihood is not a number does not
+    vote; where none is, every member votes (nothing tells them apart).
+
+    Returns:
+        A bool tensor ``[members]``.
+    """
+    finite = torch.isfinite(nll)
+    if not bool(finite.any()):
+        return torch.ones_like(nll, dtype=torch.bool)
+    best = max(float(nll[finite].min()), floor)
+    return finite & (nll <= ratio * best)
 
 
 def _fusable(parameters: Sequence[torch.Tensor]) -> bool | None:

@@ -90,11 +90,12 @@ def predict(
         raise ValueError(f"--batch_size must be >= 1, got {batch_size}")
     if beam < 1:
         raise ValueError(f"--beam must be >= 1, got {beam}")
-    # Every member of every checkpoint (a fit with model.members > 1 holds several).
+    # Every voting member of every checkpoint (a fit with model.members > 1 holds several;
+    # its validation may have left a collapsed one out: model.vote_ratio).
     models = [
         net.eval()
         for path in paths
-        for net in load_module(GraphTransformModule, path, map_location="cpu").nets
+        for net in load_module(GraphTransformModule, path, map_location="cpu").voting_nets
     ]
     model = models[0]
     if len(paths) == 1 and len(models) > 1:

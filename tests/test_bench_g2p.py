@@ -206,6 +206,15 @@ def test_the_page_says_what_our_cpu_seconds_cover() -> None:
     pair["ours"]["members"] = 2
     page = results_page([pair], "cmd", 5)
     assert "fit process (its 2 members trained side by side" in page
+    assert "voting where" not in page
+    # A member the validation left out of the vote (model.vote_ratio) is named.
+    other = _row("ady", 5.0, 6.0)
+    other["ours"].update(members=2, voting=1)
+    pair["ours"]["voting"] = 2
+    page = results_page([pair, other], "cmd", 5)
+    assert (
+        "members voting where the validation left some out (model.vote_ratio): ady 1 of 2)" in page
+    )
 
 
 def test_the_published_table_is_the_one_its_committed_rows_give() -> None:

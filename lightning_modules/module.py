@@ -406,10 +406,11 @@ class GraphTransformModule(pl.LightningModule):
                 inputs, targets = (part.to(self.device) for part in batch)
                 sup = self._targets(inputs, targets)
                 for k, member in enumerate(self.nets):
-                    out = member(inputs, sup, with_classes=False)
-                    feasible = out.feasible
-                    totals[k, 0] -= out.log_likelihood.double().sum()
-                    totals[k, 1] += (sup.num_units * feasible).sum() + feasible.sum()
+                    nll, events = self.objective.transducer_totals(
+                        member(inputs, sup, with_classes=False), sup
+                    )
+                    totals[k, 0] += nll.double()
+                    totals[k, 1] += events
         totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
         return totals[:, 0] / totals[:, 1].clamp(min=1.0)
 

@@ -111,11 +111,19 @@ class TransformObjective(torch.nn.Module):
         return min(1.0, max(progress, 0.0) / self.merge_warmup)
 
     @staticmethod
-    def _transducer_term(out: TransformOutput, targets: UnitTargets) -> Tensor:
-        """:math:`-\\sum \\log p(y \\mid x)` over the feasible pairs, per unit and end."""
+    def transducer_totals(out: TransformOutput, targets: UnitTargets) -> tuple[Tensor, Tensor]:
+        """The transducer term's numerator and denominator over a batch:
+        :math:`-\\sum \\log p(y \\mid x)` over the feasible pairs, and their units and
+        ends. Sums over several batches give the term over all of them
+        (:meth:`lightning_modules.module.GraphTransformModule.validation_nll`)."""
         ok = out.feasible
-        events = (targets.num_units * ok).sum() + ok.sum()
-        return -out.log_likelihood.sum() / events.clamp(min=1)
+        return -out.log_likelihood.sum(), (targets.num_units * ok).sum() + ok.sum()
+
+    @classmethod
+    def _transducer_term(cls, out: TransformOutput, targets: UnitTargets) -> Tensor:
+        """:math:`-\\sum \\log p(y \\mid x)` over the feasible pairs, per unit and end."""
+        nll, events = cls.transducer_totals(out, targets)
+        return nll / events.clamp(min=1)
 
     @staticmethod
     def _smoothing_term(out: TransformOutput) -> Tensor:

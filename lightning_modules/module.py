@@ -82,6 +82,12 @@ class GraphTransformModule(pl.LightningModule):
             test, ``predict`` and :meth:`transform_text` decode with the same members.
             A member that collapsed in training (its proposals can win the vote with a
             beam) is left out while it stays so; ``None``: every member always votes.
+        train_left_out: whether a member left out of the vote keeps training. By default
+            it does not: its forward and backward passes are skipped (its weights and
+            optimizer state stay as they were, since it has no gradient) until a later
+            validation lets it vote again, so the members that vote get its share of a
+            CPU budget's steps. A collapsed member spent half of a two-member fit's
+            budget (bench/results/g2p.md, Adyghe).
     """
 
     def __init__(
@@ -98,6 +104,7 @@ class GraphTransformModule(pl.LightningModule):
         init_from: str | None = None,
         members: int = 1,
         vote_ratio: float | None = 2.0,
+        train_left_out: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(members, int) or members < 1:
@@ -269,20 +276,36 @@ class GraphTransformModule(pl.LightningModule):
             sup.space, sup.member_class, sup.unit_class, unit_rows, sup.num_units, sup.units
         )
 
+    @property
+    def training_members(self) -> list[int]:
+        """Indices of the members a training step runs: every member, or with
+        ``train_left_out`` false only those that vote (:attr:`voting_nets`)."""
+        if self.hparams.get("train_left_out", True):
+            return list(range(len(self.nets)))
+        return [k for k, votes in enumerate(self.member_votes.tolist()) if votes]
+
     def _shared_step(
-        self, batch: tuple[Batch, Batch], augment: float = 0.0, progress: float = 1.0
+        self,
+        batch: tuple[Batch, Batch],
+        augment: float = 0.0,
+        progress: float = 1.0,
+        members: Sequence[int] | None = None,
     ) -> tuple[dict[str, Tensor], Tensor]:
         """Loss terms of a batch (the target is read whole: teacher forcing), each the
-        mean over the members, with each member's own loss (``loss_member{k}``) where
-        there are several, and the sum of the members' losses, which training minimises
-        (so each member's gradient is its own loss's); ``progress`` is the share of
-        training done (the objective's merge warm-up reads it)."""
+        mean over the ``members`` run (indices; every member by default), with each
+        one's own loss (``loss_member{k}``) where there are several, and the sum of their
+        losses, which training minimises (so each member's gradient is its own loss's);
+        ``progress`` is the share of training done (the objective's merge warm-up reads
+        it)."""
         inputs, targets = batch
         sup = self._targets(inputs, targets)
         if augment > 0.0:
             inputs, sup = self._augmented(inputs, sup)
+        nets = self.nets
+        indices = list(range(len(nets))) if members is None else list(members)
         per_member = []
-        for member in self.nets:
+        for k in indices:
+            member = nets[k]
             out = member(inputs, sup, with_classes=bool(self.objective.structural_weight))
             terms = self.objective(out, sup, progress)
             terms["merge_ratio"] = torch.tensor(
@@ -290,19 +313,22 @@ class GraphTransformModule(pl.LightningModule):
             )
             terms["threshold"] = member.pool.threshold.detach()
             per_member.append(terms)
-        if len(per_member) == 1:
+        if len(nets) == 1:
             return per_member[0], per_member[0]["loss"]
         mean = {k: torch.stack([t[k] for t in per_member]).mean() for k in per_member[0]}
         # Each member's own loss as well (logged as train_/val_loss_member{k}): a member
         # that stopped learning hides in the mean, and its beam proposals can still win
         # the vote (bench/results/g2p.md, the learning-rate trial).
-        for k, terms in enumerate(per_member):
+        for k, terms in zip(indices, per_member):
             mean[f"loss_member{k}"] = terms["loss"].detach()
         return mean, torch.stack([t["loss"] for t in per_member]).sum()
 
     def training_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> Tensor:
         terms, total = self._shared_step(
-            batch, augment=self.hparams.augment, progress=self._progress()
+            batch,
+            augment=self.hparams.augment,
+            progress=self._progress(),
+            members=self.training_members,
         )
         size = batch[0].num_graphs
         for name, value in terms.items():
@@ -381,12 +407,21 @@ class GraphTransformModule(pl.LightningModule):
             return
         nll = self.validation_nll()
         votes = member_votes(nll, ratio)
+        trains = self.hparams.get("train_left_out", True)
         for k, (before, now) in enumerate(zip(self.member_votes.tolist(), votes.tolist())):
             if before != now:
+                if trains:
+                    change = "votes again" if now else "left out of the vote"
+                else:
+                    change = (
+                        "votes and trains again"
+                        if now
+                        else "left out of the vote, and stops training while it is out"
+                    )
                 rank_zero_info(
-                    f"validation: member {k} {'votes again' if now else 'left out of the vote'}"
-                    f": its likelihood {float(nll[k]):.3f} nats a unit, the best member's "
-                    f"{float(nll.min()):.3f} (model.vote_ratio {ratio})"
+                    f"validation: member {k} {change}: its likelihood {float(nll[k]):.3f} "
+                    f"nats a unit, the best member's {float(nll.min()):.3f} "
+                    f"(model.vote_ratio {ratio})"
                 )
         self.member_votes.copy_(votes.to(self.member_votes.device))
 

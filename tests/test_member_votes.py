@@ -15,13 +15,16 @@ from pyg_grapheme.data.pair_dataset import PairDataset
 from pyg_grapheme.models import GraphTransformNet, TransformObjective
 
 
-def _module(members: int = 2, vote_ratio: float | None = 2.0) -> GraphTransformModule:
+def _module(
+    members: int = 2, vote_ratio: float | None = 2.0, train_left_out: bool = False
+) -> GraphTransformModule:
     torch.manual_seed(0)
     net = GraphTransformNet(hidden_channels=8, num_layers=1, attention_layers=1, heads=2,
                             dropout=0.0, output_vocab=list("abcdefghijklmnopqrstuvwxyz"))  # fmt: skip
     return GraphTransformModule(
-        net, TransformObjective(), lr=0.01, members=members, vote_ratio=vote_ratio
-    )
+        net, TransformObjective(), lr=0.01, members=members, vote_ratio=vote_ratio,
+        train_left_out=train_left_out,
+    )  # fmt: skip
 
 
 def _loader(n: int = 12, batch_size: int = 5) -> DataLoader:
@@ -134,3 +137,62 @@ def test_a_healthy_pair_both_vote_and_a_member_that_recovers_votes_again(tmp_pat
     nll = module.validation_nll()
     assert float(nll[0]) == pytest.approx(float(nll[1]), rel=1e-12)
     assert module.member_votes.tolist() == [True, True]
+
+
+class _Snapshots(pl.Callback):
+    """Each member's weights at the end of every validation."""
+
+    def __init__(self) -> None:
+        self.taken: list[list[torch.Tensor]] = []
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self.taken.append(
+            [torch.cat([p.detach().flatten() for p in net.parameters()]) for net in pl_module.nets]
+        )
+
+
+def _fit(module: GraphTransformModule, tmp_path, epochs: int = 3) -> _Snapshots:
+    snapshots = _Snapshots()
+    trainer = pl.Trainer(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False,
+        enable_model_summary=False, default_root_dir=tmp_path, max_epochs=epochs,
+        num_sanity_val_steps=0, callbacks=[snapshots],
+    )  # fmt: skip
+    trainer.fit(module, train_dataloaders=_loader(), val_dataloaders=_loader())
+    return snapshots
+
+
+@pytest.mark.parametrize("train_left_out", [False, True])
+def test_a_member_left_out_of_the_vote_stops_training_unless_asked(tmp_path, train_left_out):
+    """Both members train until the first validation leaves the collapsed one out; from
+    then on its weights stay as they were (no forward, no gradient, no weight decay)
+    while the voting member keeps training; with ``train_left_out`` both train."""
+    module = _module(train_left_out=train_left_out)
+    _collapse(module.more_nets[0])
+    start = torch.cat([p.detach().flatten() for p in module.more_nets[0].parameters()])
+    snapshots = _fit(module, tmp_path)
+    assert module.member_votes.tolist() == [True, False]
+    assert module.training_members == ([0, 1] if train_left_out else [0])
+    first, *later = snapshots.taken
+    assert not torch.equal(first[1], start)  # it trained in the first epoch
+    for taken in later:
+        assert not torch.equal(taken[0], first[0])  # the voting member trains on
+        assert torch.equal(taken[1], first[1]) is not train_left_out
+        first = taken
+
+
+def test_a_member_that_votes_again_trains_again(tmp_path):
+    module = _module()
+    module.member_votes.copy_(torch.tensor([True, False]))
+    assert module.training_members == [0]
+    module.more_nets[0].load_state_dict(module.net.state_dict())  # as good as the first
+    _validate(module, tmp_path)
+    assert module.training_members == [0, 1]
+
+
+def test_a_checkpoint_without_the_option_trains_every_member():
+    """Fits written before ``train_left_out`` existed trained every member."""
+    module = _module()
+    module.member_votes.copy_(torch.tensor([True, False]))
+    del module.hparams["train_left_out"]
+    assert module.training_members == [0, 1]

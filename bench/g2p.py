@@ -1,7 +1,8 @@
 r"""Grapheme-to-phoneme on SIGMORPHON 2020 task 1: our model against the seq2seq peer.
 
-For every language ``L`` with ``L_train.jsonl``, ``L_dev.jsonl`` and ``L_test.jsonl`` in
-the data directory (records ``{"input": word, "target": "p h o n e s"}``):
+For every language ``L`` with ``L_train``, ``L_dev`` and ``L_test`` files in the data
+directory, each ``.jsonl`` (records ``{"input": word, "target": "p h o n e s"}``) or
+``.tsv`` (lines ``word<TAB>p h o n e s``, as the task's repository and WikiPron ship them):
 
 1. **Ours.** ``python -m lightning_modules.fit --config conf/g2p.yaml`` on train, with
    dev as the validation file (its best checkpoint by dev exact match is the model;
@@ -83,21 +84,39 @@ best submitted system per language."""
 
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
-    """``(input, target)`` of every record of a G2P JSONL file (the project's reader, so a
-    bad line is reported with ``file:line``)."""
-    from pyg_grapheme.data import read_jsonl
+    """``(input, target)`` of every record of a G2P JSONL or ``.tsv`` file (the project's
+    reader, so a bad line is reported with ``file:line``)."""
+    from pyg_grapheme.data import read_pair_file
 
-    return [(p.input, p.target) for p in read_jsonl(str(path))]
+    return [(p.input, p.target) for p in read_pair_file(str(path))]
+
+
+SUFFIXES = (".jsonl", ".tsv")
+"""A split's file names, in the order looked for."""
+
+
+def split_file(data_dir: Path, lang: str, split: str) -> Path:
+    """``lang``'s ``split`` file in ``data_dir``: ``{lang}_{split}.jsonl``, else the
+    ``.tsv`` of that name (the JSONL name when neither exists, for the error)."""
+    for suffix in SUFFIXES:
+        path = data_dir / f"{lang}_{split}{suffix}"
+        if path.is_file():
+            return path
+    return data_dir / f"{lang}_{split}{SUFFIXES[0]}"
 
 
 def languages(data_dir: Path) -> list[str]:
-    """Languages with all three splits in ``data_dir``, sorted."""
-    found = sorted(p.name[: -len("_train.jsonl")] for p in data_dir.glob("*_train.jsonl"))
+    """Languages with all three splits in ``data_dir`` (each ``.jsonl`` or ``.tsv``),
+    sorted."""
+    found = {
+        p.name[: -len(f"_train{suffix}")]
+        for suffix in SUFFIXES
+        for p in data_dir.glob(f"*_train{suffix}")
+    }
     return [
         lang
-        for lang in found
-        if (data_dir / f"{lang}_dev.jsonl").is_file()
-        and (data_dir / f"{lang}_test.jsonl").is_file()
+        for lang in sorted(found)
+        if all(split_file(data_dir, lang, split).is_file() for split in ("dev", "test"))
     ]
 
 
@@ -145,7 +164,7 @@ def decode_test(checkpoint: Path, data_dir: Path, lang: str, beam: int) -> dict[
 
     torch.set_num_threads(1)
     module = GraphTransformModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-    test = read_pairs(data_dir / f"{lang}_test.jsonl")
+    test = read_pairs(split_file(data_dir, lang, "test"))
     outputs: list[str] = []
     for first in range(0, len(test), 128):
         outputs += module.transform_text([a for a, _ in test[first : first + 128]], beam=beam)
@@ -179,8 +198,8 @@ def run_ours(
     run_dir = _fresh_run_dir(work / lang / "ours")
     command = [
         sys.executable, "-m", "lightning_modules.fit", "--config", "conf/g2p.yaml",
-        "--data.train_path", str(data_dir / f"{lang}_train.jsonl"),
-        "--data.val_path", str(data_dir / f"{lang}_dev.jsonl"),
+        "--data.train_path", str(split_file(data_dir, lang, "train")),
+        "--data.val_path", str(split_file(data_dir, lang, "dev")),
         "--trainer.default_root_dir", str(run_dir),
     ]  # fmt: skip
     if cpu_budget is not None:
@@ -216,9 +235,9 @@ def _baseline_process(lang: str, data_dir: Path, work: Path, beam: int, cpu_seco
     from pyg_grapheme.data import TextPair
 
     torch.set_num_threads(1)
-    train_pairs = [TextPair(a, b) for a, b in read_pairs(data_dir / f"{lang}_train.jsonl")]
-    dev = [TextPair(a, b) for a, b in read_pairs(data_dir / f"{lang}_dev.jsonl")]
-    test = read_pairs(data_dir / f"{lang}_test.jsonl")
+    train_pairs = [TextPair(a, b) for a, b in read_pairs(split_file(data_dir, lang, "train"))]
+    dev = [TextPair(a, b) for a, b in read_pairs(split_file(data_dir, lang, "dev"))]
+    test = read_pairs(split_file(data_dir, lang, "test"))
     trained = train(
         train_pairs, cpu_seconds=cpu_seconds, config=PRESETS["g2p"], target_units="tokens",
         select_on=dev,
@@ -574,8 +593,8 @@ def _test_words(data_dir: Path, lang: str) -> int:
     """Reads ``lang``'s three files (raising :class:`JsonlFormatError` on a bad line) and
     returns the number of its test words."""
     for split in ("train", "dev"):
-        read_pairs(data_dir / f"{lang}_{split}.jsonl")
-    return len(read_pairs(data_dir / f"{lang}_test.jsonl"))
+        read_pairs(split_file(data_dir, lang, split))
+    return len(read_pairs(split_file(data_dir, lang, "test")))
 
 
 def _write_page(

@@ -1,4 +1,5 @@
-"""GraphemeDataModule: generated curricula, JSONL files or a folder of levels as graph pairs."""
+"""GraphemeDataModule: generated curricula, pair files (JSONL, TSV) or a folder of levels as
+graph pairs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
 from lightning_modules.training_order import TrainingOrder
-from pyg_grapheme.data import PairDataset, TextPair, collate_pairs, generate, read_jsonl
+from pyg_grapheme.data import PairDataset, TextPair, collate_pairs, generate, read_pair_file
 from pyg_grapheme.data.commutative_swap import CommutativeSwapDataset
 from pyg_grapheme.data.gsm8k import check_gsm8k_target
 from pyg_grapheme.data.level_folder import hold_out, level_files, parse_levels
@@ -20,10 +21,11 @@ __all__ = ["GraphemeDataModule"]
 
 
 class GraphemeDataModule(pl.LightningDataModule):
-    """Training and validation pairs, from a generator or from JSONL files.
+    """Training and validation pairs, from a generator or from pair files.
 
-    With ``train_path`` set, pairs are read from that JSONL file (pairs or math
-    format, auto-detected) and validation from ``val_path`` (required then).
+    With ``train_path`` set, pairs are read from that file: a JSONL file (pairs,
+    kindergarten, math or gsm8k format, auto-detected), or tab-separated ``input<TAB>target``
+    lines when its name ends in ``.tsv`` (:func:`~pyg_grapheme.data.read_pair_file`) and validation from ``val_path`` (required then).
     Otherwise ``task`` is generated: ``n_train`` training pairs from
     ``alphabet`` with lengths ``min_len..max_len`` and ``n_val`` validation
     pairs whose inputs never occur in training, from ``val_alphabet`` (default:
@@ -44,8 +46,8 @@ class GraphemeDataModule(pl.LightningDataModule):
     Args:
         task: a generated task (:data:`~pyg_grapheme.data.TASKS`), or ``None`` when the
             data comes from files only (then ``train_path`` is required).
-        train_path, val_path: JSONL files (override ``task``).
-        test_path: a JSONL file of held-out pairs, never trained or validated on: its
+        train_path, val_path: JSONL or ``.tsv`` files (override ``task``).
+        test_path: a JSONL or ``.tsv`` file of held-out pairs, never trained or validated on: its
             inputs are kept out of every training augmentation (an operand swap never
             writes a held-out problem), and ``trainer.test`` scores it.
         levels: the levels to train in turn, ``"1..7"``, ``"1,3,5"`` or a list of ints
@@ -54,7 +56,7 @@ class GraphemeDataModule(pl.LightningDataModule):
         levels_dir: the folder of level files.
         val_share: share of a ``level_N.jsonl`` held out for validation, by input
             (:func:`~pyg_grapheme.data.level_folder.hold_out`, seeded with ``seed``).
-        skip_bad_lines: skip malformed JSONL lines (and report how many) instead of failing.
+        skip_bad_lines: skip malformed lines of a pair file (and report how many) instead of failing.
         gsm8k_target: the target of GSM8K records (:mod:`pyg_grapheme.data.gsm8k`):
             ``"final"`` (default), the number after ``####``, or ``"steps"``, the
             worked answer without its calculator notes.
@@ -124,7 +126,7 @@ class GraphemeDataModule(pl.LightningDataModule):
             raise ValueError("data.val_path is required when data.train_path is given")
         if train_path is None and task is None and not self.levels:
             raise ValueError(
-                "no training data: give --data.train_path and --data.val_path (JSONL files), "
+                "no training data: give --data.train_path and --data.val_path (JSONL or .tsv files), "
                 "--data.levels and --data.levels_dir (a folder of levels), or --data.task to "
                 "generate a curriculum task"
             )
@@ -246,7 +248,7 @@ class GraphemeDataModule(pl.LightningDataModule):
 
     def _read(self, path: str) -> list[TextPair]:
         h = self.hparams
-        result = read_jsonl(path, skip_bad_lines=h.skip_bad_lines, gsm8k_target=h.gsm8k_target)
+        result = read_pair_file(path, skip_bad_lines=h.skip_bad_lines, gsm8k_target=h.gsm8k_target)
         return list(result)
 
     @cached_property

@@ -1,7 +1,8 @@
-"""``python -m lightning_modules.predict --ckpt PATH (--text "..." | --input FILE.jsonl)``.
+"""``python -m lightning_modules.predict --ckpt PATH (--text "..." | --input FILE)``.
 
-Prints one output per input. With ``--input`` (a pairs or math JSONL file) it
-prints ``input<TAB>output`` lines and, as targets are present, ends with one
+Prints one output per input. With ``--input`` (a JSONL file of pairs or math records,
+or a ``.tsv`` file of ``input<TAB>target`` lines) it prints ``input<TAB>output`` lines
+and, as targets are present, ends with one
 line ``exact_match=<0..1> cer=<0..1> uer=<0..1> n=<count>`` (``uer``: the error rate
 over the model's output units, the phone error rate for token outputs); targets holding
 units the model can never write get one ``note:`` line on stderr
@@ -37,7 +38,7 @@ from lightning_modules.interactive import run_interactive
 from lightning_modules.module import GraphTransformModule, unwritable_note
 from lightning_modules.prediction_lines import flush, transform_in_batches, write_line
 from pyg_grapheme.data import TextPair
-from pyg_grapheme.data.jsonl import JsonlReader
+from pyg_grapheme.data.pair_files import pair_file_reader
 from pyg_grapheme.metrics import CharErrorRate, exact_match, unit_error_rate
 from pyg_grapheme.models import ensemble_transform_text, transducer_ensemble
 from pyg_grapheme.models.ensemble import check_members
@@ -62,9 +63,10 @@ def predict(
         ckpt: Path to a checkpoint written by ``lightning_modules.fit``, or a list of
             them, which decode as an ensemble (models with the same output units).
         text: One string to transform.
-        input: A JSONL file (pairs or math format) to transform and score.
+        input: A JSONL file (pairs or math format) or a ``.tsv`` file of pairs to
+            transform and score.
         batch_size: Strings per forward pass.
-        skip_bad_lines: Skip malformed JSONL lines (reported) instead of failing.
+        skip_bad_lines: Skip malformed lines (reported) instead of failing.
         show_morph: Also print what merged and split into what, e.g.
             ``aa→a · b→bb · c→∅`` (after a tab).
         interactive: Answer the lines of stdin, one by one, until its end.
@@ -115,7 +117,7 @@ def predict(
     if input is not None:
         # The whole file is checked before anything is printed, then read again in batches:
         # a bad line stops predict before its first output, and memory stays flat.
-        reader = JsonlReader(input, skip_bad_lines)
+        reader = pair_file_reader(input, skip_bad_lines)
         for _ in reader:
             pass
         reader.warn = False

@@ -13,10 +13,13 @@ from bench.g2p import (
     _fresh_run_dir,
     _reusable_baseline,
     languages,
+    read_pairs,
     results_page,
     sampling_z,
     score,
+    split_file,
 )
+from pyg_grapheme.data import JsonlFormatError
 
 
 def test_score_is_word_and_phone_error_in_percent() -> None:
@@ -121,6 +124,23 @@ def test_languages_need_all_three_splits(tmp_path: Path) -> None:
     assert languages(tmp_path) == ["fre"]
 
 
+def test_splits_may_be_tsv_files_as_the_task_ships_them(tmp_path: Path) -> None:
+    """SIGMORPHON's and WikiPron's ``word<TAB>p h o n e s`` files, or a mix with JSONL:
+    the JSONL file of a split is taken where both exist."""
+    for name in ("kor_train", "kor_dev", "kor_test", "geo_train", "geo_dev"):
+        (tmp_path / f"{name}.tsv").write_text("ab\ta b\n")
+    (tmp_path / "geo_test.jsonl").write_text('{"input": "ab", "target": "a b"}\n')
+    (tmp_path / "kor_dev.jsonl").write_text('{"input": "cd", "target": "c d"}\n')
+    assert languages(tmp_path) == ["geo", "kor"]
+    assert split_file(tmp_path, "kor", "train").name == "kor_train.tsv"
+    assert split_file(tmp_path, "kor", "dev").name == "kor_dev.jsonl"
+    assert read_pairs(split_file(tmp_path, "kor", "test")) == [("ab", "a b")]
+    assert split_file(tmp_path, "vie", "test").name == "vie_test.jsonl"  # named in errors
+    (tmp_path / "bad_train.tsv").write_text("ab\n")
+    with pytest.raises(JsonlFormatError, match=r"bad_train\.tsv:1: expected 2 tab-separated"):
+        read_pairs(tmp_path / "bad_train.tsv")
+
+
 def test_g2p_config_reads_phones_as_tokens_without_prediction_attention(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -155,7 +175,8 @@ def test_g2p_config_reads_phones_as_tokens_without_prediction_attention(
     # The table of bench/results/g2p.md: two members, no merge term, paced schedule,
     # batches of like lengths, without default.yaml's relative positions and slot terms.
     assert len(cli.model.nets) == 2
-    assert cli.model.hparams.lr == 0.003 and cli.model.hparams.vote_ratio == 2.0
+    assert cli.model.hparams.lr == 0.002 and cli.model.hparams.vote_ratio == 2.0
+    assert cli.model.hparams.train_left_out is False
     assert cli.model.objective.merge_weight == 0.0
     assert budget.pace_schedule
     assert cli.datamodule.hparams.batch_by_length

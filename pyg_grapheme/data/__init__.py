@@ -3,7 +3,9 @@
 * :class:`TextPair` (``text_pair.py``): one (input, target) example with provenance.
 * :func:`read_jsonl` (``jsonl.py``): the pairs, kindergarten, math and gsm8k JSONL
   formats of GRAPHEME; its expression trees in ``expression_tree.py``, its
-  GSM8K word problems in ``gsm8k.py``.
+  GSM8K word problems in ``gsm8k.py``; :func:`read_tsv` (``tsv.py``): tab-separated
+  pairs (SIGMORPHON, WikiPron); :func:`read_pair_file` (``pair_files.py``): either, by
+  the file's name.
 * :func:`generate`, :data:`TASKS`, :func:`space_size` (``curriculum.py``): copy,
   drop_last, dedupe, squeeze_spaces, double, spaced, strip and math levels 1-7,
   seeded, no download; the input sets are indexed exactly in ``string_tasks.py``,
@@ -28,9 +30,11 @@ from pyg_grapheme.data.expression_tree import ExpressionTreeError, tree_to_polis
 from pyg_grapheme.data.jsonl import FORMATS, JsonlFormatError, JsonlPairs, read_jsonl
 from pyg_grapheme.data.math_expressions import evaluate_polish, format_result, parse_polish
 from pyg_grapheme.data.math_levels import MATH_LEVELS
+from pyg_grapheme.data.pair_files import read_pair_file
 from pyg_grapheme.data.polish_grammar import parse_polish_tree
 from pyg_grapheme.data.symbolic_polish import canonical_form, sympy_to_polish, tree_to_sympy
 from pyg_grapheme.data.text_pair import TextPair
+from pyg_grapheme.data.tsv import read_tsv
 
 __all__ = [
     "ALPHABETS",
@@ -50,6 +54,8 @@ __all__ = [
     "parse_polish",
     "parse_polish_tree",
     "read_jsonl",
+    "read_pair_file",
+    "read_tsv",
     "resolve_alphabet",
     "space_size",
     "sympy_to_polish",

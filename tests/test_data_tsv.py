@@ -1,5 +1,5 @@
 """Tab-separated pair files (SIGMORPHON, WikiPron): read exactly as the same pairs in
-JSONL, by the data module and by predict; every malformed line is named by file:line."""
+JSONL, by the data module (and by predict: test_predict_robustness.py); every malformed line is named by file:line."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from robust_cases import tiny_fit
 
-from lightning_modules import predict as predict_cli
-from lightning_modules.command_line import one_line_errors
 from lightning_modules.datamodule import GraphemeDataModule
 from pyg_grapheme.data import JsonlFormatError, read_jsonl, read_pair_file, read_tsv
 
@@ -100,31 +97,3 @@ def test_the_data_module_trains_on_tsv_files(tmp_path):
                              val_path=str(dev))  # fmt: skip
     with pytest.raises(JsonlFormatError, match=r"b\.tsv:1: expected 2 tab-separated columns"):
         bad.setup("fit")
-
-
-def test_predict_reads_tsv_and_names_a_bad_line(tmp_path, capsys):
-    (tmp_path / "tiny").mkdir()
-    ckpt = tiny_fit(tmp_path / "tiny")
-    capsys.readouterr()  # the fit's report
-    pairs = _tsv(tmp_path / "dev.tsv", "aab\tab\nxyy\txy\n")
-    jsonl = tmp_path / "dev.jsonl"
-    jsonl.write_text('{"input": "aab", "target": "ab"}\n{"input": "xyy", "target": "xy"}\n')
-
-    def run(*args: str) -> tuple[int, str, str]:
-        status = 0
-        try:
-            with one_line_errors("predict"):
-                predict_cli.main(list(args))
-        except SystemExit as stop:
-            status = stop.code
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
-
-    from_tsv = run("--ckpt", str(ckpt), "--input", str(pairs))
-    assert from_tsv[0] == 0 and from_tsv == run("--ckpt", str(ckpt), "--input", str(jsonl))
-    assert from_tsv[1].splitlines()[-1].endswith(" n=2")
-    bad = _tsv(tmp_path / "bad.tsv", "aab\tab\nxyy\n")
-    assert run("--ckpt", str(ckpt), "--input", str(bad)) == (
-        2, "", f"predict: error: {bad}:2: expected 2 tab-separated columns (input, target), "
-        "got 1: 'xyy'\n",
-    )  # fmt: skip

@@ -152,3 +152,30 @@ def test_a_reader_that_goes_away_ends_predict_quietly(ckpt, tmp_path):
     child.stdout.close()
     _, err = child.communicate(timeout=300)
     assert child.returncode == 141 and err == b""
+
+
+def test_predict_reads_tsv_and_names_a_bad_line(ckpt, tmp_path, capsys):
+    pairs = tmp_path / "dev.tsv"
+    pairs.write_text("aab\tab\nxyy\txy\n", encoding="utf-8")
+    jsonl = tmp_path / "dev.jsonl"
+    jsonl.write_text('{"input": "aab", "target": "ab"}\n{"input": "xyy", "target": "xy"}\n')
+
+    def run(*args: str) -> tuple[int, str, str]:
+        status = 0
+        try:
+            with one_line_errors("predict"):
+                predict_cli.main(list(args))
+        except SystemExit as stop:
+            status = stop.code
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    from_tsv = run("--ckpt", str(ckpt), "--input", str(pairs))
+    assert from_tsv[0] == 0 and from_tsv == run("--ckpt", str(ckpt), "--input", str(jsonl))
+    assert from_tsv[1].splitlines()[-1].endswith(" n=2")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("aab\tab\nxyy\n", encoding="utf-8")
+    assert run("--ckpt", str(ckpt), "--input", str(bad)) == (
+        2, "", f"predict: error: {bad}:2: expected 2 tab-separated columns (input, target), "
+        "got 1: 'xyy'\n",
+    )  # fmt: skip

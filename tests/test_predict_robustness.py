@@ -160,22 +160,13 @@ def test_predict_reads_tsv_and_names_a_bad_line(ckpt, tmp_path, capsys):
     jsonl = tmp_path / "dev.jsonl"
     jsonl.write_text('{"input": "aab", "target": "ab"}\n{"input": "xyy", "target": "xy"}\n')
 
-    def run(*args: str) -> tuple[int, str, str]:
-        status = 0
-        try:
-            with one_line_errors("predict"):
-                predict_cli.main(list(args))
-        except SystemExit as stop:
-            status = stop.code
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
-
-    from_tsv = run("--ckpt", str(ckpt), "--input", str(pairs))
-    assert from_tsv[0] == 0 and from_tsv == run("--ckpt", str(ckpt), "--input", str(jsonl))
-    assert from_tsv[1].splitlines()[-1].endswith(" n=2")
+    from_tsv = _run(capsys, "--ckpt", str(ckpt), "--input", str(pairs))
+    assert from_tsv[0] == 0
+    assert from_tsv == _run(capsys, "--ckpt", str(ckpt), "--input", str(jsonl))
+    assert from_tsv[1][-1].endswith(" n=2")
     bad = tmp_path / "bad.tsv"
     bad.write_text("aab\tab\nxyy\n", encoding="utf-8")
-    assert run("--ckpt", str(ckpt), "--input", str(bad)) == (
-        2, "", f"predict: error: {bad}:2: expected 2 tab-separated columns (input, target), "
-        "got 1: 'xyy'\n",
+    assert _run(capsys, "--ckpt", str(ckpt), "--input", str(bad)) == (
+        2, [], [f"predict: error: {bad}:2: expected 2 tab-separated columns (input, target), "
+                "got 1: 'xyy'"],
     )  # fmt: skip

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The GPU checks of one session, as one run on a machine with CUDA (the device tool's
 # 15 minutes fit it with room to spare): the CUDA tests, then bench/pool_gpu_launches.py
-# and bench/pool.py --device cuda, each under its own time limit. Logs go to $OUT.
+# (ours launched directly and through Triton's launcher), bench/pool.py --device cuda and
+# bench/pool_gpu_host_time.py, each under its own time limit. Logs go to $OUT.
 #
 #   OUT=gpu_out bash bench/gpu_checks.sh
 #
@@ -24,9 +25,14 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 tests="tests/test_cuda.py tests/test_pool_paths_agree.py tests/test_pool_threshold_merge.py"
 timeout 120 python3 -m pytest -p no:cacheprovider -n 0 -q -rA -s $tests -k "cuda and not fit_cli" 2>&1 \
     | tee "$OUT/cuda_tests.log"
-timeout 150 python3 bench/pool_gpu_launches.py --parity 0 --profile 16384 1048576 2>&1 \
+# Ours launched directly and through Triton's public launcher, side by side.
+timeout 170 python3 bench/pool_gpu_launches.py --parity 0 --repeats 20 --launcher both 2>&1 \
     | tee "$OUT/pool_gpu_launches.log"
 timeout 150 python3 bench/pool.py --device cuda --no-memory --edge-pool-max 16384 --max-call-seconds 1 2>&1 \
     | tee "$OUT/pool_cuda.log"
-timeout 150 python3 -m pytest -p no:cacheprovider -n 0 -q -rA -s tests/test_cuda.py -k fit_cli 2>&1 \
-    | tee "$OUT/cuda_fit_test.log"
+timeout 60 python3 bench/pool_gpu_host_time.py --sizes 2048 --rows 30 2>&1 \
+    | tee "$OUT/pool_gpu_host_time.log"
+if [ "${FIT_TEST:-0}" = 1 ]; then  # the text model's GPU fit (minutes): FIT_TEST=1
+    timeout 150 python3 -m pytest -p no:cacheprovider -n 0 -q -rA -s tests/test_cuda.py -k fit_cli 2>&1 \
+        | tee "$OUT/cuda_fit_test.log"
+fi

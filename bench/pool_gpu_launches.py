@@ -12,6 +12,7 @@ above ``--slow-pool-max`` nodes (the output says so).
     python bench/pool_gpu_launches.py                      # CUDA, 2k .. 1M nodes
     python bench/pool_gpu_launches.py --sizes 2048 --parity 20
     python bench/pool_gpu_launches.py --sizes 131072 1048576 --gather-min-pairs 0
+    python bench/pool_gpu_launches.py --parity 0 --launcher both   # direct against Triton's
 """
 
 from __future__ import annotations
@@ -34,19 +35,31 @@ from torch_geometric.nn.pool import ClusterPooling, EdgePooling, TopKPooling
 
 from bench.command_line import OneLineParser
 from pyg_grapheme.nn import ThresholdMergePool
+from pyg_grapheme.nn.pool.gpu import launch
 from pyg_grapheme.nn.pool.gpu import scores as gpu_scores
 
+PUBLIC = ", Triton's launcher)"  # suffix of ours launched through Triton's public launcher
 
-def methods(x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor) -> dict:
-    """Name -> (module, a forward pass to a scalar)."""
+
+def methods(
+    x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, launcher: str = "direct"
+) -> dict:
+    """Name -> (module, a forward pass to a scalar). ``launcher`` ``"both"`` adds ours
+    launched through Triton's public launcher (names ending in :data:`PUBLIC`) after each
+    mode launched directly (``launch.DIRECT_LAUNCH``)."""
     device = x.device
     gcn = GCNConv(CHANNELS, CHANNELS).to(device)
     out: dict[str, tuple[torch.nn.Module, Callable[[], torch.Tensor]]] = {
         "GCNConv": (gcn, lambda: gcn(x, edge_index).sum())
     }
+    ours = {}
+    for mode in ("matching", "components"):
+        if launcher != "public":
+            ours[f"ours ({mode})"] = ThresholdMergePool(CHANNELS, mode=mode)
+        if launcher != "direct":
+            ours[f"ours ({mode}{PUBLIC}"] = ThresholdMergePool(CHANNELS, mode=mode)
     pools = {
-        "ours (matching)": ThresholdMergePool(CHANNELS),
-        "ours (components)": ThresholdMergePool(CHANNELS, mode="components"),
+        **ours,
         "TopKPooling": TopKPooling(CHANNELS),
         "EdgePooling": EdgePooling(CHANNELS),
         "ClusterPooling": ClusterPooling(CHANNELS),
@@ -98,7 +111,7 @@ def launches_and_reads(module, loss, x: torch.Tensor) -> tuple[int, int]:
 def speed(args: argparse.Namespace) -> None:
     gen = torch.Generator().manual_seed(0)
     print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}")
-    print("kind    nodes    method               ms      x GCNConv  kernels  host reads")
+    print(f"kind    nodes    {'method':34} ms      x GCNConv  kernels  host reads")
     for kind in ("chain", "random"):
         for num_nodes in args.sizes:
             edge_index = chain_batch(num_nodes) if kind == "chain" else random_batch(num_nodes, gen)
@@ -106,10 +119,11 @@ def speed(args: argparse.Namespace) -> None:
             edge_index = edge_index.cuda()
             batch = torch.arange(num_nodes // GRAPH_SIZE).repeat_interleave(GRAPH_SIZE).cuda()
             base = None
-            for name, (module, loss) in methods(x, edge_index, batch).items():
+            for name, (module, loss) in methods(x, edge_index, batch, args.launcher).items():
+                launch.DIRECT_LAUNCH = not name.endswith(PUBLIC)
                 slow = name in ("EdgePooling", "ClusterPooling")
                 if slow and num_nodes > args.slow_pool_max:
-                    print(f"{kind:7} {num_nodes:8} {name:18} skipped above {args.slow_pool_max}")
+                    print(f"{kind:7} {num_nodes:8} {name:34} skipped above {args.slow_pool_max}")
                     continue
                 try:
                     call(module, loss, x)  # warm-up: compiles kernels, starts tau, fills caches
@@ -119,10 +133,11 @@ def speed(args: argparse.Namespace) -> None:
                         kernels, reads = launches_and_reads(module, loss, x)
                         counts = f"{kernels:7}  {reads:5}"
                 except Exception as error:  # one failing pool must not hide the others
-                    print(f"{kind:7} {num_nodes:8} {name:18} failed: {error!r:.300}")
+                    print(f"{kind:7} {num_nodes:8} {name:34} failed: {error!r:.300}")
                     continue
                 base = ms if name == "GCNConv" else base
-                print(f"{kind:7} {num_nodes:8} {name:18} {ms:8.3f} {ms / base:8.2f}x  {counts}")
+                print(f"{kind:7} {num_nodes:8} {name:34} {ms:8.3f} {ms / base:8.2f}x  {counts}")
+            launch.DIRECT_LAUNCH = args.launcher != "public"
             sys.stdout.flush()
 
 
@@ -209,7 +224,15 @@ def main(argv: list[str] | None = None) -> None:
         "--gather-rows", type=int, default=None, help="rows a program of the pass by node gathers"
     )
     parser.add_argument("--gather-warps", type=int, default=None, help="its warps a program")
+    parser.add_argument(
+        "--launcher",
+        choices=("direct", "public", "both"),
+        default="direct",
+        help="launch ours' kernels directly after their first launch (the library's default), "
+        "through Triton's public launcher every time, or time both side by side",
+    )
     args = parser.parse_args(argv)
+    launch.DIRECT_LAUNCH = args.launcher != "public"
     if args.gather_min_pairs is not None:
         gpu_scores.GATHER_MIN_PAIRS = args.gather_min_pairs
     # Triton takes both only as powers of two; anything else would fail inside a launch.
@@ -235,6 +258,9 @@ def main(argv: list[str] | None = None) -> None:
     speed(args)
     for num_nodes in args.profile:
         profile_table(num_nodes, args.profile_rows)
+    print(f"# launches of ours that skipped Triton's launcher: {launch.direct_launches()}")
+    for failure in launch.DIRECT_FAILURES:
+        print(f"# a direct launch failed, Triton's launcher used instead: {failure}")
 
 
 if __name__ == "__main__":

@@ -226,6 +226,37 @@ def test_cpu_and_cuda_give_the_same_clusters_and_edges_on_tied_batches():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("mode", ["matching", "components"])
+def test_direct_launches_give_what_tritons_launcher_gives_on_cuda(mode):
+    """The built kernels' launchers called directly (launch.DIRECT_LAUNCH) give the pool,
+    its gradients and its threshold's gradient bit for bit as Triton's public launcher does,
+    on tied batches; the second direct pass launches every kernel directly."""
+    from pyg_grapheme.nn.pool.gpu import launch
+
+    def run(direct: bool) -> list[torch.Tensor]:
+        out = []
+        with patch.object(launch, "DIRECT_LAUNCH", direct):
+            for seed in range(12):
+                x, edge_index, batch, options = tied_batch(seed)
+                torch.manual_seed(seed)  # the same projection in every pass
+                pool = ThresholdMergePool(**{**options, "mode": mode}).cuda()
+                h = x.cuda().requires_grad_(True)
+                x_out, ei, b, info = pool(h, edge_index.cuda(), batch.cuda())
+                (x_out.square().sum() + info.gate.sum() + info.edge_weight.sum()).backward()
+                out += [x_out, ei, b, info.cluster, info.merged, h.grad, pool.threshold.grad]
+        return [t.detach().cpu() for t in out if t is not None]
+
+    public = run(False)
+    run(True)  # builds every key once through Triton's launcher
+    before = launch.direct_launches()
+    direct = run(True)
+    # every call's kernels, directly
+    assert launch.direct_launches() - before >= 12 * 10, launch.DIRECT_FAILURES
+    assert len(public) == len(direct)
+    assert all(torch.equal(a, b) for a, b in zip(public, direct, strict=True))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("mode", ["matching", "components"])
 def test_one_host_read_per_call_on_cuda(mode):
     """torch.cuda's sync debug mode flags every operation that waits for the device: one
     per call (the sizes), forward and backward, the data-driven start included."""

@@ -7,6 +7,13 @@ lack it): the kernels are plain functions that name ``tl`` as a global, which
 tensors they run in Triton's interpreter (``TRITON_INTERPRET=1`` set before Triton is
 imported), which is how the tests check every kernel on machines without a GPU.
 
+A launch goes through :class:`Kernel`: the first launch of a kernel for given argument
+types and compile-time constants goes through Triton's public launcher, which compiles (or
+finds) the kernel; later launches call the built kernel's native launcher directly
+(:data:`DIRECT_LAUNCH`), skipping the per-call argument binding and cache lookup that cost
+the host more than the launch itself at the sizes where the pool is launch-bound
+(``bench/results/pool_gpu.md``).
+
 Kernels that compare or order floating values (similarities, norms, the feature scale) are
 built without fused multiply-adds, and divide and take roots correctly rounded
 (``tl.div_rn``, ``tl.sqrt_rn``), so that they round as the host kernels and torch do.
@@ -14,6 +21,7 @@ built without fused multiply-adds, and divide and take roots correctly rounded
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import sys
@@ -71,10 +79,132 @@ def interpreted() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-_KERNELS: dict[Callable[..., None], Any] = {}
+# Launch built kernels through their native launcher after the first launch (see Kernel).
+# bench/pool_gpu_launches.py --launcher public turns it off to measure both side by side.
+DIRECT_LAUNCH = True
+
+# The first direct launch of a key that failed (and went through Triton's launcher instead):
+# "kernel: error", for the benches to print.
+DIRECT_FAILURES: list[str] = []
+
+_INT32 = (-(2**31), 2**31 - 1)
 
 
-def kernel(function: Callable[..., None], device: torch.device) -> Any:
+def _argument_type(value: Any) -> Any:
+    """What Triton's compiled code depends on in one runtime argument of these kernels: a
+    tensor's dtype, whether an integer fits 32 bits (Triton passes it as ``i32`` or
+    ``i64`` or ``u64``), or the Python type otherwise. Values and alignments are not (the kernels are
+    built with ``do_not_specialize`` and ``do_not_specialize_on_alignment``)."""
+    if isinstance(value, torch.Tensor):
+        return value.dtype
+    if isinstance(value, bool) or value is None:
+        return type(value)
+    if isinstance(value, int):
+        return "i32" if _INT32[0] <= value <= _INT32[1] else "i64" if value < 2**63 else "u64"
+    return type(value)
+
+
+def _current_stream(device: int) -> int:
+    """The raw CUDA stream a launch on ``device`` goes to (rebound to Triton's own function at
+    the first direct launch)."""
+    return torch.cuda.current_stream(device).cuda_stream
+
+
+class Kernel:
+    """A Triton kernel, launched as ``kernel[grid](*arguments, **constants)`` like Triton's own.
+
+    The first launch for a given :func:`_argument_type` of each positional argument, set of
+    keyword arguments (compile-time constants and launch options) and device goes through
+    Triton's public launcher, which compiles or finds the kernel and returns it; later launches
+    with the same key call the built kernel's launcher directly with the same arguments Triton
+    would pass (the positional ones, then the constants and defaults in the signature's order).
+
+    The direct launch is used only where the built kernel has the launcher Triton 3.4+ builds
+    (``run``, ``function`` and ``packed_metadata``, and ``triton.knobs``); otherwise, in
+    Triton's interpreter, or with :data:`DIRECT_LAUNCH` false, every launch is Triton's own.
+    """
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+        self.parameters = list(inspect.signature(function.fn).parameters.values())
+        self._built: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
+        self._launched: set[tuple[Any, ...]] = set()  # keys launched directly at least once
+        self.direct_launches = 0  # launches that skipped Triton's launcher (tests, benches)
+
+    def __getitem__(self, grid: tuple[int, ...]) -> Callable[..., None]:
+        return functools.partial(self.launch, grid)
+
+    def launch(self, grid: tuple[int, ...], *arguments: Any, **keywords: Any) -> None:
+        """Launches the kernel over ``grid`` (one to three program counts)."""
+        if not DIRECT_LAUNCH or interpreted():
+            self.function[grid](*arguments, **keywords)
+            return
+        device = torch.cuda.current_device()
+        key = (device, tuple(map(_argument_type, arguments)), tuple(keywords.items()))
+        built = self._built.get(key)
+        if built is None:
+            compiled = self.function[grid](*arguments, **keywords)
+            self._built[key] = (self._direct(compiled), self._tail(len(arguments), keywords))
+            return
+        compiled, tail = built
+        if compiled is None:
+            self.function[grid](*arguments, **keywords)
+            return
+        stream = _current_stream(device)
+        runtime = triton.knobs.runtime
+        size = len(grid)
+        every = (*arguments, *tail)
+        try:
+            compiled.run(
+                grid[0], grid[1] if size > 1 else 1, grid[2] if size > 2 else 1, stream,
+                compiled.function, compiled.packed_metadata,
+                compiled.launch_metadata(grid, stream, *every),
+                runtime.launch_enter_hook, runtime.launch_exit_hook, *every,
+            )  # fmt: skip
+        except (TypeError, AttributeError, ValueError) as error:
+            if key in self._launched:
+                raise
+            # The launcher parses its arguments before it launches: a Triton whose built
+            # kernels take others fails at the first direct launch, which Triton's own
+            # launch then replaces, as it does every later launch of the key.
+            DIRECT_FAILURES.append(f"{self.function.__name__}: {error!r}")
+            self._built[key] = (None, tail)
+            self.function[grid](*arguments, **keywords)
+            return
+        self._launched.add(key)
+        self.direct_launches += 1
+
+    @staticmethod
+    def _direct(compiled: Any) -> Any:
+        """``compiled`` where its launcher can be called directly, else :obj:`None`."""
+        global _current_stream
+        needed = ("run", "function", "packed_metadata", "launch_metadata")
+        if getattr(triton, "knobs", None) is None or not all(
+            hasattr(compiled, name) for name in needed
+        ):
+            return None
+        # The stream Triton's own launch takes (torch's current stream on the device).
+        _current_stream = triton.runtime.driver.active.get_current_stream
+        return compiled
+
+    def _tail(self, given: int, keywords: dict[str, Any]) -> tuple[Any, ...]:
+        """The arguments Triton binds after the ``given`` positional ones: each later
+        parameter's keyword value, or its default."""
+        tail = []
+        for parameter in self.parameters[given:]:
+            if parameter.name in keywords:
+                tail.append(keywords[parameter.name])
+            elif parameter.default is not inspect.Parameter.empty:
+                tail.append(parameter.default)
+            else:
+                raise TypeError(f"{self.function.__name__}: no value for {parameter.name}")
+        return tuple(tail)
+
+
+_KERNELS: dict[Callable[..., None], Kernel] = {}
+
+
+def kernel(function: Callable[..., None], device: torch.device) -> Kernel:
     """``function`` as a Triton kernel (built once), for tensors on ``device``.
 
     Raises:
@@ -98,10 +228,15 @@ def kernel(function: Callable[..., None], device: torch.device) -> Any:
         parameters = inspect.signature(function).parameters
         values = [n for n, p in parameters.items() if "constexpr" not in str(p.annotation)]
         sizes = [n for n in values if not n.endswith("_ptr")]
-        built = _KERNELS[function] = triton.jit(
-            function, do_not_specialize=sizes, do_not_specialize_on_alignment=values
+        built = _KERNELS[function] = Kernel(
+            triton.jit(function, do_not_specialize=sizes, do_not_specialize_on_alignment=values)
         )
     return built
+
+
+def direct_launches() -> int:
+    """Launches of every kernel so far that skipped Triton's launcher."""
+    return sum(built.direct_launches for built in _KERNELS.values())
 
 
 def grid(size: int, block: int = BLOCK) -> tuple[int]:

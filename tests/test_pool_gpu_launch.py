@@ -135,6 +135,24 @@ def test_public_launch_only_where_direct_is_off_or_unsupported(
     assert len(jit.public) == 3 and direct == []
 
 
+def test_a_constant_passed_by_position_is_keyed_by_its_value(fake_triton: SimpleNamespace) -> None:
+    """A compile-time constant given by position picks the built kernel by its value, as
+    Triton's launch does (the pool passes CHANNELS so): a kernel built for 2 is never
+    launched for 3. Keyed by its type alone, the first H200 run of the direct launch scored
+    pairs of 1- and 3-channel batches with a kernel built for another width."""
+    direct: list[tuple[Any, ...]] = []
+    jit = _Jit(_Compiled(direct))
+    kernel = launch.Kernel(jit)
+    out, values = torch.zeros(4), torch.ones(4)
+    kernel[(1,)](out, values, 4, 2)
+    kernel[(1,)](out, values, 4, 3)
+    assert len(jit.public) == 2 and direct == []
+    kernel[(1,)](out, values, 4, 3)
+    assert len(jit.public) == 2 and [arguments[9:] for arguments in direct] == [
+        (out, values, 4, 3, 64)
+    ]
+
+
 def test_a_missing_argument_is_named(fake_triton: SimpleNamespace) -> None:
     jit = _Jit(_Compiled([]))
     kernel = launch.Kernel(jit)

@@ -227,9 +227,10 @@ def test_cpu_and_cuda_give_the_same_clusters_and_edges_on_tied_batches():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("mode", ["matching", "components"])
 def test_direct_launches_give_what_tritons_launcher_gives_on_cuda(mode):
-    """The built kernels' launchers called directly (launch.DIRECT_LAUNCH) give the pool,
-    its gradients and its threshold's gradient bit for bit as Triton's public launcher does,
-    on tied batches; the second direct pass launches every kernel directly."""
+    """The built kernels' launchers called directly (launch.DIRECT_LAUNCH) give the clusters
+    and edges Triton's public launcher gives, and the features and gradients to float
+    rounding, on tied batches (1 to 3 channels: a constant passed by position picks the
+    kernel); the second direct pass launches every kernel directly."""
     from pyg_grapheme.nn.pool.gpu import launch
 
     def run(direct: bool) -> list[torch.Tensor]:
@@ -252,7 +253,8 @@ def test_direct_launches_give_what_tritons_launcher_gives_on_cuda(mode):
     # every call's kernels, directly
     assert launch.direct_launches() - before >= 12 * 10, launch.DIRECT_FAILURES
     assert len(public) == len(direct)
-    assert all(torch.equal(a, b) for a, b in zip(public, direct, strict=True))
+    for a, b in zip(public, direct, strict=True):  # float sums add atomically: any order
+        assert torch.allclose(a, b, atol=1e-6) if a.is_floating_point() else torch.equal(a, b)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

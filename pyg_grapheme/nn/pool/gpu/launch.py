@@ -7,12 +7,14 @@ lack it): the kernels are plain functions that name ``tl`` as a global, which
 tensors they run in Triton's interpreter (``TRITON_INTERPRET=1`` set before Triton is
 imported), which is how the tests check every kernel on machines without a GPU.
 
-A launch goes through :class:`Kernel`: the first launch of a kernel for given argument
-types and compile-time constants goes through Triton's public launcher, which compiles (or
-finds) the kernel; later launches call the built kernel's native launcher directly
-(:data:`DIRECT_LAUNCH`), skipping the per-call argument binding and cache lookup that cost
-the host more than the launch itself at the sizes where the pool is launch-bound
-(``bench/results/pool_gpu.md``).
+A launch goes through :class:`Kernel`. With :data:`DIRECT_LAUNCH` set, the first launch of
+a kernel for given argument types and compile-time constants goes through Triton's public
+launcher, which compiles (or finds) the kernel, and later launches call the built kernel's
+native launcher directly, skipping the per-call argument binding and cache lookup that cost
+the host more than the launch itself at the sizes where the pool is launch-bound: on an H200
+a 2,048-node call took 10-16% less time (``bench/results/pool_gpu.md``). It is off by
+default: that run also found a kernel chosen by a constant's type rather than its value,
+fixed since and tested here, but not yet run on a GPU.
 
 Kernels that compare or order floating values (similarities, norms, the feature scale) are
 built without fused multiply-adds, and divide and take roots correctly rounded
@@ -80,8 +82,9 @@ def interpreted() -> bool:
 
 
 # Launch built kernels through their native launcher after the first launch (see Kernel).
-# bench/pool_gpu_launches.py --launcher public turns it off to measure both side by side.
-DIRECT_LAUNCH = True
+# Off until tests/test_pool_paths_agree.py's CUDA tests pass with it on a GPU (the module
+# docstring says why); bench/pool_gpu_launches.py --launcher both measures both.
+DIRECT_LAUNCH = False
 
 # The first direct launch of a key that failed (and went through Triton's launcher instead):
 # "kernel: error", for the benches to print.
@@ -113,8 +116,9 @@ def _current_stream(device: int) -> int:
 class Kernel:
     """A Triton kernel, launched as ``kernel[grid](*arguments, **constants)`` like Triton's own.
 
-    The first launch for a given :func:`_argument_type` of each positional argument, set of
-    keyword arguments (compile-time constants and launch options) and device goes through
+    The first launch for a given :func:`_argument_type` of each positional argument, value of
+    each compile-time constant, set of keyword arguments (compile-time constants and launch
+    options) and device goes through
     Triton's public launcher, which compiles or finds the kernel and returns it; later launches
     with the same key call the built kernel's launcher directly with the same arguments Triton
     would pass (the positional ones, then the constants and defaults in the signature's order).
@@ -127,6 +131,11 @@ class Kernel:
     def __init__(self, function: Any) -> None:
         self.function = function
         self.parameters = list(inspect.signature(function.fn).parameters.values())
+        # Compile-time constants a call may pass by position: their values, not their types,
+        # pick the built kernel.
+        self._constant_positions = tuple(
+            i for i, p in enumerate(self.parameters) if "constexpr" in str(p.annotation)
+        )
         self._built: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
         self._launched: set[tuple[Any, ...]] = set()  # keys launched directly at least once
         self.direct_launches = 0  # launches that skipped Triton's launcher (tests, benches)
@@ -140,7 +149,10 @@ class Kernel:
             self.function[grid](*arguments, **keywords)
             return
         device = torch.cuda.current_device()
-        key = (device, tuple(map(_argument_type, arguments)), tuple(keywords.items()))
+        types = tuple(map(_argument_type, arguments))
+        given = len(arguments)
+        constants = tuple(arguments[i] for i in self._constant_positions if i < given)
+        key = (device, types, constants, tuple(keywords.items()))
         built = self._built.get(key)
         if built is None:
             compiled = self.function[grid](*arguments, **keywords)

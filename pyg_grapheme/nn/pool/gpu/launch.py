@@ -11,10 +11,10 @@ A launch goes through :class:`Kernel`. With :data:`DIRECT_LAUNCH` set, the first
 a kernel for given argument types and compile-time constants goes through Triton's public
 launcher, which compiles (or finds) the kernel, and later launches call the built kernel's
 native launcher directly, skipping the per-call argument binding and cache lookup that cost
-the host more than the launch itself at the sizes where the pool is launch-bound: on an H200
-a 2,048-node call took 10-16% less time (``bench/results/pool_gpu.md``). It is off by
-default: that run also found a kernel chosen by a constant's type rather than its value,
-fixed since and tested here, but not yet run on a GPU.
+the host more than the launch itself at the sizes where the pool is launch-bound: on an
+H200 a call of 2,048 or 131,072 nodes took 4-16% less time (``bench/results/pool_gpu.md``).
+It is off by default: that run also found a kernel chosen by a constant's type rather than
+its value, fixed since and tested here, but not yet run on a GPU.
 
 Kernels that compare or order floating values (similarities, norms, the feature scale) are
 built without fused multiply-adds, and divide and take roots correctly rounded
@@ -95,9 +95,9 @@ _INT32 = (-(2**31), 2**31 - 1)
 
 def _argument_type(value: Any) -> Any:
     """What Triton's compiled code depends on in one runtime argument of these kernels: a
-    tensor's dtype, whether an integer fits 32 bits (Triton passes it as ``i32`` or
-    ``i64`` or ``u64``), or the Python type otherwise. Values and alignments are not (the kernels are
-    built with ``do_not_specialize`` and ``do_not_specialize_on_alignment``)."""
+    tensor's dtype, the width Triton passes an integer in (``i32``, ``i64`` or ``u64``), or
+    the Python type otherwise. Values and alignments are not (the kernels are built with
+    ``do_not_specialize`` and ``do_not_specialize_on_alignment``)."""
     if isinstance(value, torch.Tensor):
         return value.dtype
     if isinstance(value, bool) or value is None:

@@ -99,6 +99,7 @@ from pyg_grapheme.data.gsm8k import (
     is_gsm8k_record,
 )
 from pyg_grapheme.data.json_kind import json_kind
+from pyg_grapheme.data.line_reader import LineError, LineReader
 from pyg_grapheme.data.math_expressions import format_result
 from pyg_grapheme.data.math_levels import MATH_LEVELS
 from pyg_grapheme.data.polish_grammar import is_number, is_symbol
@@ -110,9 +111,6 @@ FORMATS = ("pairs", "kindergarten", "math", "gsm8k")
 
 logger = logging.getLogger(__name__)
 
-_BLANK = b" \t\r"
-_BOM = b"\xef\xbb\xbf"
-_WARN_LIST = 10
 _POLISH_TOKEN = re.compile(r"\(|\)|[^\s()]+")
 
 
@@ -174,32 +172,31 @@ class JsonlPairs(Sequence[TextPair]):
         return iter(self.pairs)
 
 
-class _LineError(Exception):
-    """A problem with the current line; the reader adds the path and line number."""
+LineError = LineError  # a bad line: the reader adds the path and line number
 
 
 def _object_without_duplicates(items: list[tuple[str, Any]]) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for key, value in items:
         if key in record:
-            raise _LineError(f"duplicate key {key!r}")
+            raise LineError(f"duplicate key {key!r}")
         record[key] = value
     return record
 
 
 def _reject_constant(name: str) -> Any:
-    raise _LineError(f"invalid JSON: {name} is not a JSON number")
+    raise LineError(f"invalid JSON: {name} is not a JSON number")
 
 
 def _require(record: dict[str, Any], key: str) -> Any:
     if key not in record:
-        raise _LineError(f"missing key {key!r}")
+        raise LineError(f"missing key {key!r}")
     return record[key]
 
 
 def _expect(key: str, value: Any, expected: str, ok: bool) -> None:
     if not ok:
-        raise _LineError(f"key {key!r} must be {expected}, got {json_kind(value)} {value!r}")
+        raise LineError(f"key {key!r} must be {expected}, got {json_kind(value)} {value!r}")
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -207,7 +204,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _reject_lone_surrogates(value: Any, path: str = "") -> None:
-    """A ``_LineError`` for the first string (key or value, at any depth) holding a surrogate
+    """A ``LineError`` for the first string (key or value, at any depth) holding a surrogate
     that no JSON escape pair completed, such as ``"\\ud800"``: JSON allows the escape, but
     the text is not Unicode (it cannot be written as UTF-8), so the record is refused.
     ``path`` is where ``value`` sits in the record (``note[1].k``)."""
@@ -217,7 +214,7 @@ def _reject_lone_surrogates(value: Any, path: str = "") -> None:
             where = f"the value at {path}" if path else "the record"
             if "." not in path and "[" not in path and path:
                 where = f"key {path!r}"
-            raise _LineError(
+            raise LineError(
                 f"{where} holds a lone surrogate \\u{ord(found.group()):04x} at character "
                 f"{found.start()}: not Unicode text (a JSON escape of half a UTF-16 pair)"
             )
@@ -225,7 +222,7 @@ def _reject_lone_surrogates(value: Any, path: str = "") -> None:
         for key, item in value.items():
             if _LONE_SURROGATE.search(key):
                 found = _LONE_SURROGATE.search(key)
-                raise _LineError(
+                raise LineError(
                     f"a key {'at ' + path + ' ' if path else ''}holds a lone surrogate "
                     f"\\u{ord(found.group()):04x}: not Unicode text (a JSON escape of half a "
                     "UTF-16 pair)"
@@ -243,7 +240,7 @@ def _record_format(record: dict[str, Any]) -> str:
         return "math"
     if is_gsm8k_record(record):
         return "gsm8k"
-    raise _LineError(
+    raise LineError(
         'record is in none of the formats: it needs "input" and "target" (pairs), those and '
         '"input_polish" and "target_polish" (kindergarten), "input_polish" and '
         '"expected_result" (math), or "question" and "answer" (gsm8k); its keys are '
@@ -294,7 +291,7 @@ def _tree_text(key: str, tree: Any) -> str:
         return tree_to_polish(tree)
     except ExpressionTreeError as exc:
         where = f" at {exc.where}" if exc.where else ""
-        raise _LineError(f"key {key!r}: malformed expression tree{where}: {exc.problem}") from None
+        raise LineError(f"key {key!r}: malformed expression tree{where}: {exc.problem}") from None
 
 
 def _bindings(record: dict[str, Any]) -> list[tuple[str, float]]:
@@ -310,15 +307,15 @@ def _bindings(record: dict[str, Any]) -> list[tuple[str, float]]:
             and _is_number(binding[1])
         )
         if not ok:
-            raise _LineError(
+            raise LineError(
                 f"key 'bindings': entry {k} must be [name, number] with a symbol name "
                 f"(a letter, then letters, digits or _), got {binding!r}"
             )
         name, value = binding
         if not math.isfinite(value):
-            raise _LineError(f"key 'bindings': entry {k} must be finite, got {value!r}")
+            raise LineError(f"key 'bindings': entry {k} must be finite, got {value!r}")
         if name in (n for n, _ in seen):
-            raise _LineError(f"key 'bindings': {name!r} is bound twice")
+            raise LineError(f"key 'bindings': {name!r} is bound twice")
         seen.append((name, float(value)))
     return seen
 
@@ -351,7 +348,7 @@ def _math_record(record: dict[str, Any], source: str) -> TextPair:
     result = _require(record, "expected_result")
     _expect("expected_result", result, "a number or null", result is None or _is_number(result))
     if result is not None and not math.isfinite(result):
-        raise _LineError(f"key 'expected_result' must be finite, got {result!r}")
+        raise LineError(f"key 'expected_result' must be finite, got {result!r}")
     symbolic = record.get("expected_symbolic")
     _expect(
         "expected_symbolic",
@@ -364,11 +361,11 @@ def _math_record(record: dict[str, Any], source: str) -> TextPair:
     is_int = isinstance(level, int) and not isinstance(level, bool)
     _expect("level", level, "an integer", level is None or is_int)
     if level is not None and level not in MATH_LEVELS:
-        raise _LineError(f"key 'level' must be one of {MATH_LEVELS}, got {level}")
+        raise LineError(f"key 'level' must be one of {MATH_LEVELS}, got {level}")
     if "input_expr" in record:
         expr_text = _tree_text("input_expr", record["input_expr"])
         if not _same_polish(expr_text, text):
-            raise _LineError(
+            raise LineError(
                 f"input_expr reads {expr_text!r} but input_polish is {text!r}; "
                 "the record contradicts itself"
             )
@@ -380,7 +377,7 @@ def _math_record(record: dict[str, Any], source: str) -> TextPair:
     elif result is not None:
         target = format_result(result)
     else:
-        raise _LineError("expected_result and expected_symbolic are both null: no target")
+        raise LineError("expected_result and expected_symbolic are both null: no target")
     question = text
     if level in _TASK_HEADS:
         question = f"({_TASK_HEADS[level]} {question})"
@@ -412,10 +409,10 @@ def _gsm8k_record(record: dict[str, Any], source: str, target: str) -> TextPair:
     try:
         return gsm8k_pair(record, source, target)
     except Gsm8kRecordError as exc:
-        raise _LineError(str(exc)) from None
+        raise LineError(str(exc)) from None
 
 
-class JsonlReader:
+class JsonlReader(LineReader):
     """The records of a JSONL file, read one line at a time: memory does not grow with the file.
 
     Iterating yields each record's :class:`TextPair` in file order and checks every
@@ -428,6 +425,13 @@ class JsonlReader:
         format: the format, once the first valid record fixed it (or ``format=``).
         errors: the bad lines skipped by the last iteration (``skip_bad_lines``).
     """
+
+    kind = "JSONL"
+    unit = "record"
+    blank = b" \t\r"
+    blank_problem = "blank line before the last record (blank lines are allowed only at the end)"
+    error = JsonlFormatError
+    log = logger
 
     def __init__(
         self,
@@ -444,91 +448,45 @@ class JsonlReader:
             **_PARSERS,
             "gsm8k": partial(_gsm8k_record, target=check_gsm8k_target(gsm8k_target)),
         }
-        self.path = os.fspath(path)
-        self.skip_bad_lines = skip_bad_lines
+        super().__init__(path, skip_bad_lines, warn=warn)
         self.format = format
-        self.warn = warn
-        self.errors: list[JsonlFormatError] = []
         self._given_format = format
 
-    def __iter__(self) -> Iterator[TextPair]:
-        name = self.path
-        if os.path.isdir(name):
-            raise JsonlFormatError(name, None, "is a folder, not a JSONL file")
+    def _start(self) -> None:
         self.format = self._given_format
-        self.errors = []
-        detected_at: int | None = None
-        blank: list[int] = []  # blank lines since the last record: errors if a record follows
-        records = 0
-        with open(name, "rb") as handle:
-            for number, raw_line in enumerate(handle, start=1):
-                if number == 1 and raw_line.startswith(_BOM):
-                    raw_line = raw_line[len(_BOM) :]
-                raw_line = raw_line.rstrip(b"\n")
-                if not raw_line.strip(_BLANK):
-                    blank.append(number)
-                    continue
-                for line in blank:
-                    self._bad(
-                        line,
-                        "blank line before the last record (blank lines are allowed only at "
-                        "the end)",
-                    )
-                blank = []
-                try:
-                    record, record_format = self._parse(raw_line, detected_at)
-                    if self.format is None:
-                        self.format, detected_at = record_format, number
-                    try:
-                        pair = self._parsers[record_format](record, f"{name}:{number}")
-                    except RecursionError:
-                        raise _LineError("expression tree nested too deeply to read") from None
-                except _LineError as exc:
-                    self._bad(number, str(exc))
-                    continue
-                records += 1
-                yield pair
-        if self.errors and self.warn:
-            errors = self.errors
-            listed = "; ".join(f"line {e.line}: {e.problem}" for e in errors[:_WARN_LIST])
-            more = f"; and {len(errors) - _WARN_LIST} more" if len(errors) > _WARN_LIST else ""
-            logger.warning("%s: skipped %d bad line(s): %s%s", name, len(errors), listed, more)
-        if not records:
-            problem = (
-                "no records"
-                if not self.errors
-                else f"no valid records ({len(self.errors)} bad lines)"
-            )
-            raise JsonlFormatError(name, None, problem)
+        self._detected_at: int | None = None
 
-    def _bad(self, number: int, problem: str) -> None:
-        error = JsonlFormatError(self.path, number, problem)
-        if not self.skip_bad_lines:
-            raise error from None
-        self.errors.append(error)
+    def _read_line(self, raw_line: bytes, number: int) -> TextPair:
+        record, record_format = self._parse(raw_line, self._detected_at)
+        if self.format is None:
+            self.format, self._detected_at = record_format, number
+        try:
+            return self._parsers[record_format](record, f"{self.path}:{number}")
+        except RecursionError:
+            raise LineError("expression tree nested too deeply to read") from None
 
     def _parse(self, raw_line: bytes, detected_at: int | None) -> tuple[dict[str, Any], str]:
-        """The line's record and its format, or a :class:`_LineError`."""
+        """The line's record and its format, or a :class:`LineError`."""
         try:
             text = raw_line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _LineError(f"invalid UTF-8 at byte {exc.start} of the line") from None
+            raise LineError(f"invalid UTF-8 at byte {exc.start} of the line") from None
         try:
             record = _DECODER.decode(text)
         except json.JSONDecodeError as exc:
             # Some of json's messages end in "at" already ("Unterminated string starting at").
             joint = " column" if exc.msg.endswith(" at") else " at column"
-            raise _LineError(f"invalid JSON: {exc.msg}{joint} {exc.colno}") from None
+            raise LineError(f"invalid JSON: {exc.msg}{joint} {exc.colno}") from None
         except RecursionError:
-            raise _LineError("invalid JSON: nested too deeply to read") from None
+            raise LineError("invalid JSON: nested too deeply to read") from None
         if _SURROGATE_ESCAPE.search(raw_line):
             _reject_lone_surrogates(record)
         if not isinstance(record, dict):
-            raise _LineError(f"expected a JSON object, got {json_kind(record)}")
+            raise LineError(f"expected a JSON object, got {json_kind(record)}")
         record_format = _record_format(record)
         if self.format is not None and record_format != self.format:
             how = f"detected from line {detected_at}" if detected_at else "format= given"
-            raise _LineError(
+            raise LineError(
                 f"record is in the {record_format} format but the file is in the "
                 f"{self.format} format ({how})"
             )

@@ -26,18 +26,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
 
 from pyg_grapheme.data.jsonl import JsonlFormatError, JsonlPairs
+from pyg_grapheme.data.line_reader import LineError, LineReader
 from pyg_grapheme.data.text_pair import TextPair
 
 __all__ = ["TsvReader", "is_tsv_path", "read_tsv"]
 
 logger = logging.getLogger(__name__)
-
-_BLANK = b" \r"
-_BOM = b"\xef\xbb\xbf"
-_WARN_LIST = 10
 
 
 def is_tsv_path(path: str | os.PathLike[str]) -> bool:
@@ -45,7 +41,7 @@ def is_tsv_path(path: str | os.PathLike[str]) -> bool:
     return os.fspath(path).lower().endswith(".tsv")
 
 
-class TsvReader:
+class TsvReader(LineReader):
     """The pairs of a TSV file, read one line at a time (the interface of
     :class:`~pyg_grapheme.data.jsonl.JsonlReader`: iterate for :class:`TextPair` in file
     order, checked line by line; each iteration reads the file again).
@@ -57,79 +53,28 @@ class TsvReader:
     """
 
     format = "tsv"
+    kind = "TSV"
+    unit = "pair"
+    blank = b" \r"  # a tab is a column separator, never blank
+    blank_problem = "blank line before the last pair (allowed only at the end)"
+    error = JsonlFormatError
+    log = logger
 
-    def __init__(
-        self, path: str | os.PathLike[str], skip_bad_lines: bool = False, *, warn: bool = True
-    ) -> None:
-        self.path = os.fspath(path)
-        self.skip_bad_lines = skip_bad_lines
-        self.warn = warn
-        self.errors: list[JsonlFormatError] = []
-
-    def __iter__(self) -> Iterator[TextPair]:
-        name = self.path
-        if os.path.isdir(name):
-            raise JsonlFormatError(name, None, "is a folder, not a TSV file")
-        self.errors = []
-        blank: list[int] = []  # blank lines since the last pair: errors if a pair follows
-        pairs = 0
-        with open(name, "rb") as handle:
-            for number, raw_line in enumerate(handle, start=1):
-                if number == 1 and raw_line.startswith(_BOM):
-                    raw_line = raw_line[len(_BOM) :]
-                raw_line = raw_line.rstrip(b"\n")
-                if raw_line.endswith(b"\r"):
-                    raw_line = raw_line[:-1]
-                if not raw_line.strip(_BLANK):
-                    blank.append(number)
-                    continue
-                for line in blank:
-                    self._bad(line, "blank line before the last pair (allowed only at the end)")
-                blank = []
-                pair = self._pair(raw_line, number)
-                if pair is None:
-                    continue
-                pairs += 1
-                yield pair
-        if self.errors and self.warn:
-            listed = "; ".join(f"line {e.line}: {e.problem}" for e in self.errors[:_WARN_LIST])
-            more = len(self.errors) - _WARN_LIST
-            logger.warning(
-                "%s: skipped %d bad line(s): %s%s",
-                name,
-                len(self.errors),
-                listed,
-                f"; and {more} more" if more > 0 else "",
-            )
-        if not pairs:
-            problem = (
-                "no pairs" if not self.errors else f"no valid pairs ({len(self.errors)} bad lines)"
-            )
-            raise JsonlFormatError(name, None, problem)
-
-    def _pair(self, raw_line: bytes, number: int) -> TextPair | None:
-        """The line's pair, or ``None`` once a bad line is recorded (``skip_bad_lines``)."""
+    def _read_line(self, raw_line: bytes, number: int) -> TextPair:
+        if raw_line.endswith(b"\r"):  # a \r\n line end
+            raw_line = raw_line[:-1]
         try:
             text = raw_line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            self._bad(number, f"invalid UTF-8 at byte {exc.start} of the line")
-            return None
+            raise LineError(f"invalid UTF-8 at byte {exc.start} of the line") from None
         columns = text.split("\t")
         if len(columns) != 2:
-            self._bad(
-                number,
+            raise LineError(
                 f"expected 2 tab-separated columns (input, target), got {len(columns)}: "
-                f"{text[:80]!r}",
+                f"{text[:80]!r}"
             )
-            return None
         source, target = columns
         return TextPair(source, target, {"source": f"{self.path}:{number}", "format": "tsv"})
-
-    def _bad(self, number: int, problem: str) -> None:
-        error = JsonlFormatError(self.path, number, problem)
-        if not self.skip_bad_lines:
-            raise error from None
-        self.errors.append(error)
 
 
 def read_tsv(path: str | os.PathLike[str], skip_bad_lines: bool = False) -> JsonlPairs:

@@ -5,7 +5,7 @@
   formats of GRAPHEME; its expression trees in ``expression_tree.py``, its
   GSM8K word problems in ``gsm8k.py``; :func:`read_tsv` (``tsv.py``): tab-separated
   pairs (SIGMORPHON, WikiPron); :func:`read_pair_file` (``pair_files.py``): either, by
-  the file's name.
+  the file's name; both read through the one line loop of ``line_reader.py``.
 * :func:`generate`, :data:`TASKS`, :func:`space_size` (``curriculum.py``): copy,
   drop_last, dedupe, squeeze_spaces, double, spaced, strip and math levels 1-7,
   seeded, no download; the input sets are indexed exactly in ``string_tasks.py``,

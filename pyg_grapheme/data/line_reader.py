@@ -1,5 +1,5 @@
-"""The line loop the pair-file readers share (:class:`~pyg_grapheme.data.JsonlReader`,
-:class:`~pyg_grapheme.data.TsvReader`): one line at a time, so memory does not grow with
+"""The line loop the pair-file readers share (:class:`~pyg_grapheme.data.jsonl.JsonlReader`,
+:class:`~pyg_grapheme.data.tsv.TsvReader`): one line at a time, so memory does not grow with
 the file, with the same rules and errors for every format.
 
 * A UTF-8 byte-order mark before the first line is dropped; ``\\n`` ends a line.

@@ -3,12 +3,14 @@ graph pairs."""
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from typing import Any
 
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
+from lightning_modules.input_blind import input_blind_nll
 from lightning_modules.training_order import TrainingOrder
 from pyg_grapheme.data import PairDataset, TextPair, collate_pairs, generate, read_pair_file
 from pyg_grapheme.data.commutative_swap import CommutativeSwapDataset
@@ -213,6 +215,22 @@ class GraphemeDataModule(pl.LightningDataModule):
         if self.levels:
             return self.level_pairs[self.current_level][1]
         return self._val_pairs
+
+    def input_blind_nll(self) -> float | None:
+        """The validation targets' likelihood under the best model of the training targets
+        alone, nats per unit and end (:func:`~lightning_modules.input_blind.input_blind_nll`):
+        what a model that does not read its input can reach. Computed once per training
+        set (a new level computes it again); :obj:`None` without validation pairs."""
+        train, val = self.train_pairs, self.val_pairs
+        key = (id(train), id(val))
+        cached = getattr(self, "_input_blind", None)
+        if cached is None or cached[0] != key:
+            split = OutputUnits(self.output_units).split
+            value = input_blind_nll(
+                (split(p.target) for p in train), (split(p.target) for p in val)
+            )
+            cached = self._input_blind = (key, None if math.isnan(value) else value)
+        return cached[1]
 
     # The pairs are built once, on first use, identically on every process.
     @cached_property

@@ -8,13 +8,14 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 from torch_geometric.data import Batch
 
 from lightning_modules.checkpoint_io import check_resume
 from lightning_modules.component_config import build_component, component_config
 from lightning_modules.cpu_budget import CpuTimeBudget
+from lightning_modules.input_blind import input_blind_members
 from lightning_modules.optimizer_growth import grow_optimizer
 from lightning_modules.paced_schedule import PacedOneCycleLR
 from lightning_modules.weights_from import checkpoint_vocabulary, load_matching_weights
@@ -131,6 +132,10 @@ class GraphTransformModule(pl.LightningModule):
         )
         # Which members vote; not in the state dict (checkpoints of earlier versions hold
         # no such tensor) but in the checkpoint beside it (on_save_checkpoint).
+        # Which members have read their input at a validation, and which were last named
+        # as blind (check_input_blind); not checkpointed: a resumed fit checks again.
+        self._reads_input = [False] * members
+        self._warned_blind = [False] * members
         self.register_buffer(
             "member_votes", torch.ones(members, dtype=torch.bool), persistent=False
         )
@@ -399,13 +404,22 @@ class GraphTransformModule(pl.LightningModule):
         return transducer_ensemble(voting, list(inputs.text), self.hparams.beam)
 
     def on_validation_epoch_start(self) -> None:
-        """With several members and a ``vote_ratio``, decide which members vote in this
-        validation's decoding, from their likelihood of the validation targets
-        (:meth:`validation_nll`; not in the sanity check, whose model is untrained)."""
+        """From each member's likelihood of the validation targets (:meth:`validation_nll`;
+        not in the sanity check, whose model is untrained): say which members have not
+        learnt to read their input (:meth:`check_input_blind`), and, with several members
+        and a ``vote_ratio``, decide which members vote in this validation's decoding."""
+        if self.trainer.sanity_checking:
+            return
         ratio = self.hparams.get("vote_ratio")
-        if not self.more_nets or ratio is None or self.trainer.sanity_checking:
+        voting = bool(self.more_nets) and ratio is not None
+        reference = self._input_blind_reference()
+        if not voting and reference is None:
             return
         nll = self.validation_nll()
+        if reference is not None:
+            self.check_input_blind(nll, reference)
+        if not voting:
+            return
         votes = member_votes(nll, ratio)
         trains = self.hparams.get("train_left_out", True)
         for k, (before, now) in enumerate(zip(self.member_votes.tolist(), votes.tolist())):
@@ -424,6 +438,53 @@ class GraphTransformModule(pl.LightningModule):
                     f"(model.vote_ratio {ratio})"
                 )
         self.member_votes.copy_(votes.to(self.member_votes.device))
+
+    def _input_blind_reference(self) -> float | None:
+        """The input-blind likelihood of the validation targets, from the data module's
+        ``input_blind_nll()`` (:mod:`lightning_modules.input_blind`); :obj:`None` once
+        every member has shown it reads its input, or without such a data module."""
+        if all(self._reads_input):
+            return None
+        datamodule = getattr(self.trainer, "datamodule", None)
+        reference = getattr(datamodule, "input_blind_nll", None)
+        value = reference() if callable(reference) else None
+        return value if value is not None and math.isfinite(value) else None
+
+    def check_input_blind(self, nll: Tensor, reference: float) -> list[bool]:
+        """Warns where a member's validation likelihood ``nll`` (``[members]``) is no better
+        than the input-blind ``reference`` (the best model of the training targets alone,
+        :func:`~lightning_modules.input_blind.input_blind_nll`): its outputs do not
+        depend on its input yet. Each member is named once while blind, and once when it
+        reads its input; after every member has, the check stops. Returns which are blind."""
+        blind = input_blind_members(nll, reference)
+        named = [f"{float(value):.3f}" for value in nll.tolist()]
+        remedy = (
+            "a lower --model.lr or a longer --model.warmup usually lets a member leave this "
+            "plateau (bench/results/g2p.md)"
+        )
+        if all(blind) and not all(self._warned_blind):
+            who = "the model has not" if len(blind) == 1 else "no member has"
+            rank_zero_warn(
+                f"validation: {who} learnt to read its input yet: likelihood "
+                f"{', '.join(named)} nats a unit, no better than a model of the training targets "
+                f"alone ({reference:.3f}), so the outputs do not depend on the input; {remedy}"
+            )
+        else:
+            for k, is_blind in enumerate(blind):
+                if is_blind and not self._warned_blind[k]:
+                    rank_zero_warn(
+                        f"validation: member {k} has not learnt to read its input yet: its "
+                        f"likelihood {named[k]} nats a unit is no better than a model of the "
+                        f"training targets alone ({reference:.3f}); {remedy}"
+                    )
+        for k, is_blind in enumerate(blind):
+            if not is_blind and self._warned_blind[k]:
+                rank_zero_info(
+                    f"validation: member {k} now reads its input ({named[k]} nats a unit)"
+                )
+            self._warned_blind[k] = is_blind
+            self._reads_input[k] = self._reads_input[k] or not is_blind
+        return blind
 
     def validation_nll(self) -> Tensor:
         """Each member's negative log-likelihood of the validation targets, in nats per

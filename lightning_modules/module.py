@@ -15,7 +15,7 @@ from torch_geometric.data import Batch
 from lightning_modules.checkpoint_io import check_resume
 from lightning_modules.component_config import build_component, component_config
 from lightning_modules.cpu_budget import CpuTimeBudget
-from lightning_modules.input_blind import input_blind_members
+from lightning_modules.input_blind import BLIND_SHARE, input_blind_members
 from lightning_modules.optimizer_growth import grow_optimizer
 from lightning_modules.paced_schedule import PacedOneCycleLR
 from lightning_modules.weights_from import checkpoint_vocabulary, load_matching_weights
@@ -451,31 +451,34 @@ class GraphTransformModule(pl.LightningModule):
         return value if value is not None and math.isfinite(value) else None
 
     def check_input_blind(self, nll: Tensor, reference: float) -> list[bool]:
-        """Warns where a member's validation likelihood ``nll`` (``[members]``) is no better
-        than the input-blind ``reference`` (the best model of the training targets alone,
-        :func:`~lightning_modules.input_blind.input_blind_nll`): its outputs do not
-        depend on its input yet. Each member is named once while blind, and once when it
-        reads its input; after every member has, the check stops. Returns which are blind."""
+        """Warns where a member's validation likelihood ``nll`` (``[members]``) is above
+        :data:`~lightning_modules.input_blind.BLIND_SHARE` of the input-blind ``reference``
+        (the best model of the training targets alone,
+        :func:`~lightning_modules.input_blind.input_blind_nll`): it has learnt little of its
+        input yet. Each member is named once while blind, and once when it reads its input;
+        after every member has, the check stops. Returns which are blind."""
         blind = input_blind_members(nll, reference)
         named = [f"{float(value):.3f}" for value in nll.tolist()]
+        bound = (
+            f"{BLIND_SHARE:g} of the {reference:.3f} a model of the training targets alone reaches"
+        )
         remedy = (
             "a lower --model.lr or a longer --model.warmup usually lets a member leave this "
             "plateau (bench/results/g2p.md)"
         )
         if all(blind) and not all(self._warned_blind):
-            who = "the model has not" if len(blind) == 1 else "no member has"
+            who = "the model has" if len(blind) == 1 else "every member has"
             rank_zero_warn(
-                f"validation: {who} learnt to read its input yet: likelihood "
-                f"{', '.join(named)} nats a unit, no better than a model of the training targets "
-                f"alone ({reference:.3f}), so the outputs do not depend on the input; {remedy}"
+                f"validation: {who} learnt little of its input yet: likelihood "
+                f"{', '.join(named)} nats a unit, above {bound}, so the outputs hardly "
+                f"depend on the input; {remedy}"
             )
         else:
             for k, is_blind in enumerate(blind):
                 if is_blind and not self._warned_blind[k]:
                     rank_zero_warn(
-                        f"validation: member {k} has not learnt to read its input yet: its "
-                        f"likelihood {named[k]} nats a unit is no better than a model of the "
-                        f"training targets alone ({reference:.3f}); {remedy}"
+                        f"validation: member {k} has learnt little of its input yet: its "
+                        f"likelihood {named[k]} nats a unit is above {bound}; {remedy}"
                     )
         for k, is_blind in enumerate(blind):
             if not is_blind and self._warned_blind[k]:

@@ -130,12 +130,12 @@ class GraphTransformModule(pl.LightningModule):
         self.objective = build_component(
             objective if objective is not None else TransformObjective(), TransformObjective
         )
-        # Which members vote; not in the state dict (checkpoints of earlier versions hold
-        # no such tensor) but in the checkpoint beside it (on_save_checkpoint).
         # Which members have read their input at a validation, and which were last named
         # as blind (check_input_blind); not checkpointed: a resumed fit checks again.
         self._reads_input = [False] * members
         self._warned_blind = [False] * members
+        # Which members vote; not in the state dict (checkpoints of earlier versions hold
+        # no such tensor) but in the checkpoint beside it (on_save_checkpoint).
         self.register_buffer(
             "member_votes", torch.ones(members, dtype=torch.bool), persistent=False
         )

@@ -15,7 +15,7 @@ from torch_geometric.data import Batch
 from lightning_modules.checkpoint_io import check_resume
 from lightning_modules.component_config import build_component, component_config
 from lightning_modules.cpu_budget import CpuTimeBudget
-from lightning_modules.input_blind import BLIND_SHARE, input_blind_members
+from lightning_modules.input_blind import BLIND_SHARE, BLIND_VALIDATIONS, input_blind_members
 from lightning_modules.optimizer_growth import grow_optimizer
 from lightning_modules.paced_schedule import PacedOneCycleLR
 from lightning_modules.weights_from import checkpoint_vocabulary, load_matching_weights
@@ -130,9 +130,11 @@ class GraphTransformModule(pl.LightningModule):
         self.objective = build_component(
             objective if objective is not None else TransformObjective(), TransformObjective
         )
-        # Which members have read their input at a validation, and which were last named
-        # as blind (check_input_blind); not checkpointed: a resumed fit checks again.
+        # Which members have read their input at a validation, how long each has been
+        # blind, and which were named so (check_input_blind); not checkpointed: a resumed
+        # fit checks again.
         self._reads_input = [False] * members
+        self._blind_streak = [0] * members  # validations in a row each has been blind
         self._warned_blind = [False] * members
         # Which members vote; not in the state dict (checkpoints of earlier versions hold
         # no such tensor) but in the checkpoint beside it (on_save_checkpoint).
@@ -451,41 +453,51 @@ class GraphTransformModule(pl.LightningModule):
         return value if value is not None and math.isfinite(value) else None
 
     def check_input_blind(self, nll: Tensor, reference: float) -> list[bool]:
-        """Warns where a member's validation likelihood ``nll`` (``[members]``) is above
+        """Warns where a member's validation likelihood ``nll`` (``[members]``) has been above
         :data:`~lightning_modules.input_blind.BLIND_SHARE` of the input-blind ``reference``
         (the best model of the training targets alone,
-        :func:`~lightning_modules.input_blind.input_blind_nll`): it has learnt little of its
-        input yet. Each member is named once while blind, and once when it reads its input;
-        after every member has, the check stops. Returns which are blind."""
+        :func:`~lightning_modules.input_blind.input_blind_nll`) at
+        :data:`~lightning_modules.input_blind.BLIND_VALIDATIONS` validations in a row: it
+        has learnt little of its input. A slow member can be there at the first validation
+        (Korean and Hindi members at peak rate 0.003 with a warm-up of 0.25), a collapsed
+        one stays. Each member is named once while blind, and once when it reads its
+        input; after every member has read it, the check stops. Returns which are blind
+        at this validation."""
         blind = input_blind_members(nll, reference)
+        for k, is_blind in enumerate(blind):
+            self._blind_streak[k] = self._blind_streak[k] + 1 if is_blind else 0
+        stuck = [streak >= BLIND_VALIDATIONS for streak in self._blind_streak]
         named = [f"{float(value):.3f}" for value in nll.tolist()]
         bound = (
             f"{BLIND_SHARE:g} of the {reference:.3f} a model of the training targets alone reaches"
         )
+        when = f"at {BLIND_VALIDATIONS} validations in a row"
         remedy = (
             "a lower --model.lr or a longer --model.warmup usually lets a member leave this "
             "plateau (bench/results/g2p.md)"
         )
-        if all(blind) and not all(self._warned_blind):
-            who = "the model has" if len(blind) == 1 else "every member has"
+        new = [k for k, is_stuck in enumerate(stuck) if is_stuck and not self._warned_blind[k]]
+        if new and all(stuck):
+            who = "the model has" if len(stuck) == 1 else "every member has"
             rank_zero_warn(
-                f"validation: {who} learnt little of its input yet: likelihood "
+                f"validation: {who} learnt little of its input {when}: likelihood "
                 f"{', '.join(named)} nats a unit, above {bound}, so the outputs hardly "
                 f"depend on the input; {remedy}"
             )
         else:
-            for k, is_blind in enumerate(blind):
-                if is_blind and not self._warned_blind[k]:
-                    rank_zero_warn(
-                        f"validation: member {k} has learnt little of its input yet: its "
-                        f"likelihood {named[k]} nats a unit is above {bound}; {remedy}"
-                    )
+            for k in new:
+                rank_zero_warn(
+                    f"validation: member {k} has learnt little of its input {when}: its "
+                    f"likelihood {named[k]} nats a unit is above {bound}; {remedy}"
+                )
         for k, is_blind in enumerate(blind):
-            if not is_blind and self._warned_blind[k]:
+            if k in new:
+                self._warned_blind[k] = True
+            elif not is_blind and self._warned_blind[k]:
                 rank_zero_info(
                     f"validation: member {k} now reads its input ({named[k]} nats a unit)"
                 )
-            self._warned_blind[k] = is_blind
+                self._warned_blind[k] = False
             self._reads_input[k] = self._reads_input[k] or not is_blind
         return blind
 

@@ -172,9 +172,6 @@ class JsonlPairs(Sequence[TextPair]):
         return iter(self.pairs)
 
 
-LineError = LineError  # a bad line: the reader adds the path and line number
-
-
 def _object_without_duplicates(items: list[tuple[str, Any]]) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for key, value in items:

@@ -107,6 +107,11 @@ def _argument_type(value: Any) -> Any:
     return type(value)
 
 
+def _is_constant(parameter: inspect.Parameter) -> bool:
+    """Whether a kernel's parameter is a compile-time constant (annotated ``tl.constexpr``)."""
+    return "constexpr" in str(parameter.annotation)
+
+
 def _current_stream(device: int) -> int:
     """The raw CUDA stream a launch on ``device`` goes to (rebound to Triton's own function at
     the first direct launch)."""
@@ -134,7 +139,7 @@ class Kernel:
         # Compile-time constants a call may pass by position: their values, not their types,
         # pick the built kernel.
         self._constant_positions = tuple(
-            i for i, p in enumerate(self.parameters) if "constexpr" in str(p.annotation)
+            i for i, p in enumerate(self.parameters) if _is_constant(p)
         )
         self._built: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
         self._launched: set[tuple[Any, ...]] = set()  # keys launched directly at least once
@@ -238,7 +243,7 @@ def kernel(function: Callable[..., None], device: torch.device) -> Kernel:
         # or a multiple of 16) or on its pointers' alignment would be compiled again for many
         # batches, for no measurable gain in these memory-bound loops.
         parameters = inspect.signature(function).parameters
-        values = [n for n, p in parameters.items() if "constexpr" not in str(p.annotation)]
+        values = [n for n, p in parameters.items() if not _is_constant(p)]
         sizes = [n for n in values if not n.endswith("_ptr")]
         built = _KERNELS[function] = Kernel(
             triton.jit(function, do_not_specialize=sizes, do_not_specialize_on_alignment=values)

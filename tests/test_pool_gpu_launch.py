@@ -201,3 +201,17 @@ def test_a_launcher_error_after_a_direct_launch_is_raised(fake_triton: SimpleNam
     assert kernel.direct_launches == 1
     with pytest.raises(ValueError, match="bad grid"):
         kernel[(1,)](out, values, 4, SCALE=2)
+
+
+def test_a_direct_launch_rebinds_nothing_in_the_module(fake_triton: SimpleNamespace) -> None:
+    """The stream function is the Triton in use at a kernel's first launch, kept by the
+    kernel: a stand-in Triton (as here) never leaks into a later real launch."""
+    before = dict(vars(launch))
+    direct: list[tuple[Any, ...]] = []
+    kernel = launch.Kernel(_Jit(_Compiled(direct)))
+    out, values = torch.zeros(4), torch.ones(4)
+    for _ in range(2):
+        kernel[(1,)](out, values, 4, SCALE=2)
+    assert [arguments[3] for arguments in direct] == [7000]
+    after = vars(launch)
+    assert {name for name in after if after[name] is not before.get(name)} == set()

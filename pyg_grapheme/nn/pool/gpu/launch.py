@@ -112,10 +112,15 @@ def _is_constant(parameter: inspect.Parameter) -> bool:
     return "constexpr" in str(parameter.annotation)
 
 
-def _current_stream(device: int) -> int:
-    """The raw CUDA stream a launch on ``device`` goes to (rebound to Triton's own function at
-    the first direct launch)."""
-    return torch.cuda.current_stream(device).cuda_stream
+def _stream_function() -> Callable[[int], int]:
+    """The function giving the raw CUDA stream a launch on a device goes to: the one Triton's
+    own launch calls (torch's current stream on that device), read from the Triton in use at
+    each kernel's first launch, so nothing of the module is rebound."""
+    driver = getattr(getattr(triton, "runtime", None), "driver", None)
+    current = getattr(getattr(driver, "active", None), "get_current_stream", None)
+    if current is not None:
+        return current
+    return lambda device: torch.cuda.current_stream(device).cuda_stream
 
 
 class Kernel:
@@ -141,7 +146,9 @@ class Kernel:
         self._constant_positions = tuple(
             i for i, p in enumerate(self.parameters) if _is_constant(p)
         )
-        self._built: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
+        # Per key: the built kernel (None: Triton's own launch), the arguments bound after
+        # the positional ones, and the function giving the raw stream of a device.
+        self._built: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...], Callable[[int], int]]] = {}
         self._launched: set[tuple[Any, ...]] = set()  # keys launched directly at least once
         self.direct_launches = 0  # launches that skipped Triton's launcher (tests, benches)
 
@@ -161,13 +168,15 @@ class Kernel:
         built = self._built.get(key)
         if built is None:
             compiled = self.function[grid](*arguments, **keywords)
-            self._built[key] = (self._direct(compiled), self._tail(len(arguments), keywords))
+            self._built[key] = (
+                self._direct(compiled), self._tail(len(arguments), keywords), _stream_function()
+            )  # fmt: skip
             return
-        compiled, tail = built
+        compiled, tail, current_stream = built
         if compiled is None:
             self.function[grid](*arguments, **keywords)
             return
-        stream = _current_stream(device)
+        stream = current_stream(device)
         runtime = triton.knobs.runtime
         size = len(grid)
         every = (*arguments, *tail)
@@ -185,7 +194,7 @@ class Kernel:
             # kernels take others fails at the first direct launch, which Triton's own
             # launch then replaces, as it does every later launch of the key.
             DIRECT_FAILURES.append(f"{self.function.__name__}: {error!r}")
-            self._built[key] = (None, tail)
+            self._built[key] = (None, tail, current_stream)
             self.function[grid](*arguments, **keywords)
             return
         self._launched.add(key)
@@ -194,14 +203,11 @@ class Kernel:
     @staticmethod
     def _direct(compiled: Any) -> Any:
         """``compiled`` where its launcher can be called directly, else :obj:`None`."""
-        global _current_stream
         needed = ("run", "function", "packed_metadata", "launch_metadata")
         if getattr(triton, "knobs", None) is None or not all(
             hasattr(compiled, name) for name in needed
         ):
             return None
-        # The stream Triton's own launch takes (torch's current stream on the device).
-        _current_stream = triton.runtime.driver.active.get_current_stream
         return compiled
 
     def _tail(self, given: int, keywords: dict[str, Any]) -> tuple[Any, ...]:

@@ -35,22 +35,28 @@ def run_scores(work: Path) -> dict[str, tuple[float, float]]:
     """``{lang: (development WER, test WER)}`` of every finished language of a run.
 
     Raises:
-        ValueError: no finished language, or a row whose checkpoint name holds no
-            development exact match (file named).
+        ValueError: no finished language, a row that is not JSON or lacks a field, or a
+            row whose checkpoint name holds no development exact match (file named).
     """
     scores = {}
     for path in sorted(work.glob("*/row.json")):
-        row = json.loads(path.read_text())
-        if "ours" not in row:
-            continue  # a --peers-only row
-        checkpoint = str(row["ours"]["checkpoint"])
+        try:
+            row = json.loads(path.read_text())
+            if "ours" not in row:
+                continue  # a --peers-only row
+            lang, checkpoint = row["lang"], str(row["ours"]["checkpoint"])
+            wer = float(row["ours"]["wer"])
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{error.lineno}: not JSON: {error.msg}") from None
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"{path}: not a row of bench/g2p.py (no {error})") from None
         found = CHECKPOINT_SCORE.search(checkpoint)
         if found is None:
             raise ValueError(
                 f"{path}: the checkpoint {checkpoint!r} is not named "
                 "best-epoch=E-val_exact_match=X.ckpt, so its development score is unknown"
             )
-        scores[row["lang"]] = (100.0 * (1.0 - float(found.group(1))), float(row["ours"]["wer"]))
+        scores[lang] = (100.0 * (1.0 - float(found.group(1))), wer)
     if not scores:
         raise ValueError(f"{work}: no finished language (LANG/row.json with our result)")
     return scores
@@ -102,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         runs = [run_scores(work) for work in args.works]
         print(comparison(names, runs))
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError) as error:
         parser.error(str(error))
 
 

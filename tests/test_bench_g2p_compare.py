@@ -65,3 +65,16 @@ def test_a_folder_without_rows_is_one_line(
         .err.strip()
         .endswith("no finished language (LANG/row.json with our result)")
     )
+
+
+def test_a_damaged_row_names_its_file(tmp_path: Path) -> None:
+    (tmp_path / "ady").mkdir()
+    row = tmp_path / "ady" / "row.json"
+    row.write_text("{oops")
+    with pytest.raises(ValueError, match=re.escape(f"{row}:1: not JSON")):
+        run_scores(tmp_path)
+    row.write_text(json.dumps({"lang": "ady", "ours": {"wer": 1.0}}))
+    with pytest.raises(
+        ValueError, match=re.escape(f"{row}: not a row of bench/g2p.py (no 'checkpoint')")
+    ):
+        run_scores(tmp_path)

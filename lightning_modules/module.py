@@ -31,6 +31,8 @@ from pyg_grapheme.text import segment
 __all__ = ["GraphTransformModule", "check_producible", "member_votes", "unwritable_note"]
 
 LR_SCHEDULES = ("constant", "onecycle")
+MEMBER_READINGS = ("forward", "alternate")
+"""``members`` all read as the first does, or every second one reads the other way."""
 
 
 class GraphTransformModule(pl.LightningModule):
@@ -89,6 +91,10 @@ class GraphTransformModule(pl.LightningModule):
             validation lets it vote again, so the members that vote get its share of a
             CPU budget's steps. A collapsed member spent half of a two-member fit's
             budget (bench/results/g2p.md, Adyghe).
+        member_reading: ``"forward"``: every member reads as :attr:`net` is configured;
+            ``"alternate"``: every second member (the second, fourth, ...) reads and
+            writes the other way (``GraphTransformNet(reading_order=...)``), so members
+            that vote together err differently.
     """
 
     def __init__(
@@ -106,6 +112,7 @@ class GraphTransformModule(pl.LightningModule):
         members: int = 1,
         vote_ratio: float | None = 2.0,
         train_left_out: bool = False,
+        member_reading: str = "forward",
     ) -> None:
         super().__init__()
         if not isinstance(members, int) or members < 1:
@@ -115,6 +122,10 @@ class GraphTransformModule(pl.LightningModule):
                 f"vote_ratio must be >= 1 (a member as good as the best always votes) or "
                 f"null (every member votes), got {vote_ratio!r}"
             )
+        if member_reading not in MEMBER_READINGS:
+            raise ValueError(
+                f"member_reading must be one of {MEMBER_READINGS}, got {member_reading!r}"
+            )
         if lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
         if not 0.0 <= augment <= 1.0:
@@ -122,10 +133,13 @@ class GraphTransformModule(pl.LightningModule):
         if beam < 1:
             raise ValueError(f"beam must be >= 1, got {beam}")
         self.net = build_component(net, GraphTransformNet)
-        # Further members: the same configuration, each drawing its own initial weights.
+        # Further members: the same configuration, each drawing its own initial weights
+        # (with member_reading "alternate", every second one reading backward).
         self.more_nets = torch.nn.ModuleList(
-            build_component(component_config(self.net), GraphTransformNet)
-            for _ in range(members - 1)
+            build_component(
+                _reading(component_config(self.net), k, member_reading), GraphTransformNet
+            )
+            for k in range(1, members)
         )
         self.objective = build_component(
             objective if objective is not None else TransformObjective(), TransformObjective
@@ -638,6 +652,16 @@ class GraphTransformModule(pl.LightningModule):
         if len(voting) == 1:
             return voting[0].transform_text(texts, with_morph=with_morph, beam=beam)
         return ensemble_transform_text(voting, texts, with_morph=with_morph, beam=beam)
+
+
+def _reading(config: dict[str, Any], k: int, member_reading: str) -> dict[str, Any]:
+    """The configuration of member ``k`` (the first is 0): ``config`` itself, or with
+    ``member_reading`` "alternate" and ``k`` odd, the reversed reading order of ``config``'s."""
+    if member_reading == "forward" or k % 2 == 0:
+        return config
+    first = config["init_args"].get("reading_order", "forward")
+    other = "backward" if first == "forward" else "forward"
+    return {**config, "init_args": {**config["init_args"], "reading_order": other}}
 
 
 def member_votes(nll: Tensor, ratio: float, floor: float = 0.01) -> Tensor:

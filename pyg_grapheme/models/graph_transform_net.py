@@ -49,6 +49,12 @@ from pyg_grapheme.models.morph_text import describe_morph
 from pyg_grapheme.models.node_inputs import NodeInputs
 from pyg_grapheme.models.output_classes import ClassSpace
 from pyg_grapheme.models.output_units import OutputUnits
+from pyg_grapheme.models.reading_order import (
+    READING_ORDERS,
+    reverse_chains,
+    reverse_targets,
+    reversed_units,
+)
 from pyg_grapheme.models.transducer import TransducerContext, TransducerGrowth, TransducerLattice
 from pyg_grapheme.models.transducer_search import Hypothesis, transducer_search
 from pyg_grapheme.models.unit_targets import UnitTargets, build_targets
@@ -141,6 +147,9 @@ class TransformOutput:
         history: the merges and that split (:class:`MorphHistory`).
         edge_index: ``[2, E]`` the grown chain's edges; ``batch``: its graphs.
         num_graphs: ``B``.
+        read_targets: the targets as a backward model read them (each one's units last
+            first, :func:`~.reading_order.reverse_targets`), which the alignment and the
+            grown chain follow; ``None`` for a forward model, which read them as given.
     """
 
     cluster: Tensor
@@ -156,6 +165,7 @@ class TransformOutput:
     edge_index: Tensor
     batch: Tensor
     num_graphs: int
+    read_targets: UnitTargets | None = None
 
 
 @dataclass
@@ -259,6 +269,13 @@ class GraphTransformNet(torch.nn.Module):
             alone. It needs the batch's ``clusters`` (as :func:`~pyg_grapheme.text.graphs_from_texts`
             sets them); nodes whose features were redrawn (``redrawn``, set by the training
             module's grapheme augmentation) get no spelling. (default: :obj:`False`)
+        reading_order (str, optional): ``"forward"``, or ``"backward"``: the model reads
+            each chain last grapheme first and writes its output last unit first
+            (:mod:`.reading_order`), so its prediction network knows how a word ends when
+            it writes its start. Every public method takes and returns inputs and outputs
+            in reading order either way; the pooling (:attr:`TransformOutput.cluster`,
+            alignments) and the morph diagrams of a backward model read backward.
+            (default: :obj:`"forward"`)
     """
 
     def __init__(
@@ -283,8 +300,14 @@ class GraphTransformNet(torch.nn.Module):
         output_vocab: Sequence[str] = (),
         output_units: str = "graphemes",
         spelling: bool = False,
+        reading_order: str = "forward",
     ) -> None:
         super().__init__()
+        if reading_order not in READING_ORDERS:
+            raise ValueError(
+                f"GraphTransformNet: reading_order must be one of {READING_ORDERS}, got "
+                f"{reading_order!r}"
+            )
         for name, value in (("dropout", dropout), ("encoder_dropout", encoder_dropout)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"GraphTransformNet: {name} must be in [0, 1), got {value}")
@@ -316,6 +339,7 @@ class GraphTransformNet(torch.nn.Module):
         self.output_units = output_units
         self.units = OutputUnits(output_units)
         self.spelling = spelling
+        self.reading_order = reading_order
 
         self.node_inputs = NodeInputs(self.periods, run_features)
         self.embed = Linear(self.node_inputs.num_features, hidden_channels)
@@ -496,6 +520,23 @@ class GraphTransformNet(torch.nn.Module):
             with_classes: also keep every lattice point's class distribution
                 (``lattice.class_logp``, for the structural loss).
         """
+        if not self.backward:
+            return self._teacher_forced(data, targets, with_classes)
+        read = reverse_targets(targets, data)
+        out = self._teacher_forced(reverse_chains(data), read, with_classes)
+        out.read_targets = read
+        return out
+
+    @property
+    def backward(self) -> bool:
+        """Whether the model reads and writes backward (``reading_order``)."""
+        return self.reading_order == "backward"
+
+    def _teacher_forced(
+        self, data: Batch, targets: UnitTargets, with_classes: bool = False
+    ) -> TransformOutput:
+        """:meth:`forward` in the model's own reading order (``data`` and ``targets``
+        already reversed for a backward model)."""
         pooled = self._pool(data)
         ctx = self._context(pooled, targets.member_class)
         lattice = self.growth.lattice(
@@ -534,6 +575,8 @@ class GraphTransformNet(torch.nn.Module):
             data: the batch (``data.clusters`` holds each graph's graphemes).
             beam: hypotheses kept per graph.
         """
+        if self.backward:
+            data = reverse_chains(data)
         pooled, ctx, space, found = self._search(data, beam)
         device = data.x.device
         sources = list(data.clusters)
@@ -565,6 +608,8 @@ class GraphTransformNet(torch.nn.Module):
                     source, graph_cluster, units[g], parents[g], self.units.join(["", ""])
                 )
             )
+        if self.backward:
+            units = reversed_units(units)
         return Transduction(
             outputs=[self.units.join(u) for u in units], units=units, cluster=pooled.cluster,
             parent=parents, morphs=morphs, history=history, scores=scores,
@@ -588,7 +633,9 @@ class GraphTransformNet(torch.nn.Module):
             raise ValueError(f"{int(data.num_graphs)} inputs but {len(outputs)} outputs")
         targets = self.targets(data, list(outputs))
         targets.unit_rows = targets.unit_rows.to(data.x.dtype)
-        out = self(data, targets)
+        if self.backward:
+            data, targets = reverse_chains(data), reverse_targets(targets, data)
+        out = self._teacher_forced(data, targets)
         per_graph = torch.bincount(out.pooled_batch, minlength=out.num_graphs)
         offsets = (torch.cumsum(per_graph, 0) - per_graph).tolist()
         alignment = out.alignment.tolist()
@@ -611,8 +658,9 @@ class GraphTransformNet(torch.nn.Module):
                 describe_morph(source, graph_cluster, units, parent, self.units.join(["", ""]))
             )
             scores.append(float(out.log_likelihood[g]))
+        written = reversed_units(targets.units) if self.backward else targets.units
         return Transduction(
-            outputs=[self.units.join(u) for u in targets.units], units=targets.units,
+            outputs=[self.units.join(u) for u in written], units=written,
             cluster=out.cluster, parent=parents, morphs=morphs, history=out.history,
             scores=scores,
         )  # fmt: skip
@@ -645,9 +693,15 @@ class GraphTransformNet(torch.nn.Module):
         if not nonempty:
             return found
         with _evaluating(self):
-            _, _, space, searched = self._search(self._batch([texts[i] for i in nonempty]), beam)
+            data = self._batch([texts[i] for i in nonempty])
+            if self.backward:
+                data = reverse_chains(data)
+            _, _, space, searched = self._search(data, beam)
         for i, hyps in zip(nonempty, searched):
-            outputs = [self.units.join([space.graphemes[u] for u in h.units]) for h in hyps]
+            written = [[space.graphemes[u] for u in h.units] for h in hyps]
+            if self.backward:
+                written = reversed_units(written)
+            outputs = [self.units.join(u) for u in written]
             found[i] = list(dict.fromkeys(outputs))
         return found
 
@@ -794,5 +848,6 @@ class GraphTransformNet(torch.nn.Module):
         return (
             f"{self.__class__.__name__}(hidden_channels={self.hidden_channels}, "
             f"num_layers={self.num_layers}, growth={self.growth!r}, "
-            f"output_units={self.output_units!r}, vocab={len(self.output_vocab)})"
+            f"output_units={self.output_units!r}, vocab={len(self.output_vocab)}"
+            + (f", reading_order={self.reading_order!r})" if self.backward else ")")
         )

@@ -86,6 +86,9 @@ class TransformObjective(torch.nn.Module):
         pairs left out), as scalars. ``out`` is the network's pass on ``targets``;
         ``progress`` the share of training done (0 to 1; 1 outside training), which
         scales the merge weight by ``min(1, progress / merge_warmup)``."""
+        if out.read_targets is not None:
+            # A backward model's grown chain writes each target last unit first.
+            targets = out.read_targets
         zero = out.log_likelihood.sum() * 0.0
         merge_weight = self.merge_weight * self.merge_scale(progress)
         terms = {

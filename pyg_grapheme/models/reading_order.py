@@ -72,7 +72,7 @@ def reverse_chains(data: Batch) -> Batch:
     out.pos = counts - 1 - data.pos.index_select(0, perm)
     # Edge i -> i + 1 of the old chain joins pi(i + 1) -> pi(i): i -> i + 1 in the new one.
     out.edge_index = perm[data.edge_index].flip(0)
-    out.clusters = [list(reversed(clusters)) for clusters in data.clusters]
+    out.clusters = reversed_units(data.clusters)
     redrawn = getattr(data, "redrawn", None)
     if redrawn is not None:
         out.redrawn = redrawn.index_select(0, perm)
@@ -100,10 +100,10 @@ def reverse_targets(targets: UnitTargets, data: Batch) -> UnitTargets:
         unit_class=_reversed_rows(targets.unit_class, targets.num_units),
         unit_rows=_reversed_rows(targets.unit_rows, targets.num_units),
         num_units=targets.num_units,
-        units=[list(reversed(units)) for units in targets.units],
+        units=reversed_units(targets.units),
     )
 
 
 def reversed_units(units: Sequence[Sequence[str]]) -> list[list[str]]:
-    """Each sequence of units last first."""
+    """Each sequence (a target's units, a chain's graphemes) last first."""
     return [list(reversed(u)) for u in units]

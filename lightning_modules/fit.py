@@ -47,6 +47,7 @@ from lightning_modules.level_schedule import LevelSchedule
 from lightning_modules.module import GraphTransformModule
 from lightning_modules.option_checks import building, check_fit_options
 from lightning_modules.report import FitReport
+from lightning_modules.step_floor import StepFloor
 
 __all__ = ["CONF_DIR", "DEFAULT_CONFIG", "GraphemeCLI", "main"]
 
@@ -96,6 +97,8 @@ class GraphemeCLI(LightningCLI):
         parser.add_lightning_class_args(LevelSchedule, "curriculum")
         # Inert unless --cpu_budget.seconds is given.
         parser.add_lightning_class_args(CpuTimeBudget, "cpu_budget")
+        # Inert unless --step_floor.steps is given.
+        parser.add_lightning_class_args(StepFloor, "step_floor")
         parser.add_argument(
             "--ckpt_path",
             type=str | None,

@@ -70,20 +70,39 @@ class StepFloor(pl.Callback):
         max_epochs = trainer.max_epochs
         if max_epochs is None or max_epochs < 0:
             return
-        # What trainer.estimated_stepping_batches does to count the batches: build the
-        # training loader now (fit_loop keeps it; it is not built again).
-        trainer.fit_loop.setup_data()
-        batches = trainer.num_training_batches
-        if not math.isfinite(batches) or batches < 1:
+        batches = self._training_batches(trainer, pl_module)
+        if batches is None or batches < 1:
             return
         epochs = self.epochs_needed(
-            int(batches), trainer.accumulate_grad_batches, trainer.check_val_every_n_epoch
+            batches, trainer.accumulate_grad_batches, trainer.check_val_every_n_epoch
         )
         if epochs <= max_epochs:
             return
         trainer.fit_loop.max_epochs = epochs
         self.raised_to = epochs
         rank_zero_info(
-            f"step_floor: max_epochs {max_epochs} -> {epochs}: {int(batches)} training batches "
+            f"step_floor: max_epochs {max_epochs} -> {epochs}: {batches} training batches "
             f"an epoch, at least {self.steps} steps"
         )
+
+    @staticmethod
+    def _training_batches(trainer: pl.Trainer, pl_module: pl.LightningModule) -> int | None:
+        """Training batches an epoch, from a loader made only to be counted (:obj:`None`
+        for a loader without a length).
+
+        Not Lightning's ``fit_loop.setup_data()``, which ``estimated_stepping_batches`` calls
+        later: the loader it builds is kept for the fit, and built here it would come before
+        a resumed run's checkpoint is restored, so the interrupted epoch's batches
+        (:mod:`lightning_modules.training_order`) would be lost.
+        """
+        source = trainer.datamodule if trainer.datamodule is not None else pl_module
+        try:
+            batches = len(source.train_dataloader())
+        except TypeError:  # an iterable-style loader: no length to count
+            return None
+        limit = trainer.limit_train_batches
+        if isinstance(limit, int):
+            batches = min(batches, limit)
+        elif limit is not None:
+            batches = int(batches * limit)
+        return batches

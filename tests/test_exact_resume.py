@@ -92,3 +92,24 @@ def test_stops_anywhere_resume_to_the_same_weights(tmp_path, monkeypatch):
     assert _same_weights(
         final["optimizer_states"][0]["state"][0], reference["optimizer_states"][0]["state"][0]
     )
+
+
+@pytest.mark.slow
+def test_a_run_lengthened_by_the_step_floor_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    """``--step_floor.steps`` counts the batches before the checkpoint is restored; the loader
+    it counts with is not the fit's, so the interrupted epoch's batches are still replayed.
+    1 epoch asked, a floor of 10 steps: 3 epochs of 4 batches, stopped in the middle of the
+    second."""
+    floor = ["--trainer.max_epochs", "1", "--step_floor.steps", "10", *MATH]
+    (tmp_path / "never_stopped").mkdir()
+    fit(tmp_path / "never_stopped", monkeypatch, *SMALL, *floor)
+    reference = _last(tmp_path / "never_stopped")
+    assert reference["global_step"] == 12
+    run_dir = tmp_path / "stopped"
+    done = _fit(run_dir, *floor, stop_at=(6, signal.SIGTERM))  # epoch 1, batch 2 of 4
+    _stopped(done, signal.SIGTERM, step=6, batch=2, run_dir=run_dir)
+    done = _fit(run_dir, *floor, "--ckpt_path", "last")
+    assert done.returncode == 0, done.stderr[-2000:]
+    final = _last(run_dir)
+    assert final["global_step"] == 12
+    assert _same_weights(final["state_dict"], reference["state_dict"])

@@ -4,10 +4,14 @@ unchanged step for step."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
+import yaml
 from fit_cases import fit, metrics_rows
 
 from lightning_modules.command_line import one_line_errors
+from lightning_modules.fit import CONF_DIR
 from lightning_modules.step_floor import StepFloor
 
 
@@ -35,10 +39,12 @@ def test_a_floor_that_is_not_a_positive_whole_number_is_refused(steps):
 
 
 def _fit(tmp_path, monkeypatch, *args: str):
-    """A fit of 2 batches an epoch (16 pairs of 8), validated every 3 epochs."""
+    """A fit of 2 batches an epoch (16 pairs of 8, of like lengths), validated every 3
+    epochs."""
     return fit(
         tmp_path, monkeypatch, "--data.n_train", "16", "--data.n_val", "8",
-        "--data.batch_size", "8", "--trainer.check_val_every_n_epoch", "3",
+        "--data.batch_size", "8", "--data.batch_by_length", "true",
+        "--trainer.check_val_every_n_epoch", "3",
         "--seed_everything", "7", *args,
     )  # fmt: skip
 
@@ -52,7 +58,13 @@ def test_a_short_run_is_lengthened_to_the_floor_and_its_last_epoch_validates(
     tmp_path, monkeypatch, caplog
 ):
     """2 batches an epoch and a floor of 9 steps: 5 epochs, rounded up to the validation
-    interval's 6 (12 steps); the schedule spans them and the 6th epoch is validated."""
+    interval's 6 (12 steps); the schedule spans them, the 6th epoch is validated, and the
+    run is the one ``--trainer.max_epochs 6`` gives, to the bit."""
+    for run in ("floored", "six"):
+        (tmp_path / run).mkdir()
+    six = _fit(tmp_path / "six", monkeypatch, "--trainer.max_epochs", "6")
+    assert six.trainer.global_step == 12
+    tmp_path = tmp_path / "floored"
     cli = _fit(tmp_path, monkeypatch, "--trainer.max_epochs", "2", "--step_floor.steps", "9")
     assert _floor(cli).raised_to == 6
     assert cli.trainer.max_epochs == 6
@@ -60,6 +72,7 @@ def test_a_short_run_is_lengthened_to_the_floor_and_its_last_epoch_validates(
     assert cli.trainer.estimated_stepping_batches == 12
     validated = [int(r["epoch"]) for r in metrics_rows(tmp_path) if r.get("val_exact_match")]
     assert validated == [2, 5]
+    assert metrics_rows(tmp_path) == metrics_rows(tmp_path.parent / "six")
     assert "step_floor: max_epochs 2 -> 6: 2 training batches an epoch, at least 9 steps" in (
         caplog.text
     )
@@ -94,3 +107,15 @@ def test_a_bad_floor_on_the_command_line_is_one_line(tmp_path, monkeypatch, caps
     assert stop.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == ["fit: error: --step_floor.steps must be a positive whole number, got 0"]
+
+
+def test_the_g2p_config_keeps_the_task_lists_50_epochs_and_gives_800_words_220():
+    """conf/g2p.yaml's floor is exactly the 50 epochs' steps on SIGMORPHON 2020's 3,600
+    training words (so the results table's fits are unchanged) and lengthens a list of
+    800 words to 220 epochs."""
+    config = yaml.safe_load((CONF_DIR / "g2p.yaml").read_text(encoding="utf-8"))
+    floor = StepFloor(config["step_floor"]["steps"])
+    size, trainer = config["data"]["batch_size"], config["trainer"]
+    every = trainer["check_val_every_n_epoch"]
+    assert floor.epochs_needed(math.ceil(3600 / size), 1, every) == trainer["max_epochs"] == 50
+    assert floor.epochs_needed(math.ceil(800 / size), 1, every) == 220

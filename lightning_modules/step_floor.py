@@ -1,4 +1,4 @@
-"""A floor on a run's optimizer steps: ``--step_floor.steps N`` lengthens ``max_epochs`` so
+r"""A floor on a run's optimizer steps: ``--step_floor.steps N`` lengthens ``max_epochs`` so
 that training takes at least ``N`` steps, whatever the size of the training set.
 
 A schedule counted in epochs gives a short training list few updates: ``conf/g2p.yaml``'s

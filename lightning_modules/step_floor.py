@@ -9,8 +9,8 @@ help: it only holds off early stopping, and ``max_epochs`` still ends the run.
 :class:`StepFloor` raises ``max_epochs`` to
 
 .. math::
-    E = v \\left\\lceil \frac{\\lceil N / s \rceil}{v} \right\rceil, \\qquad
-    s = \\left\\lceil \frac{B}{a} \right\rceil,
+    E = v \left\lceil \frac{\lceil N / s \rceil}{v} \right\rceil, \qquad
+    s = \left\lceil \frac{B}{a} \right\rceil,
 
 for ``B`` training batches an epoch, ``a`` batches accumulated a step and ``v`` the
 validation interval (``check_val_every_n_epoch``), so the last epoch validates. It does so

@@ -24,6 +24,17 @@ def fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
     return main([*args, *QUIET])
 
 
+def fit_error_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> list[str]:
+    """:func:`fit` with ``args`` as the command line runs it (``one_line_errors``), which must
+    end with exit status 2; returns the lines it wrote on stderr."""
+    with pytest.raises(SystemExit) as stop, one_line_errors("fit"):
+        fit(tmp_path, monkeypatch, *args)
+    assert stop.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()
+
+
 def run_in_process(
     module: str,
     *args: str,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from fit_cases import fit
+from fit_cases import fit_error_lines
 from robust_cases import TINY, tiny_fit
 
 from lightning_modules import predict as predict_cli
@@ -131,10 +131,7 @@ def test_resume_with_another_configuration_names_the_options(tiny_run, monkeypat
     # Before: a 94-line size-mismatch traceback.
     run_dir, last = tiny_run
     args = [*TINY, "--ckpt_path", str(last), "--model.net.init_args.hidden_channels", "12"]
-    with pytest.raises(SystemExit) as stop, one_line_errors("fit"):
-        fit(run_dir, monkeypatch, *args)
-    assert stop.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
+    lines = fit_error_lines(run_dir, monkeypatch, capsys, *args)
     assert len(lines) == 1
     assert lines[0].startswith(f"fit: error: {last}: was written with another configuration")
     assert "model.net.init_args.hidden_channels is 8 in the checkpoint, 12 in this run" in lines[0]
@@ -144,10 +141,7 @@ def test_damaged_resume_checkpoint_is_one_line(tiny_run, tmp_path, monkeypatch, 
     run_dir, last = tiny_run
     bad = tmp_path / "flipped.ckpt"
     _flip_weight_bytes(last, bad)
-    with pytest.raises(SystemExit) as stop, one_line_errors("fit"):
-        fit(run_dir, monkeypatch, *TINY, "--ckpt_path", str(bad))
-    assert stop.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
+    lines = fit_error_lines(run_dir, monkeypatch, capsys, *TINY, "--ckpt_path", str(bad))
     assert len(lines) == 1
     assert lines[0].startswith(f"fit: error: {bad}: is damaged: the bytes of archive/data/")
     assert lines[0].endswith("do not match their stored CRC-32")

@@ -7,10 +7,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from fit_cases import fit, metrics_rows
+from fit_cases import fit, fit_error_lines, metrics_rows
 
 from lightning_modules import cpu_budget
-from lightning_modules.command_line import one_line_errors
 from lightning_modules.cpu_budget import CpuTimeBudget
 
 
@@ -149,8 +148,7 @@ def test_fit_with_a_spent_budget_trains_one_step_and_keeps_it(tmp_path, monkeypa
 
 
 def test_a_bad_budget_on_the_command_line_is_one_line(tmp_path, monkeypatch, capsys):
-    with pytest.raises(SystemExit) as stop, one_line_errors("fit"):
-        fit(tmp_path, monkeypatch, "--data.n_train", "16", "--cpu_budget.seconds", "-3")
-    assert stop.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
+    lines = fit_error_lines(
+        tmp_path, monkeypatch, capsys, "--data.n_train", "16", "--cpu_budget.seconds", "-3"
+    )
     assert lines == ["fit: error: --cpu_budget.seconds must be a positive number, got -3.0"]

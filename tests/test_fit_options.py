@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fit_cases import fit
-
-from lightning_modules.command_line import one_line_errors
+from fit_cases import fit_error_lines
 
 SMALL = ["--data.n_train", "16", "--data.n_val", "4", "--trainer.max_epochs", "1"]
 
@@ -36,9 +34,6 @@ SMALL = ["--data.n_train", "16", "--data.n_val", "4", "--trainer.max_epochs", "1
     ],
 )
 def test_bad_option_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, option, value, message):
-    with pytest.raises(SystemExit) as stop, one_line_errors("fit"):
-        fit(tmp_path, monkeypatch, *SMALL, option, value)
-    assert stop.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
+    lines = fit_error_lines(tmp_path, monkeypatch, capsys, *SMALL, option, value)
     assert len(lines) == 1 and lines[0].startswith("fit: error: ")
     assert message in lines[0]

@@ -8,9 +8,8 @@ import math
 
 import pytest
 import yaml
-from fit_cases import fit, metrics_rows
+from fit_cases import fit, fit_error_lines, metrics_rows
 
-from lightning_modules.command_line import one_line_errors
 from lightning_modules.fit import CONF_DIR
 from lightning_modules.step_floor import StepFloor
 
@@ -102,10 +101,9 @@ def test_no_epoch_limit_is_left_to_max_steps(tmp_path, monkeypatch):
 
 
 def test_a_bad_floor_on_the_command_line_is_one_line(tmp_path, monkeypatch, capsys):
-    with pytest.raises(SystemExit) as stop, one_line_errors("fit"):
-        fit(tmp_path, monkeypatch, "--data.n_train", "16", "--step_floor.steps", "0")
-    assert stop.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
+    lines = fit_error_lines(
+        tmp_path, monkeypatch, capsys, "--data.n_train", "16", "--step_floor.steps", "0"
+    )
     assert lines == ["fit: error: --step_floor.steps must be a positive whole number, got 0"]
 
 

@@ -75,6 +75,7 @@ def _net(args: argparse.Namespace, data: GraphemeDataModule) -> GraphTransformNe
         growth=TransducerGrowth(max_children=16),
         output_vocab=data.output_vocab,
         output_units=data.output_units,
+        input_units=data.input_units,
     )
 
 

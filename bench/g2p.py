@@ -233,14 +233,17 @@ def _baseline_process(lang: str, data_dir: Path, work: Path, beam: int, cpu_seco
 
     from bench.seq2seq_baseline import PRESETS, train, transform_text
     from pyg_grapheme.data import TextPair
+    from pyg_grapheme.input_units import choose_input_units
 
     torch.set_num_threads(1)
     train_pairs = [TextPair(a, b) for a, b in read_pairs(split_file(data_dir, lang, "train"))]
     dev = [TextPair(a, b) for a, b in read_pairs(split_file(data_dir, lang, "dev"))]
     test = read_pairs(split_file(data_dir, lang, "test"))
+    # The peer reads the input units our fit chooses (conf/g2p.yaml leaves the choice to
+    # the data): code points where clusters are too sparse to learn, else clusters.
     trained = train(
         train_pairs, cpu_seconds=cpu_seconds, config=PRESETS["g2p"], target_units="tokens",
-        select_on=dev,
+        input_units=choose_input_units(p.input for p in train_pairs), select_on=dev,
     )  # fmt: skip
     outputs = transform_text(trained, [a for a, _ in test], beam=beam)
     result = {

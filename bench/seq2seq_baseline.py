@@ -68,9 +68,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.command_line import OneLineParser
 from bench.table_rows import ROWS, STRING_ROWS, row_data
 from pyg_grapheme.data import TextPair, generate
+from pyg_grapheme.input_units import input_splitter
 from pyg_grapheme.metrics import exact_match
 from pyg_grapheme.models.output_units import OutputUnits
-from pyg_grapheme.text import segment
 
 __all__ = [
     "BOS",
@@ -99,7 +99,8 @@ UNK_TEXT = "\ufffd"
 class GraphemeVocabulary:
     """Symbols <-> ids; ids ``0..3`` are :data:`SPECIALS`, then ``graphemes`` in order.
 
-    Inputs are always read as grapheme clusters; targets as the output units of
+    Inputs are read as grapheme clusters, or as code points (``input_units``, the units
+    GraphTransformNet reads: :mod:`pyg_grapheme.input_units`); targets as the output units of
     :class:`~pyg_grapheme.models.output_units.OutputUnits` (``target_units``), the same
     units GraphTransformNet writes, so with ``"tokens"`` a phone such as ``t͡s`` is one
     symbol and outputs are joined by single spaces.
@@ -108,10 +109,12 @@ class GraphemeVocabulary:
         graphemes: distinct symbols: grapheme clusters and target units (sorted by
             :meth:`from_pairs`).
         target_units: ``"graphemes"`` or ``"tokens"``.
+        input_units: ``"graphemes"`` or ``"codepoints"``.
     """
 
     graphemes: tuple[str, ...]
     target_units: str = "graphemes"
+    input_units: str = "graphemes"
 
     def __post_init__(self) -> None:
         if len(set(self.graphemes)) != len(self.graphemes):
@@ -122,15 +125,19 @@ class GraphemeVocabulary:
 
     @classmethod
     def from_pairs(
-        cls, pairs: Sequence[TextPair], target_units: str = "graphemes"
+        cls,
+        pairs: Sequence[TextPair],
+        target_units: str = "graphemes",
+        input_units: str = "graphemes",
     ) -> GraphemeVocabulary:
-        """Every grapheme cluster of the inputs and every unit of the targets, sorted."""
+        """Every unit of the inputs (``input_units``) and every unit of the targets, sorted."""
         split = OutputUnits(target_units).split
+        read = input_splitter(input_units)
         seen: set[str] = set()
         for pair in pairs:
-            seen.update(segment(pair.input))
+            seen.update(read(pair.input))
             seen.update(split(pair.target))
-        return cls(tuple(sorted(seen)), target_units)
+        return cls(tuple(sorted(seen)), target_units, input_units)
 
     def encode_target(self, text: str) -> list[int]:
         """Ids of ``text``'s output units; an unseen unit is :data:`UNK`."""
@@ -141,9 +148,10 @@ class GraphemeVocabulary:
         return len(SPECIALS) + len(self.graphemes)
 
     def encode(self, text: str) -> list[int]:
-        """Ids of ``text``'s grapheme clusters; an unseen cluster is :data:`UNK`."""
+        """Ids of ``text``'s input units (grapheme clusters or code points); an unseen one is
+        :data:`UNK`."""
         index: dict[str, int] = self._index  # type: ignore[attr-defined]
-        return [index.get(g, UNK) for g in segment(text)]
+        return [index.get(g, UNK) for g in input_splitter(self.input_units)(text)]
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids`` up to the first :data:`EOS` (units joined as the target units
@@ -515,6 +523,7 @@ def train(
     config: BaselineConfig = PRESETS["string"],
     augment: Callable[[TextPair], TextPair] | None = None,
     target_units: str = "graphemes",
+    input_units: str = "graphemes",
     select_on: Sequence[TextPair] | None = None,
     selections: int = 10,
 ) -> TrainedBaseline:
@@ -529,6 +538,7 @@ def train(
         augment: rewrites a training pair each time it is drawn (e.g. the commutative
             operand swap our math config uses); it owns its random state.
         target_units: ``"graphemes"`` or ``"tokens"`` (:class:`GraphemeVocabulary`).
+        input_units: ``"graphemes"`` or ``"codepoints"`` (:class:`GraphemeVocabulary`).
         select_on: development pairs: the weights returned are those of highest greedy
             exact match on them among ``selections`` evenly spaced points of the budget
             (and its end), as a checkpoint chosen on a development set would be. Their
@@ -545,7 +555,7 @@ def train(
         raise ValueError("no training pairs")
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    vocabulary = GraphemeVocabulary.from_pairs(pairs, target_units)
+    vocabulary = GraphemeVocabulary.from_pairs(pairs, target_units, input_units)
     model = Seq2SeqTransformer(
         len(vocabulary),
         d_model=config.d_model,

@@ -16,8 +16,8 @@ from pyg_grapheme.data import PairDataset, TextPair, collate_pairs, generate, re
 from pyg_grapheme.data.commutative_swap import CommutativeSwapDataset
 from pyg_grapheme.data.gsm8k import check_gsm8k_target
 from pyg_grapheme.data.level_folder import hold_out, level_files, parse_levels
+from pyg_grapheme.input_units import INPUT_UNIT_MODES, choose_input_units, input_splitter
 from pyg_grapheme.models.output_units import UNIT_MODES, OutputUnits, choose_units
-from pyg_grapheme.text import segment
 
 __all__ = ["GraphemeDataModule"]
 
@@ -78,6 +78,11 @@ class GraphemeDataModule(pl.LightningDataModule):
             :class:`~pyg_grapheme.models.output_units.OutputUnits`); ``None`` chooses
             from the training targets (:func:`~pyg_grapheme.models.output_units.choose_units`)
             and prints the choice. Linked to ``model.net.output_units`` by the CLI.
+        input_units: what one input node holds, ``"graphemes"`` (grapheme clusters) or
+            ``"codepoints"`` (:mod:`pyg_grapheme.input_units`); ``None`` chooses from the
+            training inputs (:func:`~pyg_grapheme.input_units.choose_input_units`: code
+            points only where clusters are too sparse to learn, as Khmer's) and prints the
+            choice. Linked to ``model.net.input_units`` by the CLI.
         batch_by_length: training batches of pairs of like lengths (input graphemes, then
             target units), in a new random order every epoch
             (:class:`~lightning_modules.training_order.ResumableBatches`): less padding,
@@ -110,6 +115,7 @@ class GraphemeDataModule(pl.LightningDataModule):
         swap_commutative: float = 0.0,
         gsm8k_target: str = "final",
         target_units: str | None = None,
+        input_units: str | None = None,
         batch_by_length: bool = False,
     ) -> None:
         super().__init__()
@@ -135,6 +141,10 @@ class GraphemeDataModule(pl.LightningDataModule):
         if target_units is not None and target_units not in UNIT_MODES:
             raise ValueError(
                 f"data.target_units must be one of {UNIT_MODES} or null, got {target_units!r}"
+            )
+        if input_units is not None and input_units not in INPUT_UNIT_MODES:
+            raise ValueError(
+                f"data.input_units must be one of {INPUT_UNIT_MODES} or null, got {input_units!r}"
             )
         self.save_hyperparameters()
         # The shuffle and the random state, saved with every checkpoint for an exact resume.
@@ -281,6 +291,18 @@ class GraphemeDataModule(pl.LightningDataModule):
         print(f"data.target_units: {mode} (chosen from the training targets)", flush=True)
         return mode
 
+    @cached_property
+    def input_units(self) -> str:
+        """``data.input_units``, or the mode :func:`choose_input_units` reads off the training
+        inputs (printed); linked to ``model.net.input_units`` by the CLI."""
+        if self.hparams.input_units is not None:
+            return self.hparams.input_units
+        # With levels, one mode for the whole run, chosen from every level's inputs.
+        pairs = [p for train, _ in self.level_pairs.values() for p in train] or self.train_pairs
+        mode = choose_input_units(p.input for p in pairs)
+        print(f"data.input_units: {mode} (chosen from the training inputs)", flush=True)
+        return mode
+
     @property
     def output_vocab(self) -> list[str]:
         """Every unit of the training targets, sorted: what the model can generate (it can
@@ -306,9 +328,10 @@ class GraphemeDataModule(pl.LightningDataModule):
                 self.train_pairs,
                 self.hparams.swap_commutative,
                 exclude={p.input for p in self.val_pairs} | {p.input for p in self.test_pairs},
+                input_units=self.input_units,
             )
         else:
-            dataset = PairDataset(self.train_pairs)
+            dataset = PairDataset(self.train_pairs, self.input_units)
         if self.trainer is not None and self.trainer.world_size > 1:
             # Lightning shards a shuffled loader with its DistributedSampler.
             return DataLoader(
@@ -321,7 +344,8 @@ class GraphemeDataModule(pl.LightningDataModule):
         lengths = None
         if self.hparams.batch_by_length:
             split = OutputUnits(self.output_units).split
-            lengths = [(len(segment(p.input)), len(split(p.target))) for p in self.train_pairs]
+            read = input_splitter(self.input_units)
+            lengths = [(len(read(p.input)), len(split(p.target))) for p in self.train_pairs]
         return DataLoader(
             dataset,
             batch_sampler=self.training_order.batches_for(
@@ -338,7 +362,7 @@ class GraphemeDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return DataLoader(
-            PairDataset(self.test_pairs),
+            PairDataset(self.test_pairs, self.input_units),
             batch_size=self.hparams.batch_size,
             shuffle=False,
             collate_fn=collate_pairs,
@@ -347,7 +371,7 @@ class GraphemeDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(
-            PairDataset(self.val_pairs),
+            PairDataset(self.val_pairs, self.input_units),
             batch_size=self.hparams.batch_size,
             shuffle=False,
             collate_fn=collate_pairs,

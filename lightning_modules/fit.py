@@ -120,6 +120,9 @@ class GraphemeCLI(LightningCLI):
         parser.link_arguments(
             "data.output_units", "model.net.init_args.output_units", apply_on="instantiate"
         )
+        parser.link_arguments(
+            "data.input_units", "model.net.init_args.input_units", apply_on="instantiate"
+        )
 
     def before_instantiate_classes(self) -> None:
         """Refuse option values that cannot work before anything is built (:mod:`.option_checks`)."""

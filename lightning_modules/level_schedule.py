@@ -163,7 +163,7 @@ class LevelSchedule(pl.Callback):
         datamodule.set_level(following)
         self.epochs_on_level = 0
         net = pl_module.net
-        check_producible(datamodule.train_pairs, net.units, net.max_children)
+        check_producible(datamodule.train_pairs, net.units, net.max_children, net.input_units)
         known = set(net.output_vocab)
         new_units = [unit for unit in datamodule.output_vocab if unit not in known]
         pl_module.extend_vocabulary(new_units)

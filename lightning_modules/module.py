@@ -20,13 +20,13 @@ from lightning_modules.optimizer_growth import grow_optimizer
 from lightning_modules.paced_schedule import PacedOneCycleLR
 from lightning_modules.weights_from import checkpoint_vocabulary, load_matching_weights
 from pyg_grapheme.data import TextPair
+from pyg_grapheme.input_units import input_splitter
 from pyg_grapheme.metrics import CharErrorRate, ExactMatch, UnitErrorRate
 from pyg_grapheme.models import GraphTransformNet, ensemble_transform_text, transducer_ensemble
 from pyg_grapheme.models.feature_augmentation import randomize_graphemes
 from pyg_grapheme.models.objective import TransformObjective
 from pyg_grapheme.models.output_units import OutputUnits
 from pyg_grapheme.models.unit_targets import UnitTargets
-from pyg_grapheme.text import segment
 
 __all__ = ["GraphTransformModule", "check_producible", "member_votes", "unwritable_note"]
 
@@ -253,10 +253,12 @@ class GraphTransformModule(pl.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None)
         pairs = getattr(datamodule, "train_pairs", None)
         if pairs is not None:
-            check_producible(pairs, self.net.units, self.net.max_children)
+            check_producible(pairs, self.net.units, self.net.max_children, self.net.input_units)
         val_pairs = getattr(datamodule, "val_pairs", None)
         if val_pairs:
-            note = unwritable_note(val_pairs, self.net.units, self.net.output_vocab)
+            note = unwritable_note(
+                val_pairs, self.net.units, self.net.output_vocab, self.net.input_units
+            )
             if note:
                 print(f"note: validation: {note}", flush=True)
 
@@ -696,12 +698,18 @@ def _fusable(parameters: Sequence[torch.Tensor]) -> bool | None:
     return None
 
 
-def check_producible(pairs: Sequence[TextPair], units: OutputUnits, max_children: int) -> None:
+def check_producible(
+    pairs: Sequence[TextPair],
+    units: OutputUnits,
+    max_children: int,
+    input_units: str = "graphemes",
+) -> None:
     """Raise a ``ValueError`` naming the first pair the network cannot produce: a non-empty
     target from an empty input, or a target of more than ``max_children`` units per input
-    grapheme (no monotonic alignment writes it)."""
+    unit (grapheme or code point, ``input_units``; no monotonic alignment writes it)."""
+    split_input = input_splitter(input_units)
     for pair in pairs:
-        source, target = segment(pair.input), units.split(pair.target)
+        source, target = split_input(pair.input), units.split(pair.target)
         where = pair.meta.get("source", repr(pair.input))
         if not source and target:
             raise ValueError(
@@ -711,18 +719,23 @@ def check_producible(pairs: Sequence[TextPair], units: OutputUnits, max_children
         if len(target) > max_children * len(source):
             raise ValueError(
                 f"{where}: the target has {len(target)} {units.mode} for {len(source)} input "
-                f"graphemes, more than model.net.growth.max_children={max_children} per "
-                f"grapheme; raise --model.net.growth.init_args.max_children to at least "
+                f"{input_units}, more than model.net.growth.max_children={max_children} per "
+                f"input unit; raise --model.net.growth.init_args.max_children to at least "
                 f"{-(-len(target) // len(source))}"
             )
 
 
-def unwritable_note(pairs: Sequence[TextPair], units: OutputUnits, vocab: Sequence[str]) -> str:
+def unwritable_note(
+    pairs: Sequence[TextPair],
+    units: OutputUnits,
+    vocab: Sequence[str],
+    input_units: str = "graphemes",
+) -> str:
     """A one-line account of the pairs whose target holds a unit the network can never
     write, or ``""`` when there are none.
 
     The network writes a unit of its output vocabulary (the training targets' units) or
-    copies one of the pair's own input graphemes; any other unit (a phone that only the
+    copies one of the pair's own input units (graphemes or code points, ``input_units``); any other unit (a phone that only the
     development set uses, or a file of another task) makes the pair impossible to match
     exactly, so its exact match is 0 whatever the training. Real data has a few such pairs;
     many of them mean the files do not belong together."""
@@ -730,8 +743,9 @@ def unwritable_note(pairs: Sequence[TextPair], units: OutputUnits, vocab: Sequen
     missing: dict[str, int] = {}
     first = ""
     count = 0
+    split_input = input_splitter(input_units)
     for pair in pairs:
-        copyable = set(segment(pair.input))
+        copyable = set(split_input(pair.input))
         new = [u for u in units.split(pair.target) if u not in known and u not in copyable]
         if new:
             count += 1

@@ -142,7 +142,7 @@ def predict(
         )
     flush()
     if text is None:
-        note = unwritable_note(scored, model.units, model.output_vocab)
+        note = unwritable_note(scored, model.units, model.output_vocab, model.input_units)
         if note:  # on stderr: stdout keeps one line per record and the score line last
             print(f"note: {note}", file=sys.stderr, flush=True)
     return outputs

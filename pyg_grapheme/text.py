@@ -48,6 +48,7 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 
 from pyg_grapheme.graphemes import segment
+from pyg_grapheme.input_units import split_input
 
 __all__ = [
     "CATEGORY_GROUPS",
@@ -202,18 +203,20 @@ def cluster_features(clusters: Sequence[str]) -> Tensor:
     return torch.stack([_feature_row(c) for c in clusters])
 
 
-def text_to_graph(text: str) -> Data:
-    """Turn ``text`` into a chain graph of its grapheme clusters.
+def text_to_graph(text: str, units: str = "graphemes") -> Data:
+    """Turn ``text`` into a chain graph of its grapheme clusters (or, with
+    ``units="codepoints"``, of its code points: :mod:`pyg_grapheme.input_units`).
 
     Returns:
         ``Data`` with ``x: [N, F]`` node features, ``edge_index: [2, N - 1]``
         (edges ``i -> i + 1``), ``pos: LongTensor[N]`` (reading position),
-        ``text: str`` and ``clusters: list[str]``. The empty string gives a
-        graph with zero nodes and zero edges, which batches like any other.
+        ``text: str`` and ``clusters: list[str]`` (the nodes' units, whichever they
+        are). The empty string gives a graph with zero nodes and zero edges, which
+        batches like any other.
     """
     if not isinstance(text, str):
         raise TypeError(f"text_to_graph expects a str, got {type(text).__name__}")
-    clusters = segment(text)
+    clusters = split_input(text, units)
     n = len(clusters)
     source = torch.arange(max(n - 1, 0), dtype=torch.long)
     edge_index = torch.stack([source, source + 1], dim=0)
@@ -227,13 +230,14 @@ def text_to_graph(text: str) -> Data:
     )
 
 
-def graphs_from_texts(texts: Sequence[str]) -> Batch:
-    """Batch the chain graphs of many texts (``Batch.from_data_list``)."""
+def graphs_from_texts(texts: Sequence[str], units: str = "graphemes") -> Batch:
+    """Batch the chain graphs of many texts (``Batch.from_data_list`` of
+    :func:`text_to_graph` with ``units``)."""
     if isinstance(texts, str):
         raise TypeError("graphs_from_texts expects a sequence of str, not a single str")
     if len(texts) == 0:
         raise ValueError("graphs_from_texts needs at least one text (got an empty sequence)")
-    return Batch.from_data_list([text_to_graph(t) for t in texts])
+    return Batch.from_data_list([text_to_graph(t, units) for t in texts])
 
 
 def _chain_text(clusters: Sequence[str], pos: Tensor | None) -> str:

@@ -37,6 +37,7 @@ from pyg_grapheme.data.operand_order import (
     operand_order_variants,
 )
 from pyg_grapheme.data.text_pair import TextPair
+from pyg_grapheme.input_units import input_splitter
 from pyg_grapheme.text import text_to_graph
 
 __all__ = [
@@ -68,6 +69,8 @@ class CommutativeSwapDataset(Dataset[tuple[Data, Data]]):
         exclude: input texts that must never be produced (validation inputs).
         generator: optional random generator (default: torch's global one,
             which ``seed_everything`` seeds).
+        input_units: the units of the input chains (:mod:`pyg_grapheme.input_units`);
+            targets are read as graphemes.
     """
 
     def __init__(
@@ -76,14 +79,18 @@ class CommutativeSwapDataset(Dataset[tuple[Data, Data]]):
         p: float = 0.5,
         exclude: Iterable[str] = (),
         generator: torch.Generator | None = None,
+        input_units: str = "graphemes",
     ) -> None:
+        input_splitter(input_units)  # refuses an unknown mode
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"swap probability must be in [0, 1], got {p}")
         self.pairs = tuple(pairs)
         self.p = p
         self.exclude = frozenset(exclude)
         self.generator = generator
-        self._graphs: dict[str, Data] = {}
+        self.input_units = input_units
+        # One cache per side: an input and a target of the same text differ in units.
+        self._graphs: dict[tuple[str, str], Data] = {}
         self._parsed: list[Expression | None] = []
         for pair in self.pairs:
             try:
@@ -94,10 +101,10 @@ class CommutativeSwapDataset(Dataset[tuple[Data, Data]]):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def _graph(self, text: str) -> Data:
-        graph = self._graphs.get(text)
+    def _graph(self, text: str, units: str) -> Data:
+        graph = self._graphs.get((text, units))
         if graph is None:
-            graph = self._graphs[text] = text_to_graph(text)
+            graph = self._graphs[(text, units)] = text_to_graph(text, units)
         return graph
 
     def __getitem__(self, index: int) -> tuple[Data, Data]:
@@ -108,7 +115,7 @@ class CommutativeSwapDataset(Dataset[tuple[Data, Data]]):
             swapped = to_polish(swap_operands(expression, self.generator, self.p))
             if swapped not in self.exclude:
                 text = swapped
-        return self._graph(text), self._graph(pair.target)
+        return self._graph(text, self.input_units), self._graph(pair.target, "graphemes")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self.pairs)}, p={self.p})"

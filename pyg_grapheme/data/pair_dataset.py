@@ -23,6 +23,7 @@ from torch_geometric.data import Batch, Data
 from pyg_grapheme.data.curriculum import generate
 from pyg_grapheme.data.jsonl import read_jsonl
 from pyg_grapheme.data.text_pair import TextPair
+from pyg_grapheme.input_units import input_splitter
 from pyg_grapheme.text import text_to_graph
 
 __all__ = ["PairDataset", "collate_pairs"]
@@ -31,7 +32,8 @@ __all__ = ["PairDataset", "collate_pairs"]
 class PairDataset(Dataset[tuple[Data, Data]]):
     """A map-style dataset of text pairs as graph pairs.
 
-    Item ``i`` is ``(text_to_graph(pairs[i].input), text_to_graph(pairs[i].target))``.
+    Item ``i`` is ``(text_to_graph(pairs[i].input, input_units),
+    text_to_graph(pairs[i].target))``.
     Graphs are built on first access and cached, so each pair is segmented
     once per process (each ``DataLoader`` worker keeps its own cache). The
     cached ``Data`` objects are shared between epochs: treat them as read-only
@@ -40,13 +42,17 @@ class PairDataset(Dataset[tuple[Data, Data]]):
     Args:
         pairs: the examples, e.g. from :func:`~pyg_grapheme.data.read_jsonl`
             or :func:`~pyg_grapheme.data.generate`.
+        input_units: the units of the input chains, ``"graphemes"`` or ``"codepoints"``
+            (:mod:`pyg_grapheme.input_units`); targets are always read as graphemes.
 
     Attributes:
         pairs: ``tuple[TextPair, ...]``.
         skipped: bad lines skipped by :meth:`from_jsonl` (0 otherwise).
     """
 
-    def __init__(self, pairs: Sequence[TextPair]) -> None:
+    def __init__(self, pairs: Sequence[TextPair], input_units: str = "graphemes") -> None:
+        input_splitter(input_units)  # refuses an unknown mode before anything is read
+        self.input_units = input_units
         self.pairs: tuple[TextPair, ...] = tuple(pairs)
         for k, pair in enumerate(self.pairs):
             if not isinstance(pair, TextPair):
@@ -108,7 +114,7 @@ class PairDataset(Dataset[tuple[Data, Data]]):
         graphs = self._graphs[index]
         if graphs is None:
             pair = self.pairs[index]
-            graphs = (text_to_graph(pair.input), text_to_graph(pair.target))
+            graphs = (text_to_graph(pair.input, self.input_units), text_to_graph(pair.target))
             self._graphs[index] = graphs
         return graphs
 

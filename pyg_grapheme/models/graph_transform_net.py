@@ -42,6 +42,7 @@ from torch.nn import Linear
 from torch_geometric.data import Batch
 from torch_geometric.utils import scatter
 
+from pyg_grapheme.input_units import input_splitter
 from pyg_grapheme.models.cluster_spelling import ClusterSpelling
 from pyg_grapheme.models.context_stack import ContextStack
 from pyg_grapheme.models.monotonic_alignment import monotonic_forward
@@ -262,6 +263,10 @@ class GraphTransformNet(torch.nn.Module):
         output_units (str, optional): ``"graphemes"`` or ``"tokens``
             (:class:`~.output_units.OutputUnits`), linked from the data.
             (default: :obj:`"graphemes"`)
+        input_units (str, optional): ``"graphemes"`` or ``"codepoints"``: what one node
+            of an input chain holds when the model reads text
+            (:mod:`pyg_grapheme.input_units`), linked from the data. The batches given to
+            :meth:`forward` carry their own units. (default: :obj:`"graphemes"`)
         spelling (bool, optional): Add to each node's embedding the state of a GRU that
             reads its cluster's code points in order (:mod:`.cluster_spelling`): what a
             multi-code-point cluster (a Devanagari conjunct, a Hangul syllable, a letter
@@ -299,6 +304,7 @@ class GraphTransformNet(torch.nn.Module):
         growth: TransducerGrowth | None = None,
         output_vocab: Sequence[str] = (),
         output_units: str = "graphemes",
+        input_units: str = "graphemes",
         spelling: bool = False,
         reading_order: str = "forward",
     ) -> None:
@@ -338,6 +344,8 @@ class GraphTransformNet(torch.nn.Module):
         self.output_vocab = list(output_vocab)
         self.output_units = output_units
         self.units = OutputUnits(output_units)
+        self.input_units = input_units
+        self.split_input = input_splitter(input_units)
         self.spelling = spelling
         self.reading_order = reading_order
 
@@ -765,7 +773,7 @@ class GraphTransformNet(torch.nn.Module):
     def _batch(self, texts: Sequence[str]) -> Batch:
         """The chains of non-empty ``texts`` on the model's device, in its precision."""
         parameter = next(self.parameters())
-        data = graphs_from_texts(list(texts)).to(parameter.device)
+        data = graphs_from_texts(list(texts), self.input_units).to(parameter.device)
         # Node features in the model's precision: a float64 model (gradcheck, parity
         # tests) reads float64 features, not the builder's float32.
         data = data.apply(lambda t: t.to(parameter.dtype) if t.is_floating_point() else t)
@@ -849,5 +857,6 @@ class GraphTransformNet(torch.nn.Module):
             f"{self.__class__.__name__}(hidden_channels={self.hidden_channels}, "
             f"num_layers={self.num_layers}, growth={self.growth!r}, "
             f"output_units={self.output_units!r}, vocab={len(self.output_vocab)}"
+            + (f", input_units={self.input_units!r}" if self.input_units != "graphemes" else "")
             + (f", reading_order={self.reading_order!r})" if self.backward else ")")
         )

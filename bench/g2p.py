@@ -171,6 +171,7 @@ def decode_test(checkpoint: Path, data_dir: Path, lang: str, beam: int) -> dict[
     return {
         "members": len(module.nets),
         "voting": len(module.voting_nets),
+        "input_units": module.net.input_units,
         **score(outputs, [b for _, b in test]),
     }
 
@@ -214,21 +215,36 @@ def run_ours(
 
 
 def run_baseline(
-    lang: str, data_dir: Path, work: Path, beam: int, cpu_seconds: float
+    lang: str,
+    data_dir: Path,
+    work: Path,
+    beam: int,
+    cpu_seconds: float,
+    input_units: str | None = None,
 ) -> dict[str, Any]:
-    """The seq2seq peer in a process of its own, with the same CPU seconds and beam."""
+    """The seq2seq peer in a process of its own, with the same CPU seconds and beam, reading
+    ``input_units`` (those our fit read; ``None``: those the fit command would choose)."""
     out = work / lang / "baseline.json"
     command = [
         sys.executable, str(REPO / "bench" / "g2p.py"), "--baseline-only", lang,
         "--data-dir", str(data_dir), "--work", str(work), "--beam", str(beam),
         "--cpu-seconds", f"{cpu_seconds:.1f}",
     ]  # fmt: skip
+    if input_units is not None:
+        command += ["--input-units", input_units]
     (work / lang).mkdir(parents=True, exist_ok=True)
     _run_measured(command, work / lang / "baseline.log")
     return json.loads(out.read_text())
 
 
-def _baseline_process(lang: str, data_dir: Path, work: Path, beam: int, cpu_seconds: float) -> None:
+def _baseline_process(
+    lang: str,
+    data_dir: Path,
+    work: Path,
+    beam: int,
+    cpu_seconds: float,
+    input_units: str | None = None,
+) -> None:
     import torch
 
     from bench.seq2seq_baseline import PRESETS, train, transform_text
@@ -239,17 +255,19 @@ def _baseline_process(lang: str, data_dir: Path, work: Path, beam: int, cpu_seco
     train_pairs = [TextPair(a, b) for a, b in read_pairs(split_file(data_dir, lang, "train"))]
     dev = [TextPair(a, b) for a, b in read_pairs(split_file(data_dir, lang, "dev"))]
     test = read_pairs(split_file(data_dir, lang, "test"))
-    # The peer reads the input units our fit chooses (conf/g2p.yaml leaves the choice to
-    # the data): code points where clusters are too sparse to learn, else clusters.
+    # The peer reads the input units our fit read; without them, those the fit command
+    # chooses (conf/g2p.yaml leaves the choice to the data).
+    units = input_units or choose_input_units(p.input for p in train_pairs)
     trained = train(
         train_pairs, cpu_seconds=cpu_seconds, config=PRESETS["g2p"], target_units="tokens",
-        input_units=choose_input_units(p.input for p in train_pairs), select_on=dev,
+        input_units=units, select_on=dev,
     )  # fmt: skip
     outputs = transform_text(trained, [a for a, _ in test], beam=beam)
     result = {
         "cpu_seconds": trained.cpu_seconds,
         "epochs": trained.epochs,
         "parameters": sum(p.numel() for p in trained.model.parameters()),
+        "input_units": units,
         **score(outputs, [b for _, b in test]),
     }
     (work / lang / "baseline.json").write_text(json.dumps(result))
@@ -270,14 +288,21 @@ def _finished_row(
 
 
 def _reusable_baseline(
-    previous: Path | None, lang: str, beam: int, cpu_seconds: float
+    previous: Path | None,
+    lang: str,
+    beam: int,
+    cpu_seconds: float,
+    input_units: str = "graphemes",
 ) -> dict[str, Any] | None:
     """The peer's result a previous run's work folder holds for ``lang`` when it used the
-    same beam and at least ``cpu_seconds`` (so reusing it can only favour the peer); None
+    same beam, read the same ``input_units`` (rows from before the option read clusters)
+    and trained at least ``cpu_seconds`` (so reusing it can only favour the peer); None
     without a folder."""
     row = _finished_row(previous, lang, beam, with_ours=False) if previous else None
     old = row.get("baseline") if row else None
-    return old if old and old["cpu_seconds"] >= cpu_seconds else None
+    if not old or old.get("input_units", "graphemes") != input_units:
+        return None
+    return old if old["cpu_seconds"] >= cpu_seconds else None
 
 
 def run_language(
@@ -297,9 +322,10 @@ def run_language(
     ours = run_ours(lang, data_dir, work, beam, extra, cpu_budget)
     row: dict[str, Any] = {"lang": lang, "beam": beam, "ours": ours}
     if baseline:
-        old = _reusable_baseline(reuse_baseline, lang, beam, ours["cpu_seconds"])
+        units = ours.get("input_units", "graphemes")
+        old = _reusable_baseline(reuse_baseline, lang, beam, ours["cpu_seconds"], units)
         seconds = max(ours["cpu_seconds"], peer_seconds or 0.0)
-        row["baseline"] = old or run_baseline(lang, data_dir, work, beam, seconds)
+        row["baseline"] = old or run_baseline(lang, data_dir, work, beam, seconds, units)
         row["baseline_reused"] = old is not None
     row["wall_seconds"] = time.time() - began
     (work / lang / "row.json").write_text(json.dumps(row))
@@ -315,13 +341,24 @@ def _scores_text(result: dict[str, Any]) -> str:
     return f"WER {result['wer']:.2f} PER {result['per']:.2f} cpu {result['cpu_seconds']:.0f}s"
 
 
+def _chosen_units(data_dir: Path, lang: str) -> str:
+    """The input units the fit command chooses for ``lang``'s training words."""
+    from pyg_grapheme.input_units import choose_input_units
+
+    return choose_input_units(a for a, _ in read_pairs(split_file(data_dir, lang, "train")))
+
+
 def run_peer_only(
     lang: str, data_dir: Path, work: Path, beam: int, seconds: float, resume: bool
 ) -> dict[str, Any]:
     """The peer alone, trained for ``seconds`` (``--peers-only``), as a row that
     ``--reuse-baseline`` reads; with ``resume``, a row there that already holds a peer of
     at least ``seconds`` is kept."""
-    kept = _reusable_baseline(work, lang, beam, seconds) if resume else None
+    kept = (
+        _reusable_baseline(work, lang, beam, seconds, _chosen_units(data_dir, lang))
+        if resume
+        else None
+    )
     if kept is not None:
         return {"lang": lang, "beam": beam, "baseline": kept}
     row = {
@@ -540,6 +577,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--baseline-only", metavar="LANG", help=argparse.SUPPRESS)
     parser.add_argument("--cpu-seconds", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--input-units", help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
     extra = [a for a in extra if a != "--"]
     if not args.data_dir.is_dir():
@@ -555,7 +593,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.baseline_only:
         if args.cpu_seconds is None:
             parser.error("--baseline-only needs --cpu-seconds")
-        _baseline_process(args.baseline_only, args.data_dir, args.work, args.beam, args.cpu_seconds)
+        _baseline_process(
+            args.baseline_only, args.data_dir, args.work, args.beam, args.cpu_seconds,
+            args.input_units,
+        )  # fmt: skip
         return
     langs = args.langs or languages(args.data_dir)
     missing = sorted(set(langs) - set(languages(args.data_dir)))

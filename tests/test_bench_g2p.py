@@ -116,6 +116,28 @@ def test_peer_result_is_reused_only_with_at_least_our_cpu(tmp_path: Path) -> Non
     assert _reusable_baseline(tmp_path, "fre", 5, 100.5) is None  # less than our new fit
     assert _reusable_baseline(tmp_path, "fre", 1, 50.0) is None  # another beam
     assert _reusable_baseline(tmp_path, "bul", 5, 50.0) is None  # never run
+    # A peer that read other input units than our fit is no peer of it; rows written
+    # before the option read grapheme clusters.
+    assert _reusable_baseline(tmp_path, "fre", 5, 50.0, "graphemes")["wer"] == 6.0
+    assert _reusable_baseline(tmp_path, "fre", 5, 50.0, "codepoints") is None
+
+
+def test_the_peer_reads_the_input_units_our_fit_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bench.g2p as g2p
+
+    units: list[str | None] = []
+    monkeypatch.setattr(
+        g2p, "run_ours",
+        lambda *a: {"wer": 5.0, "per": 1.0, "cpu_seconds": 800.0, "input_units": "codepoints"},
+    )  # fmt: skip
+    monkeypatch.setattr(
+        g2p, "run_baseline", lambda lang, d, w, b, s, u=None: units.append(u) or _peer_result(s)
+    )
+    (tmp_path / "fre").mkdir()
+    g2p.run_language("fre", tmp_path, tmp_path, 5, True, [])
+    assert units == ["codepoints"]
 
 
 def test_languages_need_all_three_splits(tmp_path: Path) -> None:
@@ -274,7 +296,9 @@ def test_peers_only_trains_the_peer_alone_and_a_later_run_reuses_it(
     data, peers = _data_dir(tmp_path, ("fre", "bul")), tmp_path / "peers"
     trained: list[tuple[str, float]] = []
 
-    def fake_baseline(lang: str, data_dir: Path, work: Path, beam: int, seconds: float) -> dict:
+    def fake_baseline(
+        lang: str, data_dir: Path, work: Path, beam: int, seconds: float, units=None
+    ) -> dict:
         trained.append((lang, seconds))
         (work / lang).mkdir(parents=True, exist_ok=True)
         return _peer_result(seconds)
@@ -317,7 +341,7 @@ def test_the_peer_trains_for_peer_seconds_where_that_is_more_than_ours(
     seconds: list[float] = []
     monkeypatch.setattr(g2p, "run_ours", lambda *a: {"wer": 5.0, "per": 1.0, "cpu_seconds": 800.0})
     monkeypatch.setattr(
-        g2p, "run_baseline", lambda lang, d, w, b, s: seconds.append(s) or _peer_result(s)
+        g2p, "run_baseline", lambda lang, d, w, b, s, u=None: seconds.append(s) or _peer_result(s)
     )
     (tmp_path / "fre").mkdir()
     g2p.run_language("fre", tmp_path, tmp_path, 5, True, [], peer_seconds=900.0)

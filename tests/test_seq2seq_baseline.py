@@ -55,6 +55,17 @@ def test_vocabulary_is_grapheme_clusters_with_unk():
         GraphemeVocabulary(("a", "a"))
 
 
+def test_vocabulary_reads_code_points_when_our_model_does():
+    """With ``input_units="codepoints"`` the peer reads what our model reads: "é"
+    (decomposed) is two symbols, and a new cluster of known code points has no unknown."""
+    pairs = [TextPair("ba", "a"), TextPair("e\u0301", "x")]
+    vocab = GraphemeVocabulary.from_pairs(pairs, "graphemes", "codepoints")
+    assert vocab.graphemes == ("a", "b", "e", "x", "\u0301")
+    assert vocab.encode("be\u0301") == [5, 6, 8]
+    assert not vocab.has_unknown("a\u0301")  # a cluster training never showed
+    assert GraphemeVocabulary.from_pairs(pairs).has_unknown("a\u0301")
+
+
 # --------------------------------------------------------------------------- size
 @pytest.mark.parametrize(
     "vocab, d, f, enc, dec, positions",

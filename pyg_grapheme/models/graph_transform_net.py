@@ -344,8 +344,8 @@ class GraphTransformNet(torch.nn.Module):
         self.output_vocab = list(output_vocab)
         self.output_units = output_units
         self.units = OutputUnits(output_units)
+        input_splitter(input_units)  # refuses an unknown mode here, not at the first text
         self.input_units = input_units
-        self.split_input = input_splitter(input_units)
         self.spelling = spelling
         self.reading_order = reading_order
 

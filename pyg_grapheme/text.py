@@ -205,7 +205,8 @@ def cluster_features(clusters: Sequence[str]) -> Tensor:
 
 def text_to_graph(text: str, units: str = "graphemes") -> Data:
     """Turn ``text`` into a chain graph of its grapheme clusters (or, with
-    ``units="codepoints"``, of its code points: :mod:`pyg_grapheme.input_units`).
+    ``units="codepoints"``, of the code points of its canonical decomposition:
+    :mod:`pyg_grapheme.input_units`).
 
     Returns:
         ``Data`` with ``x: [N, F]`` node features, ``edge_index: [2, N - 1]``
@@ -251,7 +252,8 @@ def graph_to_text(data: Data | Batch) -> str | list[str]:
     """Read a chain graph back as text, nodes in chain order (by ``pos``).
 
     For a single ``Data`` returns a ``str``; for a ``Batch`` a ``list[str]``,
-    one per graph. ``graph_to_text(text_to_graph(t)) == t`` for every ``t``.
+    one per graph. ``graph_to_text(text_to_graph(t)) == t`` for every ``t``; with code
+    points, the chain reads as ``t``'s NFD form (``text`` holds ``t`` as given).
     """
     if isinstance(data, Batch):
         return [graph_to_text(d) for d in data.to_data_list()]

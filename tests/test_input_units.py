@@ -37,11 +37,15 @@ def test_split_input_is_clusters_or_code_points_and_joins_back():
     assert split_input(KHMER, "codepoints") == list(KHMER)
     assert split_input("e" + ACUTE + "x", "graphemes") == ["e" + ACUTE, "x"]
     assert split_input("e" + ACUTE + "x", "codepoints") == ["e", ACUTE, "x"]
-    # Precomposed é is one code point: nothing is normalised.
-    assert split_input("\u00e9", "codepoints") == ["\u00e9"]
+    # Code points are those of the canonical decomposition: precomposed é reads as the
+    # decomposed one, and a Hangul syllable as its jamo.
+    assert split_input("\u00e9", "codepoints") == ["e", ACUTE]
+    assert split_input("\u00e9") == ["\u00e9"]
+    assert split_input("각", "codepoints") == ["\u1100", "\u1161", "\u11a8"]
     for mode in INPUT_UNIT_MODES:
         assert "".join(split_input(KHMER + " e" + ACUTE, mode)) == KHMER + " e" + ACUTE
         assert split_input("", mode) == []
+    assert "".join(split_input("caf\u00e9", "codepoints")) == "cafe" + ACUTE
 
 
 def test_split_input_refuses_an_unknown_mode_and_a_non_string():
@@ -59,12 +63,16 @@ def test_choice_takes_code_points_only_where_clusters_are_sparse_and_code_points
     # The same words with their marks dropped: five clusters that all recur.
     plain = ["".join(c for c in w if c.isalpha()) for w in sparse]
     assert choose_input_units(plain) == "graphemes"
-    # Clusters that are single code points (precomposed Hangul syllables), sparse as they
-    # are: code points are the same units, so nothing is gained by switching.
+    # Hangul syllables are single code points, sparse, but decompose into jamo that recur.
     syllables = [chr(0xAC00 + k) for k in range(0, 11172, 7)]
     draw = random.Random(1)
     hangul = ["".join(draw.choice(syllables) for _ in range(3)) for _ in range(200)]
-    assert choose_input_units(hangul) == "graphemes"
+    assert choose_input_units(hangul) == "codepoints"
+    # Ideographs are single code points that do not decompose, sparse as they are: code
+    # points are the same units, so nothing is gained by switching.
+    ideographs = [chr(0x4E00 + k) for k in range(0, 20000, 13)]
+    chinese = ["".join(draw.choice(ideographs) for _ in range(3)) for _ in range(200)]
+    assert choose_input_units(chinese) == "graphemes"
     # Too few clusters to measure (fewer than 100 in the odd half): clusters stay.
     assert choose_input_units(sparse[:60]) == "graphemes"
     assert choose_input_units([]) == "graphemes"

@@ -719,7 +719,7 @@ def check_producible(
         if len(target) > max_children * len(source):
             raise ValueError(
                 f"{where}: the target has {len(target)} {units.mode} for {len(source)} input "
-                f"{input_units}, more than model.net.growth.max_children={max_children} per "
+                f"{'code points' if input_units == 'codepoints' else input_units}, more than model.net.growth.max_children={max_children} per "
                 f"input unit; raise --model.net.growth.init_args.max_children to at least "
                 f"{-(-len(target) // len(source))}"
             )
@@ -735,9 +735,10 @@ def unwritable_note(
     write, or ``""`` when there are none.
 
     The network writes a unit of its output vocabulary (the training targets' units) or
-    copies one of the pair's own input units (graphemes or code points, ``input_units``); any other unit (a phone that only the
-    development set uses, or a file of another task) makes the pair impossible to match
-    exactly, so its exact match is 0 whatever the training. Real data has a few such pairs;
+    copies one of the pair's own input units (graphemes or code points, ``input_units``);
+    any other unit (a phone that only the development set uses, or a file of another
+    task) makes the pair impossible to match exactly, so its exact match is 0 whatever
+    the training. Real data has a few such pairs;
     many of them mean the files do not belong together."""
     known = set(vocab)
     missing: dict[str, int] = {}

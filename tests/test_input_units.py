@@ -127,6 +127,8 @@ def test_producible_counts_input_units_of_the_chosen_kind():
     pair = TextPair(KHMER, "a b c d e f g h i j", {"source": "f.jsonl:3"})
     # 10 units from 3 clusters needs 4 per cluster; from 6 code points, 2 per code point.
     check_producible([pair], OutputUnits("tokens"), 2, "codepoints")
+    with pytest.raises(ValueError, match=r"10 tokens for 6 input code points, more than"):
+        check_producible([pair], OutputUnits("tokens"), 1, "codepoints")
     with pytest.raises(
         ValueError, match=r"f.jsonl:3: the target has 10 tokens for 3 input graphemes"
     ):

@@ -110,7 +110,7 @@ def test_code_point_chains_are_one_node_per_code_point():
     assert graph_to_text(batch) == [KHMER, "e" + ACUTE]
 
 
-def test_pair_dataset_reads_inputs_in_its_units_and_targets_as_graphemes():
+def test_pair_dataset_reads_inputs_in_its_units_and_targets_as_graphemes(tmp_path):
     pairs = [TextPair(KHMER, "k ɑ ʔ k")]
     inputs, target = PairDataset(pairs, "codepoints")[0]
     assert inputs.clusters == list(KHMER)
@@ -118,6 +118,11 @@ def test_pair_dataset_reads_inputs_in_its_units_and_targets_as_graphemes():
     assert PairDataset(pairs)[0][0].clusters == ["ក", "ក្ក", "ដា"]
     with pytest.raises(ValueError, match="input units must be one of"):
         PairDataset(pairs, "words")
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps({"input": KHMER, "target": "k a"}) + "\n")
+    assert PairDataset.from_jsonl(path, input_units="codepoints")[0][0].num_nodes == 6
+    generated = PairDataset.from_task("copy", 3, seed=0, input_units="codepoints")
+    assert generated.input_units == "codepoints"
 
 
 def test_producible_counts_input_units_of_the_chosen_kind():
@@ -153,7 +158,7 @@ def test_datamodule_refuses_an_unknown_input_unit_mode():
         ValueError,
         match=r"data.input_units must be one of \('graphemes', 'codepoints'\) or null, got 'bytes'",
     ):
-        GraphemeDataModule(task="reverse", input_units="bytes")
+        GraphemeDataModule(task="copy", input_units="bytes")
 
 
 def test_fit_chooses_code_points_on_sparse_clusters_and_predict_reads_them(

@@ -67,10 +67,12 @@ class PairDataset(Dataset[tuple[Data, Data]]):
         skip_bad_lines: bool = False,
         *,
         format: str | None = None,
+        input_units: str = "graphemes",
     ) -> PairDataset:
-        """Dataset of the records of a JSONL file (arguments of :func:`read_jsonl`)."""
+        """Dataset of the records of a JSONL file (arguments of :func:`read_jsonl`), its
+        inputs read in ``input_units``."""
         records = read_jsonl(path, skip_bad_lines, format=format)
-        dataset = cls(records.pairs)
+        dataset = cls(records.pairs, input_units)
         dataset.skipped = records.skipped
         return dataset
 
@@ -87,8 +89,10 @@ class PairDataset(Dataset[tuple[Data, Data]]):
         level: int = 1,
         exclude: Iterable[str] = (),
         unique: bool = True,
+        input_units: str = "graphemes",
     ) -> PairDataset:
-        """Dataset of ``n`` generated examples (arguments of :func:`generate`)."""
+        """Dataset of ``n`` generated examples (arguments of :func:`generate`), their inputs
+        read in ``input_units``."""
         pairs = generate(
             task,
             n,
@@ -100,7 +104,7 @@ class PairDataset(Dataset[tuple[Data, Data]]):
             exclude=exclude,
             unique=unique,
         )
-        return cls(pairs)
+        return cls(pairs, input_units)
 
     def __len__(self) -> int:
         return len(self.pairs)

@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 INPUT_UNIT_MODES = ("graphemes", "codepoints")
+"""The input-unit modes (module docstring), ``data.input_units``' values."""
 
 MAX_UNSEEN_CLUSTERS = 0.01
 """Largest share of the clusters of every other training input that the remaining

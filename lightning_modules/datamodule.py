@@ -279,15 +279,19 @@ class GraphemeDataModule(pl.LightningDataModule):
         result = read_pair_file(path, skip_bad_lines=h.skip_bad_lines, gsm8k_target=h.gsm8k_target)
         return list(result)
 
+    @property
+    def _unit_choice_pairs(self) -> list[TextPair]:
+        """The training pairs the unit choices read: with levels every level's, so that a
+        run keeps one mode for its whole length."""
+        return [p for train, _ in self.level_pairs.values() for p in train] or self.train_pairs
+
     @cached_property
     def output_units(self) -> str:
         """``data.target_units``, or the mode :func:`choose_units` reads off the training
         targets (printed); linked to ``model.net.output_units`` by the CLI."""
         if self.hparams.target_units is not None:
             return self.hparams.target_units
-        # With levels, one mode for the whole run, chosen from every level's targets.
-        pairs = [p for train, _ in self.level_pairs.values() for p in train] or self.train_pairs
-        mode = choose_units(p.target for p in pairs)
+        mode = choose_units(p.target for p in self._unit_choice_pairs)
         print(f"data.target_units: {mode} (chosen from the training targets)", flush=True)
         return mode
 
@@ -297,9 +301,7 @@ class GraphemeDataModule(pl.LightningDataModule):
         inputs (printed); linked to ``model.net.input_units`` by the CLI."""
         if self.hparams.input_units is not None:
             return self.hparams.input_units
-        # With levels, one mode for the whole run, chosen from every level's inputs.
-        pairs = [p for train, _ in self.level_pairs.values() for p in train] or self.train_pairs
-        mode = choose_input_units(p.input for p in pairs)
+        mode = choose_input_units(p.input for p in self._unit_choice_pairs)
         print(f"data.input_units: {mode} (chosen from the training inputs)", flush=True)
         return mode
 

@@ -220,18 +220,16 @@ def run_baseline(
     work: Path,
     beam: int,
     cpu_seconds: float,
-    input_units: str | None = None,
+    input_units: str,
 ) -> dict[str, Any]:
     """The seq2seq peer in a process of its own, with the same CPU seconds and beam, reading
-    ``input_units`` (those our fit read; ``None``: those the fit command would choose)."""
+    ``input_units`` (those our fit read, or would choose: :func:`_chosen_units`)."""
     out = work / lang / "baseline.json"
     command = [
         sys.executable, str(REPO / "bench" / "g2p.py"), "--baseline-only", lang,
         "--data-dir", str(data_dir), "--work", str(work), "--beam", str(beam),
-        "--cpu-seconds", f"{cpu_seconds:.1f}",
+        "--cpu-seconds", f"{cpu_seconds:.1f}", "--input-units", input_units,
     ]  # fmt: skip
-    if input_units is not None:
-        command += ["--input-units", input_units]
     (work / lang).mkdir(parents=True, exist_ok=True)
     _run_measured(command, work / lang / "baseline.log")
     return json.loads(out.read_text())
@@ -243,31 +241,27 @@ def _baseline_process(
     work: Path,
     beam: int,
     cpu_seconds: float,
-    input_units: str | None = None,
+    input_units: str,
 ) -> None:
     import torch
 
     from bench.seq2seq_baseline import PRESETS, train, transform_text
     from pyg_grapheme.data import TextPair
-    from pyg_grapheme.input_units import choose_input_units
 
     torch.set_num_threads(1)
     train_pairs = [TextPair(a, b) for a, b in read_pairs(split_file(data_dir, lang, "train"))]
     dev = [TextPair(a, b) for a, b in read_pairs(split_file(data_dir, lang, "dev"))]
     test = read_pairs(split_file(data_dir, lang, "test"))
-    # The peer reads the input units our fit read; without them, those the fit command
-    # chooses (conf/g2p.yaml leaves the choice to the data).
-    units = input_units or choose_input_units(p.input for p in train_pairs)
     trained = train(
         train_pairs, cpu_seconds=cpu_seconds, config=PRESETS["g2p"], target_units="tokens",
-        input_units=units, select_on=dev,
+        input_units=input_units, select_on=dev,
     )  # fmt: skip
     outputs = transform_text(trained, [a for a, _ in test], beam=beam)
     result = {
         "cpu_seconds": trained.cpu_seconds,
         "epochs": trained.epochs,
         "parameters": sum(p.numel() for p in trained.model.parameters()),
-        "input_units": units,
+        "input_units": input_units,
         **score(outputs, [b for _, b in test]),
     }
     (work / lang / "baseline.json").write_text(json.dumps(result))
@@ -342,7 +336,8 @@ def _scores_text(result: dict[str, Any]) -> str:
 
 
 def _chosen_units(data_dir: Path, lang: str) -> str:
-    """The input units the fit command chooses for ``lang``'s training words."""
+    """The input units the fit command chooses for ``lang``'s training words (conf/g2p.yaml
+    leaves the choice to the data): those of a peer trained without a fit of ours."""
     from pyg_grapheme.input_units import choose_input_units
 
     return choose_input_units(a for a, _ in read_pairs(split_file(data_dir, lang, "train")))
@@ -354,17 +349,14 @@ def run_peer_only(
     """The peer alone, trained for ``seconds`` (``--peers-only``), as a row that
     ``--reuse-baseline`` reads; with ``resume``, a row there that already holds a peer of
     at least ``seconds`` is kept."""
-    kept = (
-        _reusable_baseline(work, lang, beam, seconds, _chosen_units(data_dir, lang))
-        if resume
-        else None
-    )
+    units = _chosen_units(data_dir, lang)
+    kept = _reusable_baseline(work, lang, beam, seconds, units) if resume else None
     if kept is not None:
         return {"lang": lang, "beam": beam, "baseline": kept}
     row = {
         "lang": lang,
         "beam": beam,
-        "baseline": run_baseline(lang, data_dir, work, beam, seconds),
+        "baseline": run_baseline(lang, data_dir, work, beam, seconds, units),
     }
     (work / lang / "row.json").write_text(json.dumps(row))
     print(f"{lang}: baseline {_scores_text(row['baseline'])}", flush=True)
@@ -591,8 +583,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.peers_only and (args.peer_seconds is None or args.no_baseline or args.page_only):
         parser.error("--peers-only needs --peer-seconds, and neither --no-baseline nor --page-only")
     if args.baseline_only:
-        if args.cpu_seconds is None:
-            parser.error("--baseline-only needs --cpu-seconds")
+        if args.cpu_seconds is None or args.input_units is None:
+            parser.error("--baseline-only needs --cpu-seconds and --input-units")
         _baseline_process(
             args.baseline_only, args.data_dir, args.work, args.beam, args.cpu_seconds,
             args.input_units,

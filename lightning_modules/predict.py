@@ -6,7 +6,10 @@ and, as targets are present, ends with one
 line ``exact_match=<0..1> cer=<0..1> uer=<0..1> n=<count>`` (``uer``: the error rate
 over the model's output units, the phone error rate for token outputs); targets holding
 units the model can never write get one ``note:`` line on stderr
-(:func:`~lightning_modules.module.unwritable_note`).
+(:func:`~lightning_modules.module.unwritable_note`). A file of inputs alone (a ``.txt``
+word list, a one-column ``.tsv`` such as a shared task's test file, JSONL records with
+no ``"target"``: :mod:`pyg_grapheme.data.input_files`) gets its ``input<TAB>output``
+lines and no score line.
 ``--beam K`` decodes with beam search (1, the default, is greedy). Several checkpoints
 (``--ckpt '[A.ckpt, B.ckpt]'``) decode as an ensemble
 (:func:`~pyg_grapheme.models.ensemble.transducer_ensemble`): each model's beam proposes,
@@ -38,6 +41,7 @@ from lightning_modules.interactive import run_interactive
 from lightning_modules.module import GraphTransformModule, unwritable_note
 from lightning_modules.prediction_lines import flush, transform_in_batches, write_line
 from pyg_grapheme.data import TextPair
+from pyg_grapheme.data.input_files import InputReader, holds_targets
 from pyg_grapheme.data.pair_files import pair_file_reader
 from pyg_grapheme.metrics import CharErrorRate, exact_match, unit_error_rate
 from pyg_grapheme.models import ensemble_transform_text, transducer_ensemble
@@ -64,7 +68,9 @@ def predict(
             them, which decode as an ensemble (models with the same output units).
         text: One string to transform.
         input: A JSONL file (pairs or math format) or a ``.tsv`` file of pairs to
-            transform and score.
+            transform and score, or a file of inputs alone to transform (a ``.txt``
+            file of one input a line, a one-column ``.tsv`` file, JSONL records
+            without ``"target"``).
         batch_size: Strings per forward pass.
         skip_bad_lines: Skip malformed lines (reported) instead of failing.
         show_morph: Also print what merged and split into what, e.g.
@@ -117,12 +123,18 @@ def predict(
     if input is not None:
         # The whole file is checked before anything is printed, then read again in batches:
         # a bad line stops predict before its first output, and memory stays flat.
-        reader = pair_file_reader(input, skip_bad_lines)
+        scoring = holds_targets(input)
+        reader = (
+            pair_file_reader(input, skip_bad_lines)
+            if scoring
+            else InputReader(input, skip_bad_lines)
+        )
         for _ in reader:
             pass
         reader.warn = False
         pairs: Iterable[TextPair] = reader
     else:
+        scoring = False
         pairs = [TextPair(text, "", {"source": "--text"})]
     outputs: list[str] = []
     targets: list[str] = []
@@ -133,7 +145,7 @@ def predict(
         outputs.append(output)
         targets.append(model.units.canonical(pair.target))
         scored.append(pair)
-    if text is None:
+    if scoring:
         cer = float(CharErrorRate()(outputs, targets)) if outputs else 0.0
         uer = unit_error_rate(outputs, targets, model.output_units)
         write_line(
@@ -141,7 +153,7 @@ def predict(
             f"n={len(outputs)}"
         )
     flush()
-    if text is None:
+    if scoring:
         note = unwritable_note(scored, model.units, model.output_vocab, model.input_units)
         if note:  # on stderr: stdout keeps one line per record and the score line last
             print(f"note: {note}", file=sys.stderr, flush=True)

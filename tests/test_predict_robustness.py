@@ -170,3 +170,27 @@ def test_predict_reads_tsv_and_names_a_bad_line(ckpt, tmp_path, capsys):
         2, [], [f"predict: error: {bad}:2: expected 2 tab-separated columns (input, target), "
                 "got 1: 'xyy'"],
     )  # fmt: skip
+
+
+def test_a_file_of_inputs_alone_is_transformed_without_a_score(ckpt, tmp_path, capsys):
+    """A word list (``.txt``), a one-column ``.tsv`` (a shared task's test file) and JSONL
+    records without targets print the outputs the same inputs get from a pair file, and
+    no score line; a line of the other kind stops it before its first line."""
+    inputs = ["aab", "xyy", "q z"]
+    pairs = _jsonl(tmp_path / "dev.jsonl", [{"input": t, "target": t} for t in inputs])
+    status, scored, _ = _run(capsys, "--ckpt", str(ckpt), "--input", str(pairs), "--beam", "2")
+    assert status == 0 and scored[-1].startswith("exact_match=") and len(scored) == 4
+    words = tmp_path / "words.txt"
+    words.write_text("".join(t + "\n" for t in inputs), encoding="utf-8")
+    column = tmp_path / "test.tsv"
+    column.write_text("".join(t + "\n" for t in inputs), encoding="utf-8")
+    records = _jsonl(tmp_path / "test.jsonl", [{"input": t} for t in inputs])
+    for path in (words, column, records):
+        assert _run(capsys, "--ckpt", str(ckpt), "--input", str(path), "--beam", "2") == (
+            0, scored[:3], [],
+        )  # fmt: skip
+    column.write_text("aab\nxyy\tx\n", encoding="utf-8")
+    assert _run(capsys, "--ckpt", str(ckpt), "--input", str(column)) == (
+        2, [], [f"predict: error: {column}:2: expected 1 column (the input: the file's first "
+                "line has no target), got 2: 'xyy\\tx'"],
+    )  # fmt: skip

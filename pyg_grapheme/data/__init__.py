@@ -5,7 +5,9 @@
   formats of GRAPHEME; its expression trees in ``expression_tree.py``, its
   GSM8K word problems in ``gsm8k.py``; :func:`read_tsv` (``tsv.py``): tab-separated
   pairs (SIGMORPHON, WikiPron); :func:`read_pair_file` (``pair_files.py``): either, by
-  the file's name; both read through the one line loop of ``line_reader.py``.
+  the file's name; both read through the one line loop of ``line_reader.py``, as does
+  :class:`~pyg_grapheme.data.input_files.InputReader` (``input_files.py``): files of
+  inputs alone, without targets (``predict --input words.txt``).
 * :func:`generate`, :data:`TASKS`, :func:`space_size` (``curriculum.py``): copy,
   drop_last, dedupe, squeeze_spaces, double, spaced, strip and math levels 1-7,
   seeded, no download; the input sets are indexed exactly in ``string_tasks.py``,

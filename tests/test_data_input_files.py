@@ -61,6 +61,7 @@ def test_each_layout_yields_its_inputs_exactly(tmp_path):
         ("w.jsonl", '{"input": "a"}\n{"word": "b"}\n', "2: missing key \"input\"; its keys are ['word']"),
         ("w.jsonl", '{"input": "a"}\n{"input": 3}\n', "2: key 'input' must be a string, got number 3"),
         ("w.jsonl", '{"input": "a"}\n[1]\n', "2: expected a JSON object, got array"),
+        ("w.jsonl", '{"input": "a"}\n{"input": "b", "input": "c"}\n', "2: duplicate key 'input'"),
         ("w.txt", "a\n\nb\n", "2: blank line before the last input (allowed only at the end)"),
         ("w.txt", "a\n\xff\n", "2: invalid UTF-8 at byte 0 of the line"),
     ],

@@ -27,17 +27,14 @@ import logging
 import os
 from typing import Any
 
-from pyg_grapheme.data.json_kind import json_kind
-from pyg_grapheme.data.jsonl import JsonlFormatError
-from pyg_grapheme.data.line_reader import LineError, LineReader
+from pyg_grapheme.data.jsonl import JsonlFormatError, _string, decode_object
+from pyg_grapheme.data.line_reader import _BOM, LineError, LineReader, decode_line
 from pyg_grapheme.data.text_pair import TextPair
 from pyg_grapheme.data.tsv import is_tsv_path
 
 __all__ = ["InputReader", "holds_targets", "is_text_path"]
 
 logger = logging.getLogger(__name__)
-
-_BOM = b"\xef\xbb\xbf"
 
 
 def is_text_path(path: str | os.PathLike[str]) -> bool:
@@ -117,29 +114,16 @@ class InputReader(LineReader):
         self.blank_problem = "blank line before the last input (allowed only at the end)"
 
     def _read_line(self, raw_line: bytes, number: int) -> TextPair:
-        if raw_line.endswith(b"\r"):  # a \r\n line end
-            raw_line = raw_line[:-1]
-        try:
-            text = raw_line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise LineError(f"invalid UTF-8 at byte {exc.start} of the line") from None
         meta: dict[str, Any] = {"source": f"{self.path}:{number}", "format": "inputs"}
-        if self._layout == "tsv" and "\t" in text:
-            raise LineError(
-                f"expected 1 column (the input: the file's first line has no target), got "
-                f"{text.count(chr(9)) + 1}: {text[:80]!r}"
-            )
         if self._layout != "jsonl":
+            text = decode_line(raw_line)
+            if self._layout == "tsv" and "\t" in text:
+                raise LineError(
+                    f"expected 1 column (the input: the file's first line has no target), "
+                    f"got {text.count(chr(9)) + 1}: {text[:80]!r}"
+                )
             return TextPair(text, "", meta)
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            joint = " column" if exc.msg.endswith(" at") else " at column"
-            raise LineError(f"invalid JSON: {exc.msg}{joint} {exc.colno}") from None
-        except RecursionError:
-            raise LineError("invalid JSON: nested too deeply to read") from None
-        if not isinstance(record, dict):
-            raise LineError(f"expected a JSON object, got {json_kind(record)}")
+        record = decode_object(raw_line)
         if "input" not in record:
             raise LineError(f'missing key "input"; its keys are {sorted(record)}')
         if "target" in record:
@@ -147,13 +131,5 @@ class InputReader(LineReader):
                 'record has a "target", but the file is of inputs alone (its first record '
                 "has none): give every record a target, or none"
             )
-        value = record["input"]
-        if not isinstance(value, str):
-            raise LineError(f"key 'input' must be a string, got {json_kind(value)} {value!r}")
-        if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            raise LineError(
-                "the input holds a lone surrogate: not Unicode text (a JSON escape of half "
-                "a UTF-16 pair)"
-            )
         meta["extra"] = {k: v for k, v in record.items() if k != "input"}
-        return TextPair(value, "", meta)
+        return TextPair(_string(record, "input"), "", meta)

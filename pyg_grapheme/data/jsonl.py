@@ -99,13 +99,20 @@ from pyg_grapheme.data.gsm8k import (
     is_gsm8k_record,
 )
 from pyg_grapheme.data.json_kind import json_kind
-from pyg_grapheme.data.line_reader import LineError, LineReader
+from pyg_grapheme.data.line_reader import LineError, LineReader, decode_line
 from pyg_grapheme.data.math_expressions import format_result
 from pyg_grapheme.data.math_levels import MATH_LEVELS
 from pyg_grapheme.data.polish_grammar import is_number, is_symbol
 from pyg_grapheme.data.text_pair import TextPair
 
-__all__ = ["FORMATS", "JsonlFormatError", "JsonlPairs", "JsonlReader", "read_jsonl"]
+__all__ = [
+    "FORMATS",
+    "JsonlFormatError",
+    "JsonlPairs",
+    "JsonlReader",
+    "decode_object",
+    "read_jsonl",
+]
 
 FORMATS = ("pairs", "kindergarten", "math", "gsm8k")
 
@@ -409,6 +416,26 @@ def _gsm8k_record(record: dict[str, Any], source: str, target: str) -> TextPair:
         raise LineError(str(exc)) from None
 
 
+def decode_object(raw_line: bytes) -> dict[str, Any]:
+    """The JSON object of one JSONL line, as every JSONL reader checks it (UTF-8; valid
+    JSON without duplicate keys, NaN or infinities; no lone surrogate; an object), or a
+    :class:`LineError` saying what is wrong."""
+    text = decode_line(raw_line)
+    try:
+        record = _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        # Some of json's messages end in "at" already ("Unterminated string starting at").
+        joint = " column" if exc.msg.endswith(" at") else " at column"
+        raise LineError(f"invalid JSON: {exc.msg}{joint} {exc.colno}") from None
+    except RecursionError:
+        raise LineError("invalid JSON: nested too deeply to read") from None
+    if _SURROGATE_ESCAPE.search(raw_line):
+        _reject_lone_surrogates(record)
+    if not isinstance(record, dict):
+        raise LineError(f"expected a JSON object, got {json_kind(record)}")
+    return record
+
+
 class JsonlReader(LineReader):
     """The records of a JSONL file, read one line at a time: memory does not grow with the file.
 
@@ -464,22 +491,7 @@ class JsonlReader(LineReader):
 
     def _parse(self, raw_line: bytes, detected_at: int | None) -> tuple[dict[str, Any], str]:
         """The line's record and its format, or a :class:`LineError`."""
-        try:
-            text = raw_line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise LineError(f"invalid UTF-8 at byte {exc.start} of the line") from None
-        try:
-            record = _DECODER.decode(text)
-        except json.JSONDecodeError as exc:
-            # Some of json's messages end in "at" already ("Unterminated string starting at").
-            joint = " column" if exc.msg.endswith(" at") else " at column"
-            raise LineError(f"invalid JSON: {exc.msg}{joint} {exc.colno}") from None
-        except RecursionError:
-            raise LineError("invalid JSON: nested too deeply to read") from None
-        if _SURROGATE_ESCAPE.search(raw_line):
-            _reject_lone_surrogates(record)
-        if not isinstance(record, dict):
-            raise LineError(f"expected a JSON object, got {json_kind(record)}")
+        record = decode_object(raw_line)
         record_format = _record_format(record)
         if self.format is not None and record_format != self.format:
             how = f"detected from line {detected_at}" if detected_at else "format= given"

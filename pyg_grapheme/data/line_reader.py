@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 
 from pyg_grapheme.data.text_pair import TextPair
 
-__all__ = ["LineError", "LineReader"]
+__all__ = ["LineError", "LineReader", "decode_line"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,17 @@ _WARN_LIST = 10  # bad lines named in the warning; the rest are counted
 
 class LineError(Exception):
     """A problem with the current line; the reader adds the path and line number."""
+
+
+def decode_line(raw_line: bytes) -> str:
+    """The text of a line (read without its ``\\n``), less the ``\\r`` of a ``\\r\\n``
+    end; a :class:`LineError` naming the first byte that is not UTF-8."""
+    if raw_line.endswith(b"\r"):
+        raw_line = raw_line[:-1]
+    try:
+        return raw_line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LineError(f"invalid UTF-8 at byte {exc.start} of the line") from None
 
 
 class LineReader:

@@ -28,7 +28,7 @@ import logging
 import os
 
 from pyg_grapheme.data.jsonl import JsonlFormatError, JsonlPairs
-from pyg_grapheme.data.line_reader import LineError, LineReader
+from pyg_grapheme.data.line_reader import LineError, LineReader, decode_line
 from pyg_grapheme.data.text_pair import TextPair
 
 __all__ = ["TsvReader", "is_tsv_path", "read_tsv"]
@@ -61,12 +61,7 @@ class TsvReader(LineReader):
     log = logger
 
     def _read_line(self, raw_line: bytes, number: int) -> TextPair:
-        if raw_line.endswith(b"\r"):  # a \r\n line end
-            raw_line = raw_line[:-1]
-        try:
-            text = raw_line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise LineError(f"invalid UTF-8 at byte {exc.start} of the line") from None
+        text = decode_line(raw_line)
         columns = text.split("\t")
         if len(columns) != 2:
             raise LineError(

@@ -48,6 +48,7 @@ from lightning_modules.module import GraphTransformModule
 from lightning_modules.option_checks import building, check_fit_options
 from lightning_modules.report import FitReport
 from lightning_modules.step_floor import StepFloor
+from lightning_modules.weight_average import ExponentialWeightAverage
 
 __all__ = ["CONF_DIR", "DEFAULT_CONFIG", "GraphemeCLI", "main"]
 
@@ -99,6 +100,8 @@ class GraphemeCLI(LightningCLI):
         parser.add_lightning_class_args(CpuTimeBudget, "cpu_budget")
         # Inert unless --step_floor.steps is given.
         parser.add_lightning_class_args(StepFloor, "step_floor")
+        # Inert unless --weight_average.decay is given.
+        parser.add_lightning_class_args(ExponentialWeightAverage, "weight_average")
         parser.add_argument(
             "--ckpt_path",
             type=str | None,

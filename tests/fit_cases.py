@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import csv
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from lightning_modules.command_line import one_line_errors
 from lightning_modules.fit import main
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+REPO = Path(__file__).resolve().parent.parent
 
 
 def fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
@@ -68,3 +71,36 @@ def metrics_rows(tmp_path: Path) -> list[dict[str, str]]:
     (path,) = sorted((tmp_path / "outputs" / "csv").glob("version_*/metrics.csv"))[-1:]
     with open(path) as f:
         return list(csv.DictReader(f))
+
+
+def signal_config(run_dir: Path, step: int, signum: int) -> str:
+    """Writes ``run_dir/stop_STEP.yaml``, a config whose callback
+    (``interrupt_cases.SignalAtStep``) sends the fit's own process ``signum`` after
+    optimizer step ``step``; returns its path, for ``--config``."""
+    config = run_dir / f"stop_{step}.yaml"
+    config.write_text(
+        "trainer:\n  callbacks:\n    - class_path: interrupt_cases.SignalAtStep\n"
+        f"      init_args: {{step: {step}, signum: {int(signum)}}}\n"
+    )
+    return str(config)
+
+
+def fit_process(
+    run_dir: Path, *args: str, stop_at: tuple[int, int] | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m lightning_modules.fit ARGS`` as its own process in ``run_dir`` (made if
+    missing); ``stop_at=(step, signum)`` signals it after ``step`` (:func:`signal_config`)."""
+    run_dir.mkdir(exist_ok=True)
+    extra = [] if stop_at is None else ["--config", signal_config(run_dir, *stop_at)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_modules.fit", *args, *extra],
+        cwd=run_dir, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def last_checkpoint(run_dir: Path) -> dict:
+    """The ``last.ckpt`` a fit in ``run_dir`` wrote."""
+    return torch.load(
+        run_dir / "outputs" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True
+    )

@@ -11,17 +11,13 @@ numbers as the dataset reads each pair, and dropout, which draws in every step.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from fit_cases import QUIET, fit
+from fit_cases import QUIET, fit, fit_process, last_checkpoint
 
-REPO = Path(__file__).resolve().parent.parent
 SMALL = [
     "--data.n_train", "64", "--data.n_val", "8", "--data.batch_size", "16",
     "--trainer.max_epochs", "3", "--model.net.init_args.hidden_channels", "16", *QUIET,
@@ -32,25 +28,7 @@ MATH = ["--data.task", "math", "--data.swap_commutative", "0.5", "--model.augmen
 
 def _fit(run_dir: Path, *args: str, stop_at: tuple[int, int] | None = None):
     """Run the fit command in ``run_dir``; ``stop_at=(step, signum)`` signals it after ``step``."""
-    run_dir.mkdir(exist_ok=True)
-    extra: list[str] = []
-    if stop_at is not None:
-        step, signum = stop_at
-        config = run_dir / f"stop_{step}.yaml"
-        config.write_text(
-            "trainer:\n  callbacks:\n    - class_path: interrupt_cases.SignalAtStep\n"
-            f"      init_args: {{step: {step}, signum: {signum}}}\n"
-        )
-        extra = ["--config", str(config)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
-    return subprocess.run(
-        [sys.executable, "-m", "lightning_modules.fit", *SMALL, *args, *extra],
-        cwd=run_dir, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-
-
-def _last(run_dir: Path) -> dict:
-    return torch.load(run_dir / "outputs" / "checkpoints" / "last.ckpt", weights_only=True)
+    return fit_process(run_dir, *SMALL, *args, stop_at=stop_at)
 
 
 def _same_weights(a: dict, b: dict) -> bool:
@@ -66,7 +44,7 @@ def _stopped(done, signum: int, step: int, batch: int, run_dir: Path) -> None:
         "saved outputs/checkpoints/last.ckpt; resume with --ckpt_path last"
     )
     assert "Traceback" not in done.stderr
-    assert _last(run_dir)["global_step"] == step
+    assert last_checkpoint(run_dir)["global_step"] == step
 
 
 @pytest.mark.slow
@@ -77,16 +55,18 @@ def test_stops_anywhere_resume_to_the_same_weights(tmp_path, monkeypatch):
     # interpreter's imports); the stopped ones must be processes, to be signalled.
     (tmp_path / "never_stopped").mkdir()
     fit(tmp_path / "never_stopped", monkeypatch, *SMALL, *MATH)
-    reference = _last(tmp_path / "never_stopped")
+    reference = last_checkpoint(tmp_path / "never_stopped")
     run_dir = tmp_path / "stopped"
     done = _fit(run_dir, *MATH, stop_at=(3, signal.SIGTERM))  # epoch 0, batch 3 of 4
     _stopped(done, signal.SIGTERM, step=3, batch=3, run_dir=run_dir)
     done = _fit(run_dir, *MATH, "--ckpt_path", "last", stop_at=(10, signal.SIGKILL))
     assert done.returncode == -signal.SIGKILL
-    assert _last(run_dir)["global_step"] == 8  # the end of epoch 1: nothing after it was saved
+    assert (
+        last_checkpoint(run_dir)["global_step"] == 8
+    )  # the end of epoch 1: nothing after it was saved
     done = _fit(run_dir, *MATH, "--ckpt_path", "last")
     assert done.returncode == 0, done.stderr[-2000:]
-    final = _last(run_dir)
+    final = last_checkpoint(run_dir)
     assert final["global_step"] == reference["global_step"] == 12
     assert _same_weights(final["state_dict"], reference["state_dict"])
     assert _same_weights(
@@ -103,13 +83,13 @@ def test_a_run_lengthened_by_the_step_floor_resumes_to_the_same_weights(tmp_path
     floor = ["--trainer.max_epochs", "1", "--step_floor.steps", "10", *MATH]
     (tmp_path / "never_stopped").mkdir()
     fit(tmp_path / "never_stopped", monkeypatch, *SMALL, *floor)
-    reference = _last(tmp_path / "never_stopped")
+    reference = last_checkpoint(tmp_path / "never_stopped")
     assert reference["global_step"] == 12
     run_dir = tmp_path / "stopped"
     done = _fit(run_dir, *floor, stop_at=(6, signal.SIGTERM))  # epoch 1, batch 2 of 4
     _stopped(done, signal.SIGTERM, step=6, batch=2, run_dir=run_dir)
     done = _fit(run_dir, *floor, "--ckpt_path", "last")
     assert done.returncode == 0, done.stderr[-2000:]
-    final = _last(run_dir)
+    final = last_checkpoint(run_dir)
     assert final["global_step"] == 12
     assert _same_weights(final["state_dict"], reference["state_dict"])

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 import torch
-from fit_cases import fit
+from fit_cases import fit, signal_config
 
 from lightning_modules.interruption import FitInterrupted, StopOnSignal
 
@@ -16,15 +16,6 @@ SMALL = [
     "--data.n_train", "32", "--data.n_val", "8", "--data.batch_size", "8",
     "--trainer.max_epochs", "2", "--model.net.init_args.hidden_channels", "8",
 ]  # fmt: skip
-
-
-def _signal_config(tmp_path, step: int, signum: int) -> str:
-    config = tmp_path / "stop.yaml"
-    config.write_text(
-        "trainer:\n  callbacks:\n    - class_path: interrupt_cases.SignalAtStep\n"
-        f"      init_args: {{step: {step}, signum: {signum}}}\n"
-    )
-    return str(config)
 
 
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -35,7 +26,7 @@ def test_a_signal_saves_the_step_and_ends_fit_non_zero(
     # SIGINT with Lightning's "graceful shutdown" and status 1, also without one.
     previous = signal.getsignal(signum)
     with pytest.raises(FitInterrupted) as stop:
-        fit(tmp_path, monkeypatch, *SMALL, "--config", _signal_config(tmp_path, 2, signum))
+        fit(tmp_path, monkeypatch, *SMALL, "--config", signal_config(tmp_path, 2, signum))
     assert stop.value.code == status
     name = signal.Signals(signum).name
     assert capfd.readouterr().err.strip().splitlines()[-1] == (

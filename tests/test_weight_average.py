@@ -4,16 +4,12 @@ buffers that validation sets survive it; without a decay the fit is unchanged.""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
 import torch
-from fit_cases import QUIET, fit
+from fit_cases import QUIET, fit, fit_process, last_checkpoint
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -134,22 +130,6 @@ SMALL = [
     "--seed_everything", "3", "--trainer.max_epochs", "3", "--model.members", "2",
     "--model.net.init_args.hidden_channels", "16", "--weight_average.decay", "0.99",
 ]  # fmt: skip
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _last(run_dir: Path) -> dict:
-    return torch.load(
-        run_dir / "outputs" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False
-    )
-
-
-def _fit_process(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """``python -m lightning_modules.fit SMALL ARGS`` as its own process in ``run_dir``."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
-    return subprocess.run(
-        [sys.executable, "-m", "lightning_modules.fit", *SMALL, *QUIET, *args],
-        cwd=run_dir, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
 
 
 @pytest.mark.slow
@@ -161,7 +141,7 @@ def test_the_fit_cli_checkpoints_the_average_and_resumes_it_exactly(tmp_path, mo
     ends with the same average and weights, bit for bit."""
     (tmp_path / "never_stopped").mkdir()
     whole = fit(tmp_path / "never_stopped", monkeypatch, *SMALL)
-    saved = _last(tmp_path / "never_stopped")
+    saved = last_checkpoint(tmp_path / "never_stopped")
     assert int(saved["averaging_state"]["n_averaged"]) == whole.trainer.global_step == 6
     assert saved["member_votes"] == [True, True]
     held = whole.model.state_dict()
@@ -172,19 +152,14 @@ def test_the_fit_cli_checkpoints_the_average_and_resumes_it_exactly(tmp_path, mo
     )
 
     run_dir = tmp_path / "stopped"
-    run_dir.mkdir()
-    (run_dir / "stop.yaml").write_text(
-        "trainer:\n  callbacks:\n    - class_path: interrupt_cases.SignalAtStep\n"
-        f"      init_args: {{step: 3, signum: {int(signal.SIGTERM)}}}\n"
-    )
-    done = _fit_process(run_dir, "--config", "stop.yaml")
+    done = fit_process(run_dir, *SMALL, *QUIET, stop_at=(3, signal.SIGTERM))
     assert done.returncode == 128 + signal.SIGTERM, done.stderr[-2000:]
-    stopped = _last(run_dir)
+    stopped = last_checkpoint(run_dir)
     assert stopped["global_step"] == 3
     assert int(stopped["averaging_state"]["n_averaged"]) == 3
-    done = _fit_process(run_dir, "--ckpt_path", "last")
+    done = fit_process(run_dir, *SMALL, *QUIET, "--ckpt_path", "last")
     assert done.returncode == 0, done.stderr[-2000:]
-    again = _last(run_dir)
+    again = last_checkpoint(run_dir)
     assert again["global_step"] == 6
     for part in ("state_dict", "current_model_state"):
         assert all(torch.equal(again[part][k], saved[part][k]) for k in held), part

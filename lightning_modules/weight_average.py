@@ -39,11 +39,6 @@ def warmed_decay(decay: float, updates: int) -> float:
     return min(decay, (1.0 + updates) / (10.0 + updates))
 
 
-def _blend(averaged: list[Tensor], current: list[Tensor], n_averaged: Tensor, decay: float) -> None:
-    """One update of the average, in place (``AveragedModel``'s ``multi_avg_fn``)."""
-    get_ema_multi_avg_fn(warmed_decay(decay, int(n_averaged)))(averaged, current, n_averaged)
-
-
 class ExponentialWeightAverage(WeightAveraging):
     r"""Validate, checkpoint and finish with an exponential moving average of the weights.
 
@@ -68,8 +63,10 @@ class ExponentialWeightAverage(WeightAveraging):
         super().__init__(use_buffers=False, multi_avg_fn=self._update)
 
     def _update(self, averaged: list[Tensor], current: list[Tensor], n_averaged: Tensor) -> None:
+        """One update of the average, in place (``AveragedModel``'s ``multi_avg_fn``)."""
         assert self.decay is not None
-        _blend(averaged, current, n_averaged, self.decay)
+        decay = warmed_decay(self.decay, int(n_averaged))
+        get_ema_multi_avg_fn(decay)(averaged, current, n_averaged)
 
     @property
     def active(self) -> bool:
